@@ -1,0 +1,111 @@
+"""Validation of public arguments: arrays, dtypes, seeds and counters.
+
+Every public entry point calls these before it computes or mutates anything,
+so a bad argument raises a typed error naming the parameter and leaves all
+state as it was.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from .errors import BackendError, ConfigError, DTypeError, NonFiniteError, ShapeError
+
+UINT32_MAX = 2**32 - 1
+UINT64_MAX = 2**64 - 1
+#: float32 bit pattern of +Inf; sign-cleared patterns at or above it are Inf or NaN.
+F32_INF_BITS = 0x7F800000
+
+
+def _as_backend_array(x: Any, name: str, be: Any) -> Any:
+    if getattr(be, "device", "cpu") == "gpu":
+        if not be.owns(x):
+            raise BackendError(f"{name}: backend {be.name!r} expects a {be.array_type.__module__} array, got {type(x).__name__}")
+        return x
+    if type(x).__module__.split(".")[0] == "cupy":
+        raise BackendError(f"{name}: got a cupy (GPU) array but backend {be.name!r} computes on the host")
+    try:
+        return np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise DTypeError(f"{name}: expected an array, got {type(x).__name__} ({exc})") from None
+
+
+def float32_array(x: Any, name: str, be: Any) -> Any:
+    """``x`` as a C-contiguous float32 array of its own shape.
+
+    Accepts any real floating dtype (float16/float64 are rounded to nearest
+    float32); integer, bool and complex arrays raise :class:`DTypeError`.
+    """
+    arr = _as_backend_array(x, name, be)
+    if arr.dtype.kind != "f":
+        raise DTypeError(f"{name}: expected a floating-point array, got dtype {arr.dtype}")
+    return be.xp.ascontiguousarray(arr, dtype=be.xp.float32)
+
+
+def integer_array(x: Any, name: str, be: Any, dtype: Any) -> Any:
+    """``x`` as a C-contiguous array of integer ``dtype`` (value range checked by the caller)."""
+    arr = _as_backend_array(x, name, be)
+    if arr.dtype.kind not in "iu":
+        raise DTypeError(f"{name}: expected an integer array, got dtype {arr.dtype}")
+    if arr.dtype != np.dtype(dtype):
+        info = np.iinfo(dtype)
+        if arr.size and (int(arr.min()) < info.min or int(arr.max()) > info.max):
+            raise ConfigError(f"{name}: values must fit {np.dtype(dtype).name}")
+    return be.xp.ascontiguousarray(arr, dtype=dtype)
+
+
+def trit_array(x: Any, name: str, be: Any) -> Any:
+    """``x`` as a C-contiguous int8 array whose every value is -1, 0 or +1."""
+    arr = _as_backend_array(x, name, be)
+    if arr.dtype.kind not in "iu":
+        raise DTypeError(f"{name}: expected an integer trit array (values -1, 0, +1), got dtype {arr.dtype}")
+    xp = be.xp
+    if arr.size and bool(xp.any((arr < -1) | (arr > 1))):
+        raise ConfigError(f"{name}: trits must be -1, 0 or +1")
+    return xp.ascontiguousarray(arr, dtype=xp.int8)
+
+
+def check_finite_bits(max_bits: int, name: str) -> None:
+    """Raise :class:`NonFiniteError` when a sign-cleared float32 bit maximum is Inf or NaN."""
+    if max_bits >= F32_INF_BITS:
+        raise NonFiniteError(f"{name}: contains NaN or Inf; finite values required")
+
+
+def check_int(value: Any, name: str, lo: int, hi: int) -> int:
+    """``value`` as a Python int in ``[lo, hi]``; bools and non-integers are rejected."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise DTypeError(f"{name}: expected an integer in [{lo}, {hi}], got {value!r}")
+    v = int(value)
+    if not lo <= v <= hi:
+        raise ConfigError(f"{name}: expected an integer in [{lo}, {hi}], got {v}")
+    return v
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """A seed: an integer in ``[0, 2**64 - 1]`` (the Philox key)."""
+    return check_int(value, name, 0, UINT64_MAX)
+
+
+def check_u32(value: Any, name: str) -> int:
+    """A counter word: an integer in ``[0, 2**32 - 1]``."""
+    return check_int(value, name, 0, UINT32_MAX)
+
+
+def check_real(value: Any, name: str, lo: float, hi: float, *, lo_open: bool = False) -> float:
+    """``value`` as a finite Python float in ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise DTypeError(f"{name}: expected a real number, got {value!r}")
+    v = float(value)
+    if not np.isfinite(v) or v < lo or v > hi or (lo_open and v == lo):
+        left = "(" if lo_open else "["
+        raise ConfigError(f"{name}: expected a finite number in {left}{lo}, {hi}], got {value!r}")
+    return v
+
+
+def same_shape(a: Any, b: Any, names: str) -> None:
+    """Raise :class:`ShapeError` unless ``a`` and ``b`` have the same shape."""
+    if tuple(a.shape) != tuple(b.shape):
+        raise ShapeError(f"{names}: shapes must match, got {tuple(a.shape)} and {tuple(b.shape)}")

@@ -1,0 +1,176 @@
+"""Backend registry and dispatch.
+
+``get_backend(name)`` returns a :class:`Backend`: a name, an array namespace
+``xp`` and the kernels of :mod:`vsaopt.protocol`.  Public functions take
+``backend=None`` (pick from the arrays given), a registry name, or a backend
+object, and resolve it once with :func:`resolve_backend`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .errors import BackendError, ConfigError
+
+__all__ = [
+    "Backend",
+    "BACKEND_NAMES",
+    "ENV_VAR",
+    "get_backend",
+    "available_backends",
+    "backend_status",
+    "resolve_backend",
+]
+
+log = logging.getLogger("vsaopt")
+
+#: Registry names, fastest-first within each device kind.
+BACKEND_NAMES: tuple[str, ...] = ("numpy", "numba", "cupy")
+#: Environment variable that overrides the automatic choice.
+ENV_VAR = "VSAOPT_BACKEND"
+
+_MODULES = {name: f"vsaopt.backends.{name}" for name in BACKEND_NAMES}
+_loaded: dict[str, Backend] = {}
+_failed: dict[str, str] = {}
+
+
+class Backend:
+    """A resolved backend: registry ``name``, array namespace ``xp`` and its kernels.
+
+    Kernels are attributes (``be.quantize_threshold(x, t)``).  Asking for a
+    kernel the backend does not have raises :class:`~vsaopt.errors.BackendError`;
+    nothing falls back silently to another backend.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        xp: Any,
+        kernels: Mapping[str, Callable[..., Any]],
+        *,
+        array_type: type,
+        device: str = "cpu",
+        details: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.xp = xp
+        self.array_type = array_type
+        self.device = device
+        self.details = dict(details or {})
+        self.kernel_names = tuple(kernels)
+        self.__dict__.update(kernels)
+
+    def __getattr__(self, attr: str) -> Any:
+        # Only reached for names not set in __init__: a missing kernel.
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        raise BackendError(f"backend {self.name!r} has no kernel {attr!r}")
+
+    def owns(self, array: Any) -> bool:
+        """Whether ``array`` lives where this backend computes (numpy vs cupy arrays)."""
+        return isinstance(array, self.array_type)
+
+    def __repr__(self) -> str:
+        return f"Backend(name={self.name!r}, device={self.device!r}, kernels={len(self.kernel_names)})"
+
+
+def get_backend(name: str | None = "auto") -> Backend:
+    """Return the backend registered as ``name``.
+
+    Parameters
+    ----------
+    name : {"auto", "numpy", "numba", "cupy"}
+        ``"auto"`` (or ``None``) honours the ``VSAOPT_BACKEND`` environment
+        variable, else picks cupy when a GPU is usable, else numba, else numpy.
+
+    Raises
+    ------
+    BackendError
+        The backend cannot run here; the message says why (not installed, no GPU).
+    ConfigError
+        ``name`` is not a registered backend name.
+
+    Examples
+    --------
+    >>> get_backend("numpy").name
+    'numpy'
+    """
+    if name is None or name == "auto":
+        env = os.environ.get(ENV_VAR, "").strip().lower()
+        if env and env != "auto":
+            return get_backend(env)
+        for candidate in ("cupy", "numba", "numpy"):
+            if _try_load(candidate) is not None:
+                return _loaded[candidate]
+        raise BackendError("no backend could be loaded: " + "; ".join(f"{k}: {v}" for k, v in _failed.items()))
+    if name not in _MODULES:
+        raise ConfigError(f"backend: expected one of {', '.join(('auto',) + BACKEND_NAMES)}, got {name!r}")
+    backend = _try_load(name)
+    if backend is None:
+        raise BackendError(f"backend {name!r} is not available: {_failed[name]}")
+    return backend
+
+
+def _try_load(name: str) -> Backend | None:
+    if name in _loaded:
+        return _loaded[name]
+    if name in _failed:
+        return None
+    try:
+        module = importlib.import_module(_MODULES[name])
+        backend = module.make_backend()
+    except BackendError as exc:
+        _failed[name] = str(exc)
+        return None
+    except ImportError as exc:
+        _failed[name] = f"not installed ({exc})"
+        return None
+    _loaded[name] = backend
+    log.debug("loaded backend %s", name)
+    return backend
+
+
+def available_backends() -> list[str]:
+    """Names of the backends that load and run on this machine, in registry order."""
+    return [name for name in BACKEND_NAMES if _try_load(name) is not None]
+
+
+def backend_status() -> dict[str, str]:
+    """For each registered backend: ``"available"`` or the reason it is not."""
+    return {name: "available" if _try_load(name) is not None else _failed[name] for name in BACKEND_NAMES}
+
+
+def _is_cupy_array(array: Any) -> bool:
+    return type(array).__module__.split(".")[0] == "cupy"
+
+
+def resolve_backend(backend: Backend | str | None, *arrays: Any) -> Backend:
+    """Resolve the ``backend=`` argument of a public function, given its array arguments.
+
+    ``None`` means: cupy for cupy arrays; for numpy arrays the backend named by
+    ``VSAOPT_BACKEND`` when it is a CPU backend, else numba when it loads, else
+    the numpy reference.  An explicit backend must compute where the arrays
+    live (numpy arrays with a CPU backend, cupy arrays with cupy).
+    """
+    if backend is None:
+        if any(_is_cupy_array(a) for a in arrays):
+            return get_backend("cupy")
+        env = os.environ.get(ENV_VAR, "").strip().lower()
+        if env in ("numpy", "numba"):
+            return get_backend(env)
+        return get_backend("numba") if _try_load("numba") is not None else get_backend("numpy")
+    if isinstance(backend, str):
+        be = get_backend(backend)
+    elif hasattr(backend, "name") and hasattr(backend, "xp"):
+        be = backend  # type: ignore[assignment]
+    else:
+        raise ConfigError(f"backend: expected None, a backend name or a backend object, got {type(backend).__name__}")
+    for a in arrays:
+        if _is_cupy_array(a) != (getattr(be, "device", "cpu") == "gpu"):
+            where = "a cupy (GPU) array" if _is_cupy_array(a) else "a host array"
+            raise BackendError(f"backend {be.name!r} cannot compute on {where}; pass backend=None or move the array")
+    return be

@@ -1,0 +1,116 @@
+"""The kernel protocol: what a backend must provide for vsaopt to run on it.
+
+A backend is any object with a ``name``, an array namespace ``xp`` and the
+kernels below.  Kernels receive already-validated, C-contiguous arrays of the
+stated dtypes (allocated in the backend's namespace) and plain Python scalars;
+they return arrays of the same namespace, or host scalars where stated.  The
+exact arithmetic of each kernel is normative and written in ``spec/``; every
+backend must reproduce the numpy reference byte for byte.
+
+A third-party backend (or a port wrapped for Python) can check itself with
+:func:`vsaopt.testing.check_backend`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["KernelBackend", "KERNEL_NAMES"]
+
+#: Every kernel a complete backend provides, in the order of ``spec/``.
+KERNEL_NAMES: tuple[str, ...] = (
+    "philox4x32",
+    "philox_bits",
+    "uniform_f32",
+    "abs_stats",
+    "quantize_threshold",
+    "quantize_stochastic",
+    "pack_2bit",
+    "unpack_2bit",
+    "pack_base3",
+    "unpack_base3",
+    "trit_bind",
+    "trit_unbind",
+    "bundle_sum",
+    "dot",
+    "row_sumsq",
+    "equal_count",
+)
+
+Array = Any
+
+
+@runtime_checkable
+class KernelBackend(Protocol):
+    """Structural type of a vsaopt backend (see ``spec/SPEC.md`` for the arithmetic)."""
+
+    #: Registry name, e.g. ``"numpy"``, ``"numba"``, ``"cupy"``.
+    name: str
+    #: Array namespace (``numpy`` or ``cupy``) used for glue code and allocation.
+    xp: Any
+
+    def philox4x32(self, counter: Array, key: Array, rounds: int) -> Array:
+        """Philox4x32 block function: uint32 ``(n, 4)`` counters, uint32 ``(n, 2)`` keys -> uint32 ``(n, 4)``."""
+        ...
+
+    def philox_bits(self, n: int, seed: int, stream: int, step: int, tensor: int) -> Array:
+        """The 32-bit Philox word of each element ``0..n-1`` under the spec's counter layout: uint32 ``(n,)``."""
+        ...
+
+    def uniform_f32(self, n: int, seed: int, stream: int, step: int, tensor: int) -> Array:
+        """``(philox_bits >> 8) * 2**-24`` as float32 ``(n,)``, in ``[0, 1)``."""
+        ...
+
+    def abs_stats(self, x: Array) -> tuple[float, int]:
+        """Spec'd float64 sum of ``|x|`` and the maximum sign-cleared bit pattern of float32 ``x`` (host scalars)."""
+        ...
+
+    def quantize_threshold(self, x: Array, threshold: float) -> Array:
+        """Trits of float32 ``x``: +1 where ``x > t``, -1 where ``x < -t``, else 0, with ``t`` float32; int8."""
+        ...
+
+    def quantize_stochastic(
+        self, x: Array, scale: float, seed: int, stream: int, step: int, tensor: int
+    ) -> Array:
+        """TernGrad trits: ``sign(x)`` where ``u < |x| / scale`` (float32), else 0; int8."""
+        ...
+
+    def pack_2bit(self, trits: Array) -> tuple[Array, bool]:
+        """Four trits per byte (code ``t mod 3`` at bits ``2*(i%4)``); also whether every input was a trit."""
+        ...
+
+    def unpack_2bit(self, packed: Array, n: int) -> tuple[Array, bool]:
+        """Inverse of :meth:`pack_2bit` for ``n`` trits; also whether every code and pad was valid."""
+        ...
+
+    def pack_base3(self, trits: Array) -> tuple[Array, bool]:
+        """Five trits per byte (``sum (t_k mod 3) * 3**k``); also whether every input was a trit."""
+        ...
+
+    def unpack_base3(self, packed: Array, n: int) -> tuple[Array, bool]:
+        """Inverse of :meth:`pack_base3` for ``n`` trits; also whether every byte and pad was valid."""
+        ...
+
+    def trit_bind(self, a: Array, b: Array) -> Array:
+        """``(a - b) mod 3`` mapped to ``{-1, 0, +1}``; int8, same length."""
+        ...
+
+    def trit_unbind(self, a: Array, b: Array) -> Array:
+        """``(a + b) mod 3`` mapped to ``{-1, 0, +1}``; int8, same length."""
+        ...
+
+    def bundle_sum(self, vectors: Array) -> Array:
+        """Sum over axis 0 of ``(k, n)``: float32 accumulated in row order; int8 summed exactly into int32."""
+        ...
+
+    def dot(self, a: Array, b: Array) -> Array:
+        """All pairwise dot products of rows, ``(n, d) x (m, d) -> (n, m)``: float32 -> float64 spec'd sum; int8 -> int64."""
+        ...
+
+    def row_sumsq(self, a: Array) -> Array:
+        """Sum of squares of each row of ``(n, d)``: float32 -> float64 spec'd sum; int8 -> int64."""
+        ...
+
+    def equal_count(self, a: Array, b: Array) -> Array:
+        """Number of equal elements for each pair of rows, ``(n, d) x (m, d) -> (n, m)`` int64."""
+        ...

@@ -1,0 +1,3 @@
+"""Identity properties of the VSA algebra (trit and MAP)."""
+
+PROPERTIES: dict = {}
