@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["KernelBackend", "KERNEL_NAMES"]
+__all__ = ["KernelBackend", "KERNEL_NAMES", "CORE_KERNELS", "ACCUMULATOR_KERNELS", "PREDICTION_KERNELS"]
 
-#: Every kernel a complete backend provides, in the order of ``spec/``.
-KERNEL_NAMES: tuple[str, ...] = (
+#: Kernels of the foundation: randomness, reductions, quantizers, packing, VSA algebra.
+CORE_KERNELS: tuple[str, ...] = (
     "philox4x32",
     "philox_bits",
     "uniform_f32",
@@ -36,6 +36,12 @@ KERNEL_NAMES: tuple[str, ...] = (
     "row_sumsq",
     "equal_count",
 )
+#: Kernels of ternary accumulation and VSA gradient compression.
+ACCUMULATOR_KERNELS: tuple[str, ...] = ()
+#: Kernels of gradient prediction (phase training).
+PREDICTION_KERNELS: tuple[str, ...] = ()
+#: Every kernel a complete backend provides, in the order of ``spec/``.
+KERNEL_NAMES: tuple[str, ...] = CORE_KERNELS + ACCUMULATOR_KERNELS + PREDICTION_KERNELS
 
 Array = Any
 
@@ -114,3 +120,7 @@ class KernelBackend(Protocol):
     def equal_count(self, a: Array, b: Array) -> Array:
         """Number of equal elements for each pair of rows, ``(n, d) x (m, d) -> (n, m)`` int64."""
         ...
+
+    # --- ternary accumulation and VSA compression kernels -------------------
+
+    # --- prediction kernels ----------------------------------------------------
