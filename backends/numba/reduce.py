@@ -1,0 +1,89 @@
+"""The spec's summation order and the |x| statistics in numba."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._config import use_parallel
+
+BLOCK = 8192
+LANES = 32
+ABS_MASK = np.uint32(0x7FFFFFFF)
+
+
+@njit(cache=True, inline="always")
+def fold_lanes(lanes):
+    """Lane fold ``p[l] += p[l + h]`` for ``h = 16, 8, 4, 2, 1``; returns ``p[0]``."""
+    h = LANES // 2
+    while h:
+        for j in range(h):
+            lanes[j] += lanes[j + h]
+        h //= 2
+    return lanes[0]
+
+
+@njit(cache=True)
+def fold_pairwise(sums):
+    """Pairwise fold of block sums (``s[2j] + s[2j+1]``, odd last carried); consumes ``sums``."""
+    k = sums.shape[0]
+    if k == 0:
+        return 0.0
+    while k > 1:
+        half = k // 2
+        for j in range(half):
+            sums[j] = sums[2 * j] + sums[2 * j + 1]
+        if k % 2:
+            sums[half] = sums[k - 1]
+            k = half + 1
+        else:
+            k = half
+    return sums[0]
+
+
+@njit(cache=True)
+def abs_block(block):
+    """Spec'd float64 sum of ``|x|`` over one block (at most BLOCK elements) and its max sign-cleared bits."""
+    lanes = np.zeros(LANES, dtype=np.float64)
+    rows = block.shape[0] // LANES
+    body = block[: rows * LANES].reshape(rows, LANES)
+    for m in range(rows):
+        row = body[m]
+        for j in range(LANES):
+            lanes[j] += abs(np.float64(row[j]))
+    tail = block[rows * LANES :]
+    for j in range(tail.shape[0]):
+        lanes[j] += abs(np.float64(tail[j]))
+    bits = block.view(np.uint32)
+    mb = np.uint32(0)
+    for i in range(bits.shape[0]):
+        mb = max(mb, bits[i] & ABS_MASK)
+    return fold_lanes(lanes), mb
+
+
+@njit(cache=True)
+def abs_blocks_serial(x, sums, maxes):
+    """Per-block sums and maxima of ``|x|``, one block after another."""
+    n = x.shape[0]
+    for k in range(sums.shape[0]):
+        sums[k], maxes[k] = abs_block(x[k * BLOCK : min(n, (k + 1) * BLOCK)])
+
+
+@njit(cache=True, parallel=True)
+def abs_blocks_parallel(x, sums, maxes):
+    """Per-block sums and maxima of ``|x|``; blocks are independent outputs."""
+    n = x.shape[0]
+    for k in prange(sums.shape[0]):
+        sums[k], maxes[k] = abs_block(x[k * BLOCK : min(n, (k + 1) * BLOCK)])
+
+
+def abs_stats(x: np.ndarray) -> tuple[float, int]:
+    """Spec'd float64 sum of ``|x|`` and the max sign-cleared bit pattern of float32 ``x``."""
+    nblocks = -(-x.shape[0] // BLOCK)
+    sums = np.empty(nblocks, dtype=np.float64)
+    maxes = np.zeros(nblocks, dtype=np.uint32)
+    (abs_blocks_parallel if use_parallel(x.shape[0]) else abs_blocks_serial)(x, sums, maxes)
+    return float(fold_pairwise(sums)), int(maxes.max()) if nblocks else 0
+
+
+KERNELS = {"abs_stats": abs_stats}

@@ -1,0 +1,76 @@
+"""Ternary quantizers in numba (threshold rule and Philox-driven TernGrad)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._config import use_parallel
+from .philox import CHUNK_BLOCKS, by_blocks, philox10
+
+INV24 = np.float32(5.9604644775390625e-08)  # 2**-24
+U8 = np.uint64(8)
+#: Elements handled by one parallel task of the elementwise kernels.
+CHUNK = 1 << 18
+
+
+@njit(cache=True)
+def threshold_serial(x, out, t):
+    """+1 / -1 / 0 of each element of ``x`` against the float32 threshold ``t``."""
+    for i in range(x.shape[0]):
+        v = x[i]
+        out[i] = np.int8(v > t) - np.int8(v < -t)
+
+
+@njit(cache=True, parallel=True)
+def threshold_parallel(x, out, t):
+    n = x.shape[0]
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
+        threshold_serial(x[lo:hi], out[lo:hi], t)
+
+
+def quantize_threshold(x: np.ndarray, threshold: float) -> np.ndarray:
+    """+1 where ``x > t``, -1 where ``x < -t``, else 0 (``t`` float32)."""
+    out = np.empty(x.shape[0], dtype=np.int8)
+    (threshold_parallel if use_parallel(x.shape[0]) else threshold_serial)(x, out, np.float32(threshold))
+    return out
+
+
+@njit(cache=True, inline="always")
+def stochastic_trit(v, w, s):
+    """``sign(v)`` if ``u(w) < |v| / s`` else 0, all in float32."""
+    u = np.float32(w >> U8) * INV24
+    return np.int8(u < abs(v) / s) * (np.int8(v > 0) - np.int8(v < 0))
+
+
+@njit(cache=True)
+def stochastic_blocks(x, out, b0, s, k0, k1, c1, c2, c3):
+    """Trits of the whole blocks of ``x`` (block numbers from ``b0``)."""
+    for j in range(x.shape[0] // 4):
+        w0, w1, w2, w3 = philox10(np.uint64(b0 + j), c1, c2, c3, k0, k1)
+        i = 4 * j
+        out[i] = stochastic_trit(x[i], w0, s)
+        out[i + 1] = stochastic_trit(x[i + 1], w1, s)
+        out[i + 2] = stochastic_trit(x[i + 2], w2, s)
+        out[i + 3] = stochastic_trit(x[i + 3], w3, s)
+
+
+@njit(cache=True, parallel=True)
+def stochastic_parallel(x, out, nblocks, s, k0, k1, c1, c2, c3):
+    for c in prange((nblocks + CHUNK_BLOCKS - 1) // CHUNK_BLOCKS):
+        lo, hi = 4 * c * CHUNK_BLOCKS, 4 * min(nblocks, (c + 1) * CHUNK_BLOCKS)
+        stochastic_blocks(x[lo:hi], out[lo:hi], c * CHUNK_BLOCKS, s, k0, k1, c1, c2, c3)
+
+
+def quantize_stochastic(x: np.ndarray, scale: float, seed: int, stream: int, step: int, tensor: int) -> np.ndarray:
+    """``sign(x)`` where ``u < |x| / scale`` in float32, else 0; all zeros when ``scale == 0``."""
+    n = x.shape[0]
+    s = np.float32(scale)
+    if s == 0:
+        return np.zeros(n, dtype=np.int8)
+    out = np.empty(n, dtype=np.int8)
+    return by_blocks(stochastic_blocks, stochastic_parallel, x, out, n, seed, stream, step, tensor, s)
+
+
+KERNELS = {"quantize_threshold": quantize_threshold, "quantize_stochastic": quantize_stochastic}
