@@ -39,7 +39,7 @@ CORE_KERNELS: tuple[str, ...] = (
 #: Kernels of ternary accumulation and VSA gradient compression.
 ACCUMULATOR_KERNELS: tuple[str, ...] = ()
 #: Kernels of gradient prediction (phase training).
-PREDICTION_KERNELS: tuple[str, ...] = ()
+PREDICTION_KERNELS: tuple[str, ...] = ("predict_linear", "momentum_extrapolate", "axpy", "residual_update", "wls_fit")
 #: Every kernel a complete backend provides, in the order of ``spec/``.
 KERNEL_NAMES: tuple[str, ...] = CORE_KERNELS + ACCUMULATOR_KERNELS + PREDICTION_KERNELS
 
@@ -124,3 +124,27 @@ class KernelBackend(Protocol):
     # --- ternary accumulation and VSA compression kernels -------------------
 
     # --- prediction kernels ----------------------------------------------------
+
+    def predict_linear(self, baseline: Array, velocity: Array, residual: Array, dt: float, w: float) -> Array:
+        """Float32 ``(baseline + velocity*dt) + residual*w``, each operation rounded, in that order; 1-D."""
+        ...
+
+    def momentum_extrapolate(self, prev: Array, curr: Array, momentum: float) -> Array:
+        """Float32 ``curr + momentum*(curr - prev)``: difference, product, sum, each rounded; 1-D."""
+        ...
+
+    def axpy(self, x: Array, a: float, y: Array) -> Array:
+        """Float32 ``x + a*y``, the product rounded before the sum; 1-D."""
+        ...
+
+    def residual_update(
+        self, residual: Array, actual: Array, baseline: Array, velocity: Array, dt: float, decay: float, one_minus_decay: float
+    ) -> tuple[Array, Array]:
+        """Float32 ``(decay*r + one_minus_decay*e, e)`` with ``e = actual - (baseline + velocity*dt)``; 1-D."""
+        ...
+
+    def wls_fit(
+        self, history: Array, rows: Array, w: Array, wt: Array, sum_w: float, sum_wt: float, sum_wt2: float, inv_det: float
+    ) -> tuple[Array, Array]:
+        """Float32 ``(baseline, velocity)`` of the weighted least-squares line through ``history[rows]`` (float64 sums in row order)."""
+        ...

@@ -1,1 +1,179 @@
-KERNELS: dict = {}
+"""Gradient-prediction kernels in numba (same arithmetic as ``backends/numpy/predict.py``).
+
+No ``fastmath``: LLVM then never contracts ``a*b + c`` into a fused
+multiply-add, and each float32 operation rounds on its own.  Scalars are cast
+to float32 (or float64) inside the kernels so no operation is silently widened.
+Inputs of at least :data:`PARALLEL_MIN` elements are split into chunks that run
+under ``prange``; chunks are independent outputs, so results never depend on
+the thread count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._config import use_parallel
+
+#: Elements per chunk of the parallel variants.
+CHUNK = 1 << 16
+
+
+@njit(cache=True)
+def _linear(b, v, r, dt, w, out, lo, hi):
+    dt32 = np.float32(dt)
+    w32 = np.float32(w)
+    for i in range(lo, hi):
+        q = b[i] + v[i] * dt32
+        out[i] = q + r[i] * w32
+
+
+@njit(cache=True, parallel=True)
+def _linear_par(b, v, r, dt, w, out, start, stop):
+    nchunks = (stop - start + CHUNK - 1) // CHUNK
+    for c in prange(nchunks):
+        lo = start + c * CHUNK
+        hi = min(stop, lo + CHUNK)
+        _linear(b, v, r, dt, w, out, lo, hi)
+
+
+def predict_linear(baseline, velocity, residual, dt, w):
+    """``(baseline + velocity*dt) + residual*w`` in float32 (see the reference)."""
+    out = np.empty_like(baseline)
+    kern = _linear_par if use_parallel(out.shape[0]) else _linear
+    kern(baseline, velocity, residual, np.float32(dt), np.float32(w), out, 0, out.shape[0])
+    return out
+
+
+@njit(cache=True)
+def _momentum(p, c, m, out, lo, hi):
+    m32 = np.float32(m)
+    for i in range(lo, hi):
+        d = c[i] - p[i]
+        out[i] = c[i] + m32 * d
+
+
+@njit(cache=True, parallel=True)
+def _momentum_par(p, c, m, out, start, stop):
+    nchunks = (stop - start + CHUNK - 1) // CHUNK
+    for k in prange(nchunks):
+        lo = start + k * CHUNK
+        hi = min(stop, lo + CHUNK)
+        _momentum(p, c, m, out, lo, hi)
+
+
+def momentum_extrapolate(prev, curr, momentum):
+    """``d = curr - prev``; ``curr + momentum*d`` in float32."""
+    out = np.empty_like(curr)
+    kern = _momentum_par if use_parallel(out.shape[0]) else _momentum
+    kern(prev, curr, np.float32(momentum), out, 0, out.shape[0])
+    return out
+
+
+@njit(cache=True)
+def _axpy(x, a, y, out, lo, hi):
+    a32 = np.float32(a)
+    for i in range(lo, hi):
+        out[i] = x[i] + a32 * y[i]
+
+
+@njit(cache=True, parallel=True)
+def _axpy_par(x, a, y, out, start, stop):
+    nchunks = (stop - start + CHUNK - 1) // CHUNK
+    for k in prange(nchunks):
+        lo = start + k * CHUNK
+        hi = min(stop, lo + CHUNK)
+        _axpy(x, a, y, out, lo, hi)
+
+
+def axpy(x, a, y):
+    """``x + a*y`` in float32, the product rounded first."""
+    out = np.empty_like(x)
+    kern = _axpy_par if use_parallel(out.shape[0]) else _axpy
+    kern(x, np.float32(a), y, out, 0, out.shape[0])
+    return out
+
+
+@njit(cache=True)
+def _residual(r, g, b, v, dt, d, o, out, err, lo, hi):
+    dt32 = np.float32(dt)
+    d32 = np.float32(d)
+    o32 = np.float32(o)
+    for i in range(lo, hi):
+        q = b[i] + v[i] * dt32
+        e = g[i] - q
+        err[i] = e
+        out[i] = d32 * r[i] + o32 * e
+
+
+@njit(cache=True, parallel=True)
+def _residual_par(r, g, b, v, dt, d, o, out, err, start, stop):
+    nchunks = (stop - start + CHUNK - 1) // CHUNK
+    for k in prange(nchunks):
+        lo = start + k * CHUNK
+        hi = min(stop, lo + CHUNK)
+        _residual(r, g, b, v, dt, d, o, out, err, lo, hi)
+
+
+def residual_update(residual, actual, baseline, velocity, dt, decay, one_minus_decay):
+    """New residual ``decay*r + (1-decay)*(actual - (baseline + velocity*dt))`` and the error, float32."""
+    out = np.empty_like(residual)
+    err = np.empty_like(residual)
+    kern = _residual_par if use_parallel(out.shape[0]) else _residual
+    kern(residual, actual, baseline, velocity, np.float32(dt), np.float32(decay), np.float32(one_minus_decay), out, err, 0, out.shape[0])
+    return out, err
+
+
+@njit(cache=True)
+def _wls(hist, rows, w, wt, a, b, c, inv, base, vel, lo, hi):
+    k = rows.shape[0]
+    for j in range(lo, hi):
+        s0 = 0.0
+        s1 = 0.0
+        for i in range(k):
+            g = np.float64(hist[rows[i], j])
+            s0 = s0 + w[i] * g
+            s1 = s1 + wt[i] * g
+        base[j] = np.float32((c * s0 - b * s1) * inv)
+        vel[j] = np.float32((a * s1 - b * s0) * inv)
+
+
+@njit(cache=True, parallel=True)
+def _wls_par(hist, rows, w, wt, a, b, c, inv, base, vel, start, stop):
+    nchunks = (stop - start + CHUNK - 1) // CHUNK
+    for k in prange(nchunks):
+        lo = start + k * CHUNK
+        hi = min(stop, lo + CHUNK)
+        _wls(hist, rows, w, wt, a, b, c, inv, base, vel, lo, hi)
+
+
+def wls_fit(history, rows, w, wt, sum_w, sum_wt, sum_wt2, inv_det):
+    """Weighted least-squares baseline and velocity, float64 accumulation in row order (see the reference)."""
+    n = history.shape[1]
+    base = np.empty(n, dtype=np.float32)
+    vel = np.empty(n, dtype=np.float32)
+    kern = _wls_par if use_parallel(n) else _wls
+    kern(
+        history,
+        np.ascontiguousarray(rows, dtype=np.int64),
+        np.ascontiguousarray(w, dtype=np.float64),
+        np.ascontiguousarray(wt, dtype=np.float64),
+        float(sum_w),
+        float(sum_wt),
+        float(sum_wt2),
+        float(inv_det),
+        base,
+        vel,
+        0,
+        n,
+    )
+    return base, vel
+
+
+KERNELS = {
+    "predict_linear": predict_linear,
+    "momentum_extrapolate": momentum_extrapolate,
+    "axpy": axpy,
+    "residual_update": residual_update,
+    "wls_fit": wls_fit,
+}
