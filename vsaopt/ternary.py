@@ -71,7 +71,8 @@ def quantize_deterministic(
     flat, total, scale = _stats(x, be)
     if threshold is None:
         mean = np.float32(total / flat.size) if flat.size else np.float32(0.0)
-        t = np.float32(ratio) * mean
+        with np.errstate(over="ignore"):  # an infinite threshold is valid: all trits 0
+            t = np.float32(ratio) * mean
     trits = be.quantize_threshold(flat, t)
     return trits.reshape(np.shape(x)), scale
 
