@@ -1,1 +1,254 @@
-KERNELS: dict = {}
+"""VSA algebra kernels (numba): trit bind/unbind, bundling sums, dot products, equal counts.
+
+Float dot products keep the spec's order: per pair, 32 float64 lane
+accumulators per block of 8192 products, the lane fold ``h = 16, 8, 4, 2, 1``
+and the pairwise block fold, so the results equal the numpy reference byte for
+byte.  ``prange`` runs only over independent outputs (rows of the result, or
+column chunks of a bundle); every float sum stays inside one iteration.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._config import use_parallel
+
+#: Elements per block and accumulator lanes per block (spec section "Summation").
+BLOCK = 8192
+LANES = 32
+#: Columns per parallel work item of the bundling and bind kernels.
+CHUNK = 1 << 16
+
+
+@njit(cache=True)
+def _bind_serial(a, b, sign, out):
+    for i in range(a.shape[0]):
+        d = np.int32(a[i]) + sign * np.int32(b[i])  # in [-2, 2]
+        out[i] = d - 3 * (d > 1) + 3 * (d < -1)
+
+
+@njit(cache=True, parallel=True)
+def _bind_parallel(a, b, sign, out):
+    n = a.shape[0]
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            d = np.int32(a[i]) + sign * np.int32(b[i])
+            out[i] = d - 3 * (d > 1) + 3 * (d < -1)
+
+
+def _bind(a, b, sign):
+    out = np.empty(a.shape[0], dtype=np.int8)
+    (_bind_parallel if use_parallel(a.shape[0]) else _bind_serial)(a, b, np.int32(sign), out)
+    return out
+
+
+def trit_bind(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(a - b) mod 3`` mapped back to a trit, elementwise (int8, 1-D)."""
+    return _bind(a, b, -1)
+
+
+def trit_unbind(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(a + b) mod 3`` mapped back to a trit, elementwise (int8, 1-D)."""
+    return _bind(a, b, 1)
+
+
+@njit(cache=True)
+def _bundle_cols(v, out, lo, hi):
+    # out[lo:hi] holds row 0 (or zeros); rows 1.. are added in order, one rounding each.
+    for r in range(1, v.shape[0]):
+        for j in range(lo, hi):
+            out[j] += v[r, j]
+
+
+@njit(cache=True)
+def _bundle_serial(v, out):
+    _bundle_cols(v, out, 0, v.shape[1])
+
+
+@njit(cache=True, parallel=True)
+def _bundle_parallel(v, out):
+    n = v.shape[1]
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        _bundle_cols(v, out, c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+def bundle_sum(vectors: np.ndarray) -> np.ndarray:
+    """Sum over axis 0 of ``(k, n)``: float32 as ``((v0 + v1) + v2) + ...``; int8 exactly into int32."""
+    k, n = vectors.shape
+    acc_dtype = np.int32 if vectors.dtype == np.int8 else np.float32
+    if k == 0:
+        return np.zeros(n, dtype=acc_dtype)
+    out = vectors[0].astype(acc_dtype)  # a fresh copy: acc = v0
+    (_bundle_parallel if use_parallel(k * n) else _bundle_serial)(vectors, out)
+    return out
+
+
+@njit(cache=True)
+def _spec_dot(x, y, lanes, sums):
+    """Spec-order float64 sum of ``float64(x[i]) * float64(y[i])``; ``lanes``/``sums`` are scratch."""
+    d = x.shape[0]
+    nb = max(1, (d + BLOCK - 1) // BLOCK)
+    for k in range(nb):
+        lanes[:] = 0.0
+        hi = min(d, (k + 1) * BLOCK)
+        full = k * BLOCK + (hi - k * BLOCK) // LANES * LANES
+        for j in range(k * BLOCK, full, LANES):
+            for lane in range(LANES):
+                lanes[lane] += np.float64(x[j + lane]) * np.float64(y[j + lane])
+        for lane in range(hi - full):
+            lanes[lane] += np.float64(x[full + lane]) * np.float64(y[full + lane])
+        h = LANES // 2
+        while h:
+            for lane in range(h):
+                lanes[lane] += lanes[lane + h]
+            h //= 2
+        sums[k] = lanes[0]
+    return _fold_pairwise(sums, nb)
+
+
+@njit(cache=True)
+def _fold_pairwise(s, n):
+    """Fold ``s[:n]`` pairwise in place (``s[2j] + s[2j+1]``, an odd last one carried)."""
+    while n > 1:
+        half = n // 2
+        for j in range(half):
+            s[j] = s[2 * j] + s[2 * j + 1]
+        if n % 2:
+            s[half] = s[n - 1]
+        n = half + n % 2
+    return s[0]
+
+
+@njit(cache=True)
+def _dot_row(a, b, i, out):
+    lanes = np.empty(LANES, dtype=np.float64)
+    sums = np.empty(max(1, (a.shape[1] + BLOCK - 1) // BLOCK), dtype=np.float64)
+    for j in range(b.shape[0]):
+        out[i, j] = _spec_dot(a[i], b[j], lanes, sums)
+
+
+@njit(cache=True)
+def _dot_int_row(a, b, i, out):
+    for j in range(b.shape[0]):
+        acc = np.int64(0)
+        for t in range(a.shape[1]):
+            acc += np.int64(a[i, t]) * np.int64(b[j, t])
+        out[i, j] = acc
+
+
+@njit(cache=True)
+def _equal_row(a, b, i, out):
+    for j in range(b.shape[0]):
+        count = np.int64(0)
+        for t in range(a.shape[1]):
+            count += a[i, t] == b[j, t]
+        out[i, j] = count
+
+
+# Row drivers: serial, and prange over the independent rows of the result.
+@njit(cache=True)
+def _dot_serial(a, b, out):
+    for i in range(a.shape[0]):
+        _dot_row(a, b, i, out)
+
+
+@njit(cache=True, parallel=True)
+def _dot_parallel(a, b, out):
+    for i in prange(a.shape[0]):
+        _dot_row(a, b, i, out)
+
+
+@njit(cache=True)
+def _dot_int_serial(a, b, out):
+    for i in range(a.shape[0]):
+        _dot_int_row(a, b, i, out)
+
+
+@njit(cache=True, parallel=True)
+def _dot_int_parallel(a, b, out):
+    for i in prange(a.shape[0]):
+        _dot_int_row(a, b, i, out)
+
+
+@njit(cache=True)
+def _equal_serial(a, b, out):
+    for i in range(a.shape[0]):
+        _equal_row(a, b, i, out)
+
+
+@njit(cache=True, parallel=True)
+def _equal_parallel(a, b, out):
+    for i in prange(a.shape[0]):
+        _equal_row(a, b, i, out)
+
+
+@njit(cache=True)
+def _sumsq_row(a, i, out, lanes, sums):
+    out[i] = _spec_dot(a[i], a[i], lanes, sums)
+
+
+@njit(cache=True)
+def _sumsq_serial(a, out):
+    lanes = np.empty(LANES, dtype=np.float64)
+    sums = np.empty(max(1, (a.shape[1] + BLOCK - 1) // BLOCK), dtype=np.float64)
+    for i in range(a.shape[0]):
+        _sumsq_row(a, i, out, lanes, sums)
+
+
+@njit(cache=True, parallel=True)
+def _sumsq_parallel(a, out):
+    for i in prange(a.shape[0]):
+        lanes = np.empty(LANES, dtype=np.float64)
+        sums = np.empty(max(1, (a.shape[1] + BLOCK - 1) // BLOCK), dtype=np.float64)
+        _sumsq_row(a, i, out, lanes, sums)
+
+
+@njit(cache=True)
+def _sumsq_int(a, out):
+    for i in range(a.shape[0]):
+        acc = np.int64(0)
+        for t in range(a.shape[1]):
+            acc += np.int64(a[i, t]) * np.int64(a[i, t])
+        out[i] = acc
+
+
+def _pairwise(serial, parallel, a, b, dtype):
+    n, d = a.shape
+    m = b.shape[0]
+    out = np.empty((n, m), dtype=dtype)
+    (parallel if n > 1 and use_parallel(n * m * max(d, 1)) else serial)(a, b, out)
+    return out
+
+
+def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Dot product of every row pair, ``(n, d) x (m, d) -> (n, m)``: int8 -> int64; float32 -> float64 spec sum."""
+    if a.dtype == np.int8:
+        return _pairwise(_dot_int_serial, _dot_int_parallel, a, b, np.int64)
+    return _pairwise(_dot_serial, _dot_parallel, a, b, np.float64)
+
+
+def row_sumsq(a: np.ndarray) -> np.ndarray:
+    """Sum of squares of each row of ``(n, d)``: int8 -> exact int64; float32 -> float64 spec sum."""
+    if a.dtype == np.int8:
+        out = np.empty(a.shape[0], dtype=np.int64)
+        _sumsq_int(a, out)  # memory-bound and exact: one serial pass
+        return out
+    out = np.empty(a.shape[0], dtype=np.float64)
+    (_sumsq_parallel if a.shape[0] > 1 and use_parallel(a.size) else _sumsq_serial)(a, out)
+    return out
+
+
+def equal_count(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Number of positions where row ``i`` of ``a`` equals row ``j`` of ``b`` (``==``), int64 ``(n, m)``."""
+    return _pairwise(_equal_serial, _equal_parallel, a, b, np.int64)
+
+
+KERNELS = {
+    "trit_bind": trit_bind,
+    "trit_unbind": trit_unbind,
+    "bundle_sum": bundle_sum,
+    "dot": dot,
+    "row_sumsq": row_sumsq,
+    "equal_count": equal_count,
+}
