@@ -30,3 +30,21 @@ def threading_layer() -> str:
 def use_parallel(n: int) -> bool:
     """Whether an input of ``n`` elements goes to the ``prange`` variant."""
     return n >= PARALLEL_MIN and numba.get_num_threads() > 1
+
+
+def cache_report(modules) -> dict[str, int]:
+    """How the numba kernels of ``modules`` were obtained in this process.
+
+    Counts the compiled signatures loaded from numba's on-disk cache
+    (``cache_hits``) and compiled here (``cache_misses``).  A second process
+    whose kernels all come from the cache reports ``compiled == 0``.
+    """
+    from numba.core.registry import CPUDispatcher
+
+    hits = misses = 0
+    for module in modules:
+        for obj in vars(module).values():
+            if isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == module.__name__:
+                hits += sum(obj.stats.cache_hits.values())
+                misses += sum(obj.stats.cache_misses.values())
+    return {"from_cache": hits, "compiled": misses}

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import OptimError, SpecError
 
-__all__ = ["FAMILIES", "SPEC_VERSION", "Failure", "encode", "decode", "generate", "load", "verify", "vectors_dir"]
+__all__ = ["on", "sample_f32", "FAMILIES", "SPEC_VERSION", "Failure", "encode", "decode", "generate", "load", "verify", "vectors_dir"]
 
 SPEC_VERSION = "1"
 #: Operation families, one vector file each.
@@ -62,6 +62,20 @@ def decode(value: Any) -> Any:
     if isinstance(value, list):
         return [decode(v) for v in value]
     return value
+
+
+def on(be: Any, value: Any) -> Any:
+    """An input array moved to where ``be`` computes (host arrays stay as they are)."""
+    if isinstance(value, np.ndarray) and getattr(be, "device", "cpu") == "gpu":
+        return be.xp.asarray(value)
+    return value
+
+
+def sample_f32(n: int, seed: int, scale: float = 1.0) -> np.ndarray:
+    """Deterministic float32 test data from the spec's own uniforms: ``(u - 0.5) * scale``."""
+    from ..backends.numpy.philox import uniform_f32
+
+    return (uniform_f32(n, seed, 0, 0, 0) - np.float32(0.5)) * np.float32(scale)
 
 
 def _family(name: str) -> Any:

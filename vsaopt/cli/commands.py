@@ -1,0 +1,116 @@
+"""Command definitions: ``info``, ``spec verify``, ``spec generate``, ``bench``."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .. import __version__
+from ..backend import BACKEND_NAMES, backend_status, get_backend
+
+console = Console()
+
+
+@click.group()
+@click.version_option(__version__, prog_name="vsaopt")
+def cli() -> None:
+    """vsaopt: phase-based training acceleration with bit-exact kernels."""
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def info(as_json: bool) -> None:
+    """Version, machine, and each backend: available or why not, threading, kernel cache."""
+    from ..golden import verify
+
+    report: dict = {
+        "vsaopt": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": platform.processor() or platform.machine(),
+        "backends": {},
+    }
+    for name, status in backend_status().items():
+        entry: dict = {"status": status}
+        if status == "available":
+            be = get_backend(name)
+            failures = verify(be)  # runs every kernel once: loads or compiles them
+            entry["golden_vectors"] = "pass" if not failures else f"{len(failures)} failures"
+            entry.update(be.details)
+            if name == "numba":
+                entry["kernel cache"] = _numba_cache()
+        report["backends"][name] = entry
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    console.print(f"[bold]vsaopt {__version__}[/] on Python {report['python']}, {report['platform']}")
+    table = Table("backend", "status", "details")
+    for name, entry in report["backends"].items():
+        details = "\n".join(f"{k}: {v}" for k, v in entry.items() if k != "status")
+        style = "green" if entry["status"] == "available" else "yellow"
+        table.add_row(name, f"[{style}]{entry['status']}[/]", details)
+    console.print(table)
+
+
+def _numba_cache() -> str:
+    import importlib
+
+    from ..backends import numba as nb_backend
+    from ..backends.numba import _config
+
+    mods = [importlib.import_module(f"{nb_backend.__name__}.{m}") for m in nb_backend.KERNEL_MODULES]
+    rep = _config.cache_report(mods)
+    return f"{rep['from_cache']} kernel signatures loaded from cache, {rep['compiled']} compiled in this process"
+
+
+@cli.group()
+def spec() -> None:
+    """The golden vectors of spec/: verify a backend, or regenerate them from the reference."""
+
+
+@spec.command("verify")
+@click.option("--backend", "backend_name", default="all", show_default=True,
+              type=click.Choice(["all", *BACKEND_NAMES]), help="Backend to check ('all': every available one).")
+@click.option("--vectors", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder of *_test.json files (default: the installed spec/vectors).")
+def spec_verify(backend_name: str, vectors: Path | None) -> None:
+    """Run every golden vector; exit 1 naming the failing cases."""
+    from ..golden import iter_results
+
+    names = [n for n, s in backend_status().items() if s == "available"] if backend_name == "all" else [backend_name]
+    failed = 0
+    for name in names:
+        be = get_backend(name)
+        counts: dict[str, list[int]] = {}
+        failures = []
+        for fam, _case, failure in iter_results(be, vectors):
+            tally = counts.setdefault(fam, [0, 0])
+            tally[0] += 1
+            if failure is not None:
+                tally[1] += 1
+                failures.append(failure)
+        summary = ", ".join(f"{fam} {n - bad}/{n}" for fam, (n, bad) in counts.items())
+        ok = not failures
+        console.print(f"[{'green' if ok else 'red'}]{name}: {'PASS' if ok else 'FAIL'}[/] ({summary})")
+        for f in failures:
+            console.print(f"  [red]{f}[/]")
+        failed += len(failures)
+    if failed:
+        raise SystemExit(1)
+
+
+@spec.command("generate")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def spec_generate(directory: Path) -> None:
+    """Write every vector file into DIRECTORY from the numpy reference (for maintainers)."""
+    from ..golden import generate
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in generate(directory):
+        console.print(f"wrote {path}")
