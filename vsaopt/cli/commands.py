@@ -13,11 +13,23 @@ from rich.table import Table
 
 from .. import __version__
 from ..backend import BACKEND_NAMES, backend_status, get_backend
+from ..errors import OptimError
 
 console = Console()
 
 
-@click.group()
+class _Group(click.Group):
+    """Turns vsaopt's own errors into a one-line message and exit status 2."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except OptimError as exc:
+            console.print(f"[red]error:[/] {type(exc).__name__}: {exc}")
+            raise SystemExit(2) from None
+
+
+@click.group(cls=_Group)
 @click.version_option(__version__, prog_name="vsaopt")
 def cli() -> None:
     """vsaopt: phase-based training acceleration with bit-exact kernels."""
@@ -107,10 +119,14 @@ def spec_verify(backend_name: str, vectors: Path | None) -> None:
 
 @spec.command("generate")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-def spec_generate(directory: Path) -> None:
-    """Write every vector file into DIRECTORY from the numpy reference (for maintainers)."""
-    from ..golden import generate
+@click.option("--family", "families", multiple=True, help="Only these families (repeatable; default: all).")
+def spec_generate(directory: Path, families: tuple[str, ...]) -> None:
+    """Write the vector files into DIRECTORY from the numpy reference (for maintainers)."""
+    from ..golden import FAMILIES, generate
 
+    unknown = sorted(set(families) - set(FAMILIES))
+    if unknown:
+        raise click.BadParameter(f"unknown families {unknown}; expected some of {list(FAMILIES)}", param_hint="--family")
     directory.mkdir(parents=True, exist_ok=True)
-    for path in generate(directory):
+    for path in generate(directory, families or FAMILIES):
         console.print(f"wrote {path}")
