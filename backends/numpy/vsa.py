@@ -38,8 +38,9 @@ def bundle_sum(vectors: np.ndarray) -> np.ndarray:
     if k == 0:
         return np.zeros(n, dtype=np.float32)
     acc = vectors[0].copy()
-    for row in vectors[1:]:
-        acc = acc + row  # float32 + float32, rounded once per addition
+    with np.errstate(over="ignore", invalid="ignore"):  # IEEE results (+-Inf, NaN) are the spec'd values
+        for row in vectors[1:]:
+            acc = acc + row  # float32 + float32, rounded once per addition
     return acc
 
 

@@ -196,7 +196,7 @@ def _query_rows(a: Any, b: Any) -> tuple[Any, Any, tuple[int, ...]]:
         raise ShapeError(f"a, b: last dimensions must match, got {tuple(a.shape)} and {tuple(b.shape)}")
     out_shape = tuple(a.shape[:-1]) + tuple(b.shape[:-1])
     d = a.shape[-1]
-    return a.reshape(-1, d) if a.ndim == 2 else a.reshape(1, d), b.reshape(-1, d) if b.ndim == 2 else b.reshape(1, d), out_shape
+    return (a if a.ndim == 2 else a.reshape(1, d)), (b if b.ndim == 2 else b.reshape(1, d)), out_shape
 
 
 def _trit_pair(a: Any, b: Any, backend: Any) -> tuple[Any, Any, Any, tuple[int, ...]]:

@@ -102,7 +102,8 @@ def bind(a: Any, b: Any, *, backend: Backend | str | None = None) -> Any:
     be = resolve_backend(backend, a, b)
     ma, mb = _map_pair(a, b, be)
     same_shape(ma, mb, "a, b")
-    return be.xp.multiply(ma.reshape(-1), mb.reshape(-1)).reshape(ma.shape)
+    with np.errstate(over="ignore"):  # float32 overflow to +-Inf is the IEEE result, not an error
+        return be.xp.multiply(ma.reshape(-1), mb.reshape(-1)).reshape(ma.shape)
 
 
 def unbind(a: Any, b: Any, *, backend: Backend | str | None = None) -> Any:
@@ -225,7 +226,8 @@ def dot_similarity(a: Any, b: Any, *, backend: Backend | str | None = None) -> A
     dots = be.dot(ra, rb)
     if ra.dtype == np.int8:
         return dots.reshape(out_shape)
-    return dots.astype(be.xp.float32).reshape(out_shape)
+    with np.errstate(over="ignore"):  # a sum beyond the float32 range rounds to +-Inf
+        return dots.astype(be.xp.float32).reshape(out_shape)
 
 
 def cosine_similarity(a: Any, b: Any, *, backend: Backend | str | None = None) -> Any:
