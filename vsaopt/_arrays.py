@@ -42,7 +42,8 @@ def float32_array(x: Any, name: str, be: Any) -> Any:
     arr = _as_backend_array(x, name, be)
     if arr.dtype.kind != "f":
         raise DTypeError(f"{name}: expected a floating-point array, got dtype {arr.dtype}")
-    return be.xp.ascontiguousarray(arr, dtype=be.xp.float32)
+    with np.errstate(over="ignore"):  # float64 beyond the float32 range becomes Inf, rejected by the caller
+        return be.xp.ascontiguousarray(arr, dtype=be.xp.float32)
 
 
 def integer_array(x: Any, name: str, be: Any, dtype: Any) -> Any:
