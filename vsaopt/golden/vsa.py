@@ -1,0 +1,93 @@
+"""Golden cases: the ternary hyperdimensional algebra (:mod:`vsaopt.vsa`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import vsa
+from . import on
+
+
+def _number(value: Any) -> Any:
+    """A float input as a Python float (vector files store floats as f64 arrays of one element)."""
+    return float(np.asarray(value).reshape(())) if isinstance(value, np.ndarray) else value
+
+
+def _pair_op(fn: Any) -> Any:
+    def op(be: Any, a: Any, b: Any) -> dict:
+        return {"out": fn(on(be, a), on(be, b), backend=be)}
+
+    return op
+
+
+def _bundle(be: Any, vectors: Any) -> dict:
+    return {"out": vsa.bundle(on(be, vectors), backend=be)}
+
+
+def _permute(be: Any, x: Any, shifts: int) -> dict:
+    return {"out": vsa.permute(on(be, x), shifts, backend=be)}
+
+
+def _random(be: Any, n: int, dim: int, seed: int, sparsity: Any) -> dict:
+    return {"out": vsa.random(n, dim, seed, _number(sparsity), backend=be)}
+
+
+OPS = {
+    "bind": _pair_op(vsa.bind),
+    "unbind": _pair_op(vsa.unbind),
+    "bundle": _bundle,
+    "permute": _permute,
+    "dot_similarity": _pair_op(vsa.dot_similarity),
+    "cosine_similarity": _pair_op(vsa.cosine_similarity),
+    "hamming_similarity": _pair_op(vsa.hamming_similarity),
+    "random": _random,
+}
+
+
+def _trits(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """Deterministic uniform trits (the spec's own generator, so no library RNG is involved)."""
+    from ..backends.numpy.philox import philox_bits
+
+    n = int(np.prod(shape, dtype=np.int64))
+    return (philox_bits(n, seed, 0, 0, 0) % np.uint32(3)).astype(np.int8).reshape(shape) - np.int8(1)
+
+
+def cases() -> list[dict]:
+    """The vsa family's cases."""
+    i8 = np.int8
+    grid_a, grid_b = (g.reshape(-1).astype(i8) for g in np.meshgrid([-1, 0, 1], [-1, 0, 1], indexing="ij"))
+    out: list[dict] = []
+
+    def case(op: str, comment: str, **inputs: Any) -> None:
+        out.append({"op": op, "comment": comment, "inputs": inputs})
+
+    case("bind", "all nine trit pairs: (a - b) mod 3 as a trit", a=grid_a, b=grid_b)
+    case("unbind", "all nine trit pairs: (a + b) mod 3 as a trit", a=grid_a, b=grid_b)
+    case("bind", "2-d operands keep their shape", a=_trits((2, 5), 1), b=_trits((2, 5), 2))
+    case("bind", "shapes differ", a=_trits((4,), 1), b=_trits((5,), 2))
+    case("bind", "a value outside {-1, 0, 1}", a=np.array([2, 0], i8), b=np.array([0, 0], i8))
+    case("unbind", "a float operand", a=np.array([1.0, 0.0]), b=np.array([0, 1], i8))
+    case("bundle", "majority of three vectors", vectors=np.array([[1, 1, -1, 0, 0], [1, -1, -1, 0, 1], [0, 1, 1, -1, 1]], i8))
+    case("bundle", "four vectors: ties give 0", vectors=np.array([[1, 1, -1, 0], [-1, 1, 1, 0], [1, -1, -1, 1], [-1, -1, 1, -1]], i8))
+    case("bundle", "one vector is returned unchanged", vectors=_trits((1, 9), 3))
+    case("bundle", "stack of 7 vectors of shape (2, 3)", vectors=_trits((7, 2, 3), 4))
+    case("bundle", "zero vectors", vectors=np.zeros((0, 5), i8))
+    case("permute", "shift 3 of each row of a (2, 7) array", x=_trits((2, 7), 5), shifts=3)
+    case("permute", "shift -2**40 (taken mod 7)", x=_trits((7,), 6), shifts=-(2**40))
+    case("permute", "shifts must be an integer", x=_trits((5,), 6), shifts=True)
+    case("dot_similarity", "(3, 37) against (4, 37)", a=_trits((3, 37), 7), b=_trits((4, 37), 8))
+    case("cosine_similarity", "(37,) against (4, 37) with an all-zero row",
+         a=_trits((37,), 9), b=np.concatenate([_trits((3, 37), 10), np.zeros((1, 37), i8)]))
+    case("cosine_similarity", "(2, 5) against (5,): [1,0,0,0,0] vs [1,1,1,0,0] is 1/sqrt(3)",
+         a=np.array([[1, 0, 0, 0, 0], [1, 1, 1, 0, 0]], i8), b=np.array([1, 1, 1, 0, 0], i8))
+    case("hamming_similarity", "(3, 37) against (37,)", a=_trits((3, 37), 11), b=_trits((37,), 12))
+    case("dot_similarity", "last dimensions differ", a=_trits((2, 5), 1), b=_trits((3, 6), 2))
+    case("random", "3 x 16, default sparsity 1/3", n=3, dim=16, seed=42, sparsity=1 / 3)
+    case("random", "2 x 37, largest seed, no zeros", n=2, dim=37, seed=2**64 - 1, sparsity=0.0)
+    case("random", "1 x 40, sparsity 0.9", n=1, dim=40, seed=7, sparsity=0.9)
+    case("random", "negative n", n=-1, dim=4, seed=0, sparsity=1 / 3)
+    case("random", "seed beyond 64 bits", n=1, dim=4, seed=2**64, sparsity=1 / 3)
+    case("random", "sparsity above 1", n=1, dim=4, seed=0, sparsity=1.5)
+    return out
