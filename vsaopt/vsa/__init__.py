@@ -99,10 +99,16 @@ def unbind(a: Any, b: Any, *, backend: Backend | str | None = None) -> Any:
     return _bind_op(a, b, backend, "trit_unbind")
 
 
+def _trits(x: Any, name: str, be: Any) -> Any:
+    """``x`` validated as trits, keeping its shape (a 0-d input stays 0-d)."""
+    t = trit_array(x, name, be)
+    return t.reshape(np.shape(x))
+
+
 def _bind_op(a: Any, b: Any, backend: Any, kernel: str) -> Any:
     be = resolve_backend(backend, a, b)
-    ta = trit_array(a, "a", be)
-    tb = trit_array(b, "b", be)
+    ta = _trits(a, "a", be)
+    tb = _trits(b, "b", be)
     same_shape(ta, tb, "a, b")
     return getattr(be, kernel)(ta.reshape(-1), tb.reshape(-1)).reshape(ta.shape)
 
@@ -135,7 +141,7 @@ def bundle(vectors: Any, *, backend: Backend | str | None = None) -> Any:
     [1, 1, -1, 1]
     """
     be = resolve_backend(backend, vectors)
-    v = trit_array(vectors, "vectors", be)
+    v = _trits(vectors, "vectors", be)
     v2 = _stack_rows(v, "vectors")
     total = be.bundle_sum(v2)
     return be.xp.sign(total).astype(be.xp.int8).reshape(v.shape[1:])
@@ -172,8 +178,7 @@ def permute(x: Any, shifts: int = 1, *, backend: Backend | str | None = None) ->
     [0, 1, 0, -1]
     """
     be = resolve_backend(backend, x)
-    t = trit_array(x, "x", be)
-    return _roll_last(t, shifts, be)
+    return _roll_last(_trits(x, "x", be), shifts, be)
 
 
 def _roll_last(x: Any, shifts: Any, be: Any) -> Any:
@@ -201,7 +206,7 @@ def _query_rows(a: Any, b: Any) -> tuple[Any, Any, tuple[int, ...]]:
 
 def _trit_pair(a: Any, b: Any, backend: Any) -> tuple[Any, Any, Any, tuple[int, ...]]:
     be = resolve_backend(backend, a, b)
-    ta, tb, out_shape = _query_rows(trit_array(a, "a", be), trit_array(b, "b", be))
+    ta, tb, out_shape = _query_rows(_trits(a, "a", be), _trits(b, "b", be))
     return be, ta, tb, out_shape
 
 

@@ -50,10 +50,11 @@ EPS = 1e-8
 def _map_array(x: Any, name: str, be: Any) -> Any:
     """``x`` as C-contiguous float32 (from any float dtype) or int8; other dtypes raise DTypeError."""
     arr = _as_backend_array(x, name, be)
+    shape = tuple(arr.shape)  # the converters return 0-d inputs as 1-d; keep the caller's shape
     if arr.dtype.kind == "f":
-        return float32_array(arr, name, be)
+        return float32_array(arr, name, be).reshape(shape)
     if arr.dtype == np.int8:
-        return integer_array(arr, name, be, np.int8)
+        return integer_array(arr, name, be, np.int8).reshape(shape)
     raise DTypeError(f"{name}: expected a float (float16/32/64) or int8 bipolar array, got dtype {arr.dtype}")
 
 
