@@ -1,0 +1,57 @@
+"""Phase training: trainers that skip most backward passes by predicting gradients, as in vsa-optim-rs 0.1.1.
+
+- :class:`PhaseTrainer` (momentum prediction; FULL -> PREDICT <-> CORRECT -> FULL)
+- :class:`DeterministicPhaseTrainer` (weighted least-squares prediction; WARMUP first)
+- the predictors :class:`GradientPredictor` and :class:`DeterministicPredictor`
+- :class:`LossHistory`, configs, phases, step infos and statistics
+
+The schedules, the predictor arithmetic and every deliberate difference from
+the crate are written in ``spec/schedule.md``.
+"""
+
+from .configs import (
+    DeterministicPhaseConfig,
+    DeterministicPredictionConfig,
+    LossHistoryConfig,
+    PhaseConfig,
+    PredictionConfig,
+)
+from .deterministic import DeterministicPredictor
+from .deterministic_trainer import DeterministicPhaseTrainer
+from .loss_history import Divergence, LossAnomaly, LossHistory, LossMeasurement, LossStatistics, Spike
+from .momentum import GradientPredictor
+from .trainer import PhaseTrainer
+from .types import (
+    DeterministicPhase,
+    DeterministicTrainerStats,
+    PredictorStatistics,
+    PredictorStats,
+    StepInfo,
+    TrainerStats,
+    TrainingPhase,
+)
+
+__all__ = [
+    "PhaseTrainer",
+    "DeterministicPhaseTrainer",
+    "GradientPredictor",
+    "DeterministicPredictor",
+    "LossHistory",
+    "PhaseConfig",
+    "PredictionConfig",
+    "DeterministicPhaseConfig",
+    "DeterministicPredictionConfig",
+    "LossHistoryConfig",
+    "TrainingPhase",
+    "DeterministicPhase",
+    "StepInfo",
+    "TrainerStats",
+    "DeterministicTrainerStats",
+    "PredictorStats",
+    "PredictorStatistics",
+    "LossMeasurement",
+    "LossStatistics",
+    "LossAnomaly",
+    "Spike",
+    "Divergence",
+]

@@ -1,0 +1,297 @@
+"""Configs of phase training: field names and defaults of vsa-optim-rs 0.1.1, validated and immutable.
+
+Every config is a frozen dataclass (see :class:`vsaopt.config.ConfigBase`):
+construction checks every field and raises :class:`~vsaopt.errors.ConfigError`
+naming it; ``to_json`` / ``from_json`` round-trip exactly.  Float fields are
+used as float32 values (``numpy.float32(x)``), as in the crate.
+
+Fields the crate carries but never reads are kept for compatibility, validated,
+and marked *unused* below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .._arrays import check_int, check_real
+from ..config import ConfigBase, TernaryConfig, VSAConfig, check_bool
+from ..errors import ConfigError
+
+__all__ = [
+    "PredictionConfig",
+    "PhaseConfig",
+    "DeterministicPredictionConfig",
+    "DeterministicPhaseConfig",
+    "LossHistoryConfig",
+]
+
+#: Largest step count accepted in a config (phase lengths, windows, warmup).
+MAX_STEPS = 2**31 - 1
+#: Largest magnitude accepted for a float32 field.
+F32_MAX = 3.0e38
+
+
+def _count(value: object, name: str, lo: int = 0) -> int:
+    return check_int(value, name, lo, MAX_STEPS)
+
+
+def _f32(value: object, name: str, lo: float = -F32_MAX, hi: float = F32_MAX, *, lo_open: bool = False) -> float:
+    return check_real(value, name, lo, hi, lo_open=lo_open)
+
+
+def _sub(value: object, cls: type, name: str) -> None:
+    if not isinstance(value, cls):
+        raise ConfigError(f"{name}: expected a {cls.__name__}, got {type(value).__name__}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictionConfig(ConfigBase):
+    """Momentum gradient prediction (:class:`~vsaopt.phase.GradientPredictor`).
+
+    Attributes
+    ----------
+    history_size : int >= 1
+        Gradients kept per parameter (the crate treats 0 as 1; vsaopt rejects it).
+    prediction_steps : int >= 0
+        Predicted steps after which :meth:`GradientPredictor.should_compute_full` asks for a real gradient.
+    momentum : float
+        Extrapolation factor: ``g[-1] + momentum * (g[-1] - g[-2])``.
+    correction_weight : float
+        Weight of the accumulated corrections in :meth:`GradientPredictor.apply_correction`.
+    min_correlation : float in [-1, 1]
+        Unused (the crate never reads it).
+
+    Examples
+    --------
+    >>> PredictionConfig(history_size=3).prediction_steps
+    4
+    >>> PredictionConfig(history_size=0)
+    Traceback (most recent call last):
+    ...
+    vsaopt.errors.ConfigError: history_size: expected an integer in [1, 2147483647], got 0
+    """
+
+    history_size: int = 5
+    prediction_steps: int = 4
+    momentum: float = 0.9
+    correction_weight: float = 0.5
+    min_correlation: float = 0.8
+
+    def _validate(self) -> None:
+        _count(self.history_size, "history_size", 1)
+        _count(self.prediction_steps, "prediction_steps")
+        _f32(self.momentum, "momentum")
+        _f32(self.correction_weight, "correction_weight")
+        _f32(self.min_correlation, "min_correlation", -1.0, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseConfig(ConfigBase):
+    """Phase training with momentum prediction (:class:`~vsaopt.phase.PhaseTrainer`).
+
+    Attributes
+    ----------
+    full_steps : int >= 0
+        FULL steps per cycle (initial value; adaptive scheduling changes the trainer's copy).
+    predict_steps : int >= 0
+        PREDICT steps per cycle (initial value).
+    correct_every : int >= 1
+        A CORRECT step after every ``correct_every`` predicted steps (0 panics in the crate).
+    prediction_config : PredictionConfig
+    ternary_config : TernaryConfig
+        Config of :attr:`PhaseTrainer.ternary_accumulator`.
+    vsa_config : VSAConfig
+        Config of :attr:`PhaseTrainer.vsa_compressor`.
+    gradient_accumulation : int >= 1
+        Unused (the crate never reads it).
+    max_grad_norm : float > 0
+        Unused (the crate never clips).
+    adaptive_phases : bool
+        Adjust phase lengths from the loss trend when a cycle starts.
+    loss_threshold : float >= 0
+        Relative loss increase that lengthens FULL and shortens PREDICT.
+
+    Examples
+    --------
+    >>> cfg = PhaseConfig(full_steps=2, predict_steps=4, correct_every=2)
+    >>> PhaseConfig.from_json(cfg.to_json()) == cfg
+    True
+    >>> PhaseConfig(correct_every=0)
+    Traceback (most recent call last):
+    ...
+    vsaopt.errors.ConfigError: correct_every: expected an integer in [1, 2147483647], got 0
+    """
+
+    full_steps: int = 10
+    predict_steps: int = 40
+    correct_every: int = 10
+    prediction_config: PredictionConfig = dataclasses.field(default_factory=PredictionConfig)
+    ternary_config: TernaryConfig = dataclasses.field(default_factory=TernaryConfig)
+    vsa_config: VSAConfig = dataclasses.field(default_factory=VSAConfig)
+    gradient_accumulation: int = 1
+    max_grad_norm: float = 1.0
+    adaptive_phases: bool = True
+    loss_threshold: float = 0.1
+
+    def _validate(self) -> None:
+        _count(self.full_steps, "full_steps")
+        _count(self.predict_steps, "predict_steps")
+        _count(self.correct_every, "correct_every", 1)
+        _sub(self.prediction_config, PredictionConfig, "prediction_config")
+        _sub(self.ternary_config, TernaryConfig, "ternary_config")
+        _sub(self.vsa_config, VSAConfig, "vsa_config")
+        _count(self.gradient_accumulation, "gradient_accumulation", 1)
+        _f32(self.max_grad_norm, "max_grad_norm", 0.0, lo_open=True)
+        check_bool(self.adaptive_phases, "adaptive_phases")
+        _f32(self.loss_threshold, "loss_threshold", 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class DeterministicPredictionConfig(ConfigBase):
+    """Weighted least-squares prediction (:class:`~vsaopt.phase.DeterministicPredictor`).
+
+    Attributes
+    ----------
+    warmup_steps : int >= 0
+        Gradients to record before predicting (0 behaves as 1, as in the crate).
+    history_window : int >= 0
+        The fit uses the last ``history_window + 2`` recorded gradients.
+    prediction_horizon : int >= 0
+        Predicted steps after a fit at which :meth:`DeterministicPredictor.needs_correction` turns True.
+    history_decay : float in [0, 1]
+        Weight ``history_decay ** age`` of a history entry, and decay of the residual.
+    residual_threshold : float >= 0
+        Any ``|residual|`` element above it asks for a correction.
+
+    Examples
+    --------
+    >>> DeterministicPredictionConfig().history_window
+    8
+    """
+
+    warmup_steps: int = 10
+    history_window: int = 8
+    prediction_horizon: int = 4
+    history_decay: float = 0.95
+    residual_threshold: float = 0.5
+
+    def _validate(self) -> None:
+        _count(self.warmup_steps, "warmup_steps")
+        _count(self.history_window, "history_window")
+        if self.history_window > 1_000_000:
+            raise ConfigError(f"history_window: expected an integer in [0, 1000000], got {self.history_window}")
+        _count(self.prediction_horizon, "prediction_horizon")
+        _f32(self.history_decay, "history_decay", 0.0, 1.0)
+        _f32(self.residual_threshold, "residual_threshold", 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class LossHistoryConfig(ConfigBase):
+    """Loss tracking (:class:`~vsaopt.phase.LossHistory`).
+
+    Attributes
+    ----------
+    max_history : int >= 1
+        Measurements kept; older ones are dropped.
+    rolling_window : int >= 1
+        Default window of the rolling statistics when none is given (the crate never reads it).
+    spike_threshold : float
+        z-score above which the latest loss is a spike.
+    divergence_threshold : float > 0
+        Ratio of the last window's mean to the one before it above which the loss diverges.
+    convergence_window : int >= 2
+        Default window of :meth:`LossHistory.is_converging` (the crate never reads it).
+    convergence_threshold : float
+        Default threshold of :meth:`LossHistory.is_converging` (the crate never reads it).
+
+    Examples
+    --------
+    >>> LossHistoryConfig(max_history=10).rolling_window
+    20
+    """
+
+    max_history: int = 1000
+    rolling_window: int = 20
+    spike_threshold: float = 3.0
+    divergence_threshold: float = 1.2
+    convergence_window: int = 50
+    convergence_threshold: float = 0.01
+
+    def _validate(self) -> None:
+        _count(self.max_history, "max_history", 1)
+        if self.max_history > 100_000_000:
+            raise ConfigError(f"max_history: expected an integer in [1, 100000000], got {self.max_history}")
+        _count(self.rolling_window, "rolling_window", 1)
+        _f32(self.spike_threshold, "spike_threshold")
+        _f32(self.divergence_threshold, "divergence_threshold", 0.0, lo_open=True)
+        _count(self.convergence_window, "convergence_window", 2)
+        _f32(self.convergence_threshold, "convergence_threshold")
+
+
+@dataclasses.dataclass(frozen=True)
+class DeterministicPhaseConfig(ConfigBase):
+    """Phase training with least-squares prediction (:class:`~vsaopt.phase.DeterministicPhaseTrainer`).
+
+    Attributes
+    ----------
+    warmup_steps : int >= 0
+        WARMUP lasts until this many gradients are recorded.
+    full_steps : int >= 0
+        FULL steps per cycle (initial value).
+    predict_steps : int >= 0
+        PREDICT steps per cycle (initial value); also the predictor's prediction horizon.
+    correct_every : int >= 1
+        A CORRECT step after every ``correct_every`` predicted steps.
+    history_window : int >= 0
+        Least-squares window (the fit uses ``history_window + 2`` gradients).
+    adaptive_phases : bool
+    loss_threshold : float >= 0
+    max_grad_norm : float > 0
+        Unused (the crate never clips).
+    track_loss_history : bool
+        Keep a :class:`~vsaopt.phase.LossHistory` (``trainer.loss_history``).
+    loss_history_config : LossHistoryConfig
+    history_decay : float in [0, 1]
+        Passed to the predictor (the crate hard-codes 0.95).
+    residual_threshold : float >= 0
+        Passed to the predictor (the crate hard-codes 0.5).
+
+    Examples
+    --------
+    >>> DeterministicPhaseConfig().predictor_config().prediction_horizon
+    20
+    """
+
+    warmup_steps: int = 10
+    full_steps: int = 5
+    predict_steps: int = 20
+    correct_every: int = 5
+    history_window: int = 8
+    adaptive_phases: bool = True
+    loss_threshold: float = 0.1
+    max_grad_norm: float = 1.0
+    track_loss_history: bool = True
+    loss_history_config: LossHistoryConfig = dataclasses.field(default_factory=LossHistoryConfig)
+    history_decay: float = 0.95
+    residual_threshold: float = 0.5
+
+    def _validate(self) -> None:
+        _count(self.full_steps, "full_steps")
+        _count(self.predict_steps, "predict_steps")
+        _count(self.correct_every, "correct_every", 1)
+        check_bool(self.adaptive_phases, "adaptive_phases")
+        _f32(self.loss_threshold, "loss_threshold", 0.0)
+        _f32(self.max_grad_norm, "max_grad_norm", 0.0, lo_open=True)
+        check_bool(self.track_loss_history, "track_loss_history")
+        _sub(self.loss_history_config, LossHistoryConfig, "loss_history_config")
+        self.predictor_config()  # validates warmup_steps, history_window, history_decay, residual_threshold
+
+    def predictor_config(self) -> DeterministicPredictionConfig:
+        """The predictor config the trainer builds (``prediction_horizon = predict_steps``, as in the crate)."""
+        return DeterministicPredictionConfig(
+            warmup_steps=self.warmup_steps,
+            history_window=self.history_window,
+            prediction_horizon=self.predict_steps,
+            history_decay=self.history_decay,
+            residual_threshold=self.residual_threshold,
+        )

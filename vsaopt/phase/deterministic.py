@@ -1,0 +1,322 @@
+"""Weighted least-squares gradient prediction (the crate's ``DeterministicPredictor``).
+
+Each record appends the gradient with its global step to a ring of the last
+``history_window + 2`` gradients and refits, for every element at once, the
+line ``g(t) = baseline + velocity * t`` (``t`` relative to the newest entry)
+with weights ``history_decay ** age`` (kernel ``wls_fit``).  A prediction at
+global step ``s`` is ``baseline + velocity * (s - fit_step) + residual *
+history_decay ** steps_since_fit`` (kernel ``predict_linear``).  A correction
+record first folds the error of the current line into the residual (kernel
+``residual_update``).  spec/schedule.md states every operation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..backend import resolve_backend
+from ..errors import CheckpointError, ConfigError, DTypeError, PhaseError
+from ._layout import ParamLayout
+from ._scalar import F32, powi
+from .configs import DeterministicPredictionConfig
+from .types import PredictorStatistics
+
+__all__ = ["DeterministicPredictor"]
+
+#: |det| below which the fit degenerates to baseline = newest, velocity = 0.
+DET_EPS = 1e-10
+_F32_ABS_MASK = 0x7FFFFFFF
+
+
+def _bits_to_f32(bits: int) -> float:
+    return float(np.array([bits & _F32_ABS_MASK], dtype=np.uint32).view(np.float32)[0])
+
+
+class DeterministicPredictor:
+    """Closed-form weighted least-squares gradient predictor with residual tracking.
+
+    Parameters
+    ----------
+    param_shapes : sequence of (name, shape)
+    config : DeterministicPredictionConfig
+    backend : None, a backend name or a backend object
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cfg = DeterministicPredictionConfig(warmup_steps=3)
+    >>> p = DeterministicPredictor([("w", (2,))], cfg, backend="numpy")
+    >>> for step in range(3):   # g(step) = 1 + 0.5 * step
+    ...     p.record_gradient({"w": np.full(2, 1 + 0.5 * step, np.float32)}, is_correction=False)
+    >>> p.is_ready(), p.predict_gradient()["w"]
+    (True, array([2.5, 2.5], dtype=float32))
+    """
+
+    def __init__(self, param_shapes: Any, config: DeterministicPredictionConfig | None = None, backend: Any = None) -> None:
+        if config is None:
+            config = DeterministicPredictionConfig()
+        if not isinstance(config, DeterministicPredictionConfig):
+            raise ConfigError(f"config: expected a DeterministicPredictionConfig, got {type(config).__name__}")
+        self.layout = ParamLayout(param_shapes)
+        self.config = config
+        self._be = resolve_backend(backend)
+        self._cap = config.history_window + 2
+        xp = self._be.xp
+        self._ring = xp.zeros((self._cap, self.layout.total), dtype=xp.float32)
+        self._decay32 = F32(config.history_decay)
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        xp = self._be.xp
+        self._steps: list[int] = []  # global steps of the ring entries, oldest first
+        self._head = 0
+        self._recorded = 0
+        self._global_step = 0
+        self._steps_since_fit = 0
+        self._ready = False
+        self._baseline: Any = None
+        self._velocity: Any = None
+        self._fit_step = 0
+        self._residual = xp.zeros(self.layout.total, dtype=xp.float32)
+        self._residual_max = [0.0] * len(self.layout.names)
+        self._total_steps = 0
+        self._full_steps = 0
+        self._predicted_steps = 0
+        self._mean_abs_error = F32(0.0)
+        self._early_corrections = 0
+
+    @property
+    def backend(self) -> Any:
+        """The resolved backend."""
+        return self._be
+
+    @property
+    def global_step(self) -> int:
+        """Records plus predictions so far (the step the next call is at)."""
+        return self._global_step
+
+    @property
+    def steps_since_fit(self) -> int:
+        """Predictions since the last record."""
+        return self._steps_since_fit
+
+    def is_ready(self) -> bool:
+        """Whether warmup is over (``warmup_steps`` gradients recorded)."""
+        return self._ready
+
+    def in_warmup(self) -> bool:
+        """Whether predictions are still refused."""
+        return not self._ready
+
+    def needs_correction(self) -> bool:
+        """True once ``prediction_horizon`` predictions followed the last fit, or when any ``|residual|`` element exceeds ``residual_threshold``."""
+        if self._steps_since_fit >= self.config.prediction_horizon:
+            return True
+        thr = F32(self.config.residual_threshold)
+        return any(F32(m) > thr for m in self._residual_max)
+
+    # --- records ---------------------------------------------------------------
+
+    def record_gradient(self, gradients: Any, is_correction: bool = False) -> None:
+        """Record real gradients (every declared name); refit; on a correction first update the residual."""
+        if not isinstance(is_correction, bool):
+            raise DTypeError(f"is_correction: expected True or False, got {is_correction!r}")
+        flat = self.layout.flatten(gradients, self._be, "gradients")
+        self._record(flat, is_correction)
+
+    def _record(self, flat: Any, is_correction: bool) -> None:
+        self._ring[self._head] = flat
+        self._head = (self._head + 1) % self._cap
+        self._steps.append(self._global_step)
+        if len(self._steps) > self._cap:
+            del self._steps[0]
+        self._recorded += 1
+        self._total_steps += 1
+        self._full_steps += 1
+        if not self._ready:
+            if self._recorded >= self.config.warmup_steps:
+                self._ready = True
+                self._fit()
+        else:
+            if is_correction:
+                if self._steps_since_fit < self.config.prediction_horizon:
+                    self._early_corrections += 1
+                self._update_residual(flat)
+            self._fit()
+        self._global_step += 1
+        self._steps_since_fit = 0
+
+    def _update_residual(self, actual: Any) -> None:
+        be = self._be
+        dt = F32(self._global_step - self._fit_step)
+        one_minus = F32(1.0 - float(self._decay32))
+        new_res, err = be.residual_update(self._residual, actual, self._baseline, self._velocity, dt, self._decay32, one_minus)
+        mae = self._mean_abs_error
+        maxes = []
+        for off, n in zip(self.layout.offsets, self.layout.sizes):
+            total, _ = be.abs_stats(err[off : off + n])
+            mean_err = F32(total / n)
+            mae = F32(F32(F32(0.9) * mae) + F32(F32(0.1) * mean_err))
+            _, bits = be.abs_stats(new_res[off : off + n])
+            maxes.append(_bits_to_f32(bits))
+        self._residual = new_res
+        self._residual_max = maxes
+        self._mean_abs_error = mae
+
+    def _weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, float]:
+        """Ring rows (oldest first), ``w_i``, ``w_i*t_i`` and the three float64 sums."""
+        k = len(self._steps)
+        newest = self._steps[-1]
+        rows = np.array([(self._head - k + i) % self._cap for i in range(k)], dtype=np.int64)
+        d = float(self._decay32)
+        w = np.empty(k, dtype=np.float64)
+        wt = np.empty(k, dtype=np.float64)
+        sum_w = sum_wt = sum_wt2 = 0.0
+        for i in range(k):
+            wi = powi(d, k - 1 - i)
+            ti = float(self._steps[i] - newest)
+            w[i] = wi
+            wt[i] = wi * ti
+            sum_w = sum_w + wi
+            sum_wt = sum_wt + wi * ti
+            sum_wt2 = sum_wt2 + (wi * ti) * ti
+        return rows, w, wt, sum_w, sum_wt, sum_wt2
+
+    def _fit(self) -> None:
+        rows, w, wt, sw, swt, swt2 = self._weights()
+        det = sw * swt2 - swt * swt
+        if abs(det) < DET_EPS:
+            xp = self._be.xp
+            self._baseline = self._ring[int(rows[-1])].copy()
+            self._velocity = xp.zeros(self.layout.total, dtype=xp.float32)
+        else:
+            self._baseline, self._velocity = self._be.wls_fit(self._ring, rows, w, wt, sw, swt, swt2, 1.0 / det)
+        self._fit_step = self._global_step
+
+    # --- predictions -------------------------------------------------------------
+
+    def _predict_flat(self) -> Any:
+        dt = F32(self._global_step - self._fit_step)
+        wres = F32(powi(float(self._decay32), self._steps_since_fit))
+        return self._be.predict_linear(self._baseline, self._velocity, self._residual, dt, wres)
+
+    def predict_gradient(self) -> dict[str, Any]:
+        """Predicted gradients at the current global step (new arrays, declared shapes); counts a step.
+
+        Raises
+        ------
+        PhaseError
+            During warmup.
+        """
+        if not self._ready:
+            raise PhaseError("predict_gradient: cannot predict during warmup (record more gradients first)")
+        flat = self._predict_flat()
+        self._total_steps += 1
+        self._predicted_steps += 1
+        self._global_step += 1
+        self._steps_since_fit += 1
+        return self.layout.split(flat)
+
+    def get_stats(self) -> PredictorStatistics:
+        """Counters, error average and the current largest ``|residual|``."""
+        return PredictorStatistics(
+            self._total_steps,
+            self._full_steps,
+            self._predicted_steps,
+            float(self._mean_abs_error),
+            max(self._residual_max),
+            self._early_corrections,
+        )
+
+    def reset(self) -> None:
+        """Forget history, fit, residuals and counters."""
+        self._reset_state()
+
+    # --- state -----------------------------------------------------------------
+
+    def state_arrays(self) -> tuple[dict, dict]:
+        """``(header, arrays)`` of the full state; arrays are host numpy copies."""
+        from ..testing import to_host
+
+        k = len(self._steps)
+        rows = [(self._head - k + i) % self._cap for i in range(k)]
+        hist = np.stack([to_host(self._ring[r]) for r in rows]) if k else np.zeros((0, self.layout.total), np.float32)
+        header = {
+            "steps": list(self._steps),
+            "recorded": self._recorded,
+            "global_step": self._global_step,
+            "steps_since_fit": self._steps_since_fit,
+            "ready": self._ready,
+            "fitted": self._baseline is not None,
+            "fit_step": self._fit_step,
+            "total_steps": self._total_steps,
+            "full_steps": self._full_steps,
+            "predicted_steps": self._predicted_steps,
+            "early_corrections": self._early_corrections,
+        }
+        arrays = {
+            "history": hist,
+            "residual": to_host(self._residual),
+            "mean_abs_error": np.array(self._mean_abs_error, dtype=np.float32),
+        }
+        if self._baseline is not None:
+            arrays["baseline"] = to_host(self._baseline)
+            arrays["velocity"] = to_host(self._velocity)
+        return header, arrays
+
+    def load_state_arrays(self, header: dict, arrays: dict) -> None:
+        """Replace the state by one from :meth:`state_arrays` (validated first; CheckpointError when invalid)."""
+        n = self.layout.total
+        try:
+            steps = [int(s) for s in header["steps"]]
+            ints = {k: int(header[k]) for k in ("recorded", "global_step", "steps_since_fit", "fit_step", "total_steps", "full_steps", "predicted_steps", "early_corrections")}
+            ready, fitted = bool(header["ready"]), bool(header["fitted"])
+            hist = np.asarray(arrays["history"])
+            residual = np.asarray(arrays["residual"])
+            mae = np.asarray(arrays["mean_abs_error"])
+            base = np.asarray(arrays["baseline"]) if fitted else None
+            vel = np.asarray(arrays["velocity"]) if fitted else None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"deterministic predictor: malformed state ({exc})") from None
+        k = len(steps)
+        if hist.dtype != np.float32 or hist.shape != (k, n) or k > self._cap:
+            raise CheckpointError(f"deterministic predictor: history must be float32 of shape ({k}, {n}) with at most {self._cap} rows")
+        if any(b <= a for a, b in zip(steps, steps[1:])) or any(s < 0 or s >= max(ints["global_step"], 1) for s in steps):
+            raise CheckpointError("deterministic predictor: history steps must increase and precede the global step")
+        for label, a in (("residual", residual), ("baseline", base), ("velocity", vel)):
+            if a is not None and (a.dtype != np.float32 or a.shape != (n,) or not np.isfinite(a).all()):
+                raise CheckpointError(f"deterministic predictor: {label} must be finite float32 of shape ({n},)")
+        if mae.dtype != np.float32 or mae.shape != () or not np.isfinite(mae):
+            raise CheckpointError("deterministic predictor: mean_abs_error must be a finite float32 scalar")
+        if min(ints.values()) < 0 or (ready and not fitted) or ints["fit_step"] > ints["global_step"]:
+            raise CheckpointError("deterministic predictor: inconsistent counters")
+        if not np.isfinite(hist).all():
+            raise CheckpointError("deterministic predictor: non-finite history")
+        xp, be = self._be.xp, self._be
+        ring = xp.zeros_like(self._ring)
+        if k:
+            ring[:k] = xp.asarray(hist)
+        res = xp.asarray(residual)
+        maxes = []
+        for off, size in zip(self.layout.offsets, self.layout.sizes):
+            _, bits = be.abs_stats(res[off : off + size])
+            maxes.append(_bits_to_f32(bits))
+        self._ring = ring
+        self._steps = steps
+        self._head = k % self._cap
+        self._recorded = ints["recorded"]
+        self._global_step = ints["global_step"]
+        self._steps_since_fit = ints["steps_since_fit"]
+        self._ready = ready
+        self._fit_step = ints["fit_step"]
+        self._total_steps = ints["total_steps"]
+        self._full_steps = ints["full_steps"]
+        self._predicted_steps = ints["predicted_steps"]
+        self._early_corrections = ints["early_corrections"]
+        self._mean_abs_error = F32(mae)
+        self._residual = res
+        self._residual_max = maxes
+        self._baseline = None if base is None else xp.asarray(base)
+        self._velocity = None if vel is None else xp.asarray(vel)

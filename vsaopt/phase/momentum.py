@@ -1,0 +1,273 @@
+"""Momentum gradient prediction (the crate's ``GradientPredictor``).
+
+History: the last ``history_size`` recorded gradients, in one ring buffer of
+shape ``(history_size, total elements)``.  Prediction: ``g[-1] + momentum *
+(g[-1] - g[-2])`` (kernel ``momentum_extrapolate``); with one entry ``g[-1]``;
+with none, zeros.  Corrections (``actual - last prediction``) accumulate until
+:meth:`GradientPredictor.apply_correction` adds ``correction_weight`` times
+them to a gradient.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from ..backend import resolve_backend
+from ..errors import CheckpointError, ConfigError, DTypeError
+from ._layout import ParamLayout
+from ._scalar import F32, sum_f32
+from .configs import PredictionConfig
+from .types import PredictorStats
+
+__all__ = ["GradientPredictor"]
+
+#: Prediction errors kept (one per parameter per correction), as in the crate.
+MAX_ERRORS = 100
+#: Errors averaged by :meth:`GradientPredictor.should_compute_full`.
+RECENT_ERRORS = 10
+#: Mean recent error above which a full gradient is asked for.
+ERROR_LIMIT = F32(0.5)
+
+
+def _backend(backend: Any) -> Any:
+    return resolve_backend(backend)
+
+
+class GradientPredictor:
+    """Predicts gradients by momentum extrapolation of the recorded history.
+
+    Parameters
+    ----------
+    param_shapes : sequence of (name, shape)
+    config : PredictionConfig
+    backend : None, a backend name or a backend object
+        Where arrays live and which kernels run (see :func:`vsaopt.backend.resolve_backend`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = GradientPredictor([("w", (2,))], PredictionConfig(momentum=0.5), backend="numpy")
+    >>> p.record_gradient({"w": np.array([1.0, 2.0], np.float32)})
+    >>> p.record_gradient({"w": np.array([2.0, 2.0], np.float32)})
+    >>> p.should_compute_full()
+    False
+    >>> p.predict_gradient()["w"]
+    array([2.5, 2. ], dtype=float32)
+    """
+
+    def __init__(self, param_shapes: Any, config: PredictionConfig | None = None, backend: Any = None) -> None:
+        if config is None:
+            config = PredictionConfig()
+        if not isinstance(config, PredictionConfig):
+            raise ConfigError(f"config: expected a PredictionConfig, got {type(config).__name__}")
+        self.layout = ParamLayout(param_shapes)
+        self.config = config
+        self._be = _backend(backend)
+        xp = self._be.xp
+        self._ring = xp.zeros((config.history_size, self.layout.total), dtype=xp.float32)
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._count = 0  # entries in the ring (<= history_size)
+        self._head = 0  # ring row of the next record
+        self._steps_since_full = 0
+        self._total_steps = 0
+        self._last_prediction: Any = None
+        self._correction: Any = None
+        self._errors: deque[np.float32] = deque(maxlen=MAX_ERRORS)
+
+    @property
+    def backend(self) -> Any:
+        """The resolved backend."""
+        return self._be
+
+    @property
+    def total_steps(self) -> int:
+        """Records plus predictions so far."""
+        return self._total_steps
+
+    def _row(self, age: int) -> Any:
+        """Ring row of the entry ``age`` records back (0 = newest)."""
+        cap = self.config.history_size
+        return self._ring[(self._head - 1 - age) % cap]
+
+    def should_compute_full(self) -> bool:
+        """Whether the next step needs a real gradient.
+
+        True with fewer than 2 gradients in history, after ``prediction_steps``
+        predictions since the last record, or when the float32 mean of the last 10
+        prediction errors (summed newest first) exceeds 0.5.
+        """
+        if self._count < 2:
+            return True
+        if self._steps_since_full >= self.config.prediction_steps:
+            return True
+        if len(self._errors) >= RECENT_ERRORS:
+            recent = F32(sum_f32(self._errors[-1 - i] for i in range(RECENT_ERRORS)) / F32(RECENT_ERRORS))
+            if recent > ERROR_LIMIT:
+                return True
+        return False
+
+    def record_gradient(self, gradients: Any) -> None:
+        """Append real gradients (mapping name -> array, every declared name) to the history."""
+        flat = self.layout.flatten(gradients, self._be, "gradients")
+        self._push(flat)
+
+    def _push(self, flat: Any) -> None:
+        self._ring[self._head] = flat
+        self._head = (self._head + 1) % self.config.history_size
+        self._count = min(self._count + 1, self.config.history_size)
+        self._steps_since_full = 0
+        self._total_steps += 1
+
+    def _predict_flat(self) -> Any:
+        xp = self._be.xp
+        if self._count == 0:
+            return xp.zeros(self.layout.total, dtype=xp.float32)
+        if self._count == 1:
+            return self._row(0).copy()
+        return self._be.momentum_extrapolate(self._row(1), self._row(0), F32(self.config.momentum))
+
+    def predict_gradient(self) -> dict[str, Any]:
+        """Predicted gradients (new arrays of the backend, declared shapes); counts a predicted step."""
+        flat = self._predict_flat()
+        self._last_prediction = flat
+        self._steps_since_full += 1
+        self._total_steps += 1
+        return self.layout.split(flat.copy())
+
+    def compute_correction(self, actual: Any) -> dict[str, Any]:
+        """Corrections ``actual - last prediction`` per parameter; accumulated for :meth:`apply_correction`.
+
+        Each parameter's mean ``|correction|`` (spec'd float64 sum / size, as float32)
+        joins the error list (last 100 kept).  Returns an empty mapping when nothing
+        was predicted yet (as the crate does).
+        """
+        flat = self.layout.flatten(actual, self._be, "actual")
+        if self._last_prediction is None:
+            return {}
+        return self._correct(flat)
+
+    def _correct(self, flat: Any) -> dict[str, Any]:
+        be = self._be
+        corr = be.axpy(flat, F32(-1.0), self._last_prediction)
+        errors = []
+        for off, n in zip(self.layout.offsets, self.layout.sizes):
+            total, _ = be.abs_stats(corr[off : off + n])
+            errors.append(F32(total / n))
+        acc = corr.copy() if self._correction is None else be.axpy(self._correction, F32(1.0), corr)
+        self._errors.extend(errors)
+        self._correction = acc
+        return self.layout.split(corr)
+
+    def apply_correction(self, gradients: Any) -> None:
+        """Add ``correction_weight`` times the accumulated corrections to ``gradients`` in place, then clear them.
+
+        Every array of the mapping must be a writeable floating-point array of the
+        backend with its declared shape; the sum is computed in float32 and stored
+        into the array.  Nothing is changed when no correction is pending.
+        """
+        arrays = self._writeable_arrays(gradients)
+        if self._correction is None:
+            return
+        w = F32(self.config.correction_weight)
+        updated = [
+            self._be.axpy(a, w, self._correction[off : off + n])
+            for a, off, n in zip(arrays, self.layout.offsets, self.layout.sizes)
+        ]
+        for name, new in zip(self.layout.names, updated):
+            target = gradients[name]
+            target[...] = new.reshape(target.shape)
+        self._correction = None
+
+    def _writeable_arrays(self, gradients: Any) -> list[Any]:
+        arrays = self.layout.arrays(gradients, self._be, "gradients")
+        for name in self.layout.names:
+            g = gradients[name]
+            if not self._be.owns(g) or g.dtype.kind != "f":
+                raise DTypeError(f"gradients[{name!r}]: apply_correction needs a floating-point array of backend {self._be.name!r} to update in place")
+            flags = getattr(g, "flags", None)
+            if flags is not None and not getattr(flags, "writeable", True):
+                raise DTypeError(f"gradients[{name!r}]: array is read-only; apply_correction updates in place")
+        return [a.reshape(-1) for a in arrays]
+
+    def get_stats(self) -> PredictorStats:
+        """Counters and float32 error averages (mean over all kept errors; recent: last 10, newest first)."""
+        errs = list(self._errors)
+        mean = F32(sum_f32(errs) / F32(len(errs))) if errs else F32(0.0)
+        if len(errs) >= RECENT_ERRORS:
+            recent = F32(sum_f32(errs[-1 - i] for i in range(RECENT_ERRORS)) / F32(RECENT_ERRORS))
+        else:
+            recent = mean
+        ratio = F32(F32(1.0) - F32(F32(1.0) / F32(self.config.prediction_steps + 1)))
+        return PredictorStats(self._total_steps, float(ratio), float(mean), float(recent), self._count)
+
+    def reset(self) -> None:
+        """Forget history, predictions, corrections, errors and counters."""
+        self._reset_state()
+
+    # --- state -----------------------------------------------------------------
+
+    def state_arrays(self) -> tuple[dict, dict]:
+        """``(header, arrays)`` of the full state; arrays are host numpy copies."""
+        from ..testing import to_host
+
+        hist = np.stack([to_host(self._row(age)) for age in range(self._count - 1, -1, -1)]) if self._count else np.zeros((0, self.layout.total), np.float32)
+        header = {
+            "steps_since_full": self._steps_since_full,
+            "total_steps": self._total_steps,
+            "has_prediction": self._last_prediction is not None,
+            "has_correction": self._correction is not None,
+        }
+        arrays = {
+            "history": hist.astype(np.float32, copy=False),
+            "errors": np.array(list(self._errors), dtype=np.float32),
+        }
+        if self._last_prediction is not None:
+            arrays["last_prediction"] = to_host(self._last_prediction)
+        if self._correction is not None:
+            arrays["correction"] = to_host(self._correction)
+        return header, arrays
+
+    def load_state_arrays(self, header: dict, arrays: dict) -> None:
+        """Replace the state by one from :meth:`state_arrays` (validated first; CheckpointError when invalid)."""
+        n = self.layout.total
+        try:
+            ssf = int(header["steps_since_full"])
+            total = int(header["total_steps"])
+            has_pred = bool(header["has_prediction"])
+            has_corr = bool(header["has_correction"])
+            hist = np.asarray(arrays["history"])
+            errs = np.asarray(arrays["errors"])
+            pred = np.asarray(arrays["last_prediction"]) if has_pred else None
+            corr = np.asarray(arrays["correction"]) if has_corr else None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"momentum predictor: malformed state ({exc})") from None
+        if hist.dtype != np.float32 or hist.ndim != 2 or hist.shape[1] != n or hist.shape[0] > self.config.history_size:
+            raise CheckpointError(f"momentum predictor: history must be float32 (k <= {self.config.history_size}, {n})")
+        if errs.dtype != np.float32 or errs.ndim != 1 or errs.shape[0] > MAX_ERRORS:
+            raise CheckpointError("momentum predictor: errors must be float32, at most 100")
+        for label, a in (("last_prediction", pred), ("correction", corr)):
+            if a is not None and (a.dtype != np.float32 or a.shape != (n,)):
+                raise CheckpointError(f"momentum predictor: {label} must be float32 of shape ({n},)")
+        if ssf < 0 or total < 0:
+            raise CheckpointError("momentum predictor: negative counters")
+        for a in (hist, errs, pred, corr):
+            if a is not None and not np.isfinite(a).all():
+                raise CheckpointError("momentum predictor: non-finite values in state")
+        xp = self._be.xp
+        ring = xp.zeros_like(self._ring)
+        k = hist.shape[0]
+        if k:
+            ring[:k] = xp.asarray(hist)
+        self._ring = ring
+        self._count = k
+        self._head = k % self.config.history_size
+        self._steps_since_full = ssf
+        self._total_steps = total
+        self._last_prediction = None if pred is None else xp.asarray(pred)
+        self._correction = None if corr is None else xp.asarray(corr)
+        self._errors = deque((F32(e) for e in errs), maxlen=MAX_ERRORS)

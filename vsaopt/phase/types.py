@@ -1,0 +1,216 @@
+"""Phases, step infos and statistics of phase training (enums and frozen dataclasses)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+__all__ = [
+    "TrainingPhase",
+    "DeterministicPhase",
+    "StepInfo",
+    "TrainerStats",
+    "DeterministicTrainerStats",
+    "PredictorStats",
+    "PredictorStatistics",
+]
+
+
+class _Phase(enum.Enum):
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}.{self.name}"
+
+
+class TrainingPhase(_Phase):
+    """Phase of :class:`~vsaopt.phase.PhaseTrainer`; ``str()`` is the upper-case name.
+
+    Examples
+    --------
+    >>> str(TrainingPhase.PREDICT), TrainingPhase["FULL"] is TrainingPhase.FULL
+    ('PREDICT', True)
+    """
+
+    #: Real backward pass; its gradient goes into the predictor's history.
+    FULL = 0
+    #: Predicted gradient, no backward pass.
+    PREDICT = 1
+    #: Real backward pass that also measures the prediction error.
+    CORRECT = 2
+
+
+class DeterministicPhase(_Phase):
+    """Phase of :class:`~vsaopt.phase.DeterministicPhaseTrainer`; ``str()`` is the upper-case name.
+
+    Examples
+    --------
+    >>> [str(p) for p in DeterministicPhase]
+    ['WARMUP', 'FULL', 'PREDICT', 'CORRECT']
+    """
+
+    #: Real backward passes that fill the history before any prediction.
+    WARMUP = 0
+    FULL = 1
+    PREDICT = 2
+    CORRECT = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class StepInfo:
+    """What :meth:`begin_step` decided for this step.
+
+    Attributes
+    ----------
+    phase : TrainingPhase or DeterministicPhase
+    phase_step : int
+        Steps already taken in the current phase run (PREDICT and CORRECT share the count).
+    total_step : int
+        Steps ended so far (0 on the first step).
+    cycle : int
+        Completed cycles (entries into FULL after the first).
+    phase_changed : bool
+        This ``begin_step`` changed the phase.
+    needs_backward : bool
+        The step needs real gradients (FULL, CORRECT, WARMUP).
+    """
+
+    phase: Any
+    phase_step: int
+    total_step: int
+    cycle: int
+    phase_changed: bool
+    needs_backward: bool
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (the phase by name)."""
+        d = dataclasses.asdict(self)
+        d["phase"] = str(self.phase)
+        return d
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerStats:
+    """Counters of a :class:`~vsaopt.phase.PhaseTrainer`; ``str()`` reads like the crate's.
+
+    ``speedup`` is total steps / max(FULL + CORRECT steps, 1) in float32;
+    ``phase_avg_losses`` maps each phase with losses to the float32 mean of its
+    last 100 losses.
+
+    Examples
+    --------
+    >>> print(TrainerStats(5, 0, 1.0, 5, 0, 0, 10, 40, {}))
+    Steps: 5 | Cycles: 0 | Speedup: 1.00x | Full: 5 | Predict: 0 | Correct: 0
+    """
+
+    total_steps: int
+    cycles: int
+    speedup: float
+    full_steps: int
+    predict_steps: int
+    correct_steps: int
+    current_full_steps: int
+    current_predict_steps: int
+    phase_avg_losses: dict
+
+    def __str__(self) -> str:
+        return (
+            f"Steps: {self.total_steps} | Cycles: {self.cycles} | Speedup: {self.speedup:.2f}x | "
+            f"Full: {self.full_steps} | Predict: {self.predict_steps} | Correct: {self.correct_steps}"
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (phases by name)."""
+        d = dataclasses.asdict(self)
+        d["phase_avg_losses"] = {str(k): v for k, v in self.phase_avg_losses.items()}
+        return d
+
+
+@dataclasses.dataclass(frozen=True)
+class DeterministicTrainerStats:
+    """Counters of a :class:`~vsaopt.phase.DeterministicPhaseTrainer`; ``str()`` reads like the crate's.
+
+    Examples
+    --------
+    >>> print(DeterministicTrainerStats(12, 10, 1, 1, 0, 0, 1.0, 0.0, 0.5))
+    Steps: 12 | Cycles: 0 | Speedup: 1.00x | Warmup: 10 | Full: 1 | Predict: 1 | Correct: 0
+    """
+
+    total_steps: int
+    warmup_steps: int
+    full_steps: int
+    predict_steps: int
+    correct_steps: int
+    cycles: int
+    speedup: float
+    mean_prediction_error: float
+    current_loss: float
+
+    def __str__(self) -> str:
+        return (
+            f"Steps: {self.total_steps} | Cycles: {self.cycles} | Speedup: {self.speedup:.2f}x | "
+            f"Warmup: {self.warmup_steps} | Full: {self.full_steps} | Predict: {self.predict_steps} | "
+            f"Correct: {self.correct_steps}"
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictorStats:
+    """Statistics of a :class:`~vsaopt.phase.GradientPredictor` (float32 values as Python floats).
+
+    Examples
+    --------
+    >>> print(PredictorStats(3, 0.8, 0.25, 0.25, 2))
+    Steps: 3 | Prediction ratio: 80.0% | Mean error: 0.2500 | Recent error: 0.2500
+    """
+
+    total_steps: int
+    prediction_ratio: float
+    mean_error: float
+    recent_error: float
+    history_size: int
+
+    def __str__(self) -> str:
+        return (
+            f"Steps: {self.total_steps} | Prediction ratio: {self.prediction_ratio * 100:.1f}% | "
+            f"Mean error: {self.mean_error:.4f} | Recent error: {self.recent_error:.4f}"
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictorStatistics:
+    """Statistics of a :class:`~vsaopt.phase.DeterministicPredictor`.
+
+    Attributes
+    ----------
+    total_steps, full_steps, predicted_steps : int
+        Calls of ``record_gradient`` plus ``predict_gradient``; of each.
+    mean_abs_error : float
+        Exponential average (0.9 / 0.1, float32) of the mean ``|actual - predicted|``
+        of each parameter at each correction, parameters in declaration order.
+    max_residual : float
+        Largest ``|residual|`` element now held (the crate never fills it: always 0).
+    early_corrections : int
+        Corrections recorded before the prediction horizon elapsed (the crate never counts them).
+    """
+
+    total_steps: int
+    full_steps: int
+    predicted_steps: int
+    mean_abs_error: float
+    max_residual: float
+    early_corrections: int
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return dataclasses.asdict(self)
