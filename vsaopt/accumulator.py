@@ -1,0 +1,482 @@
+"""Ternary gradient accumulation that holds int8 counts, not float32 sums.
+
+:class:`TernaryGradientAccumulator` sums micro-batch gradients as integer
+counts of trits with one power-of-two scale per tensor, and returns their
+mean as float32.  :class:`TernaryOptimizerWrapper` adds the step/update
+bookkeeping of vsa-optim-rs 0.1.1.
+
+How the stochastic mode stays unbiased (``spec/accumulator.md`` has the exact
+arithmetic).  Tensor state: int8 counts ``c`` and an exponent ``E``; the
+represented sum is ``S = 2**E * c``.
+
+- A gradient ``g`` with ``max|g| <= 2**E`` adds ``t_i = sign(g_i)`` with
+  probability ``|g_i| / 2**E`` (else 0): ``E[2**E t_i] = g_i``.
+- A gradient with ``max|g| > 2**E`` first raises ``E`` to the smallest
+  ``E'`` with ``2**E' >= max|g|`` and rescales every count to
+  ``c / 2**(E'-E)`` by stochastic rounding (floor, plus 1 with probability
+  equal to the exact dyadic fraction, drawn from a 32-bit Philox word):
+  ``E[2**E' c'] = 2**E c``.
+- Before a step could push a count past 127 the counts are halved the same
+  way (``E += 1``), so int8 never overflows however many steps are summed.
+
+Every operation is conditionally unbiased, so by the tower property
+``E[S] = sum_k g_k`` whatever the scales of the micro-batches (1x or 100x
+apart), and ``get_accumulated() = S / count`` is an unbiased estimate of their
+mean.  The only departure is the resolution of the uniforms: probabilities are
+resolved to ``2**-32``, a bias below ``2**-32 * 2**E`` per element per step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._arrays import check_int
+from ._grads import GradientInfo, normalize_param_shapes, validate_gradients
+from .backend import Backend, resolve_backend
+from .config import TernaryConfig
+from .errors import CheckpointError, ConfigError, NonFiniteError
+
+__all__ = [
+    "TernaryGradientAccumulator",
+    "TernaryOptimizerWrapper",
+    "OptimizerStats",
+    "STREAM_QUANTIZE",
+    "STREAM_RESCALE",
+    "COUNT_MAX",
+]
+
+#: Philox stream of the stochastic rounding of gradients ("ACQU").
+STREAM_QUANTIZE = 0x41435155
+#: Philox streams of count rescaling: this value plus the chunk index 0..7 ("ACR" + chunk byte).
+STREAM_RESCALE = 0x41435200
+#: Largest magnitude an int8 count may reach.
+COUNT_MAX = 127
+#: Range of the per-tensor exponent ``E`` (``2**-E`` must be an exact float32).
+EXP_MIN, EXP_MAX = -126, 127
+#: Largest shift one rescale kernel call applies (exact with 32-bit words).
+SHIFT_CHUNK = 32
+
+
+def _ceil_exponent(max_bits: int) -> int:
+    """Smallest ``E`` with ``2**E >= v`` for the positive float32 of bit pattern ``max_bits``."""
+    v = float(np.array(max_bits, dtype=np.uint32).view(np.float32)[()])
+    mant, exp = math.frexp(v)  # v = mant * 2**exp, mant in [0.5, 1)
+    return exp - 1 if mant == 0.5 else exp
+
+
+def _ceil_shift(b: int, shift: int) -> int:
+    return -((-b) >> shift)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one tensor's update will do (computed before any state changes)."""
+
+    exp: int
+    shift: int
+    bound: int
+    has_scale: bool
+    add: str  # "none", "stochastic", "threshold"
+    inv_scale: float
+    threshold: float
+    scale_add: float
+
+
+class TernaryGradientAccumulator:
+    """Accumulate gradients as int8 trit counts with a power-of-two scale per tensor.
+
+    Parameters
+    ----------
+    param_shapes : sequence of (name, shape)
+        The parameters, in a fixed order (the order gives each its tensor index).
+    config : TernaryConfig, optional
+        ``use_stochastic_rounding=True`` (default): unbiased (see the module
+        docstring).  ``False``: the threshold rule of vsa-optim-rs — trit
+        ``sign(g_i)`` where ``|g_i| > ternary_threshold * mean|g|`` — with the
+        least-squares scale of each step (the mean ``|g_i|`` over kept
+        elements) and the mean of those scales applied to the summed trits.
+        That estimate is **biased** (it shrinks small entries to zero and
+        mixes scales across steps); use it only for reproducibility with the
+        crate's behaviour.
+    backend : backend, name or None
+        Where state lives and kernels run.
+
+    Notes
+    -----
+    State: one int8 count per element, plus a few scalars per tensor — never a
+    float32 tensor.  :attr:`nbytes` counts those bytes; :meth:`memory_savings`
+    compares them with float32 accumulators of the same shapes (4 bytes per
+    element).  Randomness: Philox with key ``config.seed``, counter
+    ``(element // 4, tensor index, call number mod 2**32, stream)``; the call
+    number counts every :meth:`accumulate` since construction (it is not reset
+    by :meth:`reset`), so a replayed sequence of calls gives the same bytes on
+    every backend.
+
+    Differences from vsa-optim-rs 0.1.1: int8 state instead of float32;
+    unbiased when scales differ; reproducible; ``ternary_threshold`` is relative
+    to mean ``|g|`` as the crate documents (the crate applies it absolutely);
+    gradients must name exactly the declared parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> acc = TernaryGradientAccumulator([("w", (256, 256))], TernaryConfig(seed=1), backend="numpy")
+    >>> acc.accumulate({"w": np.full((256, 256), 0.25, np.float32)})
+    >>> acc.accumulate({"w": np.full((256, 256), 0.75, np.float32)})
+    >>> mean = acc.get_accumulated()["w"]
+    >>> acc.count, mean.dtype, round(float(mean.mean()), 2)
+    (2, dtype('float32'), 0.5)
+    >>> acc.nbytes, acc.float32_nbytes
+    (65549, 262144)
+    """
+
+    def __init__(
+        self,
+        param_shapes: Any,
+        config: TernaryConfig | None = None,
+        backend: Backend | str | None = None,
+    ) -> None:
+        self._shapes = normalize_param_shapes(param_shapes)
+        if config is None:
+            config = TernaryConfig()
+        if not isinstance(config, TernaryConfig):
+            raise ConfigError(f"config: expected a TernaryConfig, got {type(config).__name__}")
+        self.config = config
+        self._be = resolve_backend(backend)
+        xp = self._be.xp
+        self._sizes = tuple(math.prod(s) for _, s in self._shapes)
+        self._counts = [xp.zeros(n, dtype=xp.int8) for n in self._sizes]
+        t = len(self._shapes)
+        self._exp = np.zeros(t, dtype=np.int16)
+        self._bound = np.zeros(t, dtype=np.int16)
+        self._has_scale = np.zeros(t, dtype=np.bool_)
+        self._scale_sum = np.zeros(t, dtype=np.float64)
+        self._count = 0
+        self._calls = 0
+
+    # --- read-only views -----------------------------------------------------
+
+    @property
+    def backend(self) -> Backend:
+        """The backend holding the state."""
+        return self._be
+
+    @property
+    def param_shapes(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """The declared ``(name, shape)`` pairs."""
+        return self._shapes
+
+    @property
+    def count(self) -> int:
+        """Micro-batches accumulated since the last :meth:`reset`."""
+        return self._count
+
+    def ready_for_update(self) -> bool:
+        """Whether ``count >= config.accumulation_steps``."""
+        return self._count >= self.config.accumulation_steps
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of state actually held: int8 counts plus the per-tensor exponent, bound, flag and scale sum."""
+        return int(
+            sum(int(c.nbytes) for c in self._counts)
+            + self._exp.nbytes
+            + self._bound.nbytes
+            + self._has_scale.nbytes
+            + self._scale_sum.nbytes
+        )
+
+    @property
+    def float32_nbytes(self) -> int:
+        """Bytes of float32 accumulators of the same shapes (the baseline of :meth:`memory_savings`)."""
+        return 4 * sum(self._sizes)
+
+    def memory_savings(self) -> float:
+        """Fraction of memory saved against float32 accumulators: ``1 - nbytes / float32_nbytes``."""
+        base = self.float32_nbytes
+        return 0.0 if base == 0 else 1.0 - self.nbytes / base
+
+    # --- accumulation ----------------------------------------------------------
+
+    def _plan(self, info: GradientInfo) -> _Plan:
+        i = info.index
+        exp, bound, has = int(self._exp[i]), int(self._bound[i]), bool(self._has_scale[i])
+        cfg = self.config
+        shift = 0
+        if cfg.use_stochastic_rounding:
+            if info.max_bits == 0:
+                return _Plan(exp, 0, bound, has, "none", 0.0, 0.0, 0.0)
+            eg = max(_ceil_exponent(info.max_bits), EXP_MIN)
+            if not has:
+                exp, has = eg, True
+            elif eg > exp:
+                shift = eg - exp
+                exp = eg
+            bound = _ceil_shift(bound, shift)
+            if bound + 1 > COUNT_MAX:
+                shift += 1
+                exp += 1
+                bound = _ceil_shift(bound, 1)
+            if exp > EXP_MAX:
+                raise NonFiniteError(
+                    f"gradients[{info.name!r}]: the accumulated sum would exceed the float32 range "
+                    f"(scale 2**{exp}); call reset()"
+                )
+            inv = float(np.ldexp(np.float32(1.0), -exp))
+            return _Plan(exp, shift, bound + 1, has, "stochastic", inv, 0.0, 0.0)
+        # deterministic threshold rule: exp counts the halvings of the counts
+        n = self._sizes[i]
+        mean = np.float32(info.abs_sum / n) if n else np.float32(0.0)
+        thr = np.float32(cfg.ternary_threshold) * mean
+        if bound + 1 > COUNT_MAX:
+            shift = 1
+            exp += 1
+            bound = _ceil_shift(bound, 1)
+        if exp > EXP_MAX:
+            raise NonFiniteError(f"gradients[{info.name!r}]: too many halvings; call reset()")
+        above, kept = self._be.abs_sum_above(info.flat, float(thr)) if n else (0.0, 0)
+        scale = float(np.float32(above / kept)) if kept else 0.0
+        inv = float(np.ldexp(np.float32(1.0), -exp))
+        return _Plan(exp, shift, bound + 1, True, "threshold", inv, float(thr), scale)
+
+    def _rescale(self, i: int, shift: int, step: int) -> None:
+        be = self._be
+        chunk = 0
+        while shift > 0:
+            s = min(shift, SHIFT_CHUNK)
+            be.accum_rescale(self._counts[i], s, self.config.seed, STREAM_RESCALE + chunk, step, i)
+            shift -= s
+            chunk += 1
+
+    def accumulate(self, gradients: Any) -> None:
+        """Add one micro-batch of gradients (a mapping ``name -> array`` naming every declared parameter).
+
+        Raises
+        ------
+        ShapeError, DTypeError, NonFiniteError, BackendError
+            Bad input (see :func:`vsaopt._grads.validate_gradients`); a sum that
+            would leave the float32 range raises NonFiniteError.  Nothing
+            changes when an error is raised.
+        """
+        infos = validate_gradients(gradients, self._shapes, self._be)
+        plans = [self._plan(info) for info in infos]
+        step = self._calls & 0xFFFFFFFF
+        be, seed = self._be, self.config.seed
+        for info, plan in zip(infos, plans):
+            i = info.index
+            if plan.shift:
+                self._rescale(i, plan.shift, step)
+            if plan.add == "stochastic":
+                be.accum_add_stochastic(self._counts[i], info.flat, plan.inv_scale, seed, STREAM_QUANTIZE, step, i)
+            elif plan.add == "threshold":
+                if plan.exp == 0:
+                    be.accum_add_threshold(self._counts[i], info.flat, plan.threshold)
+                elif info.flat.shape[0]:
+                    trits = be.quantize_threshold(info.flat, plan.threshold).astype(be.xp.float32)
+                    be.accum_add_stochastic(self._counts[i], trits, plan.inv_scale, seed, STREAM_QUANTIZE, step, i)
+                self._scale_sum[i] += plan.scale_add
+            self._exp[i], self._bound[i], self._has_scale[i] = plan.exp, plan.bound, plan.has_scale
+        self._count += 1
+        self._calls += 1
+
+    def _unit(self, i: int) -> float:
+        if self.config.use_stochastic_rounding:
+            return math.ldexp(1.0, int(self._exp[i]))
+        return math.ldexp(float(self._scale_sum[i]) / self._count, int(self._exp[i]))
+
+    def get_accumulated(self) -> dict[str, Any]:
+        """The mean of the accumulated gradients, as float32 arrays of the declared shapes.
+
+        Each element is ``f32((f64(c) * unit) / count)`` with ``unit = 2**E``
+        (stochastic mode) or ``2**h * (sum of step scales) / count``
+        (threshold mode).  Zeros when nothing was accumulated.
+
+        Raises
+        ------
+        NonFiniteError
+            A mean that does not fit float32 (only for sums near the float32 maximum).
+        """
+        xp = self._be.xp
+        out = {}
+        for i, (name, shape) in enumerate(self._shapes):
+            if self._count == 0:
+                out[name] = xp.zeros(shape, dtype=xp.float32)
+                continue
+            unit = self._unit(i)
+            mean = self._be.accum_mean(self._counts[i], unit, float(self._count))
+            if int(self._bound[i]) * unit / self._count >= float(np.finfo(np.float32).max):
+                _, bits = self._be.abs_stats(mean)
+                if bits >= 0x7F800000:
+                    raise NonFiniteError(f"accumulated[{name!r}]: the mean overflows float32")
+            out[name] = mean.reshape(shape)
+        return out
+
+    def reset(self) -> None:
+        """Clear the accumulated state (counts, scales, :attr:`count`); the random call number keeps counting."""
+        for c in self._counts:
+            c.fill(0)
+        self._exp[:] = 0
+        self._bound[:] = 0
+        self._has_scale[:] = False
+        self._scale_sum[:] = 0.0
+        self._count = 0
+
+    # --- checkpointing -----------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """A copy of the whole state (host numpy arrays and ints); :meth:`load_state_dict` restores it."""
+        to_host = (lambda a: a.get()) if getattr(self._be, "device", "cpu") == "gpu" else np.array
+        return {
+            "config": self.config.to_dict(),
+            "param_shapes": [[n, list(s)] for n, s in self._shapes],
+            "counts": [to_host(c) for c in self._counts],
+            "exp": self._exp.copy(),
+            "bound": self._bound.copy(),
+            "has_scale": self._has_scale.copy(),
+            "scale_sum": self._scale_sum.copy(),
+            "count": self._count,
+            "calls": self._calls,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output; a mismatched or malformed state raises CheckpointError and changes nothing."""
+        try:
+            if state["config"] != self.config.to_dict():
+                raise CheckpointError("state: saved with a different TernaryConfig")
+            if [tuple((n, tuple(s))) for n, s in state["param_shapes"]] != list(self._shapes):
+                raise CheckpointError("state: saved for different param_shapes")
+            counts = [np.asarray(c) for c in state["counts"]]
+            t = len(self._shapes)
+            if len(counts) != t or any(c.dtype != np.int8 or c.shape != (n,) for c, n in zip(counts, self._sizes)):
+                raise CheckpointError("state: counts must be int8 arrays of the parameter sizes")
+            meta = {}
+            for key, dt in (("exp", np.int16), ("bound", np.int16), ("has_scale", np.bool_), ("scale_sum", np.float64)):
+                a = np.asarray(state[key])
+                if a.dtype != dt or a.shape != (t,):
+                    raise CheckpointError(f"state: {key} must be {np.dtype(dt).name} of shape ({t},)")
+                meta[key] = a.copy()
+            if bool((meta["bound"] < 0).any() or (meta["bound"] > COUNT_MAX).any()):
+                raise CheckpointError("state: bound out of range")
+            if any(int(np.abs(c.astype(np.int16)).max(initial=0)) > int(b) for c, b in zip(counts, meta["bound"])):
+                raise CheckpointError("state: a count exceeds its recorded bound")
+            count = check_int(state["count"], "count", 0, 2**62)
+            calls = check_int(state["calls"], "calls", 0, 2**62)
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"state: malformed accumulator state ({exc})") from None
+        xp = self._be.xp
+        self._counts = [xp.asarray(c).copy() for c in counts]
+        self._exp, self._bound = meta["exp"], meta["bound"]
+        self._has_scale, self._scale_sum = meta["has_scale"], meta["scale_sum"]
+        self._count, self._calls = count, calls
+
+    def __repr__(self) -> str:
+        mode = "stochastic" if self.config.use_stochastic_rounding else "threshold"
+        return (
+            f"TernaryGradientAccumulator(params={len(self._shapes)}, elements={sum(self._sizes)}, "
+            f"mode={mode!r}, count={self._count}, backend={self._be.name!r})"
+        )
+
+
+@dataclass(frozen=True)
+class OptimizerStats:
+    """Statistics of a :class:`TernaryOptimizerWrapper` (the crate's ``OptimizerStats``).
+
+    Examples
+    --------
+    >>> print(OptimizerStats(step_count=8, update_count=1, memory_savings=0.75, accumulation_steps=8))
+    Steps: 8 | Updates: 1 | Memory saved: 75.0%
+    """
+
+    step_count: int
+    update_count: int
+    memory_savings: float
+    accumulation_steps: int
+
+    def __str__(self) -> str:
+        return f"Steps: {self.step_count} | Updates: {self.update_count} | Memory saved: {self.memory_savings * 100:.1f}%"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the fields (JSON-ready)."""
+        return {
+            "step_count": self.step_count,
+            "update_count": self.update_count,
+            "memory_savings": self.memory_savings,
+            "accumulation_steps": self.accumulation_steps,
+        }
+
+
+class TernaryOptimizerWrapper:
+    """Gradient accumulation for an optimizer: accumulate micro-batches, update every ``accumulation_steps``.
+
+    Parameters
+    ----------
+    param_shapes, config, backend
+        As for :class:`TernaryGradientAccumulator`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = TernaryOptimizerWrapper([("b", (4,))], TernaryConfig(accumulation_steps=2), backend="numpy")
+    >>> g = {"b": np.ones(4, np.float32)}
+    >>> w.step(g), w.step(g)
+    (False, True)
+    >>> w.get_gradients_for_update()["b"].tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    >>> w.get_stats().update_count
+    1
+    """
+
+    def __init__(self, param_shapes: Any, config: TernaryConfig | None = None, backend: Backend | str | None = None) -> None:
+        self.accumulator = TernaryGradientAccumulator(param_shapes, config, backend)
+        self.config = self.accumulator.config
+        self._step_count = 0
+        self._update_count = 0
+
+    @property
+    def step_count(self) -> int:
+        """Micro-batches seen."""
+        return self._step_count
+
+    @property
+    def update_count(self) -> int:
+        """Updates handed out by :meth:`get_gradients_for_update`."""
+        return self._update_count
+
+    def step(self, gradients: Any) -> bool:
+        """Accumulate ``gradients``; True when ``step_count`` is a multiple of ``accumulation_steps``."""
+        self.accumulator.accumulate(gradients)
+        self._step_count += 1
+        return self._step_count % self.config.accumulation_steps == 0
+
+    def get_gradients_for_update(self) -> dict[str, Any]:
+        """The accumulated mean gradients; resets the accumulator and counts one update."""
+        grads = self.accumulator.get_accumulated()
+        self.accumulator.reset()
+        self._update_count += 1
+        return grads
+
+    def get_stats(self) -> OptimizerStats:
+        """Step and update counts, memory saved (from bytes held) and ``accumulation_steps``."""
+        return OptimizerStats(
+            self._step_count, self._update_count, self.accumulator.memory_savings(), self.config.accumulation_steps
+        )
+
+    def reset_state(self) -> None:
+        """Zero the step and update counts (the accumulator is left as it is, as in the crate)."""
+        self._step_count = 0
+        self._update_count = 0
+
+    def load_state(self, step_count: int, update_count: int) -> None:
+        """Set the step and update counts (e.g. from a checkpoint); both must be integers >= 0."""
+        s = check_int(step_count, "step_count", 0, 2**62)
+        u = check_int(update_count, "update_count", 0, 2**62)
+        self._step_count, self._update_count = s, u
+
+    def __repr__(self) -> str:
+        return f"TernaryOptimizerWrapper(steps={self._step_count}, updates={self._update_count}, {self.accumulator!r})"
