@@ -33,6 +33,7 @@ __all__ = [
     "map_arrays",
     "map_pairs",
     "map_queries",
+    "cancelling_queries",
     "long_float_queries",
 ]
 
@@ -136,19 +137,36 @@ def map_queries(draw: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 @st.composite
-def long_float_queries(draw: Any) -> tuple[np.ndarray, np.ndarray]:
-    """float32 rows of 8000 to 3*8192+40 elements with magnitudes over 40 decades (order-sensitive sums)."""
-    d = draw(st.one_of(st.sampled_from([8191, 8192, 8193, 16384, 16385, 3 * 8192 + 1]), st.integers(8000, 3 * 8192 + 40)))
+def cancelling_queries(draw: Any, min_d: int = 1, max_d: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """float32 ``(N, D)`` / ``(M, D)`` pairs whose dot products are order-sensitive even after rounding to float32.
+
+    Ordinary values of magnitude about 1 (over a few decades), plus pairs of
+    huge products ``+B`` and ``-B`` planted at random positions: ``B`` absorbs
+    whatever its lane adds between the two, so another summation order gives a
+    visibly different result.
+    """
+    d = draw(st.integers(min_d, max_d))
     g = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
 
     def rows(count: int) -> np.ndarray:
-        mant = g.standard_normal((count, d))
-        return (mant * 10.0 ** g.integers(-20, 20, (count, d))).astype(np.float32)
+        return (g.standard_normal((count, d)) * 10.0 ** g.integers(-3, 3, (count, d))).astype(np.float32)
 
-    a = rows(draw(st.integers(1, 2)))
-    b = rows(draw(st.integers(1, 2)))
-    b[:, ::3] = -a[0, ::3]  # cancellation: the order of the sum shows in the low bits
+    a, b = rows(draw(st.integers(1, 3))), rows(draw(st.integers(1, 3)))
+    pairs = min(d // 2, draw(st.integers(0, 6)))
+    if pairs:
+        pos = g.choice(d, size=2 * pairs, replace=False)
+        big = (10.0 ** g.uniform(8, 30, (a.shape[0], pairs))).astype(np.float32)
+        a[:, pos[:pairs]], a[:, pos[pairs:]] = big, -big
+        b[:, pos] = 1.0
     return a, b
+
+
+def long_float_queries() -> st.SearchStrategy[tuple[np.ndarray, np.ndarray]]:
+    """:func:`cancelling_queries` with rows of 8000 to 4*8192+100 elements (one to five blocks of the spec's sum)."""
+    return st.one_of(
+        st.sampled_from([8191, 8192, 8193, 16385, 3 * 8192 + 1, 4 * 8192 + 3]).flatmap(lambda d: cancelling_queries(d, d)),
+        cancelling_queries(8000, 4 * 8192 + 100),
+    )
 
 
 # --- trit model -------------------------------------------------------------------
@@ -245,7 +263,7 @@ def _check_map_similarity_pair(candidate: Any, reference: Any, a: np.ndarray, b:
 def check_map_similarities(candidate: Any, reference: Any) -> None:
     """map.dot_similarity, cosine_similarity, hamming_similarity for every query shape and family."""
 
-    @given(map_queries())
+    @given(st.one_of(map_queries(), cancelling_queries()))
     def prop(pair: tuple[np.ndarray, np.ndarray]) -> None:
         _check_map_similarity_pair(candidate, reference, *pair)
 
