@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Overflow to +/-Inf is the IEEE result the spec asks for; numpy must not warn about it.
+_quiet = np.errstate(over="ignore", invalid="ignore", under="ignore")
 
+
+@_quiet
 def predict_linear(baseline: np.ndarray, velocity: np.ndarray, residual: np.ndarray, dt: float, w: float) -> np.ndarray:
     """Fused linear prediction, float32: ``out = (baseline + velocity*dt) + residual*w``.
 
@@ -25,6 +29,7 @@ def predict_linear(baseline: np.ndarray, velocity: np.ndarray, residual: np.ndar
     return out
 
 
+@_quiet
 def momentum_extrapolate(prev: np.ndarray, curr: np.ndarray, momentum: float) -> np.ndarray:
     """Momentum extrapolation, float32: ``d = curr - prev``; ``out = curr + momentum*d``."""
     m32 = np.float32(momentum)
@@ -34,6 +39,7 @@ def momentum_extrapolate(prev: np.ndarray, curr: np.ndarray, momentum: float) ->
     return d
 
 
+@_quiet
 def axpy(x: np.ndarray, a: float, y: np.ndarray) -> np.ndarray:
     """``out = x + a*y`` in float32: ``p = a*y`` rounded, then ``x + p`` rounded."""
     p = np.multiply(y, np.float32(a))
@@ -41,6 +47,7 @@ def axpy(x: np.ndarray, a: float, y: np.ndarray) -> np.ndarray:
     return p
 
 
+@_quiet
 def residual_update(
     residual: np.ndarray,
     actual: np.ndarray,
@@ -65,6 +72,7 @@ def residual_update(
     return a, error
 
 
+@_quiet
 def wls_fit(
     history: np.ndarray,
     rows: np.ndarray,

@@ -1,0 +1,231 @@
+"""Golden family "schedule": phase sequences of both trainers and the prediction kernels.
+
+Trainer ops run the canonical training loop for ``len(losses)`` steps over one
+parameter ``"g"`` of ``grads.shape[1]`` elements: ``begin_step``; in a backward
+phase ``record_full_gradients({"g": grads[step]})`` (PhaseTrainer, CORRECT:
+then ``apply_correction`` on a copy of ``grads[step]``, kept as ``corrected``);
+in PREDICT ``get_predicted_gradients()`` (kept as ``predictions``);
+``end_step(losses[step])``.  Configs are given as JSON text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["OPS", "cases"]
+
+
+def _host(a: Any) -> np.ndarray:
+    return a.get() if type(a).__module__.split(".")[0] == "cupy" else np.asarray(a)
+
+
+def _run(be: Any, trainer: Any, losses: np.ndarray, grads: np.ndarray, correct: bool) -> dict:
+    xp = be.xp
+    steps = losses.shape[0]
+    phases, phase_steps, cycles, changed = [], [], [], []
+    predictions, corrected = [], []
+    for step in range(steps):
+        info = trainer.begin_step()
+        phases.append(info.phase.value)
+        phase_steps.append(info.phase_step)
+        cycles.append(info.cycle)
+        changed.append(info.phase_changed)
+        if info.needs_backward:
+            g = xp.asarray(grads[step])
+            trainer.record_full_gradients({"g": g})
+            if correct and str(info.phase) == "CORRECT":
+                c = xp.array(grads[step], dtype=xp.float32)
+                trainer.apply_correction({"g": c})
+                corrected.append(_host(c))
+        else:
+            predictions.append(_host(trainer.get_predicted_gradients()["g"]))
+        trainer.end_step(float(losses[step]))
+    n = grads.shape[1]
+    return {
+        "phases": np.array(phases, dtype=np.int8),
+        "phase_steps": np.array(phase_steps, dtype=np.int64),
+        "cycles": np.array(cycles, dtype=np.int64),
+        "phase_changed": np.array(changed, dtype=np.uint8),
+        "predictions": np.array(predictions, dtype=np.float32).reshape(-1, n),
+        "corrected": np.array(corrected, dtype=np.float32).reshape(-1, n),
+        "speedup": np.float32(trainer.speedup_ratio),
+        "current_full_steps": trainer.current_full_steps,
+        "current_predict_steps": trainer.current_predict_steps,
+    }
+
+
+def phase_trainer_run(be: Any, config: str, losses: np.ndarray, grads: np.ndarray) -> dict:
+    """Run a PhaseTrainer (momentum prediction) over a loss series and gradient rows."""
+    from ..phase import PhaseConfig, PhaseTrainer
+
+    trainer = PhaseTrainer([("g", (grads.shape[1],))], PhaseConfig.from_json(config), backend=be)
+    out = _run(be, trainer, losses, grads, correct=True)
+    stats = trainer.get_stats()
+    out.update(full_steps=stats.full_steps, predict_steps=stats.predict_steps, correct_steps=stats.correct_steps)
+    return out
+
+
+def deterministic_trainer_run(be: Any, config: str, losses: np.ndarray, grads: np.ndarray) -> dict:
+    """Run a DeterministicPhaseTrainer (least-squares prediction) over a loss series and gradient rows."""
+    from ..phase import DeterministicPhaseConfig, DeterministicPhaseTrainer
+
+    trainer = DeterministicPhaseTrainer([("g", (grads.shape[1],))], DeterministicPhaseConfig.from_json(config), backend=be)
+    out = _run(be, trainer, losses, grads, correct=False)
+    stats = trainer.get_stats()
+    arrays = trainer.state_dict()["arrays"]
+    out.update(
+        warmup_steps=stats.warmup_steps,
+        full_steps=stats.full_steps,
+        predict_steps=stats.predict_steps,
+        correct_steps=stats.correct_steps,
+        mean_prediction_error=np.float32(stats.mean_prediction_error),
+        residual=arrays["predictor.residual"],
+    )
+    return out
+
+
+def _scalar(x: Any) -> float:
+    """A float input (a float64 array of one element after decoding)."""
+    return float(np.asarray(x, dtype=np.float64).reshape(-1)[0])
+
+
+def _dev(be: Any, *arrays: np.ndarray) -> list:
+    return [be.xp.ascontiguousarray(be.xp.asarray(a)) for a in arrays]
+
+
+def predict_linear(be: Any, baseline: np.ndarray, velocity: np.ndarray, residual: np.ndarray, dt: Any, w: Any) -> dict:
+    """Kernel ``predict_linear`` (``dt`` and ``w`` are float32 scalars given as float64)."""
+    b, v, r = _dev(be, baseline, velocity, residual)
+    return {"out": be.predict_linear(b, v, r, np.float32(_scalar(dt)), np.float32(_scalar(w)))}
+
+
+def momentum_extrapolate(be: Any, prev: np.ndarray, curr: np.ndarray, momentum: Any) -> dict:
+    """Kernel ``momentum_extrapolate``."""
+    p, c = _dev(be, prev, curr)
+    return {"out": be.momentum_extrapolate(p, c, np.float32(_scalar(momentum)))}
+
+
+def axpy(be: Any, x: np.ndarray, a: Any, y: np.ndarray) -> dict:
+    """Kernel ``axpy``."""
+    xd, yd = _dev(be, x, y)
+    return {"out": be.axpy(xd, np.float32(_scalar(a)), yd)}
+
+
+def residual_update(
+    be: Any, residual: np.ndarray, actual: np.ndarray, baseline: np.ndarray, velocity: np.ndarray, dt: Any, decay: Any
+) -> dict:
+    """Kernel ``residual_update`` with ``one_minus_decay = f32(1 - decay)``."""
+    r, g, b, v = _dev(be, residual, actual, baseline, velocity)
+    d = np.float32(_scalar(decay))
+    new, err = be.residual_update(r, g, b, v, np.float32(_scalar(dt)), d, np.float32(1.0 - float(d)))
+    return {"residual": new, "error": err}
+
+
+def wls_fit(be: Any, history: np.ndarray, steps: np.ndarray, decay: Any) -> dict:
+    """Least-squares fit of history rows (oldest first) recorded at ``steps``, through the predictor's weights."""
+    from ..phase._scalar import powi
+
+    k = history.shape[0]
+    (hist,) = _dev(be, history)
+    d = float(np.float32(_scalar(decay)))
+    w = np.array([powi(d, k - 1 - i) for i in range(k)])
+    t = (steps - steps[-1]).astype(np.float64)
+    wt = w * t
+    sw = swt = swt2 = 0.0
+    for i in range(k):
+        sw, swt, swt2 = sw + w[i], swt + wt[i], swt2 + wt[i] * t[i]
+    det = sw * swt2 - swt * swt
+    base, vel = be.wls_fit(hist, np.arange(k, dtype=np.int64), w, wt, sw, swt, swt2, 1.0 / det)
+    return {"baseline": base, "velocity": vel}
+
+
+OPS = {
+    "phase_trainer_run": phase_trainer_run,
+    "deterministic_trainer_run": deterministic_trainer_run,
+    "predict_linear": predict_linear,
+    "momentum_extrapolate": momentum_extrapolate,
+    "axpy": axpy,
+    "residual_update": residual_update,
+    "wls_fit": wls_fit,
+}
+
+
+def _series(kind: str, steps: int) -> np.ndarray:
+    i = np.arange(steps, dtype=np.float64)
+    if kind == "flat":
+        return np.full(steps, 1.0, dtype=np.float32)
+    if kind == "rising":
+        return (1.0 + 0.02 * i).astype(np.float32)
+    if kind == "falling":
+        return (2.0 * 0.98**i).astype(np.float32)
+    if kind == "noisy":
+        rng = np.random.default_rng(7)
+        return (1.0 + 0.3 * rng.random(steps)).astype(np.float32)
+    raise ValueError(kind)
+
+
+def _linear_grads(steps: int, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(n)
+    b = 0.01 * rng.standard_normal(n)
+    return (a[None, :] + b[None, :] * np.arange(steps)[:, None]).astype(np.float32)
+
+
+def _noisy_grads(steps: int, n: int, seed: int, scale: float) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (_linear_grads(steps, n, seed).astype(np.float64) + scale * rng.standard_normal((steps, n))).astype(np.float32)
+
+
+def cases() -> list[dict]:
+    """The golden cases of this family."""
+    from ..phase import DeterministicPhaseConfig, LossHistoryConfig, PhaseConfig, PredictionConfig
+
+    out: list[dict] = []
+
+    def pt(comment: str, config: Any, losses: np.ndarray, grads: np.ndarray) -> None:
+        text = config if isinstance(config, str) else config.to_json()
+        out.append({"op": "phase_trainer_run", "comment": comment, "inputs": {"config": text, "losses": losses, "grads": grads}})
+
+    def dt(comment: str, config: Any, losses: np.ndarray, grads: np.ndarray) -> None:
+        text = config if isinstance(config, str) else config.to_json()
+        out.append({"op": "deterministic_trainer_run", "comment": comment, "inputs": {"config": text, "losses": losses, "grads": grads}})
+
+    n = 5
+    pt("crate test_phase_transitions: full=2 predict=4 correct_every=2", PhaseConfig(full_steps=2, predict_steps=4, correct_every=2), _series("flat", 12), _linear_grads(12, n, 1))
+    pt("crate test_speedup_calculation: full=1 predict=3 correct_every=10, speedup 4.0", PhaseConfig(full_steps=1, predict_steps=3, correct_every=10), _series("flat", 4), _linear_grads(4, n, 2))
+    pt("defaults, flat loss: no adaptive change", PhaseConfig(), _series("flat", 160), _linear_grads(160, n, 3))
+    pt("defaults, rising loss: full +5 (max 50), predict -10 (min 10) per cycle", PhaseConfig(), _series("rising", 220), _noisy_grads(220, n, 4, 0.05))
+    pt("defaults, falling loss: full -2 (min 5), predict +5 (max 100) per cycle", PhaseConfig(), _series("falling", 220), _noisy_grads(220, n, 5, 0.05))
+    pt("rising loss with adaptive_phases=False: lengths unchanged", PhaseConfig(adaptive_phases=False), _series("rising", 150), _linear_grads(150, n, 6))
+    pt("short phases full=3 predict=7 correct_every=3, noisy loss", PhaseConfig(full_steps=3, predict_steps=7, correct_every=3), _series("noisy", 90), _noisy_grads(90, n, 7, 0.2))
+    pt("degenerate lengths full=0 predict=0 correct_every=1", PhaseConfig(full_steps=0, predict_steps=0, correct_every=1), _series("flat", 20), _linear_grads(20, n, 8))
+    pt("momentum predictor with history_size=1 and momentum 0.5", PhaseConfig(full_steps=2, predict_steps=5, correct_every=2, prediction_config=PredictionConfig(history_size=1, momentum=0.5)), _series("flat", 30), _noisy_grads(30, n, 9, 0.1))
+    pt("correct_every=0 is a ConfigError (the crate panics)", '{"correct_every": 0}', _series("flat", 3), _linear_grads(3, n, 10))
+
+    dt("defaults, flat loss, linear gradients: 43 backward passes in 100 steps", DeterministicPhaseConfig(), _series("flat", 100), _linear_grads(100, n, 11))
+    dt("crate test_full_cycle: warmup=3 full=2 predict=4 correct_every=2", DeterministicPhaseConfig(warmup_steps=3, full_steps=2, predict_steps=4, correct_every=2), (1.0 / np.arange(1, 21)).astype(np.float32), _linear_grads(20, n, 12))
+    dt("defaults, rising loss: full +2 (max 30), predict -5 (min 5)", DeterministicPhaseConfig(), _series("rising", 200), _noisy_grads(200, n, 13, 0.05))
+    dt("defaults, falling loss: full -1 (min 3), predict +3 (max 50)", DeterministicPhaseConfig(), _series("falling", 200), _noisy_grads(200, n, 14, 0.05))
+    dt("noisy gradients, residual_threshold 0.05: residual-triggered corrections", DeterministicPhaseConfig(residual_threshold=0.05, warmup_steps=4, full_steps=2, predict_steps=12, correct_every=6), _series("noisy", 80), _noisy_grads(80, n, 15, 0.3))
+    dt("warmup_steps=15 > history_window+2=6 ends after 15 records (the crate never ends it)", DeterministicPhaseConfig(warmup_steps=15, history_window=4, loss_history_config=LossHistoryConfig(max_history=16)), _series("flat", 40), _linear_grads(40, n, 16))
+    dt("history_decay=1.0 (unweighted) and window 0 (two points)", DeterministicPhaseConfig(history_decay=1.0, history_window=0, warmup_steps=2, track_loss_history=False), _series("noisy", 50), _noisy_grads(50, n, 17, 0.1))
+    dt("warmup_steps=0 behaves as 1", DeterministicPhaseConfig(warmup_steps=0, full_steps=1, predict_steps=3, correct_every=2), _series("flat", 15), _linear_grads(15, n, 18))
+
+    rng = np.random.default_rng(99)
+    m = 37
+    f = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    edge = np.array([0.0, -0.0, 1e-45, -1e-45, 1.1754944e-38, 3.0e38, -3.0e38, 1.0, -1.0, 0.5, 7.0], dtype=np.float32)
+    out.append({"op": "predict_linear", "comment": "random values, dt=3, w=0.95**3", "inputs": {"baseline": f(m), "velocity": f(m), "residual": f(m), "dt": 3.0, "w": float(np.float32(0.95**3))}})
+    out.append({"op": "predict_linear", "comment": "signed zeros, subnormals, huge values (overflow to inf)", "inputs": {"baseline": edge, "velocity": edge[::-1].copy(), "residual": edge, "dt": 2.0, "w": 0.5}})
+    out.append({"op": "momentum_extrapolate", "comment": "random values, momentum 0.9", "inputs": {"prev": f(m), "curr": f(m), "momentum": 0.9}})
+    out.append({"op": "momentum_extrapolate", "comment": "edge values, momentum -1.5", "inputs": {"prev": edge, "curr": edge[::-1].copy(), "momentum": -1.5}})
+    out.append({"op": "axpy", "comment": "random values, a=0.5", "inputs": {"x": f(m), "a": 0.5, "y": f(m)}})
+    out.append({"op": "axpy", "comment": "a=-1: exact difference; signed zeros", "inputs": {"x": edge, "a": -1.0, "y": edge}})
+    out.append({"op": "residual_update", "comment": "random values, dt=4, decay 0.95", "inputs": {"residual": f(m), "actual": f(m), "baseline": f(m), "velocity": f(m), "dt": 4.0, "decay": 0.95}})
+    steps = np.array([0, 1, 2, 4, 5, 9, 10], dtype=np.int64)
+    out.append({"op": "wls_fit", "comment": "seven rows at irregular steps, decay 0.95", "inputs": {"history": f(7, m), "steps": steps, "decay": 0.95}})
+    lin = (1.0 + 0.25 * steps[:, None] * np.ones((1, m))).astype(np.float32)
+    out.append({"op": "wls_fit", "comment": "exactly linear rows: baseline 3.5, velocity 0.25", "inputs": {"history": lin, "steps": steps, "decay": 0.9}})
+    return out
