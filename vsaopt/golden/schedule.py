@@ -120,7 +120,7 @@ def residual_update(
     r, g, b, v = _dev(be, residual, actual, baseline, velocity)
     d = np.float32(_scalar(decay))
     new, err = be.residual_update(r, g, b, v, np.float32(_scalar(dt)), d, np.float32(1.0 - float(d)))
-    return {"residual": new, "error": err}
+    return {"residual": new, "deviation": err}
 
 
 def wls_fit(be: Any, history: np.ndarray, steps: np.ndarray, decay: Any) -> dict:
