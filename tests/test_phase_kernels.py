@@ -1,0 +1,155 @@
+"""Prediction kernels: spec'd arithmetic on the reference, byte identity of every backend."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from vsaopt.protocol import PREDICTION_KERNELS
+from vsaopt.testing import assert_bit_equal, to_host
+
+F32 = np.float32
+finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+scalar32 = st.floats(min_value=-1e6, max_value=1e6, width=32, allow_nan=False)
+
+
+def vec(n):
+    return hnp.arrays(np.float32, n, elements=finite32)
+
+
+def dev(be, *arrays):
+    return [be.xp.asarray(a) for a in arrays]
+
+
+def test_every_backend_lists_the_prediction_kernels(backend):
+    for name in PREDICTION_KERNELS:
+        assert callable(getattr(backend, name)), name
+
+
+def test_reference_follows_the_spelled_out_order(reference):
+    # Values chosen so that a fused multiply-add would round differently.
+    b = np.array([1.0, -0.0, 3.0], F32)
+    v = np.array([1 + 2**-23, 0.0, -1e-8], F32)
+    r = np.array([1 - 2**-24, -0.0, 2.0], F32)
+    dt, w = F32(1 - 2**-23), F32(0.5)
+    expected = np.array([F32(F32(b[i] + F32(v[i] * dt)) + F32(r[i] * w)) for i in range(3)], F32)
+    assert_bit_equal(reference.predict_linear(b, v, r, dt, w), expected)
+    assert np.signbit(reference.predict_linear(b, v, r, dt, w)[1]) == np.signbit(F32(F32(-0.0 + 0.0) + F32(-0.0 * 0.5)))
+    m = F32(0.9)
+    prev, curr = v, r
+    exp_m = np.array([F32(curr[i] + F32(m * F32(curr[i] - prev[i]))) for i in range(3)], F32)
+    assert_bit_equal(reference.momentum_extrapolate(prev, curr, m), exp_m)
+
+
+def test_predict_linear_identical(fast_backend, reference):
+    @given(st.integers(0, 300).flatmap(lambda n: st.tuples(vec(n), vec(n), vec(n), scalar32, scalar32)))
+    def check(args):
+        b, v, r, dt, w = args
+        with np.errstate(all="ignore"):
+            expected = reference.predict_linear(b, v, r, F32(dt), F32(w))
+        got = fast_backend.predict_linear(*dev(fast_backend, b, v, r), F32(dt), F32(w))
+        assert_bit_equal(to_host(got), expected)
+
+    check()
+
+
+def test_momentum_and_axpy_identical(fast_backend, reference):
+    @given(st.integers(0, 300).flatmap(lambda n: st.tuples(vec(n), vec(n), scalar32)))
+    def check(args):
+        p, c, m = args
+        with np.errstate(all="ignore"):
+            e1 = reference.momentum_extrapolate(p, c, F32(m))
+            e2 = reference.axpy(p, F32(m), c)
+        assert_bit_equal(to_host(fast_backend.momentum_extrapolate(*dev(fast_backend, p, c), F32(m))), e1)
+        assert_bit_equal(to_host(fast_backend.axpy(*dev(fast_backend, p), F32(m), *dev(fast_backend, c))), e2)
+
+    check()
+
+
+def test_residual_update_identical(fast_backend, reference):
+    @given(st.integers(0, 200).flatmap(lambda n: st.tuples(vec(n), vec(n), vec(n), vec(n), st.integers(0, 50), st.floats(0, 1, width=32))))
+    def check(args):
+        r, g, b, v, dt, d = args
+        o = F32(1.0 - float(F32(d)))
+        with np.errstate(all="ignore"):
+            expected = reference.residual_update(r, g, b, v, F32(dt), F32(d), o)
+        got = fast_backend.residual_update(*dev(fast_backend, r, g, b, v), F32(dt), F32(d), o)
+        assert_bit_equal([to_host(x) for x in got], list(expected))
+
+    check()
+
+
+def test_wls_fit_identical(fast_backend, reference):
+    @given(
+    st.integers(1, 6).flatmap(
+        lambda k: st.tuples(
+            hnp.arrays(np.float32, st.tuples(st.just(k), st.integers(0, 150)), elements=st.floats(-1e4, 1e4, width=32)),
+            st.permutations(list(range(k))),
+            st.lists(st.floats(0, 1), min_size=k, max_size=k),
+            st.lists(st.integers(-20, 0), min_size=k, max_size=k),
+        )
+    )
+)
+    def check(args):
+        hist, perm, w, t = args
+        rows = np.array(perm, np.int64)
+        w = np.array(w)
+        wt = w * np.array(t, np.float64)
+        sums = (float(w.sum()), float(wt.sum()), float((wt * np.array(t)).sum()), 0.37)
+        expected = reference.wls_fit(hist, rows, w, wt, *sums)
+        got = fast_backend.wls_fit(*dev(fast_backend, hist), rows, w, wt, *sums)
+        assert_bit_equal([to_host(x) for x in got], list(expected))
+
+    check()
+
+
+def test_wls_fit_recovers_a_line(reference):
+    steps = np.array([0, 1, 3, 4, 7], np.float64)
+    t = steps - steps[-1]
+    hist = (2.0 + 0.5 * steps[:, None] * np.ones((1, 4))).astype(F32)
+    w = 0.9 ** np.arange(4, -1, -1.0)
+    wt = w * t
+    sw, swt, swt2 = w.sum(), wt.sum(), (wt * t).sum()
+    base, vel = reference.wls_fit(hist, np.arange(5), w, wt, sw, swt, swt2, 1 / (sw * swt2 - swt * swt))
+    np.testing.assert_allclose(base, 5.5, rtol=1e-6)
+    np.testing.assert_allclose(vel, 0.5, rtol=1e-6)
+
+
+@pytest.mark.skipif(os.environ.get("VSAOPT_SKIP_SUBPROCESS") == "1", reason="subprocess tests disabled")
+def test_numba_parallel_variants_identical(reference):
+    pytest.importorskip("numba")
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        from vsaopt.backend import get_backend
+        from vsaopt.backends.numba import _config
+        assert _config.PARALLEL_MIN == 1000
+        nb, ref = get_backend("numba"), get_backend("numpy")
+        rng = np.random.default_rng(3)
+        n = 70001 * 2
+        a, b, c, d = (rng.standard_normal(n).astype(np.float32) for _ in range(4))
+        pairs = [
+            (nb.predict_linear(a, b, c, 3, 0.5), ref.predict_linear(a, b, c, 3, 0.5)),
+            (nb.momentum_extrapolate(a, b, 0.9), ref.momentum_extrapolate(a, b, 0.9)),
+            (nb.axpy(a, 0.3, b), ref.axpy(a, 0.3, b)),
+        ]
+        pairs += list(zip(nb.residual_update(a, b, c, d, 2, 0.95, 0.05), ref.residual_update(a, b, c, d, 2, 0.95, 0.05)))
+        hist = rng.standard_normal((4, n)).astype(np.float32)
+        rows = np.array([1, 2, 3, 0]); w = np.array([0.7, 0.8, 0.9, 1.0]); wt = w * np.array([-3.0, -2, -1, 0])
+        pairs += list(zip(nb.wls_fit(hist, rows, w, wt, 3.4, -4.4, 8.6, 0.3), ref.wls_fit(hist, rows, w, wt, 3.4, -4.4, 8.6, 0.3)))
+        assert all(x.tobytes() == y.tobytes() for x, y in pairs)
+        print("ok", len(pairs))
+        """
+    )
+    env = dict(os.environ, VSAOPT_PARALLEL_MIN="1000")
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "ok 7"
