@@ -130,3 +130,12 @@ def spec_generate(directory: Path, families: tuple[str, ...]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for path in generate(directory, families or FAMILIES):
         console.print(f"wrote {path}")
+
+
+def _register() -> None:
+    from .bench import bench
+
+    cli.add_command(bench)
+
+
+_register()

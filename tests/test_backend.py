@@ -1,0 +1,92 @@
+"""Backend registry, dispatch and the typed error hierarchy."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import vsaopt
+from vsaopt import backend as registry
+from vsaopt import errors, ternary
+from vsaopt.errors import BackendError, ConfigError
+
+
+def test_reference_and_numba_load():
+    assert vsaopt.get_backend("numpy").name == "numpy"
+    assert "numpy" in vsaopt.available_backends()
+    assert vsaopt.get_backend("numba").xp is np
+
+
+def test_every_backend_has_every_core_kernel(backend):
+    from vsaopt.protocol import KERNEL_NAMES
+
+    missing = [k for k in KERNEL_NAMES if k not in backend.kernel_names]
+    assert not missing
+
+
+def test_auto_prefers_numba_without_a_gpu(monkeypatch):
+    monkeypatch.delenv(registry.ENV_VAR, raising=False)
+    expected = "cupy" if "cupy" in vsaopt.available_backends() else "numba"
+    assert vsaopt.get_backend("auto").name == expected
+    assert vsaopt.get_backend(None).name == expected
+
+
+def test_environment_variable_overrides(monkeypatch):
+    monkeypatch.setenv(registry.ENV_VAR, "numpy")
+    assert vsaopt.get_backend("auto").name == "numpy"
+    assert registry.resolve_backend(None, np.zeros(3)).name == "numpy"
+
+
+def test_unknown_name_is_a_config_error():
+    with pytest.raises(ConfigError, match="backend"):
+        vsaopt.get_backend("tpu")
+
+
+def test_unavailable_backend_says_why():
+    status = vsaopt.backend_status()
+    if status["cupy"] == "available":
+        pytest.skip("a GPU is present")
+    with pytest.raises(BackendError, match="cupy"):
+        vsaopt.get_backend("cupy")
+
+
+def test_missing_kernel_does_not_fall_back():
+    be = registry.Backend("partial", np, {}, array_type=np.ndarray)
+    with pytest.raises(BackendError, match="partial.*quantize_threshold"):
+        ternary.quantize_deterministic(np.ones(3, np.float32), backend=be)
+
+
+def test_gpu_backend_rejects_host_arrays():
+    fake_gpu = registry.Backend("fakegpu", np, {}, array_type=type(None), device="gpu")
+    with pytest.raises(BackendError, match="fakegpu"):
+        ternary.quantize_deterministic(np.ones(3, np.float32), backend=fake_gpu)
+
+
+def test_bad_backend_argument():
+    with pytest.raises(ConfigError, match="backend"):
+        ternary.pack(np.zeros(3, np.int8), backend=3.5)
+
+
+def test_import_does_not_load_numba_or_cupy():
+    code = "import sys, vsaopt; print('numba' in sys.modules, 'cupy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    "cls, base",
+    [
+        (errors.ConfigError, ValueError),
+        (errors.ShapeError, ValueError),
+        (errors.DTypeError, TypeError),
+        (errors.NonFiniteError, ValueError),
+        (errors.EncodingError, ValueError),
+        (errors.BackendError, RuntimeError),
+        (errors.PhaseError, RuntimeError),
+        (errors.CheckpointError, ValueError),
+        (errors.SpecError, ValueError),
+    ],
+)
+def test_error_hierarchy(cls, base):
+    assert issubclass(cls, errors.OptimError) and issubclass(cls, base)

@@ -1,0 +1,28 @@
+"""The command line: info and its numba cache report."""
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from vsaopt.cli.commands import cli
+
+
+def test_info_json_lists_every_backend():
+    result = CliRunner().invoke(cli, ["info", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert set(report["backends"]) == {"numpy", "numba", "cupy"}
+    assert report["backends"]["numpy"]["status"] == "available"
+    assert report["backends"]["numpy"]["golden_vectors"] == "pass"
+    assert report["backends"]["cupy"]["status"]
+
+
+def test_second_process_loads_numba_kernels_from_cache():
+    run = [sys.executable, "-m", "vsaopt.cli", "info", "--json"]
+    subprocess.run(run, capture_output=True, check=True)  # fills the cache if needed
+    report = json.loads(subprocess.run(run, capture_output=True, text=True, check=True).stdout)
+    cache = report["backends"]["numba"]["kernel cache"]
+    assert cache.endswith(" 0 compiled in this process"), cache
+    assert not cache.startswith("0 ")

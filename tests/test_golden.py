@@ -1,0 +1,61 @@
+"""Golden vectors: schema, regeneration from the reference, every backend, and the CLI runner."""
+
+import json
+import shutil
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from vsaopt import get_backend, golden
+from vsaopt.cli.commands import cli
+from vsaopt.errors import SpecError
+
+SCHEMA = json.loads((golden.vectors_dir() / "vectors.schema.json").read_text())
+
+
+@pytest.mark.parametrize("family", golden.FAMILIES)
+def test_file_follows_schema(family):
+    doc = json.loads((golden.vectors_dir() / f"{family}_test.json").read_text())
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["numberOfTests"] == len(doc["tests"])
+    assert [t["tcId"] for t in doc["tests"]] == list(range(1, len(doc["tests"]) + 1))
+
+
+def test_committed_vectors_equal_a_fresh_generation(tmp_path):
+    golden.generate(tmp_path)
+    for family in golden.FAMILIES:
+        fresh = (tmp_path / f"{family}_test.json").read_text()
+        assert fresh == (golden.vectors_dir() / f"{family}_test.json").read_text(), family
+
+
+def test_every_backend_reproduces_the_vectors(backend):
+    assert [str(f) for f in golden.verify(backend)] == []
+
+
+def test_tampered_vector_is_reported(tmp_path):
+    for f in golden.vectors_dir().glob("*_test.json"):
+        shutil.copy(f, tmp_path / f.name)
+    path = tmp_path / "pack_test.json"
+    doc = json.loads(path.read_text())
+    case = next(t for t in doc["tests"] if "packed" in t["expected"])
+    case["expected"]["packed"]["hex"] = "ff" * (len(case["expected"]["packed"]["hex"]) // 2)
+    path.write_text(json.dumps(doc))
+    failures = golden.verify(get_backend("numpy"), tmp_path)
+    assert [(f.family, f.tc_id) for f in failures] == [("pack", case["tcId"])]
+
+    result = CliRunner().invoke(cli, ["spec", "verify", "--backend", "numpy", "--vectors", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"pack#{case['tcId']}" in result.output
+
+
+def test_truncated_file_is_a_spec_error(tmp_path):
+    (tmp_path / "rng_test.json").write_text('{"family": "rng", "tests": [')
+    with pytest.raises(SpecError, match="rng_test.json"):
+        golden.load("rng", tmp_path)
+
+
+def test_cli_verify_passes():
+    result = CliRunner().invoke(cli, ["spec", "verify"])
+    assert result.exit_code == 0, result.output
+    assert "numpy: PASS" in result.output

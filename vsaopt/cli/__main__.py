@@ -1,0 +1,5 @@
+"""``python -m vsaopt.cli``: the same as the ``vsaopt`` command."""
+
+from . import main
+
+main()

@@ -1,0 +1,102 @@
+"""``vsaopt bench``: run the measurements of :mod:`vsaopt.benchmarks` and format them."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress
+from rich.table import Table
+
+from .. import __version__
+from ..benchmarks import BenchRow
+from ..benchmarks import kernels as kb
+
+console = Console()
+
+
+def _sections(size: int, map_dim: int, map_count: int, latency_elements: int) -> dict[str, Callable[[dict], list[BenchRow]]]:
+    """Section name -> function of a shared context (the copy bandwidth lives there)."""
+
+    def bandwidth(ctx: dict) -> list[BenchRow]:
+        ctx["bandwidth"], rows = kb.copy_bandwidth(size)
+        return rows
+
+    # Latency first: it is measured on a quiet process (see README, "Results").
+    return {
+        "latency": lambda ctx: kb.latency(latency_elements),
+        "bandwidth": bandwidth,
+        "kernels": lambda ctx: kb.kernel_throughput(size, ctx["bandwidth"]),
+        "reference": lambda ctx: kb.against_reference(size),
+        "map": lambda ctx: kb.map_algebra(map_dim, map_count),
+    }
+
+
+def _fmt_seconds(s: float) -> str:
+    return f"{s * 1e3:.3f} ms" if s < 1 else f"{s:.3f} s"
+
+
+def _table(section: str, rows: list[BenchRow]) -> Table:
+    notes = {r.note for r in rows}
+    shared = notes.pop() if len(notes) == 1 else None  # one note for all rows goes in the caption
+    table = Table(title=section, title_justify="left", caption=shared and escape(shared), caption_justify="left")
+    columns = ["measure", "backend", "elements", "time/call", "G elem/s"]
+    if any(r.fraction_of_bandwidth is not None for r in rows):
+        columns.append("of bandwidth")
+    if any(r.speedup is not None for r in rows):
+        columns.append("speedup")
+    if shared is None:
+        columns.append("note")
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("measure", "backend", "note") else "right")
+    for r in rows:
+        cells = {
+            "measure": r.name, "backend": r.backend, "elements": f"{r.elements:,}",
+            "time/call": _fmt_seconds(r.seconds), "G elem/s": f"{r.gelem_per_s:.2f}",
+            "of bandwidth": "" if r.fraction_of_bandwidth is None else f"{r.fraction_of_bandwidth:.2f}",
+            "speedup": "" if r.speedup is None else f"{r.speedup:.1f}x", "note": r.note,
+        }
+        table.add_row(*(escape(cells[c]) for c in columns))
+    return table
+
+
+@click.command()
+@click.option("--size", default=2**26, show_default=True, help="Elements for the throughput figures (64 M: past the L3 cache).")
+@click.option("--map-dim", default=10_000, show_default=True, help="Dimension D of the MAP vectors.")
+@click.option("--map-count", default=10_000, show_default=True, help="Number N of MAP vectors.")
+@click.option("--latency-elements", default=kb.LATENCY_ELEMENTS, show_default=True, help="Tensor size for per-call latency.")
+@click.option("--section", "only", multiple=True, help="Run only these sections (repeatable).")
+@click.option("--quick", is_flag=True, help="Small sizes: a smoke run, not figures to report.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write every figure as JSON.")
+def bench(size: int, map_dim: int, map_count: int, latency_elements: int, only: tuple[str, ...], quick: bool,
+          json_path: Path | None) -> None:
+    """Measure kernels against memory bandwidth, backends against the numpy reference, and latency."""
+    if quick:
+        size, map_dim, map_count, latency_elements = 2**18, 512, 256, 2**16
+    sections = _sections(size, map_dim, map_count, latency_elements)
+    unknown = sorted(set(only) - set(sections))
+    if unknown:
+        raise click.BadParameter(f"unknown sections {unknown}; expected some of {list(sections)}", param_hint="--section")
+    chosen = [s for s in sections if not only or s in only or (s == "bandwidth" and "kernels" in only)]
+    ctx: dict = {}
+    results: dict[str, list[BenchRow]] = {}
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("benchmarking", total=len(chosen))
+        for name in chosen:
+            progress.update(task, description=f"benchmarking {name}")
+            results[name] = sections[name](ctx)
+            progress.advance(task)
+    machine = f"{platform.machine()} {platform.processor() or ''}".strip()
+    console.print(f"[bold]vsaopt {__version__} bench[/] on {machine}, {size:,} elements")
+    for name, rows in results.items():
+        console.print(_table(name, rows))
+    if json_path is not None:
+        doc = {"vsaopt": __version__, "machine": machine, "platform": platform.platform(), "size": size,
+               "sections": {k: [r.to_dict() for r in v] for k, v in results.items()}}
+        json_path.write_text(json.dumps(doc, indent=1))
+        console.print(f"wrote {json_path}")
