@@ -55,7 +55,7 @@ def assert_bit_equal(actual: Any, expected: Any, what: str = "result") -> None:
         differ = np.flatnonzero((av.view(np.uint8).reshape(-1, width) != ev.view(np.uint8).reshape(-1, width)).any(axis=1))
         i = int(differ[0])
         raise AssertionError(
-            f"{what}: bytes differ at {differ.size} of {av.size} elements (first at index {i}: {av[i]!r} vs {ev[i]!r})"
+            f"{what}: bytes differ at {differ.size} of {av.size} elements (first at index {i}: {av[i].item()!r} vs {ev[i].item()!r})"
         )
 
 
