@@ -16,6 +16,8 @@ from . import props_core, props_vsa
 
 __all__ = ["PROPERTIES", "check_backend"]
 
+_PROFILE = "vsaopt-conformance"
+
 #: Property name -> ``check(candidate, reference)``.
 PROPERTIES: dict[str, Callable[[Any, Any], None]] = {**props_core.PROPERTIES, **props_vsa.PROPERTIES}
 
@@ -41,12 +43,18 @@ def check_backend(backend: Any, *, reference: Any = "numpy", max_examples: int =
     cand = get_backend(backend) if isinstance(backend, str) else backend
     ref = get_backend(reference) if isinstance(reference, str) else reference
     failures = []
-    with settings(max_examples=max_examples, deadline=None, database=None):
+    previous = settings.get_current_profile_name()
+    settings.register_profile(_PROFILE, parent=settings.get_profile(previous), max_examples=max_examples,
+                              deadline=None, database=None)
+    settings.load_profile(_PROFILE)
+    try:
         for name, check in PROPERTIES.items():
             try:
                 check(cand, ref)
             except AssertionError as exc:
                 failures.append(f"property {name}: {exc}")
+    finally:
+        settings.load_profile(previous)
     if vectors:
         failures.extend(f"golden {f}" for f in verify(cand))
     if failures:
