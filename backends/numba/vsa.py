@@ -17,8 +17,10 @@ from ._config import use_parallel
 #: Elements per block and accumulator lanes per block (spec section "Summation").
 BLOCK = 8192
 LANES = 32
-#: Columns per parallel work item of the bundling and bind kernels.
+#: Elements per parallel work item of the bind kernels.
 CHUNK = 1 << 16
+#: Columns per tile of the bundling kernels (4096 float32 accumulators: 16 KiB, L1-resident).
+TILE = 4096
 
 
 @njit(cache=True)
@@ -54,23 +56,27 @@ def trit_unbind(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def _bundle_cols(v, out, lo, hi):
-    # out[lo:hi] holds row 0 (or zeros); rows 1.. are added in order, one rounding each.
+def _bundle_tile(v, out, lo, hi):
+    """Add rows 1.. of ``v[:, lo:hi]`` in order into ``out[lo:hi]`` (which holds row 0), one rounding each."""
+    acc = out[lo:hi]
     for r in range(1, v.shape[0]):
-        for j in range(lo, hi):
-            out[j] += v[r, j]
+        row = v[r, lo:hi]
+        for j in range(acc.shape[0]):
+            acc[j] += row[j]
 
 
 @njit(cache=True)
 def _bundle_serial(v, out):
-    _bundle_cols(v, out, 0, v.shape[1])
+    n = v.shape[1]
+    for lo in range(0, n, TILE):  # a tile of the accumulator stays in L1 across the rows
+        _bundle_tile(v, out, lo, min(n, lo + TILE))
 
 
 @njit(cache=True, parallel=True)
 def _bundle_parallel(v, out):
     n = v.shape[1]
-    for c in prange((n + CHUNK - 1) // CHUNK):
-        _bundle_cols(v, out, c * CHUNK, min(n, (c + 1) * CHUNK))
+    for t in prange((n + TILE - 1) // TILE):
+        _bundle_tile(v, out, t * TILE, min(n, (t + 1) * TILE))
 
 
 def bundle_sum(vectors: np.ndarray) -> np.ndarray:
@@ -85,25 +91,31 @@ def bundle_sum(vectors: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
+def _block_sum(xb, yb, lanes):
+    """Spec-order sum of ``float64(xb[i]) * float64(yb[i])`` over one block (at most BLOCK elements)."""
+    lanes[:] = 0.0
+    full = xb.shape[0] // LANES * LANES
+    for j in range(0, full, LANES):  # slices starting at 0: this loop vectorizes
+        for lane in range(LANES):
+            lanes[lane] += np.float64(xb[j + lane]) * np.float64(yb[j + lane])
+    for lane in range(xb.shape[0] - full):
+        lanes[lane] += np.float64(xb[full + lane]) * np.float64(yb[full + lane])
+    h = LANES // 2
+    while h:
+        for lane in range(h):
+            lanes[lane] += lanes[lane + h]
+        h //= 2
+    return lanes[0]
+
+
+@njit(cache=True)
 def _spec_dot(x, y, lanes, sums):
     """Spec-order float64 sum of ``float64(x[i]) * float64(y[i])``; ``lanes``/``sums`` are scratch."""
     d = x.shape[0]
     nb = max(1, (d + BLOCK - 1) // BLOCK)
     for k in range(nb):
-        lanes[:] = 0.0
-        hi = min(d, (k + 1) * BLOCK)
-        full = k * BLOCK + (hi - k * BLOCK) // LANES * LANES
-        for j in range(k * BLOCK, full, LANES):
-            for lane in range(LANES):
-                lanes[lane] += np.float64(x[j + lane]) * np.float64(y[j + lane])
-        for lane in range(hi - full):
-            lanes[lane] += np.float64(x[full + lane]) * np.float64(y[full + lane])
-        h = LANES // 2
-        while h:
-            for lane in range(h):
-                lanes[lane] += lanes[lane + h]
-            h //= 2
-        sums[k] = lanes[0]
+        lo, hi = k * BLOCK, min(d, (k + 1) * BLOCK)
+        sums[k] = _block_sum(x[lo:hi], y[lo:hi], lanes)
     return _fold_pairwise(sums, nb)
 
 

@@ -183,9 +183,9 @@ def permute(x: Any, shifts: int = 1, *, backend: Backend | str | None = None) ->
 
 def _roll_last(x: Any, shifts: Any, be: Any) -> Any:
     """Validated ``x`` rolled by a validated ``shifts`` on its last axis (a fresh C-contiguous array)."""
-    s = check_int(shifts, "shifts", _SHIFT_MIN, _SHIFT_MAX)
     if x.ndim < 1:
         raise ShapeError("x: expected an array of at least 1 dimension, got a 0-d array")
+    s = check_int(shifts, "shifts", _SHIFT_MIN, _SHIFT_MAX)
     d = x.shape[-1]
     if d == 0:
         return x.copy()
