@@ -37,7 +37,7 @@ def digest(header: dict, arrays: dict) -> str:
     body = {k: v for k, v in header.items() if k != "sha256"}
     h.update(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
     for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
+        a = np.asarray(arrays[name], order="C")
         h.update(f"|{name}|{a.dtype.str}|{a.shape}|".encode())
         h.update(a.tobytes())
     return h.hexdigest()
@@ -72,7 +72,7 @@ def write(path: str | os.PathLike, header: dict, arrays: dict) -> None:
     for name, a in arrays.items():
         if name == _HEADER:
             raise CheckpointError(f"array name {_HEADER!r} is reserved")
-        members[name] = np.ascontiguousarray(a)
+        members[name] = np.asarray(a, order="C")
     folder = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
