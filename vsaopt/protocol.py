@@ -37,7 +37,17 @@ CORE_KERNELS: tuple[str, ...] = (
     "equal_count",
 )
 #: Kernels of ternary accumulation and VSA gradient compression.
-ACCUMULATOR_KERNELS: tuple[str, ...] = ()
+ACCUMULATOR_KERNELS: tuple[str, ...] = (
+    "random_signs",
+    "fwht",
+    "srht_gather",
+    "srht_scatter",
+    "abs_sum_above",
+    "accum_add_stochastic",
+    "accum_add_threshold",
+    "accum_rescale",
+    "accum_mean",
+)
 #: Kernels of gradient prediction (phase training).
 PREDICTION_KERNELS: tuple[str, ...] = ("predict_linear", "momentum_extrapolate", "axpy", "residual_update", "wls_fit")
 #: Every kernel a complete backend provides, in the order of ``spec/``.
@@ -122,6 +132,48 @@ class KernelBackend(Protocol):
         ...
 
     # --- ternary accumulation and VSA compression kernels -------------------
+
+    def random_signs(self, x: Array, seed: int, stream: int, step: int, tensor: int) -> Array:
+        """``x_i`` negated where bit ``i % 32`` of draw word ``i // 32`` is 1; float32 (IEEE negation) or int8."""
+        ...
+
+    def fwht(self, x: Array, block: int, scale: float) -> Array:
+        """Unnormalised Walsh-Hadamard transform of each ``block``-long block of float32 ``x`` (stages h = 1, 2, ...), times f32 ``scale``."""
+        ...
+
+    def srht_gather(
+        self, z: Array, d: int, m: int, a_lo: float, a_hi: float, seed: int, stream: int, step: int, tensor: int
+    ) -> Array:
+        """``y[j] = z[r_j] * a_j`` at one stratified random position per stratum for ``j < m``, zeros to ``d``; float32."""
+        ...
+
+    def srht_scatter(
+        self, y: Array, nprime: int, m: int, a_lo: float, a_hi: float, seed: int, stream: int, step: int, tensor: int
+    ) -> Array:
+        """Transpose of :meth:`srht_gather`: ``v[r_j] = y[j] * a_j``, ``+0.0`` elsewhere; float32 ``(nprime,)``."""
+        ...
+
+    def abs_sum_above(self, x: Array, threshold: float) -> tuple[float, int]:
+        """Spec'd float64 sum of ``|x_i|`` over ``|x_i| > t`` (f32 ``t``) and their count (host scalars)."""
+        ...
+
+    def accum_add_stochastic(
+        self, counts: Array, g: Array, inv_scale: float, seed: int, stream: int, step: int, tensor: int
+    ) -> Array:
+        """In place: int8 ``counts += sign(g) * [w < f32(|g| * inv_scale) * 2**32]`` (f64 compare); returns ``counts``."""
+        ...
+
+    def accum_add_threshold(self, counts: Array, g: Array, threshold: float) -> Array:
+        """In place: int8 ``counts += [g > t] - [g < -t]`` (f32 ``t``); returns ``counts``."""
+        ...
+
+    def accum_rescale(self, counts: Array, shift: int, seed: int, stream: int, step: int, tensor: int) -> Array:
+        """In place, ``1 <= shift <= 32``: ``c = (c >> s) + [w < (c mod 2**s) << (32 - s)]``; returns ``counts``."""
+        ...
+
+    def accum_mean(self, counts: Array, unit: float, divisor: float) -> Array:
+        """``f32((f64(c) * unit) / divisor)`` of each int8 count; float32."""
+        ...
 
     # --- prediction kernels ----------------------------------------------------
 
