@@ -30,13 +30,17 @@ def _bind_serial(a, b, sign, out):
         out[i] = d - 3 * (d > 1) + 3 * (d < -1)
 
 
+@njit(cache=True)
+def _bind_chunk(a, b, sign, out, lo, hi):
+    # The views are made here, not in the prange loop (numba may drop writes through views made there).
+    _bind_serial(a[lo:hi], b[lo:hi], sign, out[lo:hi])
+
+
 @njit(cache=True, parallel=True)
 def _bind_parallel(a, b, sign, out):
     n = a.shape[0]
     for c in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            d = np.int32(a[i]) + sign * np.int32(b[i])
-            out[i] = d - 3 * (d > 1) + 3 * (d < -1)
+        _bind_chunk(a, b, sign, out, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
 def _bind(a, b, sign):
