@@ -137,7 +137,8 @@ def wls_fit(be: Any, history: np.ndarray, steps: np.ndarray, decay: Any) -> dict
     for i in range(k):
         sw, swt, swt2 = sw + w[i], swt + wt[i], swt2 + wt[i] * t[i]
     det = sw * swt2 - swt * swt
-    base, vel = be.wls_fit(hist, np.arange(k, dtype=np.int64), w, wt, sw, swt, swt2, 1.0 / det)
+    rows, wd, wtd = _dev(be, np.arange(k, dtype=np.int64), w, wt)
+    base, vel = be.wls_fit(hist, rows, wd, wtd, sw, swt, swt2, 1.0 / det)
     return {"baseline": base, "velocity": vel}
 
 

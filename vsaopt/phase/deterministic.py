@@ -192,7 +192,10 @@ class DeterministicPredictor:
             self._baseline = self._ring[int(rows[-1])].copy()
             self._velocity = xp.zeros(self.layout.total, dtype=xp.float32)
         else:
-            self._baseline, self._velocity = self._be.wls_fit(self._ring, rows, w, wt, sw, swt, swt2, 1.0 / det)
+            xp = self._be.xp
+            self._baseline, self._velocity = self._be.wls_fit(
+                self._ring, xp.asarray(rows), xp.asarray(w), xp.asarray(wt), sw, swt, swt2, 1.0 / det
+            )
         self._fit_step = self._global_step
 
     # --- predictions -------------------------------------------------------------
