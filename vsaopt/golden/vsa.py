@@ -70,7 +70,8 @@ def cases() -> list[dict]:
     case("bind", "a value outside {-1, 0, 1}", a=np.array([2, 0], i8), b=np.array([0, 0], i8))
     case("unbind", "a float operand", a=np.array([1.0, 0.0]), b=np.array([0, 1], i8))
     case("bundle", "majority of three vectors", vectors=np.array([[1, 1, -1, 0, 0], [1, -1, -1, 0, 1], [0, 1, 1, -1, 1]], i8))
-    case("bundle", "four vectors: ties give 0", vectors=np.array([[1, 1, -1, 0], [-1, 1, 1, 0], [1, -1, -1, 1], [-1, -1, 1, -1]], i8))
+    case("bundle", "four vectors: ties give 0",
+         vectors=np.array([[1, 1, -1, 0], [-1, 1, 1, 0], [1, -1, -1, 1], [-1, -1, 1, -1]], i8))
     case("bundle", "one vector is returned unchanged", vectors=_trits((1, 9), 3))
     case("bundle", "stack of 7 vectors of shape (2, 3)", vectors=_trits((7, 2, 3), 4))
     case("bundle", "zero vectors", vectors=np.zeros((0, 5), i8))
