@@ -40,8 +40,7 @@ __all__ = [
     "hamming_similarity",
     "random",
     "MAX_BUNDLE",
-    "map",
-]
+]  # the submodule ``map`` is reached as ``vsaopt.vsa.map``; a star import must not shadow the builtin
 
 #: Most vectors one :func:`bundle` call sums (keeps every int32 sum exact, also for int8 MAP vectors).
 MAX_BUNDLE = 2**24
