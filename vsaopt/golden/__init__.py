@@ -30,7 +30,7 @@ __all__ = ["on", "sample_f32", "FAMILIES", "SPEC_VERSION", "Failure", "encode", 
 
 SPEC_VERSION = "1"
 #: Operation families, one vector file each.
-FAMILIES: tuple[str, ...] = ("rng", "reductions", "ternary", "pack", "vsa", "map", "schedule")
+FAMILIES: tuple[str, ...] = ("rng", "reductions", "ternary", "pack", "vsa", "map", "schedule", "accumulator", "compressor")
 
 
 def encode(value: Any) -> Any:

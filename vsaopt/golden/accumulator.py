@@ -1,0 +1,92 @@
+"""Golden cases: ternary gradient accumulation (stochastic and threshold modes) and its kernels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..accumulator import TernaryGradientAccumulator
+from ..config import TernaryConfig
+from . import on, sample_f32
+
+
+def _num(v: Any) -> float:
+    return float(np.asarray(v).reshape(-1)[0]) if not isinstance(v, (int, float)) else float(v)
+
+
+def _accumulate(be, steps, stochastic, threshold, seed):
+    """Accumulate ``steps`` (a list over micro-batches of lists over tensors); the shapes of step 0 declare the parameters."""
+    shapes = [(f"p{i}", tuple(np.shape(a))) for i, a in enumerate(steps[0])]
+    cfg = TernaryConfig(ternary_threshold=_num(threshold), use_stochastic_rounding=bool(stochastic), seed=int(seed))
+    acc = TernaryGradientAccumulator(shapes, cfg, backend=be)
+    for step in steps:
+        acc.accumulate({f"p{i}": on(be, a) for i, a in enumerate(step)})
+    state = acc.state_dict()
+    means = acc.get_accumulated()
+    return {
+        "means": [means[n] for n, _ in shapes],
+        "counts": state["counts"],
+        "exponents": [int(e) for e in state["exp"]],
+        "count": acc.count,
+        "nbytes": acc.nbytes,
+    }
+
+
+def _kernel(be, op, args):
+    """One accumulation kernel on host inputs (``args`` as the protocol names them)."""
+    a = dict(args)
+    for k, v in a.items():
+        if isinstance(v, np.ndarray) and v.dtype == np.float64 and v.size == 1:
+            a[k] = float(v.reshape(-1)[0])
+        elif isinstance(v, np.ndarray):
+            a[k] = on(be, np.ascontiguousarray(v))
+    if "counts" in a:
+        a["counts"] = a["counts"].copy()
+    out = getattr(be, op)(**a)
+    if op == "abs_sum_above":
+        return {"sum": np.float64(out[0]), "count": int(out[1])}
+    return {"out": out}
+
+
+OPS = {"accumulate": _accumulate, "kernel": _kernel}
+
+
+def cases() -> list[dict]:
+    """The accumulator family's cases."""
+    f32 = np.float32
+    out = []
+
+    def acc(steps, comment, stochastic=True, threshold=0.5, seed=7):
+        out.append({"op": "accumulate", "comment": comment,
+                    "inputs": {"steps": steps, "stochastic": stochastic, "threshold": threshold, "seed": seed}})
+
+    def ker(op, comment, **args):
+        out.append({"op": "kernel", "comment": comment, "inputs": {"op": op, "args": args}})
+
+    x = sample_f32(37, seed=31, scale=2.0)
+    acc([[x], [x], [x]], "stochastic, one tensor of 37, three equal steps")
+    acc([[x * f32(0.01)], [x], [x * f32(0.01)], [x * f32(0.5)]], "scales 100x apart: the counts are rescaled when the large step arrives")
+    acc([[x * f32(100)], [x], [x * f32(0.01)]], "decreasing scales: later steps quantized at the running scale")
+    acc([[sample_f32(5, seed=k)] for k in range(130)], "130 steps of 5 values: counts halved before they pass 127")
+    acc([[x * f32(1e-30)], [x * f32(1e30)]], "scale jump of about 2**200: rescaled in chunks of 32 bits")
+    acc([[sample_f32(9, seed=3, scale=1e-40)], [sample_f32(9, seed=4, scale=1e-40)]], "subnormal gradients")
+    acc([[x.reshape(37, 1), np.zeros((2, 3), f32), np.zeros(0, f32)], [x.reshape(37, 1), sample_f32(6, 5).reshape(2, 3), np.zeros(0, f32)]],
+        "three tensors: a zero gradient (no draw) and an empty tensor")
+    acc([[x], [x * f32(0.1)], [x * f32(3)]], "threshold mode (biased), ratio 0.5 of mean |g|", stochastic=False)
+    acc([[sample_f32(6, seed=k)] for k in range(129)], "threshold mode, 129 steps: counts halved, then trits added stochastically", stochastic=False, threshold=0.25)
+    acc([[x], [x]], "seed 2**64 - 1", seed=2**64 - 1)
+    acc([[np.array([1.0, np.nan], f32)]], "NaN is rejected")
+    acc([[x], [x[:36]]], "a step with another shape is rejected")
+    acc([[np.array([1, 2], np.int32)]], "integer gradients are rejected")
+    acc([[np.array([3e38, -1.0], f32)]], "scale 2**128 leaves the float32 range: rejected")
+
+    c = np.array([-127, -100, -65, -1, 0, 1, 2, 3, 64, 99, 127, -3, 5], np.int8)
+    g = sample_f32(13, seed=41, scale=4.0)
+    ker("accum_add_stochastic", "stochastic trits added to counts", counts=c, g=g, inv_scale=0.25, seed=3, stream=0x41435155, step=4, tensor=1)
+    ker("accum_add_threshold", "threshold trits added to counts", counts=c, g=g, threshold=0.75)
+    for s in (1, 5, 31, 32):
+        ker("accum_rescale", f"counts rescaled by 2**-{s}", counts=c, shift=s, seed=3, stream=0x41435200, step=4, tensor=1)
+    ker("accum_mean", "mean of counts", counts=c, unit=0.375, divisor=3.0)
+    ker("abs_sum_above", "masked |x| sum", x=sample_f32(9000, seed=42), threshold=0.2)
+    return out
