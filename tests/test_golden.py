@@ -22,6 +22,15 @@ def test_file_follows_schema(family):
     assert [t["tcId"] for t in doc["tests"]] == list(range(1, len(doc["tests"]) + 1))
 
 
+@pytest.mark.parametrize("family", golden.FAMILIES)
+def test_every_op_has_a_case_with_a_result(family):
+    """An op whose every case expects an error would test nothing but validation."""
+    tests = json.loads((golden.vectors_dir() / f"{family}_test.json").read_text())["tests"]
+    ops = {t["op"] for t in tests}
+    with_result = {t["op"] for t in tests if "error" not in t["expected"]}
+    assert ops == with_result, sorted(ops - with_result)
+
+
 def test_committed_vectors_equal_a_fresh_generation(tmp_path):
     golden.generate(tmp_path)
     for family in golden.FAMILIES:

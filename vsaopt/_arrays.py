@@ -43,7 +43,7 @@ def float32_array(x: Any, name: str, be: Any) -> Any:
     if arr.dtype.kind != "f":
         raise DTypeError(f"{name}: expected a floating-point array, got dtype {arr.dtype}")
     with np.errstate(over="ignore"):  # float64 beyond the float32 range becomes Inf, rejected by the caller
-        return be.xp.ascontiguousarray(arr, dtype=be.xp.float32)
+        return be.xp.asarray(arr, dtype=be.xp.float32, order="C")
 
 
 def integer_array(x: Any, name: str, be: Any, dtype: Any) -> Any:
@@ -55,7 +55,7 @@ def integer_array(x: Any, name: str, be: Any, dtype: Any) -> Any:
         info = np.iinfo(dtype)
         if arr.size and (int(arr.min()) < info.min or int(arr.max()) > info.max):
             raise ConfigError(f"{name}: values must fit {np.dtype(dtype).name}")
-    return be.xp.ascontiguousarray(arr, dtype=dtype)
+    return be.xp.asarray(arr, dtype=dtype, order="C")
 
 
 def trit_array(x: Any, name: str, be: Any) -> Any:
@@ -66,7 +66,7 @@ def trit_array(x: Any, name: str, be: Any) -> Any:
     xp = be.xp
     if arr.size and bool(xp.any((arr < -1) | (arr > 1))):
         raise ConfigError(f"{name}: trits must be -1, 0 or +1")
-    return xp.ascontiguousarray(arr, dtype=xp.int8)
+    return xp.asarray(arr, dtype=xp.int8, order="C")
 
 
 def check_finite_bits(max_bits: int, name: str) -> None:

@@ -46,17 +46,18 @@ def encode(value: Any) -> Any:
     if isinstance(value, float):
         value = np.float64(value)
     arr = np.asarray(value.get() if type(value).__module__.startswith("cupy") else value)
-    arr = np.ascontiguousarray(arr)
+    arr = np.asarray(arr, order="C")  # keeps 0-d values 0-d
     le = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
     return {"dtype": arr.dtype.name, "shape": list(arr.shape), "hex": le.tobytes().hex()}
 
 
 def decode(value: Any) -> Any:
-    """Inverse of :func:`encode`: arrays become numpy arrays (float scalars: shape ``()``)."""
+    """Inverse of :func:`encode`: arrays become numpy arrays, shape-``[]`` values numpy scalars."""
     if isinstance(value, dict) and "hex" in value:
         dtype = np.dtype(value["dtype"]).newbyteorder("<")
         arr = np.frombuffer(bytes.fromhex(value["hex"]), dtype=dtype).astype(dtype.newbyteorder("="))
-        return arr.reshape(value["shape"])
+        arr = arr.reshape(value["shape"])
+        return arr[()] if arr.ndim == 0 else arr  # a scalar input becomes a numpy scalar
     if isinstance(value, dict):
         return {k: decode(v) for k, v in value.items()}
     if isinstance(value, list):
