@@ -5,7 +5,10 @@ multiply-add, and each float32 operation rounds on its own.  Scalars are cast
 to float32 (or float64) inside the kernels so no operation is silently widened.
 Inputs of at least :data:`PARALLEL_MIN` elements are split into chunks that run
 under ``prange``; chunks are independent outputs, so results never depend on
-the thread count.
+the thread count.  Each serial kernel works on the index range ``[lo, hi)`` of
+the full arrays (no views are created inside a parallel function), with
+unsigned indices: a signed loop index makes numba emit negative-index
+wraparound checks that stop LLVM from vectorizing (measured 8.5 vs 42 GB/s).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ CHUNK = 1 << 16
 def _linear(b, v, r, dt, w, out, lo, hi):
     dt32 = np.float32(dt)
     w32 = np.float32(w)
-    for i in range(lo, hi):
+    for i in range(np.uint64(lo), np.uint64(hi)):
         q = b[i] + v[i] * dt32
         out[i] = q + r[i] * w32
 
@@ -48,7 +51,7 @@ def predict_linear(baseline, velocity, residual, dt, w):
 @njit(cache=True)
 def _momentum(p, c, m, out, lo, hi):
     m32 = np.float32(m)
-    for i in range(lo, hi):
+    for i in range(np.uint64(lo), np.uint64(hi)):
         d = c[i] - p[i]
         out[i] = c[i] + m32 * d
 
@@ -73,7 +76,7 @@ def momentum_extrapolate(prev, curr, momentum):
 @njit(cache=True)
 def _axpy(x, a, y, out, lo, hi):
     a32 = np.float32(a)
-    for i in range(lo, hi):
+    for i in range(np.uint64(lo), np.uint64(hi)):
         out[i] = x[i] + a32 * y[i]
 
 
@@ -99,7 +102,7 @@ def _residual(r, g, b, v, dt, d, o, out, err, lo, hi):
     dt32 = np.float32(dt)
     d32 = np.float32(d)
     o32 = np.float32(o)
-    for i in range(lo, hi):
+    for i in range(np.uint64(lo), np.uint64(hi)):
         q = b[i] + v[i] * dt32
         e = g[i] - q
         err[i] = e
@@ -127,11 +130,11 @@ def residual_update(residual, actual, baseline, velocity, dt, decay, one_minus_d
 @njit(cache=True)
 def _wls(hist, rows, w, wt, a, b, c, inv, base, vel, lo, hi):
     k = rows.shape[0]
-    for j in range(lo, hi):
+    for j in range(np.uint64(lo), np.uint64(hi)):
         s0 = 0.0
         s1 = 0.0
         for i in range(k):
-            g = np.float64(hist[rows[i], j])
+            g = np.float64(hist[np.uint64(rows[i]), j])
             s0 = s0 + w[i] * g
             s1 = s1 + wt[i] * g
         base[j] = np.float32((c * s0 - b * s1) * inv)
