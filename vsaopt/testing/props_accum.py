@@ -1,0 +1,196 @@
+"""Identity properties of ternary accumulation, the matrix-free projection and VSA compression.
+
+Each check runs a Hypothesis test asserting that the operation returns the
+same bytes on ``candidate`` as on ``reference``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from ..accumulator import TernaryGradientAccumulator
+from ..compressor import VSAGradientCompressor
+from ..config import TernaryConfig, VSAConfig
+from ..projection import SRHTProjection
+from . import assert_bit_equal, to_host
+from .strategies import float32_arrays, float32_values, lengths, seeds, shapes, trit_arrays, u32
+
+__all__ = ["PROPERTIES"]
+
+
+def _on(be: Any, a: Any) -> Any:
+    """``a`` moved to where ``be`` computes (a no-op for host backends)."""
+    return be.xp.asarray(a) if getattr(be, "device", "cpu") == "gpu" else a
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+#: Magnitudes the projection handles without overflow (the compressor prescales to |x| <= 1).
+_moderate = st.floats(-(2.0**100), 2.0**100, width=32, allow_subnormal=True)
+
+
+def check_random_signs(candidate: Any, reference: Any) -> None:
+    """random_signs on float32 (signed zeros, subnormals, huge) and int8 trits."""
+
+    @given(float32_arrays(), trit_arrays(), seeds(), u32(), u32(), u32())
+    def prop(x: np.ndarray, t: np.ndarray, seed: int, stream: int, step: int, tensor: int) -> None:
+        for a in (_flat(x), _flat(t)):
+            want = reference.random_signs(a, seed, stream, step, tensor)
+            assert_bit_equal(candidate.random_signs(_on(candidate, a), seed, stream, step, tensor), _on(candidate, want), "random_signs")
+
+    prop()
+
+
+def check_fwht(candidate: Any, reference: Any) -> None:
+    """fwht of 1..4 blocks of 1..1024 elements, any float32 scale."""
+
+    @given(st.integers(0, 10), st.integers(1, 4), st.data(), st.floats(2**-20, 4, width=32))
+    def prop(k: int, blocks: int, data: Any, scale: float) -> None:
+        n = blocks << k
+        x = data.draw(hnp.arrays(np.float32, n, elements=_moderate))
+        want = reference.fwht(x, 1 << k, scale)
+        assert_bit_equal(candidate.fwht(_on(candidate, x), 1 << k, scale), _on(candidate, want), "fwht")
+
+    prop()
+
+
+def check_projection(candidate: Any, reference: Any) -> None:
+    """SRHTProjection forward and transpose, both gains, any n, d, seed and step."""
+
+    @given(
+        st.data(), st.integers(1, 3000), seeds(), st.sampled_from(["unbiased", "unit"]), u32(), st.integers(0, 2**32 - 1)
+    )
+    def prop(data: Any, d: int, seed: int, gain: str, step: int, tensor: int) -> None:
+        x = data.draw(hnp.arrays(np.float32, data.draw(lengths(2500)), elements=_moderate))
+        ref = SRHTProjection(x.size, d, seed, gain=gain, tensor_index=tensor, backend=reference)
+        cand = SRHTProjection(x.size, d, seed, gain=gain, tensor_index=tensor, backend=candidate)
+        y = ref.forward(x, step)
+        assert_bit_equal(cand.forward(_on(candidate, x), step), _on(candidate, y), "forward")
+        assert_bit_equal(cand.transpose(_on(candidate, y), step), _on(candidate, ref.transpose(y, step)), "transpose")
+
+    prop()
+
+
+def check_abs_sum_above(candidate: Any, reference: Any) -> None:
+    """Masked spec-order |x| sum and count, thresholds including 0 and ties."""
+
+    @given(float32_arrays(max_side=60), st.one_of(st.just(0.0), float32_values()))
+    def prop(x: np.ndarray, t: float) -> None:
+        t = abs(t)
+        a = _flat(x)
+        assert candidate.abs_sum_above(_on(candidate, a), t) == reference.abs_sum_above(a, t)
+
+    prop()
+
+
+def check_accum_kernels(candidate: Any, reference: Any) -> None:
+    """accum_add_stochastic / accum_add_threshold / accum_rescale / accum_mean on arbitrary int8 counts."""
+
+    @given(st.data(), lengths(), seeds(), u32(), u32(), st.integers(1, 32), st.integers(-130, 130))
+    def prop(data: Any, n: int, seed: int, step: int, tensor: int, shift: int, e: int) -> None:
+        counts = data.draw(hnp.arrays(np.int8, n, elements=st.integers(-126, 126)))
+        g = data.draw(hnp.arrays(np.float32, n, elements=float32_values()))
+        inv = float(np.ldexp(np.float32(1), min(max(e, -126), 126)))
+        with np.errstate(over="ignore"):
+            want = reference.accum_add_stochastic(counts.copy(), g, inv, seed, 7, step, tensor)
+        got = candidate.accum_add_stochastic(_on(candidate, counts.copy()), _on(candidate, g), inv, seed, 7, step, tensor)
+        assert_bit_equal(got, _on(candidate, want), "accum_add_stochastic")
+        t = abs(data.draw(float32_values()))
+        want = reference.accum_add_threshold(counts.copy(), g, t)
+        assert_bit_equal(candidate.accum_add_threshold(_on(candidate, counts.copy()), _on(candidate, g), t), _on(candidate, want), "accum_add_threshold")
+        want = reference.accum_rescale(counts.copy(), shift, seed, 9, step, tensor)
+        assert_bit_equal(candidate.accum_rescale(_on(candidate, counts.copy()), shift, seed, 9, step, tensor), _on(candidate, want), "accum_rescale")
+        unit = float(np.ldexp(1.0, e)) * data.draw(st.floats(0.5, 2.0))
+        div = float(data.draw(st.integers(1, 10**6)))
+        with np.errstate(over="ignore"):
+            want = reference.accum_mean(counts, unit, div)
+        assert_bit_equal(candidate.accum_mean(_on(candidate, counts), unit, div), _on(candidate, want), "accum_mean")
+
+    prop()
+
+
+@st.composite
+def _grad_sequences(draw: Any) -> tuple[list[tuple[str, tuple[int, ...]]], list[dict[str, np.ndarray]]]:
+    k = draw(st.integers(1, 3))
+    decl = [(f"p{i}", draw(shapes(max_dims=2, max_side=12))) for i in range(k)]
+    steps = []
+    for _ in range(draw(st.integers(1, 5))):
+        scale = np.float32(2.0 ** draw(st.integers(-40, 40)))
+        step = {}
+        for name, shp in decl:
+            base = draw(hnp.arrays(np.float32, shp, elements=st.floats(-4, 4, width=32)))
+            step[name] = (base * scale).astype(np.float32)
+        steps.append(step)
+    return decl, steps
+
+
+def check_accumulator(candidate: Any, reference: Any) -> None:
+    """TernaryGradientAccumulator in both modes: counts, exponents and means after a random sequence."""
+
+    @given(_grad_sequences(), seeds(), st.booleans(), st.floats(0, 2))
+    def prop(seq: Any, seed: int, stochastic: bool, thr: float) -> None:
+        decl, steps = seq
+        cfg = TernaryConfig(use_stochastic_rounding=stochastic, ternary_threshold=thr, seed=seed)
+        ref = TernaryGradientAccumulator(decl, cfg, backend=reference)
+        cand = TernaryGradientAccumulator(decl, cfg, backend=candidate)
+        for step in steps:
+            ref.accumulate(step)
+            cand.accumulate({k: _on(candidate, v) for k, v in step.items()})
+        rs, cs = ref.state_dict(), cand.state_dict()
+        for a, b in zip(cs["counts"], rs["counts"]):
+            assert_bit_equal(a, b, "counts")
+        assert_bit_equal(cs["exp"], rs["exp"], "exponents")
+        rm, cm = ref.get_accumulated(), cand.get_accumulated()
+        for name, _ in decl:
+            assert_bit_equal(cm[name], _on(candidate, rm[name]), f"mean {name}")
+
+    prop()
+
+
+def check_compressor(candidate: Any, reference: Any) -> None:
+    """VSAGradientCompressor: payload bytes, metadata and decompressed arrays, every mode."""
+
+    @given(
+        _grad_sequences(),
+        st.integers(1, 600),
+        st.floats(0.01, 1.0),
+        st.booleans(),
+        seeds(),
+        st.sampled_from(["bundled", "per_tensor", "per_tensor+ef"]),
+    )
+    def prop(seq: Any, dim: int, ratio: float, ternary: bool, seed: int, mode: str) -> None:
+        decl, steps = seq
+        cfg = VSAConfig(dimension=dim, compression_ratio=ratio, use_ternary=ternary, seed=seed)
+        kw = {"mode": mode.split("+")[0], "error_feedback": mode.endswith("+ef")}
+        ref = VSAGradientCompressor(decl, cfg, reference, **kw)
+        cand = VSAGradientCompressor(decl, cfg, candidate, **kw)
+        for step in steps[:2]:
+            mr = ref.compress(step)
+            mc = cand.compress({k: _on(candidate, v) for k, v in step.items()})
+            assert mc.tensors == mr.tensors, "metadata"
+            for a, b in zip(mc.payload, mr.payload):
+                assert_bit_equal(to_host(a), to_host(b), "payload")
+            dr, dc = ref.decompress(mr), cand.decompress(mc)
+            for name, _ in decl:
+                assert_bit_equal(dc[name], _on(candidate, dr[name]), f"decompressed {name}")
+
+    prop()
+
+
+#: Property name -> ``check(candidate, reference)``.
+PROPERTIES = {
+    "random_signs": check_random_signs,
+    "fwht": check_fwht,
+    "projection": check_projection,
+    "abs_sum_above": check_abs_sum_above,
+    "accum_kernels": check_accum_kernels,
+    "accumulator": check_accumulator,
+    "compressor": check_compressor,
+}
