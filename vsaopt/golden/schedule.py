@@ -216,7 +216,10 @@ def cases() -> list[dict]:
 
     rng = np.random.default_rng(99)
     m = 37
-    f = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+
+    def f(*shape: int) -> np.ndarray:
+        return np.asarray(rng.standard_normal(shape), dtype=np.float32)
+
     edge = np.array([0.0, -0.0, 1e-45, -1e-45, 1.1754944e-38, 3.0e38, -3.0e38, 1.0, -1.0, 0.5, 7.0], dtype=np.float32)
     out.append({"op": "predict_linear", "comment": "random values, dt=3, w=0.95**3", "inputs": {"baseline": f(m), "velocity": f(m), "residual": f(m), "dt": 3.0, "w": float(np.float32(0.95**3))}})
     out.append({"op": "predict_linear", "comment": "signed zeros, subnormals, huge values (overflow to inf)", "inputs": {"baseline": edge, "velocity": edge[::-1].copy(), "residual": edge, "dt": 2.0, "w": 0.5}})
@@ -227,6 +230,6 @@ def cases() -> list[dict]:
     out.append({"op": "residual_update", "comment": "random values, dt=4, decay 0.95", "inputs": {"residual": f(m), "actual": f(m), "baseline": f(m), "velocity": f(m), "dt": 4.0, "decay": 0.95}})
     steps = np.array([0, 1, 2, 4, 5, 9, 10], dtype=np.int64)
     out.append({"op": "wls_fit", "comment": "seven rows at irregular steps, decay 0.95", "inputs": {"history": f(7, m), "steps": steps, "decay": 0.95}})
-    lin = (1.0 + 0.25 * steps[:, None] * np.ones((1, m))).astype(np.float32)
+    lin = np.asarray(1.0 + 0.25 * steps[:, None] * np.ones((1, m)), dtype=np.float32)
     out.append({"op": "wls_fit", "comment": "exactly linear rows: baseline 3.5, velocity 0.25", "inputs": {"history": lin, "steps": steps, "decay": 0.9}})
     return out

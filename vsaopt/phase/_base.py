@@ -23,6 +23,22 @@ class TrainerBase:
     """Step-protocol bookkeeping and state-dict framing; subclasses define the schedule."""
 
     _kind = ""
+    config: Any
+    _layout: Any
+    _phase: Any
+    _total_step: int
+
+    def __init__(self, param_shapes: Any, config: Any = None, backend: Any = None) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def needs_backward(self) -> bool:  # pragma: no cover - defined by each trainer
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:  # pragma: no cover - defined by each trainer
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict) -> None:  # pragma: no cover - defined by each trainer
+        raise NotImplementedError
 
     def _init_step_state(self) -> None:
         self._in_step = False
@@ -88,7 +104,7 @@ class TrainerBase:
         if header.get("kind") != cls._kind:
             raise CheckpointError(f"{path}: saved by {header.get('kind')!r}, not a {cls._kind} checkpoint")
         try:
-            config = config_cls.from_dict(header["config"])
+            config = config_cls.from_dict(header["config"])  # type: ignore[attr-defined]
             shapes = [(str(n), tuple(s)) for n, s in header["param_shapes"]]
         except Exception as exc:
             raise CheckpointError(f"{path}: checkpoint config or parameter list is invalid ({exc})") from None

@@ -77,7 +77,7 @@ def write(path: str | os.PathLike, header: dict, arrays: dict) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **members)
+            np.savez(f, **members)  # type: ignore[arg-type]
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)

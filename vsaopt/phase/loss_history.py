@@ -135,7 +135,7 @@ class LossHistory:
 
     # --- recording -------------------------------------------------------------
 
-    def record(self, loss: float, phase: DeterministicPhase) -> None:
+    def record(self, loss: float | np.floating, phase: DeterministicPhase) -> None:
         """Append a loss (rounded to float32, must be finite) recorded in ``phase``."""
         v = check_loss(loss)
         if not isinstance(phase, DeterministicPhase):
