@@ -1,0 +1,350 @@
+"""Ternary gradient accumulation: memory held, unbiasedness, the threshold rule, reproducibility, errors."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from vsaopt import ternary
+from vsaopt.accumulator import COUNT_MAX, OptimizerStats, TernaryGradientAccumulator, TernaryOptimizerWrapper
+from vsaopt.config import TernaryConfig
+from vsaopt.errors import BackendError, CheckpointError, ConfigError, DTypeError, NonFiniteError, ShapeError
+from vsaopt.testing import assert_bit_equal, props_accum, to_host
+
+SHAPES = [("layer1.weight", (16, 32)), ("layer1.bias", (16,)), ("layer2.weight", (8, 16))]
+ACC_PROPS = ("abs_sum_above", "accum_kernels", "accumulator")
+
+
+def grads(seed, scale=1.0, shapes=SHAPES):
+    rng = np.random.Generator(np.random.PCG64(seed))
+    return {n: (rng.standard_normal(s) * scale).astype(np.float32) for n, s in shapes}
+
+
+def on(be, g):
+    return {k: be.xp.asarray(v) for k, v in g.items()}
+
+
+def state_bytes(acc):
+    s = acc.state_dict()
+    return [c.tobytes() for c in s["counts"]] + [s[k].tobytes() for k in ("exp", "bound", "has_scale", "scale_sum")] + [
+        s["count"],
+        s["calls"],
+    ]
+
+
+# --- cross-backend identity -----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ACC_PROPS)
+def test_identity(name, fast_backend, reference):
+    props_accum.PROPERTIES[name](fast_backend, reference)
+
+
+@pytest.mark.parametrize("name", ACC_PROPS)
+def test_identity_parallel_paths(name, fast_backend, reference, monkeypatch):
+    if fast_backend.name != "numba":
+        pytest.skip("parallel threshold is a numba setting")
+    from vsaopt.backends.numba import _config
+
+    monkeypatch.setattr(_config, "PARALLEL_MIN", 1)
+    props_accum.PROPERTIES[name](fast_backend, reference)
+
+
+@pytest.mark.parametrize("stochastic", [True, False])
+def test_every_backend_gives_the_reference_bytes_on_a_long_run(fast_backend, reference, stochastic):
+    """140 steps with scales jumping by 100x and back: rescales, halvings, same bytes everywhere."""
+    cfg = TernaryConfig(use_stochastic_rounding=stochastic, seed=2**64 - 3)
+    ref = TernaryGradientAccumulator(SHAPES, cfg, backend=reference)
+    cand = TernaryGradientAccumulator(SHAPES, cfg, backend=fast_backend)
+    for k in range(140):
+        g = grads(k, scale=(100.0, 1.0, 0.01)[k % 3])
+        ref.accumulate(g)
+        cand.accumulate(on(fast_backend, g))
+    assert state_bytes(cand) == state_bytes(ref)
+    rm, cm = ref.get_accumulated(), cand.get_accumulated()
+    for n, _ in SHAPES:
+        assert_bit_equal(cm[n], fast_backend.xp.asarray(rm[n]), n)
+
+
+# --- memory --------------------------------------------------------------------------
+
+
+def test_state_is_int8_counts_plus_per_tensor_scalars(backend):
+    acc = TernaryGradientAccumulator([("w", (768, 3072)), ("b", (3072,))], backend=backend)
+    acc.accumulate({"w": np.ones((768, 3072), np.float32), "b": np.ones(3072, np.float32)})
+    n = 768 * 3072 + 3072
+    state = acc.state_dict()
+    assert [c.dtype for c in state["counts"]] == [np.int8, np.int8]
+    assert all(state[k].shape == (2,) for k in ("exp", "bound", "has_scale", "scale_sum"))
+    assert acc.nbytes == n + 2 * (2 + 2 + 1 + 8)
+    assert acc.float32_nbytes == 4 * n
+    assert acc.float32_nbytes / acc.nbytes > 3.99
+    assert acc.memory_savings() == pytest.approx(1 - acc.nbytes / (4 * n))
+
+
+def test_wrapper_reports_the_measured_saving(backend):
+    w = TernaryOptimizerWrapper(SHAPES, TernaryConfig(accumulation_steps=2), backend=backend)
+    w.step(grads(0))
+    stats_ = w.get_stats()
+    assert stats_.memory_savings == w.accumulator.memory_savings()
+    assert 0.7 < stats_.memory_savings < 0.75
+
+
+# --- unbiasedness ------------------------------------------------------------------------
+
+
+def _crate_estimate(steps, seed):
+    """vsa-optim-rs 0.1.1: TernGrad per step (scale = max|g_k|), then sum(trits) * mean(scales) / K."""
+    trits, scales = [], []
+    for k, g in enumerate(steps):
+        t, s = ternary.quantize_stochastic(g, seed=seed, step=k, backend="numpy")
+        trits.append(t.astype(np.float64))
+        scales.append(float(s))
+    return np.sum(trits, axis=0) * np.mean(scales) / len(steps)
+
+
+def test_stochastic_mean_is_unbiased_when_scales_differ_by_100x():
+    """One-sample t-tests over 300 seeds of <estimate - true mean, u> for three fixed directions u.
+
+    The micro-batches alternate scales 0.01 and 1 (100x), and the small ones
+    share a direction the large ones do not, so a scale-mixing estimator is
+    visibly biased.  Runs use distinct seeds, hence independent Philox draws;
+    each statistic is a mean of 300 iid values, and the t-test (scipy.stats)
+    rejects at p < 1e-7 each: a correct implementation fails with probability
+    below 3e-7.  The crate's estimator, run on the same data, must be rejected
+    (p < 1e-7), which shows the test has the power to see the bias.
+    """
+    n, runs = 256, 300
+    rng = np.random.Generator(np.random.PCG64(2024))
+    common = np.abs(rng.standard_normal(n))
+    steps = []
+    for k in range(8):
+        if k % 2:
+            steps.append((rng.standard_normal(n) * 1.0).astype(np.float32))
+        else:
+            steps.append(((common + 0.3 * rng.standard_normal(n)) * 0.01).astype(np.float32))
+    true = np.mean(np.stack(steps).astype(np.float64), axis=0)
+    directions = [np.ones(n), np.sign(true), rng.standard_normal(n)]
+    ours = np.empty((runs, len(directions)))
+    crate = np.empty((runs, len(directions)))
+    for r in range(runs):
+        acc = TernaryGradientAccumulator([("g", (n,))], TernaryConfig(seed=r), backend="numpy")
+        for g in steps:
+            acc.accumulate({"g": g})
+        est = acc.get_accumulated()["g"].astype(np.float64)
+        ours[r] = [(est - true) @ u for u in directions]
+        crate[r] = [(_crate_estimate(steps, 10_000 + r) - true) @ u for u in directions]
+    p_ours = stats.ttest_1samp(ours, 0.0).pvalue
+    p_crate = stats.ttest_1samp(crate, 0.0).pvalue
+    assert np.all(p_ours > 1e-7), p_ours
+    assert np.any(p_crate < 1e-7), p_crate
+
+
+def test_rescaling_alone_is_unbiased():
+    """Counts of 1..127 rescaled by 2**-s: the mean over 2000 seeds is within a binomial bound of c / 2**s."""
+    from vsaopt.backend import get_backend
+
+    be = get_backend("numpy")
+    c = np.array([1, 3, 5, 7, 127, -1, -3, -127, 64, -64], np.int8)
+    for shift in (1, 3, 7):
+        total = np.zeros(c.size)
+        for seed in range(2000):
+            total += be.accum_rescale(c.copy(), shift, seed, 5, 0, 0)
+        frac = (c.astype(np.int64) % (1 << shift)) / (1 << shift)
+        lo = stats.binom.ppf(1e-9, 2000, frac) + 2000 * np.floor(c / (1 << shift))
+        hi = stats.binom.isf(1e-9, 2000, frac) + 2000 * np.floor(c / (1 << shift))
+        assert np.all((total >= lo) & (total <= hi)), (shift, total, lo, hi)
+
+
+# --- counts never overflow ---------------------------------------------------------------------
+
+
+def test_counts_are_halved_before_they_overflow(backend):
+    """300 steps of g = 1 (every trit +1): counts hit 127, are halved, and the mean stays 1 within its variance."""
+    acc = TernaryGradientAccumulator([("g", (4096,))], TernaryConfig(seed=5), backend=backend)
+    ones = np.ones(4096, np.float32)
+    for _ in range(300):
+        acc.accumulate({"g": ones})
+        assert 0 < int(acc._bound[0]) <= COUNT_MAX
+    counts = to_host(acc.state_dict()["counts"][0])
+    assert counts.dtype == np.int8 and counts.max() <= COUNT_MAX and counts.min() >= 0
+    mean = to_host(acc.get_accumulated()["g"]).astype(np.float64)
+    # Each halving adds a Bernoulli(1/2) rounding of at most 2**E / 300 per element; the average over
+    # 4096 independent elements is within 6 standard deviations of 1.
+    sd = 2.0 ** int(acc._exp[0]) / 300 * 0.5 * np.sqrt(6) / np.sqrt(4096)
+    assert abs(mean.mean() - 1.0) < 6 * sd + 1e-6
+
+
+# --- the threshold rule ---------------------------------------------------------------------------
+
+
+def test_threshold_mode_follows_the_rule_and_the_least_squares_scale(backend):
+    g = np.array([0.9, -0.1, -2.0, 0.3, 0.05, -0.6], np.float32)
+    cfg = TernaryConfig(use_stochastic_rounding=False, ternary_threshold=0.5)
+    acc = TernaryGradientAccumulator([("g", (6,))], cfg, backend=backend)
+    acc.accumulate({"g": backend.xp.asarray(g)})
+    want, _ = ternary.quantize_deterministic(g, ratio=0.5, backend="numpy")
+    assert to_host(acc.state_dict()["counts"][0]).tolist() == want.tolist() == [1, 0, -1, 0, 0, -1]
+    alpha = np.float32((0.9 + 2.0 + 0.6) / 3)
+    assert_bit_equal(to_host(acc.get_accumulated()["g"]), (want.astype(np.float64) * float(alpha)).astype(np.float32))
+
+
+def test_threshold_mode_is_biased():
+    """Documented: entries below the threshold vanish, so the mean is not recovered."""
+    g = np.array([1.0, 0.1, 0.1, 0.1], np.float32)
+    acc = TernaryGradientAccumulator([("g", (4,))], TernaryConfig(use_stochastic_rounding=False), backend="numpy")
+    for _ in range(4):
+        acc.accumulate({"g": g})
+    assert to_host(acc.get_accumulated()["g"]).tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+# --- reproducibility --------------------------------------------------------------------------------
+
+
+def test_same_seed_same_bytes_and_another_seed_differs(backend):
+    def run(seed):
+        acc = TernaryGradientAccumulator(SHAPES, TernaryConfig(seed=seed), backend=backend)
+        for k in range(5):
+            acc.accumulate(on(backend, grads(k, scale=10.0 ** (k - 2))))
+        return state_bytes(acc), {k: to_host(v).tobytes() for k, v in acc.get_accumulated().items()}
+
+    assert run(11) == run(11)
+    assert run(11)[0] != run(12)[0]
+
+
+def test_state_dict_round_trip_continues_identically(backend):
+    a = TernaryGradientAccumulator(SHAPES, TernaryConfig(seed=3), backend=backend)
+    for k in range(3):
+        a.accumulate(on(backend, grads(k)))
+    saved = a.state_dict()
+    b = TernaryGradientAccumulator(SHAPES, TernaryConfig(seed=3), backend=backend)
+    b.load_state_dict(saved)
+    for k in range(3, 6):
+        a.accumulate(on(backend, grads(k, 50.0)))
+        b.accumulate(on(backend, grads(k, 50.0)))
+    assert state_bytes(a) == state_bytes(b)
+
+
+def test_mismatched_or_tampered_state_is_rejected_and_changes_nothing():
+    a = TernaryGradientAccumulator(SHAPES, TernaryConfig(seed=3), backend="numpy")
+    a.accumulate(grads(0))
+    before = state_bytes(a)
+    good = a.state_dict()
+    other = TernaryGradientAccumulator(SHAPES, TernaryConfig(seed=4), backend="numpy").state_dict()
+    bad_bound = dict(good, bound=np.zeros(3, np.int16))
+    bad_counts = dict(good, counts=[c.astype(np.int16) for c in good["counts"]])
+    missing = {k: v for k, v in good.items() if k != "exp"}
+    for state in (other, bad_bound, bad_counts, missing):
+        with pytest.raises(CheckpointError):
+            a.load_state_dict(state)
+        assert state_bytes(a) == before
+
+
+# --- API of the crate ----------------------------------------------------------------------------------
+
+
+def test_count_reset_and_ready_for_update(backend):
+    acc = TernaryGradientAccumulator(SHAPES, TernaryConfig(accumulation_steps=2), backend=backend)
+    assert acc.count == 0 and not acc.ready_for_update()
+    assert all(to_host(v).tolist() == np.zeros(s).tolist() for (n, s), v in zip(SHAPES, acc.get_accumulated().values()))
+    acc.accumulate(on(backend, grads(0)))
+    acc.accumulate(on(backend, grads(1)))
+    assert acc.count == 2 and acc.ready_for_update()
+    acc.reset()
+    assert acc.count == 0 and all(not to_host(c).any() for c in acc.state_dict()["counts"])
+
+
+def test_zero_gradients_keep_the_mean_over_all_steps(backend):
+    acc = TernaryGradientAccumulator([("g", (3,))], backend=backend)
+    acc.accumulate({"g": np.full(3, 1.0, np.float32)})
+    acc.accumulate({"g": np.zeros(3, np.float32)})
+    assert to_host(acc.get_accumulated()["g"]).tolist() == [0.5, 0.5, 0.5]
+
+
+def test_float64_and_float16_are_converted_to_float32(backend):
+    g32 = grads(4)
+    a = TernaryGradientAccumulator(SHAPES, backend=backend)
+    b = TernaryGradientAccumulator(SHAPES, backend=backend)
+    a.accumulate(g32)
+    b.accumulate({k: v.astype(np.float64) for k, v in g32.items()})
+    assert state_bytes(a) == state_bytes(b)
+    a.accumulate({k: v.astype(np.float16) for k, v in g32.items()})
+
+
+def test_wrapper_steps_updates_and_state():
+    w = TernaryOptimizerWrapper(SHAPES, TernaryConfig(accumulation_steps=4), backend="numpy")
+    assert [w.step(grads(k)) for k in range(4)] == [False, False, False, True]
+    out = w.get_gradients_for_update()
+    assert sorted(out) == sorted(n for n, _ in SHAPES) and all(v.dtype == np.float32 for v in out.values())
+    assert w.accumulator.count == 0
+    assert w.step(grads(5)) is False
+    s = w.get_stats()
+    assert (s.step_count, s.update_count, s.accumulation_steps) == (5, 1, 4)
+    assert str(s).startswith("Steps: 5 | Updates: 1 | Memory saved: ")
+    w.load_state(16, 4)
+    assert (w.step_count, w.update_count) == (16, 4)
+    w.reset_state()
+    assert (w.step_count, w.update_count) == (0, 0)
+    with pytest.raises(ConfigError):
+        w.load_state(-1, 0)
+    assert OptimizerStats(1, 0, 0.5, 8).to_dict()["memory_savings"] == 0.5
+
+
+# --- bad input -------------------------------------------------------------------------------------------
+
+
+BAD = [
+    ({}, ShapeError),
+    ([("layer1.weight", None)], ShapeError),
+    ({**grads(0), "extra": np.zeros(3, np.float32)}, ShapeError),
+    ({k: v for k, v in grads(0).items() if k != "layer1.bias"}, ShapeError),
+    ({**grads(0), "layer1.bias": np.zeros(15, np.float32)}, ShapeError),
+    ({**grads(0), "layer1.bias": np.zeros(16, np.int32)}, DTypeError),
+    ({**grads(0), "layer1.bias": np.zeros(16, np.complex64)}, DTypeError),
+    ({**grads(0), "layer2.weight": np.full((8, 16), np.nan, np.float32)}, NonFiniteError),
+    ({**grads(0), "layer2.weight": np.full((8, 16), -np.inf, np.float32)}, NonFiniteError),
+]
+
+
+@pytest.mark.parametrize("stochastic", [True, False])
+@pytest.mark.parametrize("bad,error", BAD)
+def test_bad_gradients_raise_typed_errors_and_change_nothing(bad, error, stochastic):
+    acc = TernaryGradientAccumulator(SHAPES, TernaryConfig(use_stochastic_rounding=stochastic), backend="numpy")
+    acc.accumulate(grads(1, scale=0.001))
+    before = state_bytes(acc)
+    with pytest.raises(error):
+        acc.accumulate(bad)
+    assert state_bytes(acc) == before
+
+
+def test_a_scale_beyond_float32_is_rejected_and_changes_nothing():
+    """max |g| > 2**127 needs a scale of 2**128; the first tensor is fine, the last is not."""
+    acc = TernaryGradientAccumulator(SHAPES, backend="numpy")
+    acc.accumulate(grads(1))
+    before = state_bytes(acc)
+    with pytest.raises(NonFiniteError):
+        acc.accumulate({**grads(0), "layer2.weight": np.full((8, 16), 3e38, np.float32)})
+    assert state_bytes(acc) == before
+
+
+def test_bad_constructor_arguments():
+    with pytest.raises(ConfigError):
+        TernaryGradientAccumulator([], backend="numpy")
+    with pytest.raises(ConfigError):
+        TernaryGradientAccumulator([("a", (2,)), ("a", (3,))], backend="numpy")
+    with pytest.raises(ConfigError):
+        TernaryGradientAccumulator([("a", (-1,))], backend="numpy")
+    with pytest.raises(ConfigError):
+        TernaryGradientAccumulator([("a", (2,))], config={"seed": 1}, backend="numpy")
+    with pytest.raises(ConfigError):
+        TernaryGradientAccumulator([("a", (2,))], backend="no-such-backend")
+
+
+def test_an_array_of_another_device_kind_is_rejected():
+    class FakeCupy:
+        __module__ = "cupy._core"
+        dtype = np.dtype(np.float32)
+        shape = (2,)
+
+    acc = TernaryGradientAccumulator([("a", (2,))], backend="numpy")
+    with pytest.raises(BackendError):
+        acc.accumulate({"a": FakeCupy()})
