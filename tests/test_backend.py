@@ -53,7 +53,7 @@ def test_unavailable_backend_says_why():
 
 def test_missing_kernel_does_not_fall_back():
     be = registry.Backend("partial", np, {}, array_type=np.ndarray)
-    with pytest.raises(BackendError, match="partial.*quantize_threshold"):
+    with pytest.raises(BackendError, match="partial.*abs_stats"):
         ternary.quantize_deterministic(np.ones(3, np.float32), backend=be)
 
 
@@ -90,3 +90,26 @@ def test_import_does_not_load_numba_or_cupy():
 )
 def test_error_hierarchy(cls, base):
     assert issubclass(cls, errors.OptimError) and issubclass(cls, base)
+
+
+def test_pyproject_lists_every_package():
+    """A package missing from pyproject's list would vanish from `pip install .`."""
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"vsaopt." + ".".join(p.parent.relative_to(root / "vsaopt").parts) if p.parent != root / "vsaopt" else "vsaopt"
+             for p in (root / "vsaopt").rglob("__init__.py")}
+    found |= {"vsaopt.backends" + "".join("." + part for part in p.parent.relative_to(root / "backends").parts)
+              for p in (root / "backends").rglob("__init__.py")}
+    found.add("vsaopt.spec")
+    assert found == listed, (sorted(found - listed), sorted(listed - found))
+
+
+def test_missing_kernel_keeps_hasattr_working():
+    be = registry.Backend("partial", np, {}, array_type=np.ndarray)
+    assert not hasattr(be, "quantize_threshold")
+    with pytest.raises(errors.MissingKernelError):
+        be.quantize_threshold

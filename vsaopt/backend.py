@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import BackendError, ConfigError
+from .errors import BackendError, ConfigError, MissingKernelError
 
 __all__ = [
     "Backend",
@@ -65,10 +65,8 @@ class Backend:
         self.__dict__.update(kernels)
 
     def __getattr__(self, attr: str) -> Any:
-        # Only reached for names not set in __init__: a missing kernel.
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        raise BackendError(f"backend {self.name!r} has no kernel {attr!r}")
+        # Only reached for names not set in __init__: a missing kernel (hasattr() stays usable).
+        raise MissingKernelError(f"backend {self.name!r} has no kernel {attr!r}")
 
     def owns(self, array: Any) -> bool:
         """Whether ``array`` lives where this backend computes (numpy vs cupy arrays)."""

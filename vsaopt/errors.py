@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "OptimError",
     "BackendError",
+    "MissingKernelError",
     "ConfigError",
     "ShapeError",
     "DTypeError",
@@ -27,6 +28,10 @@ class OptimError(Exception):
 
 class BackendError(OptimError, RuntimeError):
     """A backend cannot run here, lacks a kernel, or got arrays of another backend."""
+
+
+class MissingKernelError(BackendError, AttributeError):
+    """A backend object lacks a kernel an operation needs (nothing falls back to another backend)."""
 
 
 class ConfigError(OptimError, ValueError):
