@@ -2,13 +2,45 @@
 
 Every public operation gives byte-identical results on every backend (numpy
 reference, numba CPU, cupy GPU); see ``spec/SPEC.md``.
+
+Examples
+--------
+>>> from vsaopt import PhaseTrainer, PhaseConfig, TrainingPhase
+>>> trainer = PhaseTrainer([("w", (4, 3))], PhaseConfig(full_steps=2, predict_steps=4), backend="numpy")
+>>> str(trainer.begin_step().phase)
+'FULL'
 """
 
 from __future__ import annotations
 
-from . import errors, rng, ternary
+from . import errors, reductions, rng, ternary, vsa
 from .backend import Backend, available_backends, backend_status, get_backend
+from .config import TernaryConfig, VSAConfig
 from .errors import OptimError
+from .phase import (
+    DeterministicPhase,
+    DeterministicPhaseConfig,
+    DeterministicPhaseTrainer,
+    DeterministicPredictionConfig,
+    DeterministicPredictor,
+    DeterministicTrainerStats,
+    Divergence,
+    GradientPredictor,
+    LossAnomaly,
+    LossHistory,
+    LossHistoryConfig,
+    LossMeasurement,
+    LossStatistics,
+    PhaseConfig,
+    PhaseTrainer,
+    PredictionConfig,
+    PredictorStatistics,
+    PredictorStats,
+    Spike,
+    StepInfo,
+    TrainerStats,
+    TrainingPhase,
+)
 
 __version__ = "0.1.0"
 
@@ -16,10 +48,36 @@ __all__ = [
     "__version__",
     "Backend",
     "OptimError",
+    "TernaryConfig",
+    "VSAConfig",
     "available_backends",
     "backend_status",
     "errors",
     "get_backend",
+    "reductions",
     "rng",
     "ternary",
+    "vsa",
+    "PhaseTrainer",
+    "DeterministicPhaseTrainer",
+    "GradientPredictor",
+    "DeterministicPredictor",
+    "LossHistory",
+    "PhaseConfig",
+    "PredictionConfig",
+    "DeterministicPhaseConfig",
+    "DeterministicPredictionConfig",
+    "LossHistoryConfig",
+    "TrainingPhase",
+    "DeterministicPhase",
+    "StepInfo",
+    "TrainerStats",
+    "DeterministicTrainerStats",
+    "PredictorStats",
+    "PredictorStatistics",
+    "LossMeasurement",
+    "LossStatistics",
+    "LossAnomaly",
+    "Spike",
+    "Divergence",
 ]
