@@ -16,11 +16,12 @@ from rich.table import Table
 from .. import __version__
 from ..benchmarks import BenchRow
 from ..benchmarks import kernels as kb
+from ..benchmarks import prediction as pb
 
 console = Console()
 
 
-def _sections(size: int, map_dim: int, map_count: int, latency_elements: int) -> dict[str, Callable[[dict], list[BenchRow]]]:
+def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, predict_params: int) -> dict[str, Callable[[dict], list[BenchRow]]]:
     """Section name -> function of a shared context (the copy bandwidth lives there)."""
 
     def bandwidth(ctx: dict) -> list[BenchRow]:
@@ -34,6 +35,7 @@ def _sections(size: int, map_dim: int, map_count: int, latency_elements: int) ->
         "kernels": lambda ctx: kb.kernel_throughput(size, ctx["bandwidth"]),
         "reference": lambda ctx: kb.against_reference(size),
         "map": lambda ctx: kb.map_algebra(map_dim, map_count),
+        "predict": lambda ctx: pb.predict_step(predict_params, ctx["bandwidth"]),
     }
 
 
@@ -70,19 +72,21 @@ def _table(section: str, rows: list[BenchRow]) -> Table:
 @click.option("--map-dim", default=10_000, show_default=True, help="Dimension D of the MAP vectors.")
 @click.option("--map-count", default=10_000, show_default=True, help="Number N of MAP vectors.")
 @click.option("--latency-elements", default=kb.LATENCY_ELEMENTS, show_default=True, help="Tensor size for per-call latency.")
+@click.option("--predict-params", default=pb.MODEL_PARAMS, show_default=True, help="Model size for the PREDICT step.")
 @click.option("--section", "only", multiple=True, help="Run only these sections (repeatable).")
 @click.option("--quick", is_flag=True, help="Small sizes: a smoke run, not figures to report.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write every figure as JSON.")
-def bench(size: int, map_dim: int, map_count: int, latency_elements: int, only: tuple[str, ...], quick: bool,
+def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predict_params: int, only: tuple[str, ...], quick: bool,
           json_path: Path | None) -> None:
     """Measure kernels against memory bandwidth, backends against the numpy reference, and latency."""
     if quick:
-        size, map_dim, map_count, latency_elements = 2**18, 512, 256, 2**16
-    sections = _sections(size, map_dim, map_count, latency_elements)
+        size, map_dim, map_count, latency_elements, predict_params = 2**18, 512, 256, 2**16, 2**18
+    sections = _sections(size, map_dim, map_count, latency_elements, predict_params)
     unknown = sorted(set(only) - set(sections))
     if unknown:
         raise click.BadParameter(f"unknown sections {unknown}; expected some of {list(sections)}", param_hint="--section")
-    chosen = [s for s in sections if not only or s in only or (s == "bandwidth" and "kernels" in only)]
+    needs_bandwidth = {"kernels", "predict"}
+    chosen = [s for s in sections if not only or s in only or (s == "bandwidth" and needs_bandwidth & set(only))]
     ctx: dict = {}
     results: dict[str, list[BenchRow]] = {}
     with Progress(console=console, transient=True) as progress:
