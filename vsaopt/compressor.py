@@ -22,8 +22,9 @@ the sum of the ``d_i``.  Right whenever fidelity matters.
 
 ``error_feedback=True`` (per-tensor mode only): the residual
 ``x - decompress(compress(x))`` of each call is added to the next gradient,
-and the projection uses unit gain (an orthogonal projection, a contraction)
-so the residual stays bounded; since the projection is drawn afresh every
+and the projection uses unit gain (a contraction: ``||x - x'||^2 <=
+||x||^2 - ||y||^2``, an orthogonal projection when no padding is needed) so
+the residual stays bounded; since the projection is drawn afresh every
 call, everything is transmitted eventually.  Right for training with an
 optimizer that tolerates delayed gradient mass (SGD/Adam with EF-SGD style
 memory); costs one float32 residual per parameter.
@@ -431,7 +432,15 @@ class VSAGradientCompressor:
         lay = self._layout(meta.key_index)
         x = _proj.transpose(self._be, coords, lay, self.config.seed, step, meta.key_index)
         f1, f2 = _split_exponent(meta.exponent)
-        return (x * f1) * f2
+        with np.errstate(over="ignore"):
+            out = (x * f1) * f2
+        # |x| < 2**63 always (m <= 2**31 samples of weight <= 2**16 and |coords| <= 2**16), so
+        # only a prescale beyond 2**63 can overflow float32.
+        if meta.exponent > 63 and out.shape[0]:
+            _, bits = self._be.abs_stats(out)
+            if bits >= 0x7F800000:
+                raise NonFiniteError(f"decompressed[{meta.name!r}]: the reconstruction exceeds the float32 range")
+        return out
 
     def _dequantize(self, trits: Any, scale: float, m: int, d: int) -> Any:
         xp = self._be.xp
@@ -455,7 +464,8 @@ class VSAGradientCompressor:
         for info in infos:
             x, bits = info.flat, info.max_bits
             if self._residuals is not None:
-                x = x + self._residuals[info.index]
+                with np.errstate(over="ignore"):
+                    x = x + self._residuals[info.index]
                 _, bits = be.abs_stats(x)
                 if bits >= 0x7F800000:
                     raise NonFiniteError(f"gradients[{info.name!r}]: gradient plus residual overflows float32")

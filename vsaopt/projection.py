@@ -11,9 +11,10 @@ chosen in each of ``m`` contiguous strata of ``[0, N)``:
 where ``S`` picks the sampled coordinates and ``A`` holds one weight per
 sample.  With ``gain="unbiased"`` the weight is ``sqrt(size of the stratum)``
 so that ``E[S^T A^2 S] = I`` and the round trip ``x'`` is an unbiased estimate
-of ``x``; with ``gain="unit"`` the weight is 1 and ``x' = (HD)^T S^T S (HD) x``
-is the orthogonal projection of ``x`` onto an ``m``-dimensional random
-subspace (a contraction: ``||x - x'|| <= ||x||``).  Nothing of size ``n x d``
+of ``x``; with ``gain="unit"`` the weight is 1 and ``x' = R^T (HD)^T S^T S (HD) R x``
+(``R`` pads, ``R^T`` truncates) is the orthogonal projection of ``x`` onto an
+``m``-dimensional random subspace when ``n = N``, and in general a contraction:
+``||x - x'||^2 <= ||x||^2 - ||y||^2``.  Nothing of size ``n x d``
 is ever stored: time is ``O(N log MAX_BLOCK)``, memory ``O(N)``.
 
 The exact arithmetic (bit-identical on every backend) is in
@@ -173,7 +174,7 @@ class SRHTProjection:
         Philox key of the signs and the sampled positions.
     gain : {"unbiased", "unit"}
         ``"unbiased"``: ``E[transpose(forward(x))] = x`` over the seed.
-        ``"unit"``: the round trip is an orthogonal projection (contraction).
+        ``"unit"``: the round trip is a contraction (an orthogonal projection when ``n = N``).
     tensor_index : int in [0, 2**32)
         Counter word distinguishing projections of one seed.
     backend : backend, name or None
