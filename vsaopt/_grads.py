@@ -86,7 +86,7 @@ class GradientInfo:
     @property
     def abs_max(self) -> np.float32:
         """``max |g|`` as float32."""
-        return np.array(self.max_bits, dtype=np.uint32).view(np.float32)[()]
+        return np.float32(np.array(self.max_bits, dtype=np.uint32).view(np.float32)[()])
 
 
 def validate_gradients(gradients: Any, param_shapes: ParamShapes, be: Any, name: str = "gradients") -> list[GradientInfo]:

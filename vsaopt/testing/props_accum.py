@@ -168,9 +168,9 @@ def check_compressor(candidate: Any, reference: Any) -> None:
     def prop(seq: Any, dim: int, ratio: float, ternary: bool, seed: int, mode: str) -> None:
         decl, steps = seq
         cfg = VSAConfig(dimension=dim, compression_ratio=ratio, use_ternary=ternary, seed=seed)
-        kw = {"mode": mode.split("+")[0], "error_feedback": mode.endswith("+ef")}
-        ref = VSAGradientCompressor(decl, cfg, reference, **kw)
-        cand = VSAGradientCompressor(decl, cfg, candidate, **kw)
+        kind, ef = mode.split("+")[0], mode.endswith("+ef")
+        ref = VSAGradientCompressor(decl, cfg, reference, mode=kind, error_feedback=ef)
+        cand = VSAGradientCompressor(decl, cfg, candidate, mode=kind, error_feedback=ef)
         for step in steps[:2]:
             mr = ref.compress(step)
             mc = cand.compress({k: _on(candidate, v) for k, v in step.items()})
