@@ -49,7 +49,7 @@ def _compress(be, grads, dimension, ratio, use_ternary, seed, mode, error_feedba
 
 
 def _mismatch(be, what):
-    """Decompress a message of a compressor that differs in ``what``; must raise."""
+    """Decompress a message with a compressor that differs in ``what`` (raises), or the same one (``"none"``)."""
     shapes = [("w", (4, 8)), ("b", (8,))]
     cfg = VSAConfig(dimension=64, seed=1)
     comp = VSAGradientCompressor(shapes, cfg, be)
@@ -61,6 +61,8 @@ def _mismatch(be, what):
         other = VSAGradientCompressor([("w", (8, 4)), ("b", (8,))], cfg, be)
     elif what == "mode":
         other = VSAGradientCompressor(shapes, cfg, be, mode="per_tensor")
+    elif what == "none":
+        other = comp
     else:
         other = comp
         d = msg.to_dict()
@@ -124,7 +126,7 @@ def cases() -> list[dict]:
     comp([w * f32(1e30), b * f32(1e-35)], "huge and tiny tensors: power-of-two prescale", mode="per_tensor", dimension=16)
     comp([np.zeros((3, 3), f32), b], "a zero gradient", mode="per_tensor", dimension=16)
     comp([np.array([np.inf], f32), b], "Inf is rejected")
-    for what, comment in (("config", "a message of another seed is rejected"), ("shapes", "a message for other shapes is rejected"),
+    for what, comment in (("none", "the same compressor decompresses its own message"), ("config", "a message of another seed is rejected"), ("shapes", "a message for other shapes is rejected"),
                           ("mode", "a bundled message given to a per-tensor compressor is rejected"),
                           ("payload", "a payload with invalid 2-bit codes is rejected")):
         out.append({"op": "mismatch", "comment": comment, "inputs": {"what": what}})
