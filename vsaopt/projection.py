@@ -119,7 +119,14 @@ class ProjectionLayout:
 
     @classmethod
     def make(cls, n: int, d: int, gain: str = "unbiased") -> ProjectionLayout:
-        """Layout of an ``n -> d`` projection with the given ``gain`` (``"unbiased"`` or ``"unit"``)."""
+        """Layout of an ``n -> d`` projection with the given ``gain`` (``"unbiased"`` or ``"unit"``).
+
+        Examples
+        --------
+        >>> lay = ProjectionLayout.make(1000, 100)
+        >>> lay.nprime, lay.m, lay.segments, round(lay.a_lo ** 2, 4), round(lay.a_hi ** 2, 4)
+        (1024, 100, ((0, 1024, 1),), 10.0, 11.0)
+        """
         n = check_int(n, "n", 0, MAX_LENGTH)
         d = check_int(d, "d", 1, 2**31 - 1)
         if gain not in ("unbiased", "unit"):
