@@ -205,13 +205,22 @@ def srht_scatter(y, nprime, m, a_lo, a_hi, seed, stream, step, tensor):
 
 @njit(cache=True)
 def _above_block(x, lo, hi, t):
+    """Lane ``l`` adds ``|x_i|`` (or ``+0.0``) for ``i = lo + 32 r + l``, rows in order; then the lane fold."""
     lanes = np.zeros(LANES, dtype=np.float64)
+    block = x[lo:hi]
+    rows = block.shape[0] // LANES
     count = 0
-    for i in range(lo, hi):
-        a = abs(x[i])
-        if a > t:
-            lanes[(i - lo) % LANES] += np.float64(a)
-            count += 1
+    for r in range(rows):
+        for j in range(LANES):
+            a = abs(block[r * LANES + j])
+            keep = a > t
+            lanes[j] += np.float64(a) if keep else 0.0
+            count += np.int64(keep)
+    for j in range(block.shape[0] - rows * LANES):
+        a = abs(block[rows * LANES + j])
+        keep = a > t
+        lanes[j] += np.float64(a) if keep else 0.0
+        count += np.int64(keep)
     return fold_lanes(lanes), count
 
 
