@@ -152,12 +152,12 @@ class TernaryCommState:
         for name, v, lo in (("min_compress_numel", min_compress_numel, 0), ("chunk_size", chunk_size, 1)):
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not lo <= int(v) <= 2**40:
                 raise ConfigError(f"{name}: expected an integer in [{lo}, 2**40], got {v!r}")
-        self.process_group = process_group
-        self.seed = int(seed)
-        self.error_feedback = error_feedback
-        self.min_compress_numel = int(min_compress_numel)
-        self.chunk_size = int(chunk_size)
-        self._backend_arg = backend
+        self.process_group: Any = process_group
+        self.seed: int = int(seed)
+        self.error_feedback: bool = error_feedback
+        self.min_compress_numel: int = int(min_compress_numel)
+        self.chunk_size: int = int(chunk_size)
+        self._backend_arg: Any = backend
         self._backends: dict[str, Any] = {}
         self._steps: dict[int, int] = {}
         self._residuals: dict[int, Any] = {}

@@ -107,6 +107,7 @@ def _run(
                 if accel is not None:
                     accel.record_gradients()
             else:
+                assert accel is not None
                 with torch.no_grad():
                     loss = torch.nn.functional.cross_entropy(model(xtr[idx]), ytr[idx])
                 accel.apply_predicted_gradients()
