@@ -228,9 +228,11 @@ def _encode(state: "TernaryCommState", v: Any, be: Any, rank: int, index: int, s
     return trits, scales, payload
 
 
-def _expand(scales: Any, bounds: list[tuple[int, int]], xp: Any) -> Any:
-    counts = xp.asarray([hi - lo for lo, hi in bounds], dtype=xp.int64)
-    return xp.repeat(scales, counts)
+def _scaled(trits: Any, scales: Any, bounds: list, out: Any, xp: Any) -> Any:
+    """``out[i] = f32(trits[i]) * scales[c(i)]`` (exact: a trit times a scale), chunk by chunk, into ``out``."""
+    for c, (lo, hi) in enumerate(bounds):
+        xp.multiply(trits[lo:hi], scales[c], out=out[lo:hi], dtype=xp.float32)
+    return out
 
 
 def ternary_comm_hook(state: "TernaryCommState", bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
@@ -301,8 +303,7 @@ def ternary_comm_hook(state: "TernaryCommState", bucket: dist.GradBucket) -> tor
     trits, scales, payload = _encode(state, v, be, rank, index, step)
     bounds = state.chunk_bounds(n)
     if state.error_feedback:
-        own = trits.astype(xp.float32) * _expand(scales, bounds, xp)
-        r = v - own
+        r = v - _scaled(trits, scales, bounds, xp.empty(n, dtype=xp.float32), xp)
         r[~xp.isfinite(r)] = 0.0
         state._residuals[index] = r
     send = from_array(payload)
@@ -316,14 +317,22 @@ def ternary_comm_hook(state: "TernaryCommState", bucket: dist.GradBucket) -> tor
 
     def _decode(f: torch.futures.Future) -> torch.Tensor:
         f.wait()
-        acc = xp.zeros(n, dtype=xp.float32)
+        # decode straight into a float32 bucket (its values were consumed by the encoder)
+        direct = buf.dtype == torch.float32 and buf.is_contiguous()
+        acc = to_array(buf).reshape(-1) if direct else xp.empty(n, dtype=xp.float32)
+        tmp = xp.empty(n, dtype=xp.float32) if world > 1 else acc
         for r_ in range(world):
             data = to_array(gathered[r_])
             s = data[: 4 * nchunks].view(xp.float32)
             t = unpack(data[4 * nchunks : 4 * nchunks + npacked], n, "2bit", backend=be)
-            acc += t.astype(xp.float32) * _expand(s, bounds, xp)
-        acc /= xp.float32(world)
-        buf.copy_(from_array(acc).view(buf.shape))
+            # acc = 0 + contribution is the contribution itself (scales are >= 0 or NaN: no -0.0 to lose)
+            _scaled(t, s, bounds, acc if r_ == 0 else tmp, xp)
+            if r_:
+                xp.add(acc, tmp, out=acc)
+        if world > 1:
+            xp.divide(acc, xp.float32(world), out=acc)
+        if not direct:
+            buf.copy_(from_array(acc).view(buf.shape))
         return buf
 
     return work.get_future().then(_decode)
