@@ -11,7 +11,7 @@ from vsaopt.errors import BackendError, CheckpointError, ConfigError, DTypeError
 from vsaopt.testing import assert_bit_equal, props_accum, to_host
 
 SHAPES = [("layer1.weight", (16, 32)), ("layer1.bias", (16,)), ("layer2.weight", (8, 16))]
-ACC_PROPS = ("abs_sum_above", "accum_kernels", "accumulator")
+ACC_PROPS = ("abs_sum_above", "accum_kernels", "nibbles", "accumulator")
 
 
 def grads(seed, scale=1.0, shapes=SHAPES):
@@ -49,12 +49,13 @@ def test_identity_parallel_paths(name, fast_backend, reference, monkeypatch):
     props_accum.PROPERTIES[name](fast_backend, reference)
 
 
+@pytest.mark.parametrize("bits", [8, 4])
 @pytest.mark.parametrize("stochastic", [True, False])
-def test_every_backend_gives_the_reference_bytes_on_a_long_run(fast_backend, reference, stochastic):
+def test_every_backend_gives_the_reference_bytes_on_a_long_run(fast_backend, reference, stochastic, bits):
     """140 steps with scales jumping by 100x and back: rescales, halvings, same bytes everywhere."""
     cfg = TernaryConfig(use_stochastic_rounding=stochastic, seed=2**64 - 3)
-    ref = TernaryGradientAccumulator(SHAPES, cfg, backend=reference)
-    cand = TernaryGradientAccumulator(SHAPES, cfg, backend=fast_backend)
+    ref = TernaryGradientAccumulator(SHAPES, cfg, backend=reference, count_bits=bits)
+    cand = TernaryGradientAccumulator(SHAPES, cfg, backend=fast_backend, count_bits=bits)
     for k in range(140):
         g = grads(k, scale=(100.0, 1.0, 0.01)[k % 3])
         ref.accumulate(g)
@@ -81,6 +82,16 @@ def test_state_is_int8_counts_plus_per_tensor_scalars(backend):
     assert acc.memory_savings() == pytest.approx(1 - acc.nbytes / (4 * n))
 
 
+def test_nibble_counts_hold_eight_times_less(backend):
+    acc = TernaryGradientAccumulator([("w", (768, 3072)), ("b", (3071,))], backend=backend, count_bits=4)
+    acc.accumulate({"w": np.ones((768, 3072), np.float32), "b": np.ones(3071, np.float32)})
+    state = acc.state_dict()
+    assert [c.dtype for c in state["counts"]] == [np.uint8, np.uint8]
+    assert [c.shape for c in state["counts"]] == [(768 * 3072 // 2,), (1536,)]
+    assert acc.float32_nbytes / acc.nbytes > 7.99
+    assert acc.memory_savings() > 0.874
+
+
 def test_wrapper_reports_the_measured_saving(backend):
     w = TernaryOptimizerWrapper(SHAPES, TernaryConfig(accumulation_steps=2), backend=backend)
     w.step(grads(0))
@@ -102,7 +113,8 @@ def _crate_estimate(steps, seed):
     return np.sum(trits, axis=0) * np.mean(scales) / len(steps)
 
 
-def test_stochastic_mean_is_unbiased_when_scales_differ_by_100x():
+@pytest.mark.parametrize("bits", [8, 4])
+def test_stochastic_mean_is_unbiased_when_scales_differ_by_100x(bits):
     """One-sample t-tests over 300 seeds of <estimate - true mean, u> for three fixed directions u.
 
     The micro-batches alternate scales 0.01 and 1 (100x), and the small ones
@@ -110,7 +122,7 @@ def test_stochastic_mean_is_unbiased_when_scales_differ_by_100x():
     visibly biased.  Runs use distinct seeds, hence independent Philox draws;
     each statistic is a mean of 300 iid values, and the t-test (scipy.stats)
     rejects at p < 1e-7 each: a correct implementation fails with probability
-    below 3e-7.  The crate's estimator, run on the same data, must be rejected
+    below 3e-7.  With 4-bit counts the eighth step halves the counts first.  The crate's estimator, run on the same data, must be rejected
     (p < 1e-7), which shows the test has the power to see the bias.
     """
     n, runs = 256, 300
@@ -127,7 +139,7 @@ def test_stochastic_mean_is_unbiased_when_scales_differ_by_100x():
     ours = np.empty((runs, len(directions)))
     crate = np.empty((runs, len(directions)))
     for r in range(runs):
-        acc = TernaryGradientAccumulator([("g", (n,))], TernaryConfig(seed=r), backend="numpy")
+        acc = TernaryGradientAccumulator([("g", (n,))], TernaryConfig(seed=r), backend="numpy", count_bits=bits)
         for g in steps:
             acc.accumulate({"g": g})
         est = acc.get_accumulated()["g"].astype(np.float64)
@@ -158,15 +170,16 @@ def test_rescaling_alone_is_unbiased():
 # --- counts never overflow ---------------------------------------------------------------------
 
 
-def test_counts_are_halved_before_they_overflow(backend):
-    """300 steps of g = 1 (every trit +1): counts hit 127, are halved, and the mean stays 1 within its variance."""
-    acc = TernaryGradientAccumulator([("g", (4096,))], TernaryConfig(seed=5), backend=backend)
+@pytest.mark.parametrize("bits", [8, 4])
+def test_counts_are_halved_before_they_overflow(backend, bits):
+    """300 steps of g = 1 (every trit +1): counts hit the maximum, are halved, and the mean stays 1 within its variance."""
+    acc = TernaryGradientAccumulator([("g", (4096,))], TernaryConfig(seed=5), backend=backend, count_bits=bits)
     ones = np.ones(4096, np.float32)
     for _ in range(300):
         acc.accumulate({"g": ones})
-        assert 0 < int(acc._bound[0]) <= COUNT_MAX
-    counts = to_host(acc.state_dict()["counts"][0])
-    assert counts.dtype == np.int8 and counts.max() <= COUNT_MAX and counts.min() >= 0
+        assert 0 < int(acc._bound[0]) <= COUNT_MAX[bits]
+    counts = to_host(acc._load(0))
+    assert counts.dtype == np.int8 and counts.max() <= COUNT_MAX[bits] and counts.min() >= 0
     mean = to_host(acc.get_accumulated()["g"]).astype(np.float64)
     # Each halving adds a Bernoulli(1/2) rounding of at most 2**E / 300 per element; the average over
     # 4096 independent elements is within 6 standard deviations of 1.
@@ -211,12 +224,13 @@ def test_same_seed_same_bytes_and_another_seed_differs(backend):
     assert run(11)[0] != run(12)[0]
 
 
-def test_state_dict_round_trip_continues_identically(backend):
-    a = TernaryGradientAccumulator(SHAPES, TernaryConfig(seed=3), backend=backend)
+@pytest.mark.parametrize("bits", [8, 4])
+def test_state_dict_round_trip_continues_identically(backend, bits):
+    a = TernaryGradientAccumulator(SHAPES, TernaryConfig(seed=3), backend=backend, count_bits=bits)
     for k in range(3):
         a.accumulate(on(backend, grads(k)))
     saved = a.state_dict()
-    b = TernaryGradientAccumulator(SHAPES, TernaryConfig(seed=3), backend=backend)
+    b = TernaryGradientAccumulator(SHAPES, TernaryConfig(seed=3), backend=backend, count_bits=bits)
     b.load_state_dict(saved)
     for k in range(3, 6):
         a.accumulate(on(backend, grads(k, 50.0)))
@@ -233,7 +247,8 @@ def test_mismatched_or_tampered_state_is_rejected_and_changes_nothing():
     bad_bound = dict(good, bound=np.zeros(3, np.int16))
     bad_counts = dict(good, counts=[c.astype(np.int16) for c in good["counts"]])
     missing = {k: v for k, v in good.items() if k != "exp"}
-    for state in (other, bad_bound, bad_counts, missing):
+    packed = TernaryGradientAccumulator(SHAPES, TernaryConfig(seed=3), backend="numpy", count_bits=4).state_dict()
+    for state in (other, bad_bound, bad_counts, missing, packed):
         with pytest.raises(CheckpointError):
             a.load_state_dict(state)
         assert state_bytes(a) == before
@@ -305,10 +320,11 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("stochastic", [True, False])
+@pytest.mark.parametrize("stochastic,bits", [(True, 8), (False, 8), (True, 4)])
 @pytest.mark.parametrize("bad,error", BAD)
-def test_bad_gradients_raise_typed_errors_and_change_nothing(bad, error, stochastic):
-    acc = TernaryGradientAccumulator(SHAPES, TernaryConfig(use_stochastic_rounding=stochastic), backend="numpy")
+def test_bad_gradients_raise_typed_errors_and_change_nothing(bad, error, stochastic, bits):
+    cfg = TernaryConfig(use_stochastic_rounding=stochastic)
+    acc = TernaryGradientAccumulator(SHAPES, cfg, backend="numpy", count_bits=bits)
     acc.accumulate(grads(1, scale=0.001))
     before = state_bytes(acc)
     with pytest.raises(error):
@@ -337,6 +353,9 @@ def test_bad_constructor_arguments():
         TernaryGradientAccumulator([("a", (2,))], config={"seed": 1}, backend="numpy")
     with pytest.raises(ConfigError):
         TernaryGradientAccumulator([("a", (2,))], backend="no-such-backend")
+    for bits in (2, 16, True, "8"):
+        with pytest.raises(ConfigError):
+            TernaryGradientAccumulator([("a", (2,))], backend="numpy", count_bits=bits)
 
 
 def test_an_array_of_another_device_kind_is_rejected():

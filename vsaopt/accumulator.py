@@ -18,6 +18,8 @@ represented sum is ``S = 2**E * c``.
   ``E[2**E' c'] = 2**E c``.
 - Before a step could push a count past 127 the counts are halved the same
   way (``E += 1``), so int8 never overflows however many steps are summed.
+  With ``count_bits=4`` the counts are held as packed nibbles (two per
+  byte, 8x less memory than float32) and halved before they pass 7.
 
 Every operation is conditionally unbiased, so by the tower property
 ``E[S] = sum_k g_k`` whatever the scales of the micro-batches (1x or 100x
@@ -36,7 +38,7 @@ import numpy as np
 
 from ._arrays import check_int
 from ._grads import GradientInfo, normalize_param_shapes, validate_gradients
-from .backend import Backend, resolve_backend
+from .backend import Backend, get_backend, resolve_backend
 from .config import TernaryConfig
 from .errors import CheckpointError, ConfigError, NonFiniteError
 
@@ -53,8 +55,8 @@ __all__ = [
 STREAM_QUANTIZE = 0x41435155
 #: Philox streams of count rescaling: this value plus the chunk index 0..7 ("ACR" + chunk byte).
 STREAM_RESCALE = 0x41435200
-#: Largest magnitude an int8 count may reach.
-COUNT_MAX = 127
+#: Largest magnitude a count may reach, by count width in bits.
+COUNT_MAX = {8: 127, 4: 7}
 #: Range of the per-tensor exponent ``E`` (``2**-E`` must be an exact float32).
 EXP_MIN, EXP_MAX = -126, 127
 #: Largest shift one rescale kernel call applies (exact with 32-bit words).
@@ -104,11 +106,16 @@ class TernaryGradientAccumulator:
         crate's behaviour.
     backend : backend, name or None
         Where state lives and kernels run.
+    count_bits : {8, 4}
+        Width of a held count.  8 (default): int8, 4x less memory than float32
+        accumulators, no halving before 127 steps.  4: two counts a byte, 8x
+        less memory; counts are halved (unbiasedly, adding variance) whenever
+        they would pass 7, i.e. about once per 8 steps.
 
     Notes
     -----
-    State: one int8 count per element, plus a few scalars per tensor — never a
-    float32 tensor.  :attr:`nbytes` counts those bytes; :meth:`memory_savings`
+    State: one count per element (int8, or a nibble), plus a few scalars per
+    tensor — never a float32 tensor.  :attr:`nbytes` counts those bytes; :meth:`memory_savings`
     compares them with float32 accumulators of the same shapes (4 bytes per
     element).  Randomness: Philox with key ``config.seed``, counter
     ``(element // 4, tensor index, call number mod 2**32, stream)``; the call
@@ -139,17 +146,23 @@ class TernaryGradientAccumulator:
         param_shapes: Any,
         config: TernaryConfig | None = None,
         backend: Backend | str | None = None,
+        *,
+        count_bits: int = 8,
     ) -> None:
         self._shapes = normalize_param_shapes(param_shapes)
         if config is None:
             config = TernaryConfig()
         if not isinstance(config, TernaryConfig):
             raise ConfigError(f"config: expected a TernaryConfig, got {type(config).__name__}")
+        if not isinstance(count_bits, int) or isinstance(count_bits, bool) or count_bits not in COUNT_MAX:
+            raise ConfigError(f"count_bits: expected 8 or 4, got {count_bits!r}")
         self.config = config
+        self.count_bits = int(count_bits)
+        self._cmax = COUNT_MAX[self.count_bits]
         self._be = resolve_backend(backend)
         xp = self._be.xp
         self._sizes = tuple(math.prod(s) for _, s in self._shapes)
-        self._counts = [xp.zeros(n, dtype=xp.int8) for n in self._sizes]
+        self._counts = [xp.zeros(self._held_len(n), dtype=self._held_dtype()) for n in self._sizes]
         t = len(self._shapes)
         self._exp = np.zeros(t, dtype=np.int16)
         self._bound = np.zeros(t, dtype=np.int16)
@@ -157,6 +170,22 @@ class TernaryGradientAccumulator:
         self._scale_sum = np.zeros(t, dtype=np.float64)
         self._count = 0
         self._calls = 0
+
+    def _held_len(self, n: int) -> int:
+        return n if self.count_bits == 8 else (n + 1) // 2
+
+    def _held_dtype(self) -> Any:
+        return self._be.xp.int8 if self.count_bits == 8 else self._be.xp.uint8
+
+    def _load(self, i: int) -> Any:
+        """Working int8 counts of tensor ``i`` (the held array itself for 8-bit counts)."""
+        if self.count_bits == 8:
+            return self._counts[i]
+        return self._be.nibble_unpack(self._counts[i], self._sizes[i])
+
+    def _store(self, i: int, counts: Any) -> None:
+        if self.count_bits == 4:
+            self._counts[i] = self._be.nibble_pack(counts)
 
     # --- read-only views -----------------------------------------------------
 
@@ -181,7 +210,7 @@ class TernaryGradientAccumulator:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of state actually held: int8 counts plus the per-tensor exponent, bound, flag and scale sum."""
+        """Bytes of state actually held: the counts plus the per-tensor exponent, bound, flag and scale sum."""
         return int(
             sum(int(c.nbytes) for c in self._counts)
             + self._exp.nbytes
@@ -217,7 +246,7 @@ class TernaryGradientAccumulator:
                 shift = eg - exp
                 exp = eg
             bound = _ceil_shift(bound, shift)
-            if bound + 1 > COUNT_MAX:
+            if bound + 1 > self._cmax:
                 shift += 1
                 exp += 1
                 bound = _ceil_shift(bound, 1)
@@ -232,7 +261,7 @@ class TernaryGradientAccumulator:
         n = self._sizes[i]
         mean = np.float32(info.abs_sum / n) if n else np.float32(0.0)
         thr = np.float32(cfg.ternary_threshold) * mean
-        if bound + 1 > COUNT_MAX:
+        if bound + 1 > self._cmax:
             shift = 1
             exp += 1
             bound = _ceil_shift(bound, 1)
@@ -243,12 +272,12 @@ class TernaryGradientAccumulator:
         inv = float(np.ldexp(np.float32(1.0), -exp))
         return _Plan(exp, shift, bound + 1, True, "threshold", inv, float(thr), scale)
 
-    def _rescale(self, i: int, shift: int, step: int) -> None:
+    def _rescale(self, counts: Any, i: int, shift: int, step: int) -> None:
         be = self._be
         chunk = 0
         while shift > 0:
             s = min(shift, SHIFT_CHUNK)
-            be.accum_rescale(self._counts[i], s, self.config.seed, STREAM_RESCALE + chunk, step, i)
+            be.accum_rescale(counts, s, self.config.seed, STREAM_RESCALE + chunk, step, i)
             shift -= s
             chunk += 1
 
@@ -268,16 +297,19 @@ class TernaryGradientAccumulator:
         be, seed = self._be, self.config.seed
         for info, plan in zip(infos, plans):
             i = info.index
-            if plan.shift:
-                self._rescale(i, plan.shift, step)
-            if plan.add == "stochastic":
-                be.accum_add_stochastic(self._counts[i], info.flat, plan.inv_scale, seed, STREAM_QUANTIZE, step, i)
-            elif plan.add == "threshold":
-                if plan.exp == 0:
-                    be.accum_add_threshold(self._counts[i], info.flat, plan.threshold)
+            if plan.shift or plan.add != "none":
+                counts = self._load(i)
+                if plan.shift:
+                    self._rescale(counts, i, plan.shift, step)
+                if plan.add == "stochastic":
+                    be.accum_add_stochastic(counts, info.flat, plan.inv_scale, seed, STREAM_QUANTIZE, step, i)
+                elif plan.exp == 0:
+                    be.accum_add_threshold(counts, info.flat, plan.threshold)
                 elif info.flat.shape[0]:
                     trits = be.quantize_threshold(info.flat, plan.threshold).astype(be.xp.float32)
-                    be.accum_add_stochastic(self._counts[i], trits, plan.inv_scale, seed, STREAM_QUANTIZE, step, i)
+                    be.accum_add_stochastic(counts, trits, plan.inv_scale, seed, STREAM_QUANTIZE, step, i)
+                self._store(i, counts)
+            if plan.add == "threshold":
                 self._scale_sum[i] += plan.scale_add
             self._exp[i], self._bound[i], self._has_scale[i] = plan.exp, plan.bound, plan.has_scale
         self._count += 1
@@ -307,7 +339,7 @@ class TernaryGradientAccumulator:
                 out[name] = xp.zeros(shape, dtype=xp.float32)
                 continue
             unit = self._unit(i)
-            mean = self._be.accum_mean(self._counts[i], unit, float(self._count))
+            mean = self._be.accum_mean(self._load(i), unit, float(self._count))
             if int(self._bound[i]) * unit / self._count >= float(np.finfo(np.float32).max):
                 _, bits = self._be.abs_stats(mean)
                 if bits >= 0x7F800000:
@@ -332,6 +364,7 @@ class TernaryGradientAccumulator:
         to_host = (lambda a: a.get()) if getattr(self._be, "device", "cpu") == "gpu" else np.array
         return {
             "config": self.config.to_dict(),
+            "count_bits": self.count_bits,
             "param_shapes": [[n, list(s)] for n, s in self._shapes],
             "counts": [to_host(c) for c in self._counts],
             "exp": self._exp.copy(),
@@ -349,19 +382,26 @@ class TernaryGradientAccumulator:
                 raise CheckpointError("state: saved with a different TernaryConfig")
             if [tuple((n, tuple(s))) for n, s in state["param_shapes"]] != list(self._shapes):
                 raise CheckpointError("state: saved for different param_shapes")
+            if state["count_bits"] != self.count_bits:
+                raise CheckpointError(f"state: saved with count_bits={state['count_bits']!r}, expected {self.count_bits}")
             counts = [np.asarray(c) for c in state["counts"]]
             t = len(self._shapes)
-            if len(counts) != t or any(c.dtype != np.int8 or c.shape != (n,) for c, n in zip(counts, self._sizes)):
-                raise CheckpointError("state: counts must be int8 arrays of the parameter sizes")
+            want = np.int8 if self.count_bits == 8 else np.uint8
+            if len(counts) != t or any(c.dtype != want or c.shape != (self._held_len(n),) for c, n in zip(counts, self._sizes)):
+                raise CheckpointError(f"state: counts must be {np.dtype(want).name} arrays of the held sizes")
+            ref = get_backend("numpy")
+            values = counts if self.count_bits == 8 else [ref.nibble_unpack(c, n) for c, n in zip(counts, self._sizes)]
+            if self.count_bits == 4 and any(n % 2 and int(c[-1]) >> 4 for c, n in zip(counts, self._sizes)):
+                raise CheckpointError("state: nonzero padding nibble")
             meta = {}
             for key, dt in (("exp", np.int16), ("bound", np.int16), ("has_scale", np.bool_), ("scale_sum", np.float64)):
                 a = np.asarray(state[key])
                 if a.dtype != dt or a.shape != (t,):
                     raise CheckpointError(f"state: {key} must be {np.dtype(dt).name} of shape ({t},)")
                 meta[key] = a.copy()
-            if bool((meta["bound"] < 0).any() or (meta["bound"] > COUNT_MAX).any()):
+            if bool((meta["bound"] < 0).any() or (meta["bound"] > self._cmax).any()):
                 raise CheckpointError("state: bound out of range")
-            if any(int(np.abs(c.astype(np.int16)).max(initial=0)) > int(b) for c, b in zip(counts, meta["bound"])):
+            if any(int(np.abs(c.astype(np.int16)).max(initial=0)) > int(b) for c, b in zip(values, meta["bound"])):
                 raise CheckpointError("state: a count exceeds its recorded bound")
             count = check_int(state["count"], "count", 0, 2**62)
             calls = check_int(state["calls"], "calls", 0, 2**62)
@@ -416,7 +456,7 @@ class TernaryOptimizerWrapper:
 
     Parameters
     ----------
-    param_shapes, config, backend
+    param_shapes, config, backend, count_bits
         As for :class:`TernaryGradientAccumulator`.
 
     Examples
@@ -432,8 +472,15 @@ class TernaryOptimizerWrapper:
     1
     """
 
-    def __init__(self, param_shapes: Any, config: TernaryConfig | None = None, backend: Backend | str | None = None) -> None:
-        self.accumulator = TernaryGradientAccumulator(param_shapes, config, backend)
+    def __init__(
+        self,
+        param_shapes: Any,
+        config: TernaryConfig | None = None,
+        backend: Backend | str | None = None,
+        *,
+        count_bits: int = 8,
+    ) -> None:
+        self.accumulator = TernaryGradientAccumulator(param_shapes, config, backend, count_bits=count_bits)
         self.config = self.accumulator.config
         self._step_count = 0
         self._update_count = 0

@@ -47,6 +47,8 @@ ACCUMULATOR_KERNELS: tuple[str, ...] = (
     "accum_add_threshold",
     "accum_rescale",
     "accum_mean",
+    "nibble_pack",
+    "nibble_unpack",
 )
 #: Kernels of gradient prediction (phase training).
 PREDICTION_KERNELS: tuple[str, ...] = ("predict_linear", "momentum_extrapolate", "axpy", "residual_update", "wls_fit")
@@ -173,6 +175,14 @@ class KernelBackend(Protocol):
 
     def accum_mean(self, counts: Array, unit: float, divisor: float) -> Array:
         """``f32((f64(c) * unit) / divisor)`` of each int8 count; float32."""
+        ...
+
+    def nibble_pack(self, counts: Array) -> Array:
+        """int8 counts in ``[-8, 7]`` as 4-bit two's complement, two a byte (element ``2j`` in the low nibble); uint8."""
+        ...
+
+    def nibble_unpack(self, packed: Array, n: int) -> Array:
+        """Inverse of :meth:`nibble_pack`: ``n`` int8 counts, nibbles sign-extended."""
         ...
 
     # --- prediction kernels ----------------------------------------------------

@@ -404,6 +404,63 @@ def accum_mean(counts, unit, divisor):
     return out
 
 
+@njit(cache=True)
+def _npack_range(c, out, lo, hi):
+    n = c.shape[0]
+    for j in range(lo, hi):
+        a = np.uint8(c[2 * j] & 0xF)
+        b = np.uint8(c[2 * j + 1] & 0xF) if 2 * j + 1 < n else np.uint8(0)
+        out[j] = a | (b << np.uint8(4))
+
+
+@njit(cache=True, parallel=True)
+def _npack_par(c, out):
+    m = out.shape[0]
+    step = 4 * CHUNK_BLOCKS
+    for k in prange((m + step - 1) // step):
+        _npack_range(c, out, k * step, min(m, (k + 1) * step))
+
+
+def nibble_pack(counts):
+    """Counts in ``[-8, 7]`` as 4-bit two's complement, two a byte (low nibble first); pad 0."""
+    out = np.empty((counts.shape[0] + 1) // 2, dtype=np.uint8)
+    if use_parallel(counts.shape[0]):
+        _npack_par(counts, out)
+    else:
+        _npack_range(counts, out, 0, out.shape[0])
+    return out
+
+
+@njit(cache=True)
+def _nunpack_range(p, out, lo, hi):
+    n = out.shape[0]
+    for j in range(lo, hi):
+        b = np.int16(p[j])
+        a = b & 0xF
+        out[2 * j] = np.int8(a - 16 if a >= 8 else a)
+        if 2 * j + 1 < n:
+            h = b >> 4
+            out[2 * j + 1] = np.int8(h - 16 if h >= 8 else h)
+
+
+@njit(cache=True, parallel=True)
+def _nunpack_par(p, out):
+    m = p.shape[0]
+    step = 4 * CHUNK_BLOCKS
+    for k in prange((m + step - 1) // step):
+        _nunpack_range(p, out, k * step, min(m, (k + 1) * step))
+
+
+def nibble_unpack(packed, n):
+    """Inverse of :func:`nibble_pack`: ``n`` int8 counts."""
+    out = np.empty(n, dtype=np.int8)
+    if use_parallel(n):
+        _nunpack_par(packed, out)
+    else:
+        _nunpack_range(packed, out, 0, packed.shape[0])
+    return out
+
+
 KERNELS = {
     "random_signs": random_signs,
     "fwht": fwht,
@@ -414,4 +471,6 @@ KERNELS = {
     "accum_add_threshold": accum_add_threshold,
     "accum_rescale": accum_rescale,
     "accum_mean": accum_mean,
+    "nibble_pack": nibble_pack,
+    "nibble_unpack": nibble_unpack,
 }

@@ -130,6 +130,22 @@ def accum_mean(counts: np.ndarray, unit: float, divisor: float) -> np.ndarray:
     return ((counts.astype(np.float64) * np.float64(unit)) / np.float64(divisor)).astype(np.float32)
 
 
+def nibble_pack(counts: np.ndarray) -> np.ndarray:
+    """Counts in ``[-8, 7]`` as 4-bit two's complement, two a byte: element ``2j`` low nibble, ``2j+1`` high; pad 0."""
+    u = (counts.astype(np.int16) & 0xF).astype(np.uint8)
+    if u.size % 2:
+        u = np.concatenate([u, np.zeros(1, np.uint8)])
+    return (u[0::2] | (u[1::2] << np.uint8(4))).astype(np.uint8)
+
+
+def nibble_unpack(packed: np.ndarray, n: int) -> np.ndarray:
+    """Inverse of :func:`nibble_pack`: ``n`` int8 counts (nibbles sign-extended)."""
+    v = np.empty(2 * packed.size, dtype=np.int16)
+    v[0::2] = packed & 0xF
+    v[1::2] = packed >> 4
+    return np.where(v >= 8, v - 16, v)[:n].astype(np.int8)
+
+
 KERNELS = {
     "random_signs": random_signs,
     "fwht": fwht,
@@ -140,4 +156,6 @@ KERNELS = {
     "accum_add_threshold": accum_add_threshold,
     "accum_rescale": accum_rescale,
     "accum_mean": accum_mean,
+    "nibble_pack": nibble_pack,
+    "nibble_unpack": nibble_unpack,
 }

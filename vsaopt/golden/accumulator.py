@@ -15,11 +15,11 @@ def _num(v: Any) -> float:
     return float(np.asarray(v).reshape(-1)[0]) if not isinstance(v, (int, float)) else float(v)
 
 
-def _accumulate(be, steps, stochastic, threshold, seed):
+def _accumulate(be, steps, stochastic, threshold, seed, count_bits=8):
     """Accumulate ``steps`` (a list over micro-batches of lists over tensors); the shapes of step 0 declare the parameters."""
     shapes = [(f"p{i}", tuple(np.shape(a))) for i, a in enumerate(steps[0])]
     cfg = TernaryConfig(ternary_threshold=_num(threshold), use_stochastic_rounding=bool(stochastic), seed=int(seed))
-    acc = TernaryGradientAccumulator(shapes, cfg, backend=be)
+    acc = TernaryGradientAccumulator(shapes, cfg, backend=be, count_bits=int(count_bits))
     for step in steps:
         acc.accumulate({f"p{i}": on(be, a) for i, a in enumerate(step)})
     state = acc.state_dict()
@@ -57,9 +57,10 @@ def cases() -> list[dict]:
     f32 = np.float32
     out = []
 
-    def acc(steps, comment, stochastic=True, threshold=0.5, seed=7):
+    def acc(steps, comment, stochastic=True, threshold=0.5, seed=7, count_bits=8):
         out.append({"op": "accumulate", "comment": comment,
-                    "inputs": {"steps": steps, "stochastic": stochastic, "threshold": threshold, "seed": seed}})
+                    "inputs": {"steps": steps, "stochastic": stochastic, "threshold": threshold, "seed": seed,
+                               "count_bits": count_bits}})
 
     def ker(op, comment, **args):
         out.append({"op": "kernel", "comment": comment, "inputs": {"op": op, "args": args}})
@@ -76,6 +77,8 @@ def cases() -> list[dict]:
     acc([[x], [x * f32(0.1)], [x * f32(3)]], "threshold mode (biased), ratio 0.5 of mean |g|", stochastic=False)
     acc([[sample_f32(6, seed=k)] for k in range(129)], "threshold mode, 129 steps: counts halved, then trits added stochastically", stochastic=False, threshold=0.25)
     acc([[x], [x]], "seed 2**64 - 1", seed=2**64 - 1)
+    acc([[x * f32(0.01)], [x], [x * f32(0.01)], [x * f32(0.5)]] * 3, "4-bit counts: 12 steps, halved before they pass 7", count_bits=4)
+    acc([[sample_f32(6, seed=k)] for k in range(20)], "4-bit counts, threshold mode, odd length", stochastic=False, count_bits=4)
     acc([[np.array([1.0, np.nan], f32)]], "NaN is rejected")
     acc([[x], [x[:36]]], "a step with another shape is rejected")
     acc([[np.array([1, 2], np.int32)]], "integer gradients are rejected")
@@ -89,4 +92,6 @@ def cases() -> list[dict]:
         ker("accum_rescale", f"counts rescaled by 2**-{s}", counts=c, shift=s, seed=3, stream=0x41435200, step=4, tensor=1)
     ker("accum_mean", "mean of counts", counts=c, unit=0.375, divisor=3.0)
     ker("abs_sum_above", "masked |x| sum", x=sample_f32(9000, seed=42), threshold=0.2)
+    ker("nibble_pack", "counts -8..7 packed two a byte, odd length", counts=np.array([-8, -7, -1, 0, 1, 6, 7], np.int8))
+    ker("nibble_unpack", "every byte value", packed=np.arange(256, dtype=np.uint8), n=511)
     return out

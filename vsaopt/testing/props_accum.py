@@ -116,6 +116,19 @@ def check_accum_kernels(candidate: Any, reference: Any) -> None:
     prop()
 
 
+def check_nibbles(candidate: Any, reference: Any) -> None:
+    """nibble_pack of counts in [-8, 7] and nibble_unpack of any bytes."""
+
+    @given(st.data(), lengths())
+    def prop(data: Any, n: int) -> None:
+        counts = data.draw(hnp.arrays(np.int8, n, elements=st.integers(-8, 7)))
+        packed = data.draw(hnp.arrays(np.uint8, (n + 1) // 2))
+        assert_bit_equal(candidate.nibble_pack(_on(candidate, counts)), _on(candidate, reference.nibble_pack(counts)), "nibble_pack")
+        assert_bit_equal(candidate.nibble_unpack(_on(candidate, packed), n), _on(candidate, reference.nibble_unpack(packed, n)), "nibble_unpack")
+
+    prop()
+
+
 @st.composite
 def _grad_sequences(draw: Any) -> tuple[list[tuple[str, tuple[int, ...]]], list[dict[str, np.ndarray]]]:
     k = draw(st.integers(1, 3))
@@ -132,14 +145,14 @@ def _grad_sequences(draw: Any) -> tuple[list[tuple[str, tuple[int, ...]]], list[
 
 
 def check_accumulator(candidate: Any, reference: Any) -> None:
-    """TernaryGradientAccumulator in both modes: counts, exponents and means after a random sequence."""
+    """TernaryGradientAccumulator in both modes and both count widths: counts, exponents and means."""
 
-    @given(_grad_sequences(), seeds(), st.booleans(), st.floats(0, 2))
-    def prop(seq: Any, seed: int, stochastic: bool, thr: float) -> None:
+    @given(_grad_sequences(), seeds(), st.booleans(), st.floats(0, 2), st.sampled_from([8, 4]))
+    def prop(seq: Any, seed: int, stochastic: bool, thr: float, bits: int) -> None:
         decl, steps = seq
         cfg = TernaryConfig(use_stochastic_rounding=stochastic, ternary_threshold=thr, seed=seed)
-        ref = TernaryGradientAccumulator(decl, cfg, backend=reference)
-        cand = TernaryGradientAccumulator(decl, cfg, backend=candidate)
+        ref = TernaryGradientAccumulator(decl, cfg, backend=reference, count_bits=bits)
+        cand = TernaryGradientAccumulator(decl, cfg, backend=candidate, count_bits=bits)
         for step in steps:
             ref.accumulate(step)
             cand.accumulate({k: _on(candidate, v) for k, v in step.items()})
@@ -191,6 +204,7 @@ PROPERTIES = {
     "projection": check_projection,
     "abs_sum_above": check_abs_sum_above,
     "accum_kernels": check_accum_kernels,
+    "nibbles": check_nibbles,
     "accumulator": check_accumulator,
     "compressor": check_compressor,
 }
