@@ -142,10 +142,7 @@ def _worker(rank, world):
 def results():
     from vsaopt.torch import run_local_processes
 
-    t0 = time.perf_counter()
-    res = run_local_processes(_worker, WORLD, timeout=TIMEOUT_S)
-    res[0]["launch_seconds"] = time.perf_counter() - t0
-    return res
+    return run_local_processes(_worker, WORLD, timeout=TIMEOUT_S)
 
 
 def test_ranks_decode_identical_gradients(results):
@@ -187,7 +184,3 @@ def test_training_reaches_stated_accuracy(results, mode):
 
     assert results[0][mode]["accuracy"] >= TARGET_ACCURACY
     assert np.array_equal(results[0][mode]["params"], results[1][mode]["params"])
-
-
-def test_launch_stays_within_budget(results):
-    assert results[0]["launch_seconds"] < TIMEOUT_S

@@ -127,7 +127,18 @@ def run_local_processes(
                 else:
                     continue
             if not ok:
-                raise BackendError(f"run_local_processes: rank {rank} raised:\n{value}")
+                errors = {rank: value}
+                # the other ranks usually fail in turn (a peer left); report every traceback
+                grace = time.monotonic() + 3.0
+                while len(errors) + len(out) < world_size and time.monotonic() < grace:
+                    try:
+                        r2, ok2, v2 = results.get(timeout=max(0.05, grace - time.monotonic()))
+                    except queue_mod.Empty:
+                        break
+                    if not ok2:
+                        errors[r2] = v2
+                text = "\n".join(f"rank {r} raised:\n{tb}" for r, tb in sorted(errors.items()))
+                raise BackendError(f"run_local_processes: {len(errors)} rank(s) failed\n{text}")
             out[rank] = value
         for p in procs:
             p.join(timeout=max(0.1, min(10.0, deadline - time.monotonic())))
