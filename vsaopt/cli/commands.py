@@ -134,8 +134,10 @@ def spec_generate(directory: Path, families: tuple[str, ...]) -> None:
 
 def _register() -> None:
     from .bench import bench
+    from .train import train
 
     cli.add_command(bench)
+    cli.add_command(train)
 
 
 _register()

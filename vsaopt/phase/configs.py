@@ -133,6 +133,12 @@ class PhaseConfig(ConfigBase):
     adaptive_phases: bool = True
     loss_threshold: float = 0.1
 
+    @classmethod
+    def recommended(cls) -> PhaseConfig:
+        """RECOMMENDED_PHASE_DOC"""
+        return cls(full_steps=3, predict_steps=3, correct_every=4, adaptive_phases=False,
+                   prediction_config=PredictionConfig(momentum=0.0, correction_weight=0.5))
+
     def _validate(self) -> None:
         _count(self.full_steps, "full_steps")
         _count(self.predict_steps, "predict_steps")
@@ -274,6 +280,11 @@ class DeterministicPhaseConfig(ConfigBase):
     loss_history_config: LossHistoryConfig = dataclasses.field(default_factory=LossHistoryConfig)
     history_decay: float = 0.95
     residual_threshold: float = 0.5
+
+    @classmethod
+    def recommended(cls) -> DeterministicPhaseConfig:
+        """RECOMMENDED_DET_DOC"""
+        return cls(warmup_steps=6, full_steps=3, predict_steps=3, correct_every=4, history_window=4, adaptive_phases=False)
 
     def _validate(self) -> None:
         _count(self.full_steps, "full_steps")

@@ -247,8 +247,12 @@ class DeterministicPhaseTrainer(TrainerBase):
         self._predicted = True
         return out
 
-    def end_step(self, loss: float) -> None:
-        """End the step with its loss (finite; used as float32).
+    def end_step(self, loss: float | None) -> None:
+        """End the step with its loss (finite; used as float32), or ``None`` when no loss was measured.
+
+        ``end_step(None)`` is a vsaopt extension (spec/schedule.md, section 4): the
+        step is counted, but the adaptive window, ``last_loss`` and the loss
+        history see measured losses only.
 
         Raises
         ------
@@ -257,12 +261,13 @@ class DeterministicPhaseTrainer(TrainerBase):
         DTypeError, NonFiniteError
             Bad loss (nothing is changed).
         """
-        v = check_loss(loss)
+        v = None if loss is None else check_loss(loss)
         self._require_step("end_step")
-        self._recent.append(v)
-        self._last_loss = v
-        if self._history is not None:
-            self._history.record(v, self._phase)
+        if v is not None:
+            self._recent.append(v)
+            self._last_loss = v
+            if self._history is not None:
+                self._history.record(v, self._phase)
         self._taken[self._phase] += 1
         self._phase_step += 1
         self._total_step += 1

@@ -248,20 +248,26 @@ class PhaseTrainer(TrainerBase):
         """Add ``correction_weight`` x the accumulated corrections to ``gradients`` in place, then clear them."""
         self._predictor.apply_correction(gradients)
 
-    def end_step(self, loss: float) -> None:
-        """End the step with its loss (finite; used as float32).
+    def end_step(self, loss: float | None) -> None:
+        """End the step with its loss (finite; used as float32), or ``None`` when no loss was measured.
+
+        ``end_step(None)`` is a vsaopt extension of the crate's API (spec/schedule.md,
+        section 3): a PREDICT step may skip its forward pass too.  The step is
+        counted as usual, but no loss enters the adaptive window or the per-phase
+        averages, so adaptive scheduling uses measured losses only.
 
         Raises
         ------
         PhaseError
             No step in progress.
         DTypeError, NonFiniteError
-            ``loss`` is not a real number or not finite as float32.
+            ``loss`` is not a real number (or None) or not finite as float32.
         """
-        v = check_loss(loss)
+        v = None if loss is None else check_loss(loss)
         self._require_step("end_step")
-        self._recent.append(v)
-        self._phase_losses[self._phase].append(v)
+        if v is not None:
+            self._recent.append(v)
+            self._phase_losses[self._phase].append(v)
         self._taken[self._phase] += 1
         self._phase_step += 1
         self._total_step += 1

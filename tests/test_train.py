@@ -1,0 +1,239 @@
+"""vsaopt.train and ``vsaopt train``: data split, MLP backward pass, optimizer, runs and their JSON."""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from click.testing import CliRunner  # noqa: E402
+
+from vsaopt.cli.commands import cli  # noqa: E402
+from vsaopt.errors import ConfigError  # noqa: E402
+from vsaopt.phase import DeterministicPhaseConfig, PhaseConfig  # noqa: E402
+from vsaopt.train import MLP, RunResult, SGDMomentum, TrainSettings, batch_schedule, load_dataset, run_training  # noqa: E402
+from vsaopt.train.run import nominal_predict_share  # noqa: E402
+
+
+# --- data -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["digits", "wine", "breast_cancer"])
+def test_split_is_deterministic_disjoint_and_stratified(name):
+    a = load_dataset(name, seed=3, backend="numpy")
+    b = load_dataset(name, seed=3, backend="numpy")
+    assert np.array_equal(a.x_train, b.x_train) and np.array_equal(a.y_test, b.y_test)
+    assert a.x_train.dtype == np.float32
+    # no test row also appears in training
+    train_rows = {r.tobytes() for r in a.x_train}
+    assert sum(r.tobytes() in train_rows for r in a.x_test) <= 2  # digits holds a few duplicate images
+    # every class keeps its share (within one sample) in the test split
+    all_y = np.concatenate([a.y_train, a.y_test])
+    for c in np.unique(all_y):
+        share = (all_y == c).sum() * 0.2
+        assert abs((a.y_test == c).sum() - share) <= 1
+    # standardized with training statistics
+    assert np.abs(a.x_train.mean(axis=0)).max() < 1e-4
+
+
+def test_split_depends_on_the_seed():
+    a = load_dataset("digits", seed=0, backend="numpy")
+    b = load_dataset("digits", seed=1, backend="numpy")
+    assert not np.array_equal(a.y_test, b.y_test)
+
+
+def test_unknown_dataset_is_a_config_error():
+    with pytest.raises(ConfigError, match="dataset"):
+        load_dataset("mnist")
+
+
+def test_batch_schedule_covers_each_epoch_once():
+    b = batch_schedule(100, 10, 25, seed=4)
+    assert b.shape == (25, 10)
+    for epoch in range(2):
+        assert sorted(b[epoch * 10 : (epoch + 1) * 10].ravel()) == list(range(100))
+    assert not np.array_equal(b[:10], b[10:20])
+    assert np.array_equal(b, batch_schedule(100, 10, 25, seed=4))
+
+
+# --- model and optimizer --------------------------------------------------------------------
+
+
+def _numeric_gradient(net, x, y, eps=1e-6):
+    out = {}
+    for k, p in net.params.items():
+        g = np.zeros_like(p)
+        for i in np.ndindex(p.shape):
+            old = p[i]
+            p[i] = old + eps
+            lp = net.loss(x, y)
+            p[i] = old - eps
+            lm = net.loss(x, y)
+            p[i] = old
+            g[i] = (lp - lm) / (2 * eps)
+        out[k] = g
+    return out
+
+
+@pytest.mark.parametrize("sizes", [[5, 3], [5, 7, 3], [4, 6, 5, 3]])
+def test_mlp_backward_matches_finite_differences(sizes):
+    net = MLP(sizes, seed=1, backend="numpy")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(9, sizes[0]))
+    y = rng.integers(0, sizes[-1], 9)
+    for k in net.params:  # float64 copy: finite differences need the precision
+        net.params[k] = net.params[k].astype(np.float64) + rng.normal(scale=0.1, size=net.params[k].shape)
+    loss, grads = net.loss_and_gradients(x, y)
+    assert loss == pytest.approx(net.loss(x, y), rel=1e-12)
+    numeric = _numeric_gradient(net, x, y)
+    for k in net.params:
+        assert grads[k].shape == net.params[k].shape
+        np.testing.assert_allclose(grads[k], numeric[k], rtol=1e-5, atol=1e-8, err_msg=k)
+
+
+def test_mlp_float32_gradients_and_same_init_for_same_seed():
+    a = MLP([64, 32, 10], seed=7, backend="numpy")
+    b = MLP([64, 32, 10], seed=7, backend="numpy")
+    assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+    ds = load_dataset("digits", backend="numpy")
+    loss, grads = a.loss_and_gradients(ds.x_train[:16], ds.y_train[:16])
+    assert all(g.dtype == np.float32 for g in grads.values())
+    assert 0 < loss < 10
+
+
+def test_training_reduces_the_loss():
+    ds = load_dataset("digits", backend="numpy")
+    net = MLP([64, 32, 10], seed=0, backend="numpy")
+    opt = SGDMomentum(net.params, lr=0.05, momentum=0.9)
+    before = net.loss(ds.x_train, ds.y_train)
+    for idx in batch_schedule(ds.x_train.shape[0], 64, 60, seed=0):
+        opt.step(net.loss_and_gradients(ds.x_train[idx], ds.y_train[idx])[1])
+    assert net.loss(ds.x_train, ds.y_train) < 0.5 * before
+    assert net.accuracy(ds.x_test, ds.y_test) > 0.85
+
+
+def test_sgd_momentum_matches_the_formula():
+    p = {"w": np.array([1.0, -2.0], np.float32)}
+    opt = SGDMomentum(p, lr=0.1, momentum=0.5)
+    g1, g2 = np.array([1.0, 2.0], np.float32), np.array([-1.0, 0.5], np.float32)
+    opt.step({"w": g1})
+    opt.step({"w": g2})
+    v = 0.5 * g1 + g2
+    np.testing.assert_allclose(p["w"], np.array([1.0, -2.0]) - 0.1 * g1 - 0.1 * v, rtol=1e-6)
+    with pytest.raises(ConfigError, match="lr"):
+        SGDMomentum(p, lr=0.0)
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+def _small(**kw):
+    base = dict(steps=24, hidden=(16,), batch_size=32, eval_every=6, backend="numpy", interleave=5)
+    base.update(kw)
+    return TrainSettings(**base)
+
+
+def test_modes_share_init_data_order_and_record_every_step():
+    run = run_training(_small(), ["phase", "deterministic", "skip"])
+    assert list(run.modes) == ["baseline", "phase", "deterministic", "skip"]
+    base = run.modes["baseline"]
+    assert base.backward_passes == base.forward_passes == 24
+    # all modes start from the same weights: same accuracy before the first step
+    assert len({r.eval_accuracy[0] for r in run.modes.values()}) == 1
+    for r in run.modes.values():
+        assert r.steps == len(r.time) == len(r.loss) == 24
+        assert r.eval_step == [0, 6, 12, 18, 24]
+        assert all(t2 >= t1 for t1, t2 in zip(r.time, r.time[1:]))
+        # a measured loss exactly on the steps that ran a forward pass
+        assert [v is not None for v in r.loss] == r.forward
+        assert all(f for b, f in zip(r.backward, r.forward) if b)
+    phase = run.modes["phase"]
+    assert set(phase.phase) <= {"FULL", "PREDICT", "CORRECT"} and "PREDICT" in phase.phase
+    assert [p != "PREDICT" for p in phase.phase] == phase.backward
+    assert run.modes["skip"].backward_passes == phase.backward_passes
+    assert "WARMUP" in run.modes["deterministic"].phase
+
+
+def test_runs_are_reproducible_apart_from_their_times():
+    a = run_training(_small(steps=12, eval_every=4), ["phase"])
+    b = run_training(_small(steps=12, eval_every=4), ["phase"])
+    for m in a.modes:
+        assert a.modes[m].loss == b.modes[m].loss
+        assert a.modes[m].eval_accuracy == b.modes[m].eval_accuracy
+
+
+def test_loss_every_controls_forward_passes_of_predicted_steps():
+    for every in (0, 1, 2):
+        run = run_training(_small(loss_every=every), ["phase"])
+        r = run.modes["phase"]
+        light = r.steps - r.backward_passes
+        extra = r.forward_passes - r.backward_passes
+        assert extra == (light if every == 1 else light // every if every else 0)
+
+
+def test_run_result_round_trips_json_and_computes_target():
+    run = run_training(_small(diagnose=True), ["phase"])
+    again = RunResult.from_json(run.to_json())
+    assert again == run
+    doc = json.loads(run.to_json())
+    assert doc["target_accuracy"] == pytest.approx(run.modes["baseline"].final_test_accuracy - 0.005)
+    assert set(doc["summary"]["phase"]) >= {"backward_passes", "time_to_target", "speedup"}
+    assert run.speedup("baseline") in (1.0, None)
+    phase = run.modes["phase"]
+    used = [c for c in phase.pred_cosine if c is not None]
+    assert len(used) == phase.steps - phase.backward_passes and all(-1.0 <= c <= 1.0 for c in used)
+    assert TrainSettings.from_dict(doc["settings"]) == _small(diagnose=True)
+
+
+def test_settings_validation():
+    with pytest.raises(ConfigError, match="steps"):
+        TrainSettings(steps=0)
+    with pytest.raises(ConfigError, match="modes"):
+        run_training(_small(), ["fast"])
+
+
+def test_nominal_predict_share_of_the_presets():
+    assert nominal_predict_share(PhaseConfig(full_steps=1, predict_steps=1, correct_every=5), 100) == 0.5
+    assert 0.0 < nominal_predict_share(PhaseConfig.recommended(), 600) < 1.0
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["baseline", "phase", "deterministic", "skip"])
+def test_cli_train_runs_every_mode(mode, tmp_path):
+    out = tmp_path / "run.json"
+    args = ["train", "--mode", mode, "--steps", "12", "--hidden", "16", "--batch-size", "32", "--eval-every", "4",
+            "--backend", "numpy", "--json", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "speedup" in result.output and mode in result.output
+    doc = json.loads(out.read_text())
+    assert set(doc["modes"]) == {"baseline", mode}
+    assert doc["modes"][mode]["summary"]["steps"] == 12
+
+
+def test_cli_train_all_modes_with_plot_and_options(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "run.png"
+    args = ["train", "--dataset", "wine", "--steps", "16", "--hidden", "8", "--batch-size", "16", "--eval-every", "4",
+            "--backend", "numpy", "--full-steps", "2", "--predict-steps", "2", "--warmup-steps", "3", "--plot", str(png),
+            "--json", str(tmp_path / "r.json")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert list(doc["modes"]) == ["baseline", "phase", "deterministic", "skip"]
+    assert doc["settings"]["phase_config"]["full_steps"] == 2
+    assert doc["settings"]["deterministic_config"]["warmup_steps"] == 3
+
+
+def test_cli_crate_preset_uses_the_crate_defaults(tmp_path):
+    out = tmp_path / "r.json"
+    args = ["train", "--mode", "deterministic", "--preset", "crate", "--steps", "8", "--hidden", "8", "--batch-size",
+            "16", "--backend", "numpy", "--json", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["settings"]["deterministic_config"] == DeterministicPhaseConfig().to_dict()

@@ -1,0 +1,230 @@
+"""``vsaopt train``: train an MLP on a bundled data set with and without phase training, and compare wall-clock times."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .. import __version__
+from ..phase import DeterministicPhaseConfig, PhaseConfig
+
+console = Console()
+
+_MODES = ("baseline", "phase", "deterministic", "skip")
+_DATASETS = ("digits", "wine", "breast_cancer")
+
+#: Per data set: batch size, learning rate and steps of the default run (see docs/training.md).
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "digits": {"batch_size": 256, "lr": 0.01, "steps": 600},
+    "breast_cancer": {"batch_size": 128, "lr": 0.005, "steps": 400},
+    "wine": {"batch_size": 32, "lr": 0.005, "steps": 400},
+}
+
+
+def _phase_options(f: Any) -> Any:
+    """Options for the fields of the two phase configs (unset: the recommended presets' values)."""
+    opts = [
+        click.option("--preset", type=click.Choice(["recommended", "crate"]), default="recommended", show_default=True,
+                     help="Start from PhaseConfig/DeterministicPhaseConfig.recommended() or from the crate's defaults."),
+        click.option("--full-steps", type=int, help="FULL steps per cycle (both trainers)."),
+        click.option("--predict-steps", type=int, help="PREDICT steps per cycle (both trainers)."),
+        click.option("--correct-every", type=int, help="A CORRECT step after this many predicted steps (both trainers)."),
+        click.option("--adaptive/--no-adaptive", "adaptive", default=None, help="Adaptive phase lengths (both trainers)."),
+        click.option("--loss-threshold", type=float, help="Loss rise that lengthens FULL (both trainers)."),
+        click.option("--momentum-factor", type=float, help="PhaseTrainer: extrapolation factor of the momentum predictor."),
+        click.option("--correction-weight", type=float, help="PhaseTrainer: weight of accumulated corrections."),
+        click.option("--history-size", type=int, help="PhaseTrainer: gradients kept by the momentum predictor."),
+        click.option("--warmup-steps", type=int, help="DeterministicPhaseTrainer: recorded gradients before predicting."),
+        click.option("--history-window", type=int, help="DeterministicPhaseTrainer: least-squares window (+2)."),
+        click.option("--history-decay", type=float, help="DeterministicPhaseTrainer: weight decay per step of age."),
+        click.option("--residual-threshold", type=float, help="DeterministicPhaseTrainer: |residual| that forces a CORRECT step."),
+        click.option("--velocity-scale", type=float, help="DeterministicPhaseTrainer: scale of the fitted velocity (1: the crate)."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def build_configs(preset: str, opts: dict[str, Any]) -> tuple[PhaseConfig, DeterministicPhaseConfig]:
+    """The two phase configs from a preset and the command-line overrides (None: keep the preset's value).
+
+    Examples
+    --------
+    >>> pc, dc = build_configs("crate", {"full_steps": 2})
+    >>> pc.full_steps, dc.full_steps, pc.predict_steps == PhaseConfig().predict_steps
+    (2, 2, True)
+    """
+    pc = PhaseConfig.recommended() if preset == "recommended" else PhaseConfig()
+    dc = DeterministicPhaseConfig.recommended() if preset == "recommended" else DeterministicPhaseConfig()
+    shared = {"full_steps": "full_steps", "predict_steps": "predict_steps", "correct_every": "correct_every",
+              "adaptive": "adaptive_phases", "loss_threshold": "loss_threshold"}
+    common = {field: opts[o] for o, field in shared.items() if opts.get(o) is not None}
+    pred = {field: opts[o] for o, field in (("momentum_factor", "momentum"), ("correction_weight", "correction_weight"),
+                                            ("history_size", "history_size")) if opts.get(o) is not None}
+    det = {o: opts[o] for o in ("warmup_steps", "history_window", "history_decay", "residual_threshold", "velocity_scale")
+           if opts.get(o) is not None}
+    pc = dataclasses.replace(pc, **common)
+    if pred:
+        pc = dataclasses.replace(pc, prediction_config=dataclasses.replace(pc.prediction_config, **pred))
+    dc = dataclasses.replace(dc, **common, **det)
+    return pc, dc
+
+
+def _fmt_time(t: float | None) -> str:
+    return "not reached" if t is None else f"{t:.3f}"
+
+
+def results_table(run: Any) -> Table:
+    """The summary table of a :class:`~vsaopt.train.RunResult`."""
+    target = run.target_accuracy
+    table = Table(title=f"{run.settings['dataset']}, {run.settings['steps']} steps: target = baseline's final test accuracy "
+                        f"- 0.5 points = {target * 100:.2f} %", title_justify="left",
+                  caption="backward/forward: passes run; wall s: training time (evaluations excluded); speedup: baseline's "
+                          "time to target / the mode's", caption_justify="left")
+    for col in ("mode", "backward", "forward", "wall s", "final acc", "to target s", "speedup"):
+        table.add_column(col, justify="left" if col == "mode" else "right", no_wrap=col == "mode")
+    for mode, r in run.modes.items():
+        speed = run.speedup(mode)
+        table.add_row(mode, str(r.backward_passes), str(r.forward_passes), f"{r.wall_seconds:.3f}",
+                      f"{r.final_test_accuracy * 100:.2f}%", _fmt_time(run.time_to_target(mode)),
+                      "-" if speed is None else f"{speed:.2f}x")
+    return table
+
+
+def write_plot(run: Any, path: Path) -> None:
+    """PNG of mini-batch loss and test accuracy against training wall-clock time, PREDICT/CORRECT steps marked."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise click.UsageError("--plot needs matplotlib: pip install 'vsaopt[plot]'") from exc
+    fig, (ax_loss, ax_acc) = plt.subplots(2, 1, figsize=(10, 8), sharex=True)
+    colors = {"baseline": "black", "phase": "tab:blue", "deterministic": "tab:green", "skip": "tab:gray"}
+    for mode, r in run.modes.items():
+        c = colors.get(mode, None)
+        pts = [(t, v) for t, v in zip(r.time, r.loss) if v is not None]
+        if pts:
+            ax_loss.plot([p[0] for p in pts], [p[1] for p in pts], lw=0.8, color=c, label=mode, alpha=0.8)
+        ax_acc.plot(r.eval_time, [a * 100 for a in r.eval_accuracy], lw=1.2, color=c, label=mode)
+    target = run.target_accuracy
+    if target is not None:
+        ax_acc.axhline(target * 100, ls="--", color="red", lw=0.8, label="target")
+    lo = min(min(r.eval_accuracy[len(r.eval_accuracy) // 10:]) for r in run.modes.values()) * 100
+    ax_acc.set_ylim(max(0.0, lo - 2), 100.5)
+    # Phase ticks: a rug under the accuracy curves, one row per phase-trained mode.
+    y0 = ax_acc.get_ylim()[0]
+    row = 0
+    for mode, r in run.modes.items():
+        if mode not in ("phase", "deterministic"):
+            continue
+        for label, marker in (("PREDICT", "|"), ("CORRECT", "x")):
+            ts = [t for t, p in zip(r.time, r.phase) if p == label]
+            if ts:
+                ax_acc.scatter(ts, [y0 + 0.3 + 0.5 * row] * len(ts), marker=marker, s=10, color=colors[mode],
+                               label=f"{mode} {label} steps", linewidths=0.6)
+            row += 1
+    ax_loss.set_yscale("log")
+    ax_loss.set_ylabel("mini-batch loss (measured steps)")
+    ax_acc.set_ylabel("test accuracy (%)")
+    ax_acc.set_xlabel("training wall-clock time (s, evaluations excluded)")
+    ax_loss.legend(loc="upper right", fontsize=8)
+    ax_acc.legend(loc="lower right", fontsize=8, ncol=2)
+    s = run.settings
+    fig.suptitle(f"vsaopt train: {s['dataset']}, {s['steps']} steps, batch {s['batch_size']}, lr {s['lr']}, {run.machine}",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@click.command()
+@click.option("--mode", "modes", multiple=True, type=click.Choice([*_MODES, "all"]), default=("all",), show_default=True,
+              help="Modes to run (repeatable; 'all': every mode). baseline always runs: it defines the target.")
+@click.option("--dataset", type=click.Choice(_DATASETS), default="digits", show_default=True,
+              help="scikit-learn bundled data set (no download).")
+@click.option("--steps", type=int, help="Training steps per mode [default: per data set, see docs/training.md].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of split, weights, batch order and skip choices.")
+@click.option("--backend", type=click.Choice(["auto", "numpy", "numba", "cupy"]), default="auto", show_default=True)
+@click.option("--batch-size", type=int, help="Mini-batch size [default: per data set].")
+@click.option("--lr", type=float, help="SGD learning rate [default: per data set].")
+@click.option("--sgd-momentum", type=float, default=0.9, show_default=True, help="Momentum of the SGD optimizer.")
+@click.option("--hidden", default="256,256", show_default=True, help="Hidden layer widths, comma-separated.")
+@click.option("--loss-every", type=int, default=4, show_default=True,
+              help="Measure the loss (a forward pass) on every k-th step without a backward pass; 0: never.")
+@click.option("--eval-every", type=int, default=5, show_default=True, help="Steps between (untimed) test evaluations.")
+@click.option("--interleave", type=int, default=20, show_default=True,
+              help="Modes take turns of this many steps, so machine load hits all alike (0: one after another).")
+@click.option("--threads", type=int, default=1, show_default=True, help="BLAS threads while training (0: leave as is).")
+@click.option("--diagnose", is_flag=True, help="Also measure how close predicted gradients are to real ones (untimed).")
+@_phase_options
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a PNG of loss and test accuracy against wall-clock time (needs matplotlib).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write every figure as JSON.")
+def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, backend: str, batch_size: int | None,
+          lr: float | None, sgd_momentum: float, hidden: str, loss_every: int, eval_every: int, interleave: int,
+          threads: int, diagnose: bool, preset: str, plot_path: Path | None, json_path: Path | None,
+          **phase_opts: Any) -> None:
+    """Train an MLP on a bundled data set: plain backprop vs phase training vs a random-skip control.
+
+    Prints, per mode, backward and forward passes, training wall-clock time,
+    final test accuracy, and the time to reach the baseline's final test
+    accuracy minus 0.5 points, with the speedup over the baseline.
+    """
+    from ..train import RunResult, TrainSettings, run_training
+
+    try:
+        widths = tuple(int(h) for h in hidden.split(",") if h.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {hidden!r}", param_hint="--hidden") from None
+    chosen = list(_MODES) if "all" in modes else [m for m in _MODES if m in modes]
+    defaults = DATASET_DEFAULTS[dataset]
+    pc, dc = build_configs(preset, phase_opts)
+    settings = TrainSettings(
+        dataset=dataset,
+        steps=defaults["steps"] if steps is None else steps,
+        seed=seed,
+        batch_size=defaults["batch_size"] if batch_size is None else batch_size,
+        lr=defaults["lr"] if lr is None else lr,
+        momentum=sgd_momentum,
+        hidden=widths,
+        loss_every=loss_every,
+        eval_every=eval_every,
+        backend=backend,
+        threads=threads,
+        interleave=interleave,
+        phase_config=pc,
+        deterministic_config=dc,
+        diagnose=diagnose,
+    )
+    machine = f"{platform.machine()} {platform.processor() or ''}".strip() + f", Python {platform.python_version()}"
+    run_modes = ["baseline", *[m for m in chosen if m != "baseline"]]
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        tasks = {m: progress.add_task(f"training {m}", total=settings.steps) for m in run_modes}
+        run: RunResult = run_training(settings, chosen, on_step=lambda m, k: progress.update(tasks[m], completed=k),
+                                      machine=machine)
+    console.print(f"[bold]vsaopt {__version__} train[/] on {machine}; backend {settings.backend}, batch "
+                  f"{settings.batch_size}, lr {settings.lr}, hidden {list(widths)}, preset {preset}")
+    console.print(results_table(run))
+    if diagnose:
+        for mode, r in run.modes.items():
+            if r.pred_cosine:
+                cos = r.mean_prediction_cosine("pred_full_cosine")
+                ref = r.mean_prediction_cosine("batch_full_cosine")
+                pairs = ", ".join(f"{k}: {cos[k]:.2f}/{ref.get(k, float('nan')):.2f}" for k in list(cos)[:8])
+                console.print(f"{mode}: cosine with the full-data gradient, used / fresh mini-batch, by step of a predicted run: {pairs}")
+    if json_path is not None:
+        json_path.write_text(run.to_json())
+        console.print(f"wrote {json_path}")
+    if plot_path is not None:
+        write_plot(run, plot_path)
+        console.print(f"wrote {plot_path}")
