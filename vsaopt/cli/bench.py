@@ -21,7 +21,24 @@ from ..benchmarks import prediction as pb
 console = Console()
 
 
-def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, predict_params: int) -> dict[str, Callable[[dict], list[BenchRow]]]:
+def _comm_rows(quick: bool) -> list[BenchRow]:
+    """The DDP ternary comm hook against the fp32 all-reduce on 2 local gloo processes (needs torch)."""
+    try:
+        from ..torch import comm_hook_benchmark
+    except ImportError as exc:
+        return [BenchRow("comm", "ternary comm hook", "-", 0, 0.0, note=f"skipped: {exc}")]
+    res = comm_hook_benchmark(steps=5 if quick else 30, warmup=2 if quick else 5)
+    rows = []
+    for mode in ("fp32", "ternary"):
+        r = res[mode]
+        rows.append(BenchRow("comm", f"{mode} all-reduce: {r['bytes_per_step']:,.0f} B sent per rank per step", "torch gloo x2",
+                             res.get("parameters", 0), r["seconds_per_step"],
+                             speedup=None if mode == "fp32" else res["fp32"]["seconds_per_step"] / r["seconds_per_step"],
+                             note="" if mode == "fp32" else f"{res['bytes_ratio']:.1f}x fewer bytes; speedup = fp32 time / hook time"))
+    return rows
+
+
+def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, predict_params: int, quick: bool) -> dict[str, Callable[[dict], list[BenchRow]]]:
     """Section name -> function of a shared context (the copy bandwidth lives there)."""
 
     def bandwidth(ctx: dict) -> list[BenchRow]:
@@ -36,6 +53,7 @@ def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, pr
         "reference": lambda ctx: kb.against_reference(size),
         "map": lambda ctx: kb.map_algebra(map_dim, map_count),
         "predict": lambda ctx: pb.predict_step(predict_params, ctx["bandwidth"]),
+        "comm": lambda ctx: _comm_rows(quick),
     }
 
 
@@ -81,7 +99,7 @@ def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predic
     """Measure kernels against memory bandwidth, backends against the numpy reference, and latency."""
     if quick:
         size, map_dim, map_count, latency_elements, predict_params = 2**18, 512, 256, 2**16, 2**18
-    sections = _sections(size, map_dim, map_count, latency_elements, predict_params)
+    sections = _sections(size, map_dim, map_count, latency_elements, predict_params, quick)
     unknown = sorted(set(only) - set(sections))
     if unknown:
         raise click.BadParameter(f"unknown sections {unknown}; expected some of {list(sections)}", param_hint="--section")
