@@ -13,10 +13,13 @@ Examples
 
 from __future__ import annotations
 
-from . import errors, reductions, rng, ternary, vsa
+from . import accumulator, compressor, errors, fidelity, projection, reductions, rng, ternary, vsa
+from .accumulator import OptimizerStats, TernaryGradientAccumulator, TernaryOptimizerWrapper
 from .backend import Backend, available_backends, backend_status, get_backend
+from .compressor import CompressedGradients, CompressionStats, VSAGradientCompressor
 from .config import TernaryConfig, VSAConfig
 from .errors import OptimError
+from .projection import SRHTProjection
 from .phase import (
     DeterministicPhase,
     DeterministicPhaseConfig,
@@ -58,6 +61,17 @@ __all__ = [
     "rng",
     "ternary",
     "vsa",
+    "accumulator",
+    "compressor",
+    "fidelity",
+    "projection",
+    "TernaryGradientAccumulator",
+    "TernaryOptimizerWrapper",
+    "OptimizerStats",
+    "VSAGradientCompressor",
+    "CompressedGradients",
+    "CompressionStats",
+    "SRHTProjection",
     "PhaseTrainer",
     "DeterministicPhaseTrainer",
     "GradientPredictor",

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from .rng import Stream
 from ._arrays import check_int
 from ._grads import GradientInfo, normalize_param_shapes, validate_gradients
 from .backend import Backend, get_backend, resolve_backend
@@ -52,9 +53,9 @@ __all__ = [
 ]
 
 #: Philox stream of the stochastic rounding of gradients ("ACQU").
-STREAM_QUANTIZE = 0x41435155
+STREAM_QUANTIZE = int(Stream.ACC_QUANTIZE)
 #: Philox streams of count rescaling: this value plus the chunk index 0..7 ("ACR" + chunk byte).
-STREAM_RESCALE = 0x41435200
+STREAM_RESCALE = int(Stream.ACC_RESCALE)
 #: Largest magnitude a count may reach, by count width in bits.
 COUNT_MAX = {8: 127, 4: 7}
 #: Range of the per-tensor exponent ``E`` (``2**-E`` must be an exact float32).

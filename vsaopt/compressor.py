@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from .rng import Stream
 from . import projection as _proj
 from ._arrays import check_int
 from ._grads import normalize_param_shapes, validate_gradients
@@ -63,7 +64,7 @@ __all__ = [
 ]
 
 #: Philox stream of the binding keys ("VSAK").
-STREAM_KEYS = 0x5653414B
+STREAM_KEYS = int(Stream.VSA_KEYS)
 #: Floor of the hypervector dimension (as in vsa-optim-rs).
 MIN_DIMENSION = 256
 #: Trit threshold relative to mean ``|y|`` of the projected coordinates (the crate uses 1.0, which

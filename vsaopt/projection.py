@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .rng import Stream
 from ._arrays import check_int, check_seed, check_u32, float32_array
 from .backend import Backend, resolve_backend
 from .errors import ConfigError, ShapeError
@@ -52,9 +53,9 @@ MIN_BLOCK = 64
 #: Longest vector a projection accepts (strata arithmetic stays inside 64 bits).
 MAX_LENGTH = (1 << 32) - MAX_BLOCK
 #: Philox stream of the random signs ``D`` ("PRJS").
-STREAM_SIGNS = 0x50524A53
+STREAM_SIGNS = int(Stream.PROJ_SIGNS)
 #: Philox stream of the sampled positions ``S`` ("PRJP").
-STREAM_SAMPLE = 0x50524A50
+STREAM_SAMPLE = int(Stream.PROJ_SAMPLE)
 
 
 def padded_length(n: int) -> int:

@@ -30,6 +30,18 @@ class Stream(IntEnum):
     USER = 0
     #: :func:`vsaopt.vsa.random` hypervectors.
     VSA_RANDOM = 0x56534152  # "VSAR"
+    #: Stochastic rounding of gradients in :class:`~vsaopt.accumulator.TernaryGradientAccumulator`.
+    ACC_QUANTIZE = 0x41435155  # "ACQU"
+    #: Rescaling of accumulated counts; chunk ``k`` of a rescale uses ``ACC_RESCALE + k`` (k < 8).
+    ACC_RESCALE = 0x41435200  # "ACR" + chunk
+    #: Random signs of the SRHT projection (:mod:`vsaopt.projection`).
+    PROJ_SIGNS = 0x50524A53  # "PRJS"
+    #: Sampled positions of the SRHT projection.
+    PROJ_SAMPLE = 0x50524A50  # "PRJP"
+    #: Binding keys of :class:`~vsaopt.compressor.VSAGradientCompressor`.
+    VSA_KEYS = 0x5653414B  # "VSAK"
+    #: Stochastic rounding in :func:`vsaopt.torch.ternary_comm_hook`.
+    COMM_HOOK = 0x5445524E  # "TERN"
 
     def __str__(self) -> str:
         return self.name

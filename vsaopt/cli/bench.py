@@ -15,6 +15,7 @@ from rich.table import Table
 
 from .. import __version__
 from ..benchmarks import BenchRow
+from ..benchmarks import compression as cb
 from ..benchmarks import kernels as kb
 from ..benchmarks import prediction as pb
 
@@ -38,6 +39,27 @@ def _comm_rows(quick: bool) -> list[BenchRow]:
     return rows
 
 
+def _fidelity(ctx: dict, quick: bool) -> list[BenchRow]:
+    """Reconstruction fidelity of the compressor; the rows go to their own table (``ctx["fidelity"]``)."""
+    from ..fidelity import fidelity_table
+
+    ctx["fidelity"] = fidelity_table(ratios=(0.1,) if quick else (0.01, 0.03, 0.1, 0.3))
+    return []
+
+
+def _fidelity_table(rows: list) -> Table:
+    table = Table(title="fidelity: cosine(g, decompress(compress(g)))", title_justify="left",
+                  caption="dense = the crate's dense-projection formula 1/sqrt(1 + n/d) with float32 messages",
+                  caption_justify="left")
+    for col in ("gradient", "mode", "ratio", "params", "dim", "message B", "cosine", "rel L2", "predicted", "dense"):
+        table.add_column(col, justify="left" if col in ("gradient", "mode") else "right")
+    for r in rows:
+        table.add_row(r.kind, r.mode, f"{r.compression_ratio:g}", f"{r.params:,}", f"{r.compressed_dim:,}",
+                      f"{r.message_bytes:,}", f"{r.cosine:.3f}", f"{r.rel_l2:.3f}", f"{r.predicted_cosine:.3f}",
+                      f"{r.dense_cosine:.3f}")
+    return table
+
+
 def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, predict_params: int, quick: bool) -> dict[str, Callable[[dict], list[BenchRow]]]:
     """Section name -> function of a shared context (the copy bandwidth lives there)."""
 
@@ -53,6 +75,9 @@ def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, pr
         "reference": lambda ctx: kb.against_reference(size),
         "map": lambda ctx: kb.map_algebra(map_dim, map_count),
         "predict": lambda ctx: pb.predict_step(predict_params, ctx["bandwidth"]),
+        "accumulator": lambda ctx: cb.accumulator_rows(size, ctx["bandwidth"]),
+        "compressor": lambda ctx: cb.compressor_rows(),
+        "fidelity": lambda ctx: _fidelity(ctx, quick),
         "comm": lambda ctx: _comm_rows(quick),
     }
 
@@ -103,7 +128,7 @@ def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predic
     unknown = sorted(set(only) - set(sections))
     if unknown:
         raise click.BadParameter(f"unknown sections {unknown}; expected some of {list(sections)}", param_hint="--section")
-    needs_bandwidth = {"kernels", "predict"}
+    needs_bandwidth = {"kernels", "predict", "accumulator"}
     chosen = [s for s in sections if not only or s in only or (s == "bandwidth" and needs_bandwidth & set(only))]
     ctx: dict = {}
     results: dict[str, list[BenchRow]] = {}
@@ -116,9 +141,14 @@ def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predic
     machine = f"{platform.machine()} {platform.processor() or ''}".strip()
     console.print(f"[bold]vsaopt {__version__} bench[/] on {machine}, {size:,} elements")
     for name, rows in results.items():
-        console.print(_table(name, rows))
+        if rows:
+            console.print(_table(name, rows))
+    if "fidelity" in ctx:
+        console.print(_fidelity_table(ctx["fidelity"]))
     if json_path is not None:
         doc = {"vsaopt": __version__, "machine": machine, "platform": platform.platform(), "size": size,
-               "sections": {k: [r.to_dict() for r in v] for k, v in results.items()}}
+               "sections": {k: [r.to_dict() for r in v] for k, v in results.items() if v}}
+        if "fidelity" in ctx:
+            doc["sections"]["fidelity"] = [r.to_dict() for r in ctx["fidelity"]]
         json_path.write_text(json.dumps(doc, indent=1))
         console.print(f"wrote {json_path}")

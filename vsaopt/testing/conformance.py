@@ -12,14 +12,18 @@ from typing import Any
 
 from hypothesis import settings
 
-from . import props_core, props_vsa
+from . import props_accum, props_core, props_vsa
 
 __all__ = ["PROPERTIES", "check_backend"]
 
 _PROFILE = "vsaopt-conformance"
 
 #: Property name -> ``check(candidate, reference)``.
-PROPERTIES: dict[str, Callable[[Any, Any], None]] = {**props_core.PROPERTIES, **props_vsa.PROPERTIES}
+PROPERTIES: dict[str, Callable[[Any, Any], None]] = {
+    **props_core.PROPERTIES,
+    **props_vsa.PROPERTIES,
+    **props_accum.PROPERTIES,
+}
 
 
 def check_backend(backend: Any, *, reference: Any = "numpy", max_examples: int = 50, vectors: bool = True) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..rng import Stream
 from ..errors import ConfigError, NonFiniteError
 from ..ternary import pack, quantize_stochastic, unpack
 from ._dlpack import backend_for, from_array, to_array
@@ -34,7 +35,7 @@ from ._dlpack import backend_for, from_array, to_array
 __all__ = ["COMM_HOOK_STREAM", "CommStats", "TernaryCommState", "ternary_comm_hook", "MAX_RANKS", "MAX_BUCKETS", "MAX_CHUNKS"]
 
 #: Philox ``stream`` word of the hook's draws: ASCII "TERN".
-COMM_HOOK_STREAM = 0x5445524E
+COMM_HOOK_STREAM = int(Stream.COMM_HOOK)
 #: Ranks addressable in ``tensor_index`` (12 bits).
 MAX_RANKS = 1 << 12
 #: Bucket indices addressable in ``tensor_index`` (10 bits).
