@@ -13,10 +13,8 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import use_parallel
+from .reduce import BLOCK, LANES, fold_lanes, fold_pairwise
 
-#: Elements per block and accumulator lanes per block (spec section "Summation").
-BLOCK = 8192
-LANES = 32
 #: Elements per parallel work item of the bind kernels.
 CHUNK = 1 << 16
 #: Columns per tile of the bundling kernels (4096 float32 accumulators: 16 KiB, L1-resident).
@@ -104,12 +102,7 @@ def _block_sum(xb, yb, lanes):
             lanes[lane] += np.float64(xb[j + lane]) * np.float64(yb[j + lane])
     for lane in range(xb.shape[0] - full):
         lanes[lane] += np.float64(xb[full + lane]) * np.float64(yb[full + lane])
-    h = LANES // 2
-    while h:
-        for lane in range(h):
-            lanes[lane] += lanes[lane + h]
-        h //= 2
-    return lanes[0]
+    return fold_lanes(lanes)
 
 
 @njit(cache=True)
@@ -120,20 +113,7 @@ def _spec_dot(x, y, lanes, sums):
     for k in range(nb):
         lo, hi = k * BLOCK, min(d, (k + 1) * BLOCK)
         sums[k] = _block_sum(x[lo:hi], y[lo:hi], lanes)
-    return _fold_pairwise(sums, nb)
-
-
-@njit(cache=True)
-def _fold_pairwise(s, n):
-    """Fold ``s[:n]`` pairwise in place (``s[2j] + s[2j+1]``, an odd last one carried)."""
-    while n > 1:
-        half = n // 2
-        for j in range(half):
-            s[j] = s[2 * j] + s[2 * j + 1]
-        if n % 2:
-            s[half] = s[n - 1]
-        n = half + n % 2
-    return s[0]
+    return fold_pairwise(sums[:nb])
 
 
 @njit(cache=True)
