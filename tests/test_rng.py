@@ -121,3 +121,12 @@ def test_draw_bad_input(kwargs, error, word):
     args = {"n": 4, "seed": 0, **kwargs}
     with pytest.raises(error, match=word):
         rng.uniform(backend="numpy", **args)
+
+
+def test_stream_tags_are_distinct_and_documented():
+    spec = (Path(__file__).resolve().parents[1] / "spec" / "SPEC.md").read_text()
+    values = [int(s) for s in rng.Stream]
+    assert len(set(values)) == len(values)
+    for s in rng.Stream:
+        if s.value:
+            assert f"0x{s.value:08X}" in spec, s.name
