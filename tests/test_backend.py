@@ -68,9 +68,9 @@ def test_bad_backend_argument():
         ternary.pack(np.zeros(3, np.int8), backend=3.5)
 
 
-def test_import_does_not_load_numba_or_cupy():
+def test_import_does_not_load_numba_or_cupy(tmp_path):
     code = "import sys, vsaopt; print('numba' in sys.modules, 'cupy' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     assert out.split() == ["False", "False"]
 
 

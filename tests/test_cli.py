@@ -19,10 +19,11 @@ def test_info_json_lists_every_backend():
     assert report["backends"]["cupy"]["status"]
 
 
-def test_second_process_loads_numba_kernels_from_cache():
+def test_second_process_loads_numba_kernels_from_cache(tmp_path):
+    """Run outside the source tree, so the installed package (with its backends) is the one imported."""
     run = [sys.executable, "-m", "vsaopt.cli", "info", "--json"]
-    subprocess.run(run, capture_output=True, check=True)  # fills the cache if needed
-    report = json.loads(subprocess.run(run, capture_output=True, text=True, check=True).stdout)
+    subprocess.run(run, capture_output=True, check=True, cwd=tmp_path)  # fills the cache if needed
+    report = json.loads(subprocess.run(run, capture_output=True, text=True, check=True, cwd=tmp_path).stdout)
     cache = report["backends"]["numba"]["kernel cache"]
     assert cache.endswith(" 0 compiled in this process"), cache
     assert not cache.startswith("0 ")

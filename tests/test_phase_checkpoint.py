@@ -114,7 +114,7 @@ def test_resume_in_a_fresh_process(reference, kind, tmp_path):
         json.dump(drive(t, be, 140, 260), open({str(out)!r}, "w"))
         """
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert json.loads(out.read_text()) == json.loads(json.dumps(expected))
 

@@ -124,7 +124,7 @@ def test_wls_fit_recovers_a_line(reference):
 
 
 @pytest.mark.skipif(os.environ.get("VSAOPT_SKIP_SUBPROCESS") == "1", reason="subprocess tests disabled")
-def test_numba_parallel_variants_identical(reference):
+def test_numba_parallel_variants_identical(reference, tmp_path):
     pytest.importorskip("numba")
     code = textwrap.dedent(
         """
@@ -150,6 +150,6 @@ def test_numba_parallel_variants_identical(reference):
         """
     )
     env = dict(os.environ, VSAOPT_PARALLEL_MIN="1000")
-    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240)
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip() == "ok 7"
