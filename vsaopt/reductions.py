@@ -26,7 +26,7 @@ def abs_stats(x: Any, *, backend: Backend | str | None = None, name: str = "x") 
     flat = float32_array(x, name, be).reshape(-1)
     total, max_bits = be.abs_stats(flat)
     check_finite_bits(max_bits, name)
-    return np.float64(total), np.array(max_bits, dtype=np.uint32).view(np.float32)[()]
+    return np.float64(total), np.float32(np.array(max_bits, dtype=np.uint32).view(np.float32)[()])
 
 
 def abs_sum(x: Any, *, backend: Backend | str | None = None) -> np.float64:

@@ -27,7 +27,7 @@ def _stats(x: Any, be: Any) -> tuple[Any, float, np.float32]:
         raise ShapeError(f"x: at most {MAX_ELEMENTS} elements, got {flat.size}")
     total, max_bits = be.abs_stats(flat)
     check_finite_bits(max_bits, "x")
-    scale = np.array(max_bits, dtype=np.uint32).view(np.float32)[()]
+    scale = np.float32(np.array(max_bits, dtype=np.uint32).view(np.float32)[()])
     return flat, total, scale
 
 

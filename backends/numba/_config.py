@@ -16,7 +16,7 @@ import numba
 PARALLEL_MIN = int(os.environ.get("VSAOPT_PARALLEL_MIN", 8_000_000))
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "workqueue"
+    numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]
 
 
 def threading_layer() -> str:
@@ -24,7 +24,7 @@ def threading_layer() -> str:
     try:
         return numba.threading_layer()
     except ValueError:
-        return f"{numba.config.THREADING_LAYER} (not yet started)"
+        return f"{numba.config.THREADING_LAYER} (not yet started)"  # type: ignore[attr-defined]
 
 
 def use_parallel(n: int) -> bool:

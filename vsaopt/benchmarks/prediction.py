@@ -38,7 +38,7 @@ def predict_step(params: int, bandwidth: float, backend: str = "numba", repeat: 
     cfg = DeterministicPhaseConfig(warmup_steps=2, full_steps=2, predict_steps=20, correct_every=50, history_window=4)
     trainer = DeterministicPhaseTrainer(shapes, cfg, backend=be)
     grads = {name: rng.standard_normal(shape, dtype=np.float32) for name, shape in shapes}
-    predict_times = []
+    predict_times: list[float] = []
     while len(predict_times) < repeat + 1:  # the first PREDICT step is a warm-up
         info = trainer.begin_step()
         if info.phase == DeterministicPhase.PREDICT:

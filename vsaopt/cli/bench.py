@@ -146,7 +146,7 @@ def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predic
     if "fidelity" in ctx:
         console.print(_fidelity_table(ctx["fidelity"]))
     if json_path is not None:
-        doc = {"vsaopt": __version__, "machine": machine, "platform": platform.platform(), "size": size,
+        doc: dict = {"vsaopt": __version__, "machine": machine, "platform": platform.platform(), "size": size,
                "sections": {k: [r.to_dict() for r in v] for k, v in results.items() if v}}
         if "fidelity" in ctx:
             doc["sections"]["fidelity"] = [r.to_dict() for r in ctx["fidelity"]]
