@@ -9,6 +9,8 @@ it loads; here nothing runs on a GPU.  Sources are compiled to PTX with nvcc
 from __future__ import annotations
 
 import ast
+import ctypes
+import ctypes.util
 import importlib
 import os
 import re
@@ -201,3 +203,44 @@ def test_fma_detector_sees_a_contraction(tmp_path):
     target = tmp_path / "contract.ptx"
     subprocess.run([NVCC, "--ptx", "-arch=sm_90", "-o", str(target), str(cu)], check=True, capture_output=True)
     assert len(PTX_FLOAT_FMA.findall(target.read_text())) == 2
+
+
+def _nvrtc_library() -> str | None:
+    """libnvrtc: ``$VSAOPT_NVRTC_LIBRARY``, the system's, or the one of an ``nvidia-cuda-nvrtc`` wheel."""
+    path = os.environ.get("VSAOPT_NVRTC_LIBRARY") or ctypes.util.find_library("nvrtc")
+    if path:
+        return path
+    try:
+        import nvidia  # namespace package of the NVIDIA wheels
+    except ImportError:
+        return None
+    for root in getattr(nvidia, "__path__", []):
+        for lib in sorted(Path(root).glob("**/libnvrtc.so*")):
+            return str(lib)
+    return None
+
+
+def test_sources_compile_with_nvrtc():
+    """What cupy.RawModule does, without a GPU: NVRTC on the pasted source with the backend's options."""
+    path = _nvrtc_library()
+    if path is None:
+        pytest.skip("libnvrtc not found (set VSAOPT_NVRTC_LIBRARY or install nvidia-cuda-nvrtc)")
+    lib = ctypes.CDLL(path)
+    for src in _pkg().CUDA_SOURCES:
+        prog = ctypes.c_void_p()
+        code = _build().source_text(src).encode()
+        assert lib.nvrtcCreateProgram(ctypes.byref(prog), code, src.encode(), 0, None, None) == 0
+        opts = [o.encode() for o in (*_build().OPTIONS, "-arch=compute_90")]
+        rc = lib.nvrtcCompileProgram(prog, len(opts), (ctypes.c_char_p * len(opts))(*opts))
+        size = ctypes.c_size_t()
+        lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+        log = ctypes.create_string_buffer(size.value)
+        lib.nvrtcGetProgramLog(prog, log)
+        lib.nvrtcGetPTXSize(prog, ctypes.byref(size))
+        ptx = ctypes.create_string_buffer(size.value)
+        lib.nvrtcGetPTX(prog, ptx)
+        lib.nvrtcDestroyProgram(ctypes.byref(prog))
+        assert rc == 0, f"{src}: {log.value.decode()}"
+        text = ptx.value.decode()
+        assert set(KERNEL_DEF.findall(_build().source_text(src))) <= set(PTX_ENTRY.findall(text)), src
+        assert not PTX_FLOAT_FMA.findall(text), src

@@ -136,18 +136,12 @@ extern "C" __global__ void vsaopt_abs_above_blocks(const float* __restrict__ x, 
     const u64 nblocks = (n + VSAOPT_BLOCK - 1) / VSAOPT_BLOCK;
     i64 count = 0;
     for (u64 k = vsaopt_warp_id(); k < nblocks; k += vsaopt_nwarps()) {
-        double p = 0.0;
-        const u64 base = k * VSAOPT_BLOCK + lane;
-        for (int m = 0; m < VSAOPT_ROWS_PER_BLOCK; ++m) {
-            const u64 i = base + (u64)VSAOPT_LANES * m;
-            if (i < n) {
-                const float a = fabsf(x[i]);
-                if (a > t) {
-                    p = __dadd_rn(p, (double)a);
-                    ++count;
-                }
-            }
-        }
+        double p = vsaopt_lane_sum(k * VSAOPT_BLOCK, n, lane, [&](u64 i) {
+            const float a = fabsf(x[i]);
+            const bool keep = a > t;
+            count += keep;
+            return keep ? (double)a : 0.0;
+        });
         p = vsaopt_warp_fold(p);
         if (lane == 0) sums[k] = p;
     }

@@ -83,6 +83,26 @@ __device__ __forceinline__ double vsaopt_warp_fold(double p) {
     return p;
 }
 
+// Lane l's part of spec section 3, step 2, for the block starting at `start` (elements before `end`):
+// p = +0.0; p = p + term(start + 32m + l) for m = 0, 1, ... in order.  A full block takes an unguarded,
+// unrolled loop (the loads can be issued ahead; the dependent adds keep their order); the partial
+// last block skips absent elements (adding +0.0 to a lane, never -0.0, would change nothing).
+template <typename Term>
+__device__ __forceinline__ double vsaopt_lane_sum(u64 start, u64 end, int lane, Term term) {
+    double p = 0.0;
+    const u64 base = start + lane;
+    if (start + VSAOPT_BLOCK <= end) {
+#pragma unroll 8
+        for (int m = 0; m < VSAOPT_ROWS_PER_BLOCK; ++m) p = __dadd_rn(p, term(base + (u64)VSAOPT_LANES * m));
+    } else {
+        for (int m = 0; m < VSAOPT_ROWS_PER_BLOCK; ++m) {
+            const u64 i = base + (u64)VSAOPT_LANES * m;
+            if (i < end) p = __dadd_rn(p, term(i));
+        }
+    }
+    return p;
+}
+
 // Exact integer warp sum (order does not matter).
 __device__ __forceinline__ i64 vsaopt_warp_sum_i64(i64 v) {
     for (int h = VSAOPT_LANES / 2; h > 0; h >>= 1) v += __shfl_down_sync(VSAOPT_FULL_MASK, v, h);

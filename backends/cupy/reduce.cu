@@ -14,16 +14,11 @@ extern "C" __global__ void vsaopt_abs_blocks(const float* __restrict__ x, u64 n,
     const u64 nblocks = (n + VSAOPT_BLOCK - 1) / VSAOPT_BLOCK;
     u32 mx = 0;
     for (u64 k = vsaopt_warp_id(); k < nblocks; k += vsaopt_nwarps()) {
-        double p = 0.0;
-        const u64 base = k * VSAOPT_BLOCK + lane;
-        for (int m = 0; m < VSAOPT_ROWS_PER_BLOCK; ++m) {
-            const u64 i = base + (u64)VSAOPT_LANES * m;
-            if (i < n) {
-                const u32 bits = __float_as_uint(x[i]) & VSAOPT_ABS_MASK;
-                mx = max(mx, bits);
-                p = __dadd_rn(p, (double)__uint_as_float(bits));
-            }
-        }
+        double p = vsaopt_lane_sum(k * VSAOPT_BLOCK, n, lane, [&](u64 i) {
+            const u32 bits = __float_as_uint(x[i]) & VSAOPT_ABS_MASK;
+            mx = max(mx, bits);
+            return (double)__uint_as_float(bits);
+        });
         p = vsaopt_warp_fold(p);
         if (lane == 0) sums[k] = p;
     }

@@ -38,12 +38,8 @@ extern "C" __global__ void vsaopt_bundle_i8(const signed char* __restrict__ v, i
 // Spec block sum of f64(x[t]) * f64(y[t]) over block kb of two length-d rows; lane 0 holds the result.
 __device__ __forceinline__ double vsaopt_dot_block(const float* __restrict__ x, const float* __restrict__ y, u64 d,
                                                    u64 kb, int lane) {
-    double p = 0.0;
-    const u64 base = kb * VSAOPT_BLOCK + lane;
-    for (int m = 0; m < VSAOPT_ROWS_PER_BLOCK; ++m) {
-        const u64 t = base + (u64)VSAOPT_LANES * m;
-        if (t < d) p = __dadd_rn(p, __dmul_rn((double)x[t], (double)y[t]));
-    }
+    const double p = vsaopt_lane_sum(kb * VSAOPT_BLOCK, d, lane,
+                                     [&](u64 t) { return __dmul_rn((double)x[t], (double)y[t]); });
     return vsaopt_warp_fold(p);
 }
 
