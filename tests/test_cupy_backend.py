@@ -3,7 +3,10 @@
 The GPU arithmetic itself is checked by the cross-backend property tests and
 ``vsaopt spec verify --backend cupy``, which include cupy automatically where
 it loads; here nothing runs on a GPU.  Sources are compiled to PTX with nvcc
-(the tests skip when nvcc is absent).
+(the tests skip when nvcc is absent), optionally with NVRTC, and executed on
+the host under an emulation of the CUDA execution model (g++; see the section
+"the kernels executed on the host"), compared byte for byte with the numpy
+reference.
 """
 
 from __future__ import annotations
@@ -244,3 +247,417 @@ def test_sources_compile_with_nvrtc():
         text = ptx.value.decode()
         assert set(KERNEL_DEF.findall(_build().source_text(src))) <= set(PTX_ENTRY.findall(text)), src
         assert not PTX_FLOAT_FMA.findall(text), src
+
+
+# --- the kernels executed on the host ------------------------------------------------------------
+# Not a GPU run: the CUDA sources are compiled as host C++ against a small emulation of the CUDA
+# execution model (one OS thread per CUDA thread, warp shuffles and __syncthreads as barriers,
+# IEEE float intrinsics without contraction), and the Python wrappers run against a numpy
+# stand-in for cupy.  This checks the wrappers' launch arguments (each scalar's C type, each
+# array's dtype) and the kernels' index arithmetic, tails, warp folds and block folds against
+# the numpy reference, byte for byte.
+
+GXX = shutil.which("g++")
+EMU_SHIM = r"""
+// Host emulation of the CUDA execution model used by the vsaopt kernels (tests only).
+// One std::thread per CUDA thread; blocks run one after another; warp shuffles and
+// __syncthreads are barriers.  Float intrinsics are plain IEEE operations (compiled with
+// -ffp-contract=off, SSE arithmetic, no flush-to-zero).
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+struct dim3 { unsigned x = 1, y = 1, z = 1; };
+struct alignas(16) float4 { float x, y, z, w; };
+struct alignas(4) char4 { signed char x, y, z, w; };
+
+class EmuBarrier {
+    std::mutex m_;
+    std::condition_variable cv_;
+    int count_, waiting_ = 0;
+    unsigned gen_ = 0;
+  public:
+    explicit EmuBarrier(int n) : count_(n) {}
+    void wait() {
+        std::unique_lock<std::mutex> lock(m_);
+        const unsigned g = gen_;
+        if (++waiting_ == count_) {
+            waiting_ = 0;
+            ++gen_;
+            cv_.notify_all();
+        } else {
+            cv_.wait(lock, [&] { return gen_ != g; });
+        }
+    }
+};
+
+struct EmuWarp {
+    EmuBarrier bar{32};
+    uint64_t slot[32];
+};
+
+static thread_local dim3 threadIdx, blockIdx;
+static dim3 blockDim, gridDim;
+static thread_local EmuWarp* emu_warp;
+static thread_local int emu_lane;
+static EmuBarrier* emu_block_bar;
+static float s[65536];  // dynamic shared memory: blocks run one at a time
+
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __restrict__ __restrict
+#define __shared__
+
+inline void __syncthreads() { emu_block_bar->wait(); }
+
+template <typename T>
+T emu_shfl(T v, int src) {
+    uint64_t bits = 0;
+    std::memcpy(&bits, &v, sizeof(T));
+    emu_warp->slot[emu_lane] = bits;
+    emu_warp->bar.wait();
+    const uint64_t r = emu_warp->slot[src];
+    emu_warp->bar.wait();
+    T out;
+    std::memcpy(&out, &r, sizeof(T));
+    return out;
+}
+template <typename T> T __shfl_down_sync(unsigned, T v, int h) { return emu_shfl(v, emu_lane + h < 32 ? emu_lane + h : emu_lane); }
+template <typename T> T __shfl_sync(unsigned, T v, int src) { return emu_shfl(v, src & 31); }
+
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+inline double __dadd_rn(double a, double b) { return a + b; }
+inline double __dsub_rn(double a, double b) { return a - b; }
+inline double __dmul_rn(double a, double b) { return a * b; }
+inline double __ddiv_rn(double a, double b) { return a / b; }
+inline float __double2float_rn(double d) { return (float)d; }
+inline float __uint2float_rn(unsigned u) { return (float)u; }
+inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((uint64_t)a * b) >> 32); }
+inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
+inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
+using std::max;
+using std::min;
+
+inline unsigned long long atomicMax(unsigned long long* p, unsigned long long v) {
+    unsigned long long old = __atomic_load_n(p, __ATOMIC_SEQ_CST);
+    while (old < v && !__atomic_compare_exchange_n(p, &old, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {}
+    return old;
+}
+inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+
+static void emu_launch(unsigned grid, unsigned block, const std::function<void()>& body) {
+    gridDim.x = grid;
+    blockDim.x = block;
+    for (unsigned b = 0; b < grid; ++b) {
+        EmuBarrier bar(block);
+        emu_block_bar = &bar;
+        std::vector<std::unique_ptr<EmuWarp>> warps;
+        for (unsigned w = 0; w < block / 32; ++w) warps.emplace_back(new EmuWarp);
+        std::vector<std::thread> threads;
+        for (unsigned t = 0; t < block; ++t)
+            threads.emplace_back([&, t] {
+                threadIdx.x = t;
+                blockIdx.x = b;
+                emu_warp = warps[t / 32].get();
+                emu_lane = (int)(t % 32);
+                body();
+            });
+        for (auto& th : threads) th.join();
+    }
+}
+"""
+#: C type of a kernel scalar parameter -> the numpy scalar type the wrapper must pass.
+EMU_SCALARS = {"u64": np.uint64, "u32": np.uint32, "int": np.int32, "float": np.float32, "double": np.float64}
+#: Element type of a kernel pointer parameter -> the array dtype the wrapper must pass.
+EMU_POINTEES = {"float": np.float32, "double": np.float64, "signed char": np.int8, "u8": np.uint8, "u32": np.uint32,
+                "int": np.int32, "i64": np.int64, "u64": np.uint64}
+EMU_CTYPES = {np.uint64: ctypes.c_uint64, np.uint32: ctypes.c_uint32, np.int32: ctypes.c_int32,
+              np.float32: ctypes.c_float, np.float64: ctypes.c_double}
+KERNEL_SIG = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(vsaopt_\w+)\s*\(([^)]*)\)')
+
+
+def _param_types(params: str) -> list[str]:
+    types = []
+    for p in params.split(","):
+        words = p.replace("__restrict__", " ").replace("*", " * ").split()
+        types.append(" ".join(words[:-1]).replace(" *", "*"))
+    return types
+
+
+class _FakeDeviceArray(np.ndarray):
+    """A host array standing in for a cupy array (``.get()`` copies it out)."""
+
+    def get(self):
+        return np.array(self)
+
+
+def _fake_cupy():
+    import types
+
+    mod = types.ModuleType("cupy")
+    mod.ndarray = _FakeDeviceArray
+    for name in ("float32", "float64", "int8", "int32", "int64", "uint8", "uint32", "uint64"):
+        setattr(mod, name, getattr(np, name))
+    mod.empty = lambda shape, dtype=np.float64: np.empty(shape, dtype).view(_FakeDeviceArray)
+    mod.zeros = lambda shape, dtype=np.float64: np.zeros(shape, dtype).view(_FakeDeviceArray)
+    mod.empty_like = lambda a: np.empty_like(a).view(_FakeDeviceArray)
+    mod.asarray = lambda a, dtype=None: np.array(a, dtype=dtype).view(_FakeDeviceArray)
+    mod.ascontiguousarray = lambda a: np.ascontiguousarray(a).view(_FakeDeviceArray)
+
+    def from_dlpack(a):
+        raise AssertionError("no DLPack producer in these tests")
+
+    mod.from_dlpack = from_dlpack
+    return mod
+
+
+class _EmuKernel:
+    """A kernel of a host-compiled source, called like a ``cupy.RawKernel``; checks every argument's type."""
+
+    def __init__(self, lib, name: str, types: list[str]):
+        self.fn = getattr(lib, "emu_" + name)
+        self.fn.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.POINTER(ctypes.c_void_p)]
+        self.name, self.types = name, types
+
+    def __call__(self, grid, block, args, shared_mem=0):
+        assert len(args) == len(self.types), f"{self.name}: {len(args)} arguments for {len(self.types)} parameters"
+        assert shared_mem <= 4 * 65536 and block[0] % 32 == 0
+        keep = []
+        for i, (arg, ctype) in enumerate(zip(args, self.types)):
+            if ctype.endswith("*"):
+                base = ctype[:-1].replace("const ", "").strip()
+                assert isinstance(arg, _FakeDeviceArray), f"{self.name} argument {i}: {type(arg).__name__}, not a device array"
+                assert arg.dtype == EMU_POINTEES[base], f"{self.name} argument {i}: dtype {arg.dtype} for {ctype}"
+                assert arg.flags.c_contiguous, f"{self.name} argument {i}: not contiguous"
+                keep.append(ctypes.c_void_p(arg.ctypes.data))
+            else:
+                want = EMU_SCALARS[ctype]
+                assert type(arg) is want, f"{self.name} argument {i}: {type(arg).__name__} for {ctype}"
+                keep.append(EMU_CTYPES[want](arg))
+        argv = (ctypes.c_void_p * max(1, len(keep)))(*[ctypes.cast(ctypes.pointer(k), ctypes.c_void_p) for k in keep])
+        self.fn(grid[0], block[0], argv)
+
+
+@pytest.fixture(scope="module")
+def emulated(tmp_path_factory):
+    """{source: (library, {kernel: parameter types})} of every source compiled for the host."""
+    if GXX is None:
+        pytest.skip("g++ is not on PATH: the host emulation cannot be built")
+    out = tmp_path_factory.mktemp("emu")
+    libs = {}
+    for src in _pkg().CUDA_SOURCES:
+        text = _build().source_text(src)
+        sigs = {name: _param_types(params) for name, params in KERNEL_SIG.findall(text)}
+        thunks = []
+        for name, types in sigs.items():
+            call = ", ".join(f"*({t}*)a[{i}]" for i, t in enumerate(types))
+            thunks.append(f'extern "C" void emu_{name}(unsigned g, unsigned b, void** a) '
+                          f"{{ emu_launch(g, b, [&] {{ {name}({call}); }}); }}")
+        cpp = out / (src + ".cpp")
+        cpp.write_text(EMU_SHIM + "\n" + text + "\n" + "\n".join(thunks) + "\n", encoding="utf-8")
+        so = out / (src + ".so")
+        proc = subprocess.run([GXX, "-std=c++17", "-O1", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared",
+                               "-pthread", "-w", "-o", str(so), str(cpp)], capture_output=True, text=True)
+        assert proc.returncode == 0, f"{src}: {proc.stderr[:3000]}"
+        libs[src] = (ctypes.CDLL(str(so)), sigs)
+    return libs
+
+
+@pytest.fixture
+def emu_backend(emulated, monkeypatch):
+    """The cupy wrappers running the host-compiled kernels on numpy stand-ins for cupy arrays."""
+    bld = _build()
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy())
+    monkeypatch.setattr(bld, "function", lambda src, name: _EmuKernel(emulated[src][0], name, emulated[src][1][name]))
+    monkeypatch.setattr(bld, "multiprocessors", lambda: 1)
+    monkeypatch.setattr(bld, "BLOCKS_PER_SM", 2)  # at most two blocks: every grid-stride loop wraps
+    return _pkg().kernels()
+
+
+def _ref():
+    return importlib.import_module("vsaopt.backends.numpy").kernels()
+
+
+def _same(got, want, what: str) -> None:
+    if isinstance(want, tuple):
+        assert isinstance(got, tuple) and len(got) == len(want), what
+        for i, (g, w) in enumerate(zip(got, want)):
+            _same(g, w, f"{what}[{i}]")
+        return
+    if isinstance(want, np.ndarray):
+        g = np.asarray(got)
+        assert (g.dtype, g.shape) == (want.dtype, want.shape), f"{what}: {g.dtype}{g.shape} vs {want.dtype}{want.shape}"
+        assert g.tobytes() == want.tobytes(), f"{what}: bytes differ at {np.flatnonzero(g.view(np.uint8) != want.view(np.uint8))[:8]}"
+        return
+    assert type(got) is type(want) and np.asarray(got).tobytes() == np.asarray(want).tobytes(), f"{what}: {got!r} vs {want!r}"
+
+
+def _dev(a):
+    return np.array(a).view(_FakeDeviceArray)
+
+
+def _floats(rng, n: int) -> np.ndarray:
+    """Mixed magnitudes: normals, tiny and huge values, subnormals, signed zeros."""
+    x = rng.standard_normal(n).astype(np.float32) * np.float32(2.0) ** rng.integers(-30, 30, n).astype(np.float32)
+    pick = rng.integers(0, 10, n)
+    x[pick == 0] = 0.0
+    x[pick == 1] = -0.0
+    x[pick == 2] = np.float32(1e-42) * rng.integers(-5, 5, int((pick == 2).sum()))
+    return x
+
+
+SIZES = (1, 3, 129, 8192, 8193, 2 * 8192 + 4097)
+
+
+def test_emulated_philox_and_draws(emu_backend):
+    ref, rng = _ref(), np.random.default_rng(1)
+    counter = rng.integers(0, 2**32, (37, 4), dtype=np.uint32)
+    key = rng.integers(0, 2**32, (37, 2), dtype=np.uint32)
+    for rounds in (1, 7, 10):
+        _same(emu_backend["philox4x32"](_dev(counter), _dev(key), rounds), ref["philox4x32"](counter, key, rounds), "philox4x32")
+    for n in (0, 1, 5, 1027):
+        for seed in (0, 2**64 - 1, 0x0123456789ABCDEF):
+            args = (n, seed, 0x41435155, 77, 3)
+            for name in ("philox_bits", "uniform_f32"):
+                _same(emu_backend[name](*args), ref[name](*args), name)
+
+
+def test_emulated_reductions(emu_backend):
+    ref, rng = _ref(), np.random.default_rng(2)
+    for n in (0,) + SIZES + (40 * 8192 + 5,):  # 41 block sums: the thread-block fold
+        x = _floats(rng, n)
+        _same(emu_backend["abs_stats"](_dev(x)), ref["abs_stats"](x), f"abs_stats n={n}")
+        t = float(np.float32(np.median(np.abs(x))) if n else 0.0)
+        _same(emu_backend["abs_sum_above"](_dev(x), t), ref["abs_sum_above"](x, t), f"abs_sum_above n={n}")
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the reference's |x| / 1e-40
+def test_emulated_quantizers(emu_backend):
+    ref, rng = _ref(), np.random.default_rng(3)
+    for n in SIZES:
+        base = _dev(_floats(rng, n + 1))
+        for x in (base[:n], base[1:]):  # 16-byte aligned (vector path) and misaligned (scalar path)
+            host = np.array(x)
+            _same(emu_backend["quantize_threshold"](x, 0.25), ref["quantize_threshold"](host, 0.25), "quantize_threshold")
+            scale = float(np.abs(host).max())
+            for s in (scale, 0.0, 1e-40):
+                args = (s, 2**63 + 5, 0, 9, 2)
+                _same(emu_backend["quantize_stochastic"](x, *args), ref["quantize_stochastic"](host, *args), "quantize_stochastic")
+
+
+def test_emulated_packing(emu_backend):
+    ref, rng = _ref(), np.random.default_rng(4)
+    for n in (0, 1, 4, 5, 7, 1001):
+        t = rng.integers(-1, 2, n).astype(np.int8)
+        for enc, per in (("2bit", 4), ("base3", 5)):
+            packed = ref[f"pack_{enc}"](t)
+            _same(emu_backend[f"pack_{enc}"](_dev(t)), packed, f"pack_{enc}")
+            _same(emu_backend[f"unpack_{enc}"](_dev(packed[0]), n), ref[f"unpack_{enc}"](packed[0], n), f"unpack_{enc}")
+            if n:
+                bad = t.copy()
+                bad[rng.integers(0, n)] = 2
+                assert emu_backend[f"pack_{enc}"](_dev(bad))[1] is False
+            junk = rng.integers(0, 256, 50, dtype=np.uint8)
+            for m in (50 * per, 50 * per - 1):  # every byte read; a pad position that must be code 0
+                _same(emu_backend[f"unpack_{enc}"](_dev(junk), m), ref[f"unpack_{enc}"](junk, m), f"unpack_{enc} of junk")
+
+
+def test_emulated_vsa(emu_backend):
+    ref, rng = _ref(), np.random.default_rng(5)
+    a, c = (rng.integers(-1, 2, 3001).astype(np.int8) for _ in range(2))
+    for name in ("trit_bind", "trit_unbind"):
+        _same(emu_backend[name](_dev(a), _dev(c)), ref[name](a, c), name)
+    v = np.stack([_floats(rng, 300) for _ in range(5)])
+    v[1, :3] = [1e38, -np.inf, np.inf]
+    v[2, :3] = [1e38, 1.0, -np.inf]
+    for k in (0, 1, 5):
+        _same(emu_backend["bundle_sum"](_dev(v[:k])), ref["bundle_sum"](v[:k]), f"bundle_sum f32 k={k}")
+        t = rng.integers(-1, 2, (k, 300)).astype(np.int8)
+        _same(emu_backend["bundle_sum"](_dev(t)), ref["bundle_sum"](t), f"bundle_sum int8 k={k}")
+    for d in (0, 100, 3 * 8192 + 11, 40 * 8192 + 3):
+        n, m = (3, 2) if d < 40 * 8192 else (1, 1)
+        x, y = _floats(rng, n * d).reshape(n, d), _floats(rng, m * d).reshape(m, d)
+        y[:, ::7] = x[0, ::7] if n else 0  # some equal positions
+        _same(emu_backend["dot"](_dev(x), _dev(y)), ref["dot"](x, y), f"dot f32 d={d}")
+        _same(emu_backend["row_sumsq"](_dev(x)), ref["row_sumsq"](x), f"row_sumsq f32 d={d}")
+        _same(emu_backend["equal_count"](_dev(x), _dev(y)), ref["equal_count"](x, y), f"equal_count f32 d={d}")
+        ti, tj = rng.integers(-1, 2, (n, d)).astype(np.int8), rng.integers(-1, 2, (m, d)).astype(np.int8)
+        _same(emu_backend["dot"](_dev(ti), _dev(tj)), ref["dot"](ti, tj), f"dot int8 d={d}")
+        _same(emu_backend["row_sumsq"](_dev(ti)), ref["row_sumsq"](ti), f"row_sumsq int8 d={d}")
+        _same(emu_backend["equal_count"](_dev(ti), _dev(tj)), ref["equal_count"](ti, tj), f"equal_count int8 d={d}")
+
+
+def test_emulated_projection(emu_backend):
+    ref, rng = _ref(), np.random.default_rng(6)
+    for n in (1, 31, 4096, 4097, 10000):
+        x = _floats(rng, n)
+        t = rng.integers(-1, 2, n).astype(np.int8)
+        args = (2**40 + 3, 0x50524A53, 5, 1)
+        _same(emu_backend["random_signs"](_dev(x), *args), ref["random_signs"](x, *args), f"random_signs f32 n={n}")
+        _same(emu_backend["random_signs"](_dev(t), *args), ref["random_signs"](t, *args), f"random_signs int8 n={n}")
+    for block, count in ((1, 3), (2, 5), (64, 3), (4096, 1), (16384, 2), (65536, 1)):
+        x = rng.standard_normal(block * count).astype(np.float32)
+        scale = float(np.float32(1 / np.sqrt(block)))
+        _same(emu_backend["fwht"](_dev(x), block, scale), ref["fwht"](x, block, scale), f"fwht block={block}")
+    for nprime, m, d in ((1000, 300, 400), (64, 64, 64), (4160, 7, 9), (5, 0, 3)):
+        z = _floats(rng, nprime)
+        a_lo, a_hi = float(np.float32(np.sqrt(nprime // max(m, 1)))), float(np.float32(np.sqrt(nprime // max(m, 1) + 1)))
+        args = (a_lo, a_hi, 99, 0x50524A50, 4, 2)
+        y = ref["srht_gather"](z, d, m, *args)
+        _same(emu_backend["srht_gather"](_dev(z), d, m, *args), y, f"srht_gather N={nprime} m={m}")
+        _same(emu_backend["srht_scatter"](_dev(y), nprime, m, *args), ref["srht_scatter"](y, nprime, m, *args), "srht_scatter")
+
+
+def test_emulated_accumulation(emu_backend):
+    ref, rng = _ref(), np.random.default_rng(7)
+    for n in (1, 6, 1001):
+        g = _floats(rng, n)
+        counts = rng.integers(-60, 61, n).astype(np.int8)
+        draw = (12345, 0x41435155, 8, 0)
+        inv = float(np.float32(2.0) ** -int(np.ceil(np.log2(np.abs(g).max() or 1.0))))
+        dev = _dev(counts)
+        got = emu_backend["accum_add_stochastic"](dev, _dev(g), inv, *draw)
+        assert got is dev
+        _same(got, ref["accum_add_stochastic"](counts.copy(), g, inv, *draw), "accum_add_stochastic")
+        _same(emu_backend["accum_add_threshold"](_dev(counts), _dev(g), 0.5), ref["accum_add_threshold"](counts.copy(), g, 0.5),
+              "accum_add_threshold")
+        for shift in (1, 5, 31, 32):
+            _same(emu_backend["accum_rescale"](_dev(counts), shift, *draw), ref["accum_rescale"](counts.copy(), shift, *draw),
+                  f"accum_rescale s={shift}")
+        _same(emu_backend["accum_mean"](_dev(counts), 2.0**-20, 3.0), ref["accum_mean"](counts, 2.0**-20, 3.0), "accum_mean")
+        small = rng.integers(-8, 8, n).astype(np.int8)
+        packed = ref["nibble_pack"](small)
+        _same(emu_backend["nibble_pack"](_dev(small)), packed, "nibble_pack")
+        _same(emu_backend["nibble_unpack"](_dev(packed), n), ref["nibble_unpack"](packed, n), "nibble_unpack")
+
+
+def test_emulated_prediction(emu_backend):
+    ref, rng = _ref(), np.random.default_rng(8)
+    n = 2049
+    b, v, r, g, prev = (_floats(rng, n) for _ in range(5))
+    _same(emu_backend["predict_linear"](_dev(b), _dev(v), _dev(r), 3.0, 0.7), ref["predict_linear"](b, v, r, 3.0, 0.7), "predict_linear")
+    _same(emu_backend["momentum_extrapolate"](_dev(prev), _dev(g), 0.9), ref["momentum_extrapolate"](prev, g, 0.9), "momentum")
+    _same(emu_backend["axpy"](_dev(g), -1.0, _dev(b)), ref["axpy"](g, -1.0, b), "axpy")
+    args = (2.0, 0.95, float(np.float32(1 - np.float32(0.95))))
+    _same(emu_backend["residual_update"](_dev(r), _dev(g), _dev(b), _dev(v), *args),
+          ref["residual_update"](r, g, b, v, *args), "residual_update")
+    hist = np.stack([_floats(rng, n) for _ in range(6)])
+    rows = np.array([3, 4, 5, 0, 1], dtype=np.int64)
+    w = 0.9 ** np.arange(4, -1, -1, dtype=np.float64)
+    t = np.arange(-4, 1, dtype=np.float64)
+    wt = w * t
+    sw, swt, swt2 = float(w.sum()), float(wt.sum()), float((wt * t).sum())
+    inv = 1.0 / (sw * swt2 - swt * swt)
+    _same(emu_backend["wls_fit"](_dev(hist), _dev(rows), _dev(w), _dev(wt), sw, swt, swt2, inv),
+          ref["wls_fit"](hist, rows, w, wt, sw, swt, swt2, inv), "wls_fit")
