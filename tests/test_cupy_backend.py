@@ -467,7 +467,7 @@ def emulated(tmp_path_factory):
         cpp = out / (src + ".cpp")
         cpp.write_text(EMU_SHIM + "\n" + text + "\n" + "\n".join(thunks) + "\n", encoding="utf-8")
         so = out / (src + ".so")
-        proc = subprocess.run([GXX, "-std=c++17", "-O1", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared",
+        proc = subprocess.run([GXX, "-std=c++17", "-O1", "-ffp-contract=off", "-fno-fast-math", "-fno-strict-aliasing", "-fPIC", "-shared",
                                "-pthread", "-w", "-o", str(so), str(cpp)], capture_output=True, text=True)
         assert proc.returncode == 0, f"{src}: {proc.stderr[:3000]}"
         libs[src] = (ctypes.CDLL(str(so)), sigs)
@@ -563,6 +563,7 @@ def test_emulated_packing(emu_backend):
         for enc, per in (("2bit", 4), ("base3", 5)):
             packed = ref[f"pack_{enc}"](t)
             _same(emu_backend[f"pack_{enc}"](_dev(t)), packed, f"pack_{enc}")
+            _same(emu_backend[f"pack_{enc}"](_dev(np.concatenate([[0], t]).astype(np.int8))[1:]), packed, f"pack_{enc} offset")
             _same(emu_backend[f"unpack_{enc}"](_dev(packed[0]), n), ref[f"unpack_{enc}"](packed[0], n), f"unpack_{enc}")
             if n:
                 bad = t.copy()
@@ -575,9 +576,10 @@ def test_emulated_packing(emu_backend):
 
 def test_emulated_vsa(emu_backend):
     ref, rng = _ref(), np.random.default_rng(5)
-    a, c = (rng.integers(-1, 2, 3001).astype(np.int8) for _ in range(2))
+    a, c = (_dev(rng.integers(-1, 2, 3002).astype(np.int8)) for _ in range(2))
     for name in ("trit_bind", "trit_unbind"):
-        _same(emu_backend[name](_dev(a), _dev(c)), ref[name](a, c), name)
+        for x, y in ((a[:3001], c[:3001]), (a[1:], c[:3001]), (a[1:], c[1:])):  # aligned and offset views
+            _same(emu_backend[name](x, y), ref[name](np.array(x), np.array(y)), name)
     v = np.stack([_floats(rng, 300) for _ in range(5)])
     v[1, :3] = [1e38, -np.inf, np.inf]
     v[2, :3] = [1e38, 1.0, -np.inf]
@@ -626,12 +628,18 @@ def test_emulated_accumulation(emu_backend):
         counts = rng.integers(-60, 61, n).astype(np.int8)
         draw = (12345, 0x41435155, 8, 0)
         inv = float(np.float32(2.0) ** -int(np.ceil(np.log2(np.abs(g).max() or 1.0))))
+        want = ref["accum_add_stochastic"](counts.copy(), g, inv, *draw)
         dev = _dev(counts)
         got = emu_backend["accum_add_stochastic"](dev, _dev(g), inv, *draw)
         assert got is dev
-        _same(got, ref["accum_add_stochastic"](counts.copy(), g, inv, *draw), "accum_add_stochastic")
-        _same(emu_backend["accum_add_threshold"](_dev(counts), _dev(g), 0.5), ref["accum_add_threshold"](counts.copy(), g, 0.5),
-              "accum_add_threshold")
+        _same(got, want, "accum_add_stochastic")
+        offset = _dev(np.concatenate([[0], counts]).astype(np.int8))[1:]  # counts and g both off their alignment
+        g_offset = _dev(np.concatenate([[0], g]).astype(np.float32))[1:]
+        _same(emu_backend["accum_add_stochastic"](offset, g_offset, inv, *draw), want, "accum_add_stochastic offset")
+        want = ref["accum_add_threshold"](counts.copy(), g, 0.5)
+        _same(emu_backend["accum_add_threshold"](_dev(counts), _dev(g), 0.5), want, "accum_add_threshold")
+        offset = _dev(np.concatenate([[0], counts]).astype(np.int8))[1:]
+        _same(emu_backend["accum_add_threshold"](offset, g_offset, 0.5), want, "accum_add_threshold offset")
         for shift in (1, 5, 31, 32):
             _same(emu_backend["accum_rescale"](_dev(counts), shift, *draw), ref["accum_rescale"](counts.copy(), shift, *draw),
                   f"accum_rescale s={shift}")

@@ -150,31 +150,50 @@ extern "C" __global__ void vsaopt_abs_above_blocks(const float* __restrict__ x, 
 }
 
 // --- ternary accumulation --------------------------------------------------------------------------
-// counts += sign(g) * [f64(w) < f64(f32(|g| * inv)) * 2^32]; one thread per Philox block.
+// counts += sign(g) * [f64(w) < f64(f32(|g| * inv)) * 2^32]; one thread per Philox block (float4 and
+// 32-bit count accesses where aligned).
+__device__ __forceinline__ int vsaopt_stoch_add(int c, float v, u32 w, float inv) {
+    const float p = __fmul_rn(fabsf(v), inv);
+    const bool keep = (double)w < __dmul_rn((double)p, 4294967296.0);
+    return c + (keep ? vsaopt_sign(v) : 0);
+}
+
 extern "C" __global__ void vsaopt_accum_add_stochastic(signed char* __restrict__ counts, const float* __restrict__ g,
                                                        u64 n, float inv, u32 k0, u32 k1, u32 tensor, u32 step,
                                                        u32 stream) {
     const vsaopt_draw d = {k0, k1, tensor, step, stream};
+    const bool vec = vsaopt_aligned(g, 16) && vsaopt_aligned(counts, 4);
     for (u64 b = vsaopt_tid(); b < (n + 3) / 4; b += vsaopt_nthreads()) {
         const vsaopt_u32x4 w = vsaopt_draw_block(d, b);
-        for (int k = 0; k < 4; ++k) {
-            const u64 i = 4 * b + k;
-            if (i < n) {
-                const float v = g[i];
-                const float p = __fmul_rn(fabsf(v), inv);
-                const bool keep = (double)w.w[k] < __dmul_rn((double)p, 4294967296.0);
-                counts[i] = (signed char)((int)counts[i] + (keep ? vsaopt_sign(v) : 0));
-            }
+        const u64 i = 4 * b;
+        if (vec && i + 4 <= n) {
+            const float4 v = *reinterpret_cast<const float4*>(g + i);
+            const char4 c = vsaopt_load_char4(counts + i);
+            vsaopt_store_char4(counts + i, vsaopt_stoch_add(c.x, v.x, w.w[0], inv), vsaopt_stoch_add(c.y, v.y, w.w[1], inv),
+                               vsaopt_stoch_add(c.z, v.z, w.w[2], inv), vsaopt_stoch_add(c.w, v.w, w.w[3], inv));
+        } else {
+            for (int k = 0; k < 4 && i + k < n; ++k)
+                counts[i + k] = (signed char)vsaopt_stoch_add(counts[i + k], g[i + k], w.w[k], inv);
         }
     }
 }
 
-// counts += [g > t] - [g < -t].
+// counts += [g > t] - [g < -t]; one thread per group of four.
+__device__ __forceinline__ int vsaopt_thr_add(int c, float v, float t) { return c + (v > t) - (v < -t); }
+
 extern "C" __global__ void vsaopt_accum_add_threshold(signed char* __restrict__ counts, const float* __restrict__ g,
                                                       u64 n, float t) {
-    for (u64 i = vsaopt_tid(); i < n; i += vsaopt_nthreads()) {
-        const float v = g[i];
-        counts[i] = (signed char)((int)counts[i] + (v > t) - (v < -t));
+    const bool vec = vsaopt_aligned(g, 16) && vsaopt_aligned(counts, 4);
+    for (u64 q = vsaopt_tid(); q < (n + 3) / 4; q += vsaopt_nthreads()) {
+        const u64 i = 4 * q;
+        if (vec && i + 4 <= n) {
+            const float4 v = *reinterpret_cast<const float4*>(g + i);
+            const char4 c = vsaopt_load_char4(counts + i);
+            vsaopt_store_char4(counts + i, vsaopt_thr_add(c.x, v.x, t), vsaopt_thr_add(c.y, v.y, t),
+                               vsaopt_thr_add(c.z, v.z, t), vsaopt_thr_add(c.w, v.w, t));
+        } else {
+            for (u64 j = i; j < n && j < i + 4; ++j) counts[j] = (signed char)vsaopt_thr_add(counts[j], g[j], t);
+        }
     }
 }
 

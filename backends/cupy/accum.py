@@ -154,7 +154,7 @@ def accum_add_threshold(counts: Any, g: Any, threshold: float) -> Any:
     g = b.as_device(g, cupy.float32)
     n = g.shape[0]
     if n:
-        b.launch(SOURCE, "vsaopt_accum_add_threshold", n, (c, g, b.u64(n), b.f32(threshold)))
+        b.launch(SOURCE, "vsaopt_accum_add_threshold", -(-n // 4), (c, g, b.u64(n), b.f32(threshold)))
     return counts
 
 

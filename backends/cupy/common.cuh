@@ -122,5 +122,19 @@ __device__ __forceinline__ u64 vsaopt_warp_id() { return vsaopt_tid() / VSAOPT_L
 __device__ __forceinline__ u64 vsaopt_nwarps() { return vsaopt_nthreads() / VSAOPT_LANES; }
 __device__ __forceinline__ int vsaopt_lane() { return (int)(threadIdx.x & (VSAOPT_LANES - 1)); }
 
+// Whether `p` is aligned to `bytes` (vector loads and stores need it; views may be offset).
+__device__ __forceinline__ bool vsaopt_aligned(const void* p, unsigned bytes) { return ((u64)p & (bytes - 1)) == 0; }
+
+// Four int8 values at once (the address must be 4-byte aligned).
+__device__ __forceinline__ char4 vsaopt_load_char4(const signed char* p) { return *reinterpret_cast<const char4*>(p); }
+__device__ __forceinline__ void vsaopt_store_char4(signed char* p, int a, int b, int c, int d) {
+    char4 v;
+    v.x = (signed char)a;
+    v.y = (signed char)b;
+    v.z = (signed char)c;
+    v.w = (signed char)d;
+    *reinterpret_cast<char4*>(p) = v;
+}
+
 // sign(x) of a float as an int8 value: +1, -1, or 0 for +-0 and NaN.
 __device__ __forceinline__ int vsaopt_sign(float v) { return (v > 0.0f) - (v < 0.0f); }

@@ -6,16 +6,7 @@
 #include "common.cuh"
 
 __device__ __forceinline__ bool vsaopt_vec4_ok(const float* x, const signed char* out) {
-    return (((u64)x & 15) == 0) && (((u64)out & 3) == 0);
-}
-
-__device__ __forceinline__ void vsaopt_store4(signed char* out, u64 i, const int t[4]) {
-    char4 v;
-    v.x = (signed char)t[0];
-    v.y = (signed char)t[1];
-    v.z = (signed char)t[2];
-    v.w = (signed char)t[3];
-    *reinterpret_cast<char4*>(out + i) = v;
+    return vsaopt_aligned(x, 16) && vsaopt_aligned(out, 4);
 }
 
 // +1 where x > t, -1 where x < -t, else 0 (t float32; NaN gives 0).
@@ -29,9 +20,8 @@ extern "C" __global__ void vsaopt_quantize_threshold(const float* __restrict__ x
         const u64 i = 4 * g;
         if (vec && i + 4 <= n) {
             const float4 v = *reinterpret_cast<const float4*>(x + i);
-            const int tr[4] = {vsaopt_threshold_trit(v.x, t), vsaopt_threshold_trit(v.y, t),
-                               vsaopt_threshold_trit(v.z, t), vsaopt_threshold_trit(v.w, t)};
-            vsaopt_store4(out, i, tr);
+            vsaopt_store_char4(out + i, vsaopt_threshold_trit(v.x, t), vsaopt_threshold_trit(v.y, t),
+                               vsaopt_threshold_trit(v.z, t), vsaopt_threshold_trit(v.w, t));
         } else {
             for (u64 j = i; j < n && j < i + 4; ++j) out[j] = (signed char)vsaopt_threshold_trit(x[j], t);
         }
@@ -56,9 +46,8 @@ extern "C" __global__ void vsaopt_quantize_stochastic(const float* __restrict__ 
         const u64 i = 4 * g;
         if (vec && i + 4 <= n) {
             const float4 v = *reinterpret_cast<const float4*>(x + i);
-            const int tr[4] = {vsaopt_stochastic_trit(v.x, w.w[0], s), vsaopt_stochastic_trit(v.y, w.w[1], s),
-                               vsaopt_stochastic_trit(v.z, w.w[2], s), vsaopt_stochastic_trit(v.w, w.w[3], s)};
-            vsaopt_store4(out, i, tr);
+            vsaopt_store_char4(out + i, vsaopt_stochastic_trit(v.x, w.w[0], s), vsaopt_stochastic_trit(v.y, w.w[1], s),
+                               vsaopt_stochastic_trit(v.z, w.w[2], s), vsaopt_stochastic_trit(v.w, w.w[3], s));
         } else {
             for (int q = 0; q < 4 && i + q < n; ++q) out[i + q] = (signed char)vsaopt_stochastic_trit(x[i + q], w.w[q], s);
         }

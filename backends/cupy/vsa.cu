@@ -9,11 +9,24 @@
 #include "common.cuh"
 
 // tau((a + sign*b) mod 3): residue 0 -> 0, 1 -> +1, 2 -> -1.
+__device__ __forceinline__ int vsaopt_bind1(int a, int b, int sign) {
+    const int r = ((a + sign * b) % 3 + 3) % 3;
+    return r == 2 ? -1 : r;
+}
+
+// One thread per group of four trits; 32-bit loads and stores where all three arrays are 4-byte aligned.
 extern "C" __global__ void vsaopt_trit_bind(const signed char* __restrict__ a, const signed char* __restrict__ b,
                                             signed char* __restrict__ out, u64 n, int sign) {
-    for (u64 i = vsaopt_tid(); i < n; i += vsaopt_nthreads()) {
-        const int r = (((int)a[i] + sign * (int)b[i]) % 3 + 3) % 3;
-        out[i] = (signed char)(r == 2 ? -1 : r);
+    const bool vec = vsaopt_aligned(a, 4) && vsaopt_aligned(b, 4) && vsaopt_aligned(out, 4);
+    for (u64 g = vsaopt_tid(); g < (n + 3) / 4; g += vsaopt_nthreads()) {
+        const u64 i = 4 * g;
+        if (vec && i + 4 <= n) {
+            const char4 x = vsaopt_load_char4(a + i), y = vsaopt_load_char4(b + i);
+            vsaopt_store_char4(out + i, vsaopt_bind1(x.x, y.x, sign), vsaopt_bind1(x.y, y.y, sign),
+                               vsaopt_bind1(x.z, y.z, sign), vsaopt_bind1(x.w, y.w, sign));
+        } else {
+            for (u64 j = i; j < n && j < i + 4; ++j) out[j] = (signed char)vsaopt_bind1(a[j], b[j], sign);
+        }
     }
 }
 

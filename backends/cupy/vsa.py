@@ -34,7 +34,7 @@ def _bind(a: Any, c: Any, sign: int) -> Any:
     n = a.shape[0]
     out = cupy.empty(n, dtype=cupy.int8)
     if n:
-        b.launch(SOURCE, "vsaopt_trit_bind", n, (a, c, out, b.u64(n), b.i32(sign)))
+        b.launch(SOURCE, "vsaopt_trit_bind", -(-n // 4), (a, c, out, b.u64(n), b.i32(sign)))
     return out
 
 
