@@ -22,7 +22,7 @@ _DATASETS = ("digits", "wine", "breast_cancer")
 
 #: Per data set: batch size, learning rate and steps of the default run (see docs/training.md).
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "digits": {"batch_size": 256, "lr": 0.01, "steps": 600},
+    "digits": {"batch_size": 256, "lr": 0.02, "steps": 600},
     "breast_cancer": {"batch_size": 128, "lr": 0.005, "steps": 400},
     "wine": {"batch_size": 32, "lr": 0.005, "steps": 400},
 }
@@ -45,7 +45,6 @@ def _phase_options(f: Any) -> Any:
         click.option("--history-window", type=int, help="DeterministicPhaseTrainer: least-squares window (+2)."),
         click.option("--history-decay", type=float, help="DeterministicPhaseTrainer: weight decay per step of age."),
         click.option("--residual-threshold", type=float, help="DeterministicPhaseTrainer: |residual| that forces a CORRECT step."),
-        click.option("--velocity-scale", type=float, help="DeterministicPhaseTrainer: scale of the fitted velocity (1: the crate)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -68,7 +67,7 @@ def build_configs(preset: str, opts: dict[str, Any]) -> tuple[PhaseConfig, Deter
     common = {field: opts[o] for o, field in shared.items() if opts.get(o) is not None}
     pred = {field: opts[o] for o, field in (("momentum_factor", "momentum"), ("correction_weight", "correction_weight"),
                                             ("history_size", "history_size")) if opts.get(o) is not None}
-    det = {o: opts[o] for o in ("warmup_steps", "history_window", "history_decay", "residual_threshold", "velocity_scale")
+    det = {o: opts[o] for o in ("warmup_steps", "history_window", "history_decay", "residual_threshold")
            if opts.get(o) is not None}
     pc = dataclasses.replace(pc, **common)
     if pred:
@@ -137,7 +136,7 @@ def write_plot(run: Any, path: Path) -> None:
     ax_acc.set_ylabel("test accuracy (%)")
     ax_acc.set_xlabel("training wall-clock time (s, evaluations excluded)")
     ax_loss.legend(loc="upper right", fontsize=8)
-    ax_acc.legend(loc="lower right", fontsize=8, ncol=2)
+    ax_acc.legend(loc="center right", fontsize=8, ncol=2)
     s = run.settings
     fig.suptitle(f"vsaopt train: {s['dataset']}, {s['steps']} steps, batch {s['batch_size']}, lr {s['lr']}, {run.machine}",
                  fontsize=10)
@@ -158,8 +157,9 @@ def write_plot(run: Any, path: Path) -> None:
 @click.option("--lr", type=float, help="SGD learning rate [default: per data set].")
 @click.option("--sgd-momentum", type=float, default=0.9, show_default=True, help="Momentum of the SGD optimizer.")
 @click.option("--hidden", default="256,256", show_default=True, help="Hidden layer widths, comma-separated.")
-@click.option("--loss-every", type=int, default=4, show_default=True,
-              help="Measure the loss (a forward pass) on every k-th step without a backward pass; 0: never.")
+@click.option("--loss-every", type=int, default=0, show_default=True,
+              help="Measure the loss (a forward pass) on every k-th step without a backward pass; 0: never "
+                   "(the presets do not use those losses; FULL steps measure theirs anyway).")
 @click.option("--eval-every", type=int, default=5, show_default=True, help="Steps between (untimed) test evaluations.")
 @click.option("--interleave", type=int, default=20, show_default=True,
               help="Modes take turns of this many steps, so machine load hits all alike (0: one after another).")

@@ -8,8 +8,8 @@ step's gradient comes from:
 ``baseline``
     a forward and backward pass every step;
 ``phase``
-    :class:`~vsaopt.phase.PhaseTrainer` (momentum extrapolation; pending
-    corrections are added to the next predicted gradient);
+    :class:`~vsaopt.phase.PhaseTrainer` (momentum extrapolation; corrections
+    accumulated by a CORRECT step are added to the next predicted gradient);
 ``deterministic``
     :class:`~vsaopt.phase.DeterministicPhaseTrainer` (least-squares prediction);
 ``skip``
@@ -117,14 +117,14 @@ class TrainSettings:
     """
 
     dataset: str = "digits"
-    steps: int = 1500
+    steps: int = 600
     seed: int = 0
-    batch_size: int = 64
-    lr: float = 0.05
+    batch_size: int = 256
+    lr: float = 0.02
     momentum: float = 0.9
     hidden: tuple[int, ...] = (256, 256)
-    loss_every: int = 4
-    eval_every: int = 10
+    loss_every: int = 0
+    eval_every: int = 5
     backend: str = "auto"
     threads: int = 1
     interleave: int = 20
@@ -438,6 +438,7 @@ class _ModeRun:
         self.done = 0
         self._light = 0  # steps without a backward pass so far
         self._last_grads: dict | None = None
+        self._correction_pending = False
         if evaluate:
             self._eval()
 
@@ -480,12 +481,15 @@ class _ModeRun:
             loss, grads = model.loss_and_gradients(x_all[idx], y_all[idx])
             if trainer is not None:
                 trainer.record_full_gradients(grads)
+                # a CORRECT record of the momentum trainer accumulates a correction for the next prediction
+                self._correction_pending |= self.mode == "phase" and label == "CORRECT"
             self._last_grads = grads
         else:
             if trainer is not None:
                 grads = trainer.get_predicted_gradients()
-                if self.mode == "phase":
+                if self._correction_pending:  # apply_correction validates its input even with nothing pending
                     trainer.apply_correction(grads)
+                    self._correction_pending = False
             else:
                 assert self._last_grads is not None  # step 0 is never skipped
                 grads = self._last_grads
