@@ -422,6 +422,7 @@ class _ModeRun:
         if mode not in MODES:
             raise ConfigError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
         self.mode, self.settings, self.data, self.batches, self.skip_mask, self.be = mode, settings, data, batches, skip_mask, be
+        self._idx = be.xp.asarray(batches)  # sample indices where the data live (cupy indexes with device arrays)
         sizes = [data.n_features, *settings.hidden, data.n_classes]
         self.model = MLP(sizes, seed=settings.seed, backend=be)
         self.model.set_params(init)
@@ -477,7 +478,7 @@ class _ModeRun:
         loss: float | None = None
         forward = backward
         if backward:
-            idx = self.batches[step]
+            idx = self._idx[step]
             loss, grads = model.loss_and_gradients(x_all[idx], y_all[idx])
             if trainer is not None:
                 trainer.record_full_gradients(grads)
@@ -496,7 +497,7 @@ class _ModeRun:
             self._light += 1
             every = self.settings.loss_every
             if every and self._light % every == 0:
-                idx = self.batches[step]
+                idx = self._idx[step]
                 loss = model.loss(x_all[idx], y_all[idx])
                 forward = True
         if self.diagnose:
@@ -505,7 +506,7 @@ class _ModeRun:
                 for lst in (self.res.pred_cosine, self.res.pred_full_cosine, self.res.batch_full_cosine):
                     lst.append(None)
             else:
-                self._diagnose(grads, self.batches[step])
+                self._diagnose(grads, self._idx[step])
             t0 += clock() - pause
         self.opt.step(grads)
         if trainer is not None:
