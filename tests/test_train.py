@@ -237,3 +237,20 @@ def test_cli_crate_preset_uses_the_crate_defaults(tmp_path):
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
     assert doc["settings"]["deterministic_config"] == DeterministicPhaseConfig().to_dict()
+
+
+def test_interleaving_changes_only_the_clock():
+    a = run_training(_small(interleave=0), ["phase", "deterministic", "skip"])
+    b = run_training(_small(interleave=3), ["phase", "deterministic", "skip"])
+    for m in a.modes:
+        ra, rb = a.modes[m], b.modes[m]
+        assert ra.phase == rb.phase and ra.loss == rb.loss and ra.eval_accuracy == rb.eval_accuracy
+
+
+def test_skip_control_never_skips_the_first_step_and_skips_exactly_count():
+    from vsaopt.train.run import _skip_steps
+
+    mask = _skip_steps(50, 30, seed=1)
+    assert not mask[0] and mask.sum() == 30
+    assert np.array_equal(mask, _skip_steps(50, 30, seed=1))
+    assert _skip_steps(5, 99, seed=0).sum() == 4
