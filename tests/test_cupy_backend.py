@@ -474,11 +474,36 @@ def emulated(tmp_path_factory):
     return libs
 
 
+def _fake_cupy_namespace():
+    """:func:`_fake_cupy` grown into an array namespace for the core's glue: numpy, returning stand-ins."""
+    mod = _fake_cupy()
+
+    def device(fn):
+        def call(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            return out.view(_FakeDeviceArray) if isinstance(out, np.ndarray) else out
+
+        return call
+
+    for name in ("zeros", "empty", "ones", "full", "arange", "zeros_like", "empty_like", "ones_like", "full_like",
+                 "stack", "concatenate", "broadcast_to", "ascontiguousarray", "frombuffer", "where", "roll", "array"):
+        setattr(mod, name, device(getattr(np, name)))
+
+    def asarray(a, dtype=None, order=None):
+        if isinstance(a, _FakeDeviceArray):  # no copy, like cupy.asarray of a cupy array
+            return np.asarray(a, dtype=dtype, order=order).view(_FakeDeviceArray)
+        return np.array(a, dtype=dtype, order=order or "K").view(_FakeDeviceArray)  # "host to device": a copy
+
+    mod.asarray = asarray
+    mod.__getattr__ = lambda name: getattr(np, name)  # everything else: numpy's (ufuncs keep the subclass)
+    return mod
+
+
 @pytest.fixture
 def emu_backend(emulated, monkeypatch):
     """The cupy wrappers running the host-compiled kernels on numpy stand-ins for cupy arrays."""
     bld = _build()
-    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy())
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy_namespace())
     monkeypatch.setattr(bld, "function", lambda src, name: _EmuKernel(emulated[src][0], name, emulated[src][1][name]))
     monkeypatch.setattr(bld, "multiprocessors", lambda: 1)
     monkeypatch.setattr(bld, "BLOCKS_PER_SM", 2)  # at most two blocks: every grid-stride loop wraps
@@ -669,3 +694,14 @@ def test_emulated_prediction(emu_backend):
     inv = 1.0 / (sw * swt2 - swt * swt)
     _same(emu_backend["wls_fit"](_dev(hist), _dev(rows), _dev(w), _dev(wt), sw, swt, swt2, inv),
           ref["wls_fit"](hist, rows, w, wt, sw, swt, swt2, inv), "wls_fit")
+
+
+@pytest.mark.skipif(not os.environ.get("VSAOPT_EMULATED_CONFORMANCE"), reason="slow (about 80 s): set VSAOPT_EMULATED_CONFORMANCE=1")
+def test_emulated_backend_passes_the_conformance_suite(emu_backend, monkeypatch):
+    """The public operations, the cross-backend properties and the golden vectors, on the emulated kernels."""
+    from vsaopt.backend import Backend
+    from vsaopt.testing import check_backend
+
+    monkeypatch.setattr(_FakeDeviceArray, "__module__", "cupy")  # what vsaopt checks to tell device arrays
+    be = Backend("cupy", sys.modules["cupy"], emu_backend, array_type=_FakeDeviceArray, device="gpu")
+    check_backend(be, max_examples=8)
