@@ -41,7 +41,7 @@ BAD_GRADIENTS = {
     "nan": (lambda g: {"w": np.where(np.arange(6).reshape(2, 3) == 4, np.nan, g["w"]).astype(F32), "b": g["b"]}, NonFiniteError),
     "not a mapping": (lambda g: list(g.values()), DTypeError),
 }
-BAD_LOSSES = [(float("nan"), NonFiniteError), (float("inf"), NonFiniteError), (1e300, NonFiniteError), ("0.5", DTypeError), (None, DTypeError)]
+BAD_LOSSES = [(float("nan"), NonFiniteError), (float("inf"), NonFiniteError), (1e300, NonFiniteError), ("0.5", DTypeError), (b"1", DTypeError)]
 
 
 def snapshot(trainer):
