@@ -251,7 +251,7 @@ def test_sources_compile_with_nvrtc():
 
 # --- the kernels executed on the host ------------------------------------------------------------
 # Not a GPU run: the CUDA sources are compiled as host C++ against a small emulation of the CUDA
-# execution model (one OS thread per CUDA thread, warp shuffles and __syncthreads as barriers,
+# execution model (one fiber per CUDA thread, warp shuffles and __syncthreads as barriers,
 # IEEE float intrinsics without contraction), and the Python wrappers run against a numpy
 # stand-in for cupy.  This checks the wrappers' launch arguments (each scalar's C type, each
 # array's dtype) and the kernels' index arithmetic, tails, warp folds and block folds against
@@ -260,55 +260,59 @@ def test_sources_compile_with_nvrtc():
 GXX = shutil.which("g++")
 EMU_SHIM = r"""
 // Host emulation of the CUDA execution model used by the vsaopt kernels (tests only).
-// One std::thread per CUDA thread; blocks run one after another; warp shuffles and
-// __syncthreads are barriers.  Float intrinsics are plain IEEE operations (compiled with
-// -ffp-contract=off, SSE arithmetic, no flush-to-zero).
+// Each CUDA thread is a fiber (ucontext) on the calling OS thread; blocks run one after
+// another; a block's fibers are scheduled round-robin and switch only at warp shuffles and
+// __syncthreads, which are barriers.  Float intrinsics are plain IEEE operations (compiled
+// with -ffp-contract=off: SSE arithmetic, no contraction, no flush-to-zero).
+#include <ucontext.h>
+
 #include <algorithm>
 #include <cmath>
-#include <condition_variable>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <memory>
-#include <mutex>
-#include <thread>
 #include <vector>
 
 struct dim3 { unsigned x = 1, y = 1, z = 1; };
 struct alignas(16) float4 { float x, y, z, w; };
 struct alignas(4) char4 { signed char x, y, z, w; };
 
-class EmuBarrier {
-    std::mutex m_;
-    std::condition_variable cv_;
-    int count_, waiting_ = 0;
-    unsigned gen_ = 0;
-  public:
-    explicit EmuBarrier(int n) : count_(n) {}
-    void wait() {
-        std::unique_lock<std::mutex> lock(m_);
-        const unsigned g = gen_;
-        if (++waiting_ == count_) {
-            waiting_ = 0;
-            ++gen_;
-            cv_.notify_all();
-        } else {
-            cv_.wait(lock, [&] { return gen_ != g; });
-        }
-    }
+struct EmuBarrier {
+    int count = 0, arrived = 0;
+    unsigned gen = 0;
+};
+
+struct EmuFiber {
+    ucontext_t ctx;
+    std::vector<char> stack;
+    dim3 tid;
+    int lane = 0;
+    bool done = false;
+    const unsigned* wait_gen = nullptr;
+    unsigned wait_val = 0;
 };
 
 struct EmuWarp {
-    EmuBarrier bar{32};
+    EmuBarrier bar;
     uint64_t slot[32];
 };
 
-static thread_local dim3 threadIdx, blockIdx;
-static dim3 blockDim, gridDim;
-static thread_local EmuWarp* emu_warp;
-static thread_local int emu_lane;
-static EmuBarrier* emu_block_bar;
+static ucontext_t emu_sched;
+static EmuFiber* volatile emu_cur;  // switched by the scheduler: always reloaded
+static std::vector<EmuFiber> emu_fibers;
+static std::vector<EmuWarp> emu_warps;
+static EmuBarrier emu_block_bar;
+static dim3 emu_block_idx, blockDim, gridDim;
+static const std::function<void()>* emu_body;
 static float s[65536];  // dynamic shared memory: blocks run one at a time
+
+// threadIdx / blockIdx read through a call the optimizer cannot see through (fibers switch under it).
+__attribute__((noinline)) const dim3& emu_thread_idx() { return emu_cur->tid; }
+__attribute__((noinline)) const dim3& emu_block_idx_ref() { return emu_block_idx; }
+#define threadIdx (emu_thread_idx())
+#define blockIdx (emu_block_idx_ref())
 
 #define __global__
 #define __device__
@@ -316,21 +320,37 @@ static float s[65536];  // dynamic shared memory: blocks run one at a time
 #define __restrict__ __restrict
 #define __shared__
 
-inline void __syncthreads() { emu_block_bar->wait(); }
+__attribute__((noinline)) static void emu_wait(EmuBarrier& b) {
+    const unsigned g = b.gen;
+    if (++b.arrived == b.count) {
+        b.arrived = 0;
+        ++b.gen;
+        return;
+    }
+    emu_cur->wait_gen = &b.gen;
+    emu_cur->wait_val = g;
+    swapcontext(&emu_cur->ctx, &emu_sched);
+}
+
+inline void __syncthreads() { emu_wait(emu_block_bar); }
 
 template <typename T>
 T emu_shfl(T v, int src) {
+    EmuWarp& w = emu_warps[emu_cur->tid.x / 32];
     uint64_t bits = 0;
     std::memcpy(&bits, &v, sizeof(T));
-    emu_warp->slot[emu_lane] = bits;
-    emu_warp->bar.wait();
-    const uint64_t r = emu_warp->slot[src];
-    emu_warp->bar.wait();
+    w.slot[emu_cur->lane] = bits;
+    emu_wait(w.bar);
+    const uint64_t r = w.slot[src];
+    emu_wait(w.bar);
     T out;
     std::memcpy(&out, &r, sizeof(T));
     return out;
 }
-template <typename T> T __shfl_down_sync(unsigned, T v, int h) { return emu_shfl(v, emu_lane + h < 32 ? emu_lane + h : emu_lane); }
+template <typename T> T __shfl_down_sync(unsigned, T v, int h) {
+    const int lane = emu_cur->lane;
+    return emu_shfl(v, lane + h < 32 ? lane + h : lane);
+}
 template <typename T> T __shfl_sync(unsigned, T v, int src) { return emu_shfl(v, src & 31); }
 
 inline float __fadd_rn(float a, float b) { return a + b; }
@@ -349,31 +369,63 @@ inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); retu
 using std::max;
 using std::min;
 
+// One fiber runs at a time, so plain read-modify-write is atomic here.
 inline unsigned long long atomicMax(unsigned long long* p, unsigned long long v) {
-    unsigned long long old = __atomic_load_n(p, __ATOMIC_SEQ_CST);
-    while (old < v && !__atomic_compare_exchange_n(p, &old, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {}
+    const unsigned long long old = *p;
+    if (v > old) *p = v;
     return old;
 }
-inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
+    const unsigned long long old = *p;
+    *p = old + v;
+    return old;
+}
+
+static void emu_entry() {
+    (*emu_body)();
+    emu_cur->done = true;
+    swapcontext(&emu_cur->ctx, &emu_sched);
+}
 
 static void emu_launch(unsigned grid, unsigned block, const std::function<void()>& body) {
     gridDim.x = grid;
     blockDim.x = block;
+    emu_body = &body;
+    emu_fibers.assign(block, EmuFiber());
+    emu_warps.assign(block / 32, EmuWarp());
+    for (auto& w : emu_warps) w.bar.count = 32;
+    emu_block_bar.count = (int)block;
     for (unsigned b = 0; b < grid; ++b) {
-        EmuBarrier bar(block);
-        emu_block_bar = &bar;
-        std::vector<std::unique_ptr<EmuWarp>> warps;
-        for (unsigned w = 0; w < block / 32; ++w) warps.emplace_back(new EmuWarp);
-        std::vector<std::thread> threads;
-        for (unsigned t = 0; t < block; ++t)
-            threads.emplace_back([&, t] {
-                threadIdx.x = t;
-                blockIdx.x = b;
-                emu_warp = warps[t / 32].get();
-                emu_lane = (int)(t % 32);
-                body();
-            });
-        for (auto& th : threads) th.join();
+        emu_block_idx.x = b;
+        emu_block_bar.arrived = 0;
+        for (unsigned t = 0; t < block; ++t) {
+            EmuFiber& f = emu_fibers[t];
+            f.tid.x = t;
+            f.lane = (int)(t % 32);
+            f.done = false;
+            f.wait_gen = nullptr;
+            f.stack.resize(1 << 16);
+            getcontext(&f.ctx);
+            f.ctx.uc_stack.ss_sp = f.stack.data();
+            f.ctx.uc_stack.ss_size = f.stack.size();
+            f.ctx.uc_link = nullptr;
+            makecontext(&f.ctx, emu_entry, 0);
+        }
+        for (unsigned left = block; left;) {
+            bool progress = false;
+            for (auto& f : emu_fibers) {
+                if (f.done || (f.wait_gen && *f.wait_gen == f.wait_val)) continue;
+                f.wait_gen = nullptr;
+                emu_cur = &f;
+                swapcontext(&emu_sched, &f.ctx);
+                progress = true;
+                if (f.done) --left;
+            }
+            if (!progress) {
+                std::fprintf(stderr, "emulation: deadlock (a barrier some threads never reach)\n");
+                std::abort();
+            }
+        }
     }
 }
 """
@@ -468,7 +520,7 @@ def emulated(tmp_path_factory):
         cpp.write_text(EMU_SHIM + "\n" + text + "\n" + "\n".join(thunks) + "\n", encoding="utf-8")
         so = out / (src + ".so")
         proc = subprocess.run([GXX, "-std=c++17", "-O1", "-ffp-contract=off", "-fno-fast-math", "-fno-strict-aliasing", "-fPIC", "-shared",
-                               "-pthread", "-w", "-o", str(so), str(cpp)], capture_output=True, text=True)
+                               "-w", "-o", str(so), str(cpp)], capture_output=True, text=True)
         assert proc.returncode == 0, f"{src}: {proc.stderr[:3000]}"
         libs[src] = (ctypes.CDLL(str(so)), sigs)
     return libs
@@ -500,13 +552,19 @@ def _fake_cupy_namespace():
 
 
 @pytest.fixture
-def emu_backend(emulated, monkeypatch):
-    """The cupy wrappers running the host-compiled kernels on numpy stand-ins for cupy arrays."""
+def emu_backend(emulated, monkeypatch, request):
+    """The cupy wrappers running the host-compiled kernels on numpy stand-ins for cupy arrays.
+
+    Blocks have 64 threads unless the test asks for another count (``indirect`` parametrization).
+    """
+    threads = getattr(request, "param", 64)
     bld = _build()
     monkeypatch.setitem(sys.modules, "cupy", _fake_cupy_namespace())
     monkeypatch.setattr(bld, "function", lambda src, name: _EmuKernel(emulated[src][0], name, emulated[src][1][name]))
     monkeypatch.setattr(bld, "multiprocessors", lambda: 1)
     monkeypatch.setattr(bld, "BLOCKS_PER_SM", 2)  # at most two blocks: every grid-stride loop wraps
+    for mod, attr in ((bld, "THREADS"), (_modules()["reduce"], "FOLD_THREADS"), (_modules()["accum"], "FWHT_THREADS")):
+        monkeypatch.setattr(mod, attr, threads)  # 64: two warps a block, fewer fibers to switch
     return _pkg().kernels()
 
 
@@ -545,6 +603,7 @@ def _floats(rng, n: int) -> np.ndarray:
 SIZES = (1, 3, 129, 8192, 8193, 2 * 8192 + 4097)
 
 
+@pytest.mark.parametrize("emu_backend", [64, 256], indirect=True, ids=["64 threads", "256 threads"])
 def test_emulated_philox_and_draws(emu_backend):
     ref, rng = _ref(), np.random.default_rng(1)
     counter = rng.integers(0, 2**32, (37, 4), dtype=np.uint32)
@@ -558,6 +617,7 @@ def test_emulated_philox_and_draws(emu_backend):
                 _same(emu_backend[name](*args), ref[name](*args), name)
 
 
+@pytest.mark.parametrize("emu_backend", [64, 256], indirect=True, ids=["64 threads", "256 threads"])
 def test_emulated_reductions(emu_backend):
     ref, rng = _ref(), np.random.default_rng(2)
     for n in (0,) + SIZES + (40 * 8192 + 5,):  # 41 block sums: the thread-block fold
@@ -568,6 +628,7 @@ def test_emulated_reductions(emu_backend):
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the reference's |x| / 1e-40
+@pytest.mark.parametrize("emu_backend", [64, 256], indirect=True, ids=["64 threads", "256 threads"])
 def test_emulated_quantizers(emu_backend):
     ref, rng = _ref(), np.random.default_rng(3)
     for n in SIZES:
@@ -581,6 +642,7 @@ def test_emulated_quantizers(emu_backend):
                 _same(emu_backend["quantize_stochastic"](x, *args), ref["quantize_stochastic"](host, *args), "quantize_stochastic")
 
 
+@pytest.mark.parametrize("emu_backend", [64, 256], indirect=True, ids=["64 threads", "256 threads"])
 def test_emulated_packing(emu_backend):
     ref, rng = _ref(), np.random.default_rng(4)
     for n in (0, 1, 4, 5, 7, 1001):
@@ -599,6 +661,7 @@ def test_emulated_packing(emu_backend):
                 _same(emu_backend[f"unpack_{enc}"](_dev(junk), m), ref[f"unpack_{enc}"](junk, m), f"unpack_{enc} of junk")
 
 
+@pytest.mark.parametrize("emu_backend", [64, 256], indirect=True, ids=["64 threads", "256 threads"])
 def test_emulated_vsa(emu_backend):
     ref, rng = _ref(), np.random.default_rng(5)
     a, c = (_dev(rng.integers(-1, 2, 3002).astype(np.int8)) for _ in range(2))
@@ -625,6 +688,7 @@ def test_emulated_vsa(emu_backend):
         _same(emu_backend["equal_count"](_dev(ti), _dev(tj)), ref["equal_count"](ti, tj), f"equal_count int8 d={d}")
 
 
+@pytest.mark.parametrize("emu_backend", [64, 256], indirect=True, ids=["64 threads", "256 threads"])
 def test_emulated_projection(emu_backend):
     ref, rng = _ref(), np.random.default_rng(6)
     for n in (1, 31, 4096, 4097, 10000):
@@ -646,6 +710,7 @@ def test_emulated_projection(emu_backend):
         _same(emu_backend["srht_scatter"](_dev(y), nprime, m, *args), ref["srht_scatter"](y, nprime, m, *args), "srht_scatter")
 
 
+@pytest.mark.parametrize("emu_backend", [64, 256], indirect=True, ids=["64 threads", "256 threads"])
 def test_emulated_accumulation(emu_backend):
     ref, rng = _ref(), np.random.default_rng(7)
     for n in (1, 6, 1001):
@@ -675,6 +740,7 @@ def test_emulated_accumulation(emu_backend):
         _same(emu_backend["nibble_unpack"](_dev(packed), n), ref["nibble_unpack"](packed, n), "nibble_unpack")
 
 
+@pytest.mark.parametrize("emu_backend", [64, 256], indirect=True, ids=["64 threads", "256 threads"])
 def test_emulated_prediction(emu_backend):
     ref, rng = _ref(), np.random.default_rng(8)
     n = 2049
@@ -696,7 +762,6 @@ def test_emulated_prediction(emu_backend):
           ref["wls_fit"](hist, rows, w, wt, sw, swt, swt2, inv), "wls_fit")
 
 
-@pytest.mark.skipif(not os.environ.get("VSAOPT_EMULATED_CONFORMANCE"), reason="slow (about 80 s): set VSAOPT_EMULATED_CONFORMANCE=1")
 def test_emulated_backend_passes_the_conformance_suite(emu_backend, monkeypatch):
     """The public operations, the cross-backend properties and the golden vectors, on the emulated kernels."""
     from vsaopt.backend import Backend
@@ -704,4 +769,55 @@ def test_emulated_backend_passes_the_conformance_suite(emu_backend, monkeypatch)
 
     monkeypatch.setattr(_FakeDeviceArray, "__module__", "cupy")  # what vsaopt checks to tell device arrays
     be = Backend("cupy", sys.modules["cupy"], emu_backend, array_type=_FakeDeviceArray, device="gpu")
-    check_backend(be, max_examples=8)
+    check_backend(be, max_examples=20)
+
+
+def _trajectory(be, steps: int) -> list[bytes]:
+    """Every byte a seeded training run produces: predictions, accumulated means, compressed messages."""
+    from vsaopt import (DeterministicPhaseTrainer, PhaseTrainer, TernaryGradientAccumulator, VSAGradientCompressor)
+    from vsaopt.testing import to_host
+
+    shapes = [("w", (3, 5)), ("b", (7,))]
+    rng = np.random.default_rng(11)
+    xp = be.xp
+    out: list[bytes] = []
+    trainers = [PhaseTrainer(shapes, backend=be), DeterministicPhaseTrainer(shapes, backend=be)]
+    accs = [TernaryGradientAccumulator(shapes, backend=be), TernaryGradientAccumulator(shapes, backend=be, count_bits=4)]
+    comps = [VSAGradientCompressor(shapes, backend=be), VSAGradientCompressor(shapes, backend=be, mode="per_tensor", error_feedback=True)]
+    for step in range(steps):
+        host = {name: (rng.standard_normal(shape) * (1 + step % 7)).astype(np.float32) for name, shape in shapes}
+        grads = {name: xp.asarray(g) for name, g in host.items()}
+        for tr in trainers:
+            info = tr.begin_step()
+            if info.needs_backward:
+                tr.record_full_gradients(grads)
+            else:
+                out.extend(to_host(a).tobytes() for a in tr.get_predicted_gradients().values())
+            tr.end_step(float(1.0 / (1 + step)))
+        for acc in accs:
+            acc.accumulate(grads)
+            if step % 5 == 4:
+                out.extend(to_host(a).tobytes() for a in acc.get_accumulated().values())
+                acc.reset()
+        for comp in comps:
+            msg = comp.compress(grads)
+            out.append(msg.to_json().encode())
+            out.extend(to_host(a).tobytes() for a in comp.decompress(msg).values())
+    return out
+
+
+def test_emulated_trajectory_matches_numba(emu_backend, monkeypatch):
+    """The same seeded run (trainers, accumulators, compressors) on numba and on the emulated kernels, step by step."""
+    from vsaopt.backend import Backend, get_backend
+
+    monkeypatch.setattr(_FakeDeviceArray, "__module__", "cupy")
+    be = Backend("cupy", sys.modules["cupy"], emu_backend, array_type=_FakeDeviceArray, device="gpu")
+    try:
+        cpu = get_backend("numba")
+    except BackendError:
+        cpu = get_backend("numpy")
+    want = _trajectory(cpu, 150)
+    got = _trajectory(be, 150)
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g == w, f"record {i} differs"

@@ -63,13 +63,14 @@ def multiprocessors() -> int:
     return int(cupy.cuda.Device().attributes["MultiProcessorCount"])
 
 
-def grid(work: int, threads: int = THREADS) -> int:
+def grid(work: int, threads: int | None = None) -> int:
     """Blocks for ``work`` independent items, one per thread, capped for a grid-stride loop (at least 1)."""
-    return max(1, min(-(-work // threads), multiprocessors() * BLOCKS_PER_SM))
+    return max(1, min(-(-work // (threads or THREADS)), multiprocessors() * BLOCKS_PER_SM))
 
 
-def launch(filename: str, name: str, work: int, args: tuple, threads: int = THREADS) -> None:
-    """Launch kernel ``name`` over ``work`` thread-sized items (grid-stride inside the kernel)."""
+def launch(filename: str, name: str, work: int, args: tuple, threads: int | None = None) -> None:
+    """Launch kernel ``name`` over ``work`` thread-sized items (grid-stride inside the kernel); ``THREADS`` a block."""
+    threads = threads or THREADS
     function(filename, name)((grid(work, threads),), (threads,), args)
 
 
