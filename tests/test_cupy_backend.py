@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -781,7 +782,7 @@ def _trajectory(be, steps: int) -> list[bytes]:
     rng = np.random.default_rng(11)
     xp = be.xp
     out: list[bytes] = []
-    trainers = [PhaseTrainer(shapes, backend=be), DeterministicPhaseTrainer(shapes, backend=be)]
+    trainers: list[Any] = [PhaseTrainer(shapes, backend=be), DeterministicPhaseTrainer(shapes, backend=be)]
     accs = [TernaryGradientAccumulator(shapes, backend=be), TernaryGradientAccumulator(shapes, backend=be, count_bits=4)]
     comps = [VSAGradientCompressor(shapes, backend=be), VSAGradientCompressor(shapes, backend=be, mode="per_tensor", error_feedback=True)]
     for step in range(steps):
