@@ -127,18 +127,32 @@ def residual_update(residual, actual, baseline, velocity, dt, decay, one_minus_d
     return out, err
 
 
+#: Elements of one float64 accumulator tile of the least-squares fit (2 x 16 KiB, L1-resident).
+WLS_TILE = 2048
+
+
 @njit(cache=True)
 def _wls(hist, rows, w, wt, a, b, c, inv, base, vel, lo, hi):
+    """Tiles of elements; within a tile, history rows in order (each row a contiguous, vectorized pass)."""
     k = rows.shape[0]
-    for j in range(np.uint64(lo), np.uint64(hi)):
-        s0 = 0.0
-        s1 = 0.0
+    s0 = np.empty(WLS_TILE, dtype=np.float64)
+    s1 = np.empty(WLS_TILE, dtype=np.float64)
+    for t0 in range(lo, hi, WLS_TILE):
+        m = min(WLS_TILE, hi - t0)
+        s0[:m] = 0.0
+        s1[:m] = 0.0
         for i in range(k):
-            g = np.float64(hist[np.uint64(rows[i]), j])
-            s0 = s0 + w[i] * g
-            s1 = s1 + wt[i] * g
-        base[j] = np.float32((c * s0 - b * s1) * inv)
-        vel[j] = np.float32((a * s1 - b * s0) * inv)
+            row = hist[rows[i], t0 : t0 + m]
+            wi, wti = w[i], wt[i]
+            for j in range(m):
+                g = np.float64(row[j])
+                s0[j] = s0[j] + wi * g
+                s1[j] = s1[j] + wti * g
+        bs = base[t0 : t0 + m]
+        vs = vel[t0 : t0 + m]
+        for j in range(m):
+            bs[j] = np.float32((c * s0[j] - b * s1[j]) * inv)
+            vs[j] = np.float32((a * s1[j] - b * s0[j]) * inv)
 
 
 @njit(cache=True, parallel=True)
