@@ -775,7 +775,8 @@ def test_emulated_backend_passes_the_conformance_suite(emu_backend, monkeypatch)
 
 def _trajectory(be, steps: int) -> list[bytes]:
     """Every byte a seeded training run produces: predictions, accumulated means, compressed messages."""
-    from vsaopt import (DeterministicPhaseTrainer, PhaseTrainer, TernaryGradientAccumulator, VSAGradientCompressor)
+    from vsaopt import (DeterministicPhaseTrainer, PhaseTrainer, TernaryConfig, TernaryGradientAccumulator,
+                        VSAConfig, VSAGradientCompressor)
     from vsaopt.testing import to_host
 
     shapes = [("w", (3, 5)), ("b", (7,))]
@@ -783,8 +784,10 @@ def _trajectory(be, steps: int) -> list[bytes]:
     xp = be.xp
     out: list[bytes] = []
     trainers: list[Any] = [PhaseTrainer(shapes, backend=be), DeterministicPhaseTrainer(shapes, backend=be)]
-    accs = [TernaryGradientAccumulator(shapes, backend=be), TernaryGradientAccumulator(shapes, backend=be, count_bits=4)]
-    comps = [VSAGradientCompressor(shapes, backend=be), VSAGradientCompressor(shapes, backend=be, mode="per_tensor", error_feedback=True)]
+    accs = [TernaryGradientAccumulator(shapes, backend=be), TernaryGradientAccumulator(shapes, backend=be, count_bits=4),
+            TernaryGradientAccumulator(shapes, TernaryConfig(use_stochastic_rounding=False), backend=be, count_bits=4)]
+    comps = [VSAGradientCompressor(shapes, backend=be), VSAGradientCompressor(shapes, VSAConfig(use_ternary=False), backend=be),
+             VSAGradientCompressor(shapes, backend=be, mode="per_tensor", error_feedback=True)]
     for step in range(steps):
         host = {name: (rng.standard_normal(shape) * (1 + step % 7)).astype(np.float32) for name, shape in shapes}
         grads = {name: xp.asarray(g) for name, g in host.items()}
@@ -807,6 +810,10 @@ def _trajectory(be, steps: int) -> list[bytes]:
     return out
 
 
+#: Steps of the emulated trajectory (a GPU run would use 1,000; the host emulation is slow).
+STEPS = 100
+
+
 def test_emulated_trajectory_matches_numba(emu_backend, monkeypatch):
     """The same seeded run (trainers, accumulators, compressors) on numba and on the emulated kernels, step by step."""
     from vsaopt.backend import Backend, get_backend
@@ -817,8 +824,8 @@ def test_emulated_trajectory_matches_numba(emu_backend, monkeypatch):
         cpu = get_backend("numba")
     except BackendError:
         cpu = get_backend("numpy")
-    want = _trajectory(cpu, 150)
-    got = _trajectory(be, 150)
+    want = _trajectory(cpu, STEPS)
+    got = _trajectory(be, STEPS)
     assert len(got) == len(want)
     for i, (g, w) in enumerate(zip(got, want)):
         assert g == w, f"record {i} differs"
