@@ -24,9 +24,10 @@ subnormals (no ``--ftz``) and IEEE division.  Kernels use grid-stride (or
 warp-stride) loops with 64-bit indices and move four elements at once
 (``float4``, 32-bit groups of int8) where the arrays are aligned; the wrappers
 launch them with no per-element Python and use cupy only for allocation and
-exact glue.  The ``random_signs`` and ``abs_stats``-style kernels follow the
-design notes measured on an H100 (a grid-stride ``RawKernel`` rather than an
-``ElementwiseKernel``; one fused reduction instead of a chain of cupy calls).
+exact glue.  Following the design notes measured on an
+H100, every kernel is a grid-stride ``RawModule`` kernel (not an
+``ElementwiseKernel``) and each reduction is one fused pass plus the block
+fold (not a chain of small cupy calls).
 
 How the spec'd reductions map to the GPU
 ----------------------------------------
