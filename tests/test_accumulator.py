@@ -309,7 +309,7 @@ def test_wrapper_steps_updates_and_state():
 
 BAD = [
     ({}, ShapeError),
-    ([("layer1.weight", None)], ShapeError),
+    ([("layer1.weight", None)], DTypeError),
     ({**grads(0), "extra": np.zeros(3, np.float32)}, ShapeError),
     ({k: v for k, v in grads(0).items() if k != "layer1.bias"}, ShapeError),
     ({**grads(0), "layer1.bias": np.zeros(15, np.float32)}, ShapeError),

@@ -321,7 +321,7 @@ def test_fidelity_table_rows():
 
 BAD = [
     ({}, ShapeError),
-    ("not a mapping", ShapeError),
+    ("not a mapping", DTypeError),
     ({**grads(0), "extra": np.zeros(2, np.float32)}, ShapeError),
     ({k: v for k, v in grads(0).items() if k != "fc2.bias"}, ShapeError),
     ({**grads(0), "fc2.bias": np.zeros(11, np.float32)}, ShapeError),

@@ -115,8 +115,8 @@ def test_apply_correction_validates_before_changing(reference):
 @pytest.mark.parametrize(
     "bad, err",
     [
-        ({"layer1.weight": np.zeros((6, 8), F32)}, ConfigError),
-        ({"layer1.weight": np.zeros((6, 8), F32), "layer1.bias": np.zeros(6, F32), "x": np.zeros(1, F32)}, ConfigError),
+        ({"layer1.weight": np.zeros((6, 8), F32)}, ShapeError),
+        ({"layer1.weight": np.zeros((6, 8), F32), "layer1.bias": np.zeros(6, F32), "x": np.zeros(1, F32)}, ShapeError),
         ({"layer1.weight": np.zeros((8, 6), F32), "layer1.bias": np.zeros(6, F32)}, ShapeError),
         ({"layer1.weight": np.zeros((6, 8), np.int64), "layer1.bias": np.zeros(6, F32)}, DTypeError),
         ({"layer1.weight": np.full((6, 8), np.nan, F32), "layer1.bias": np.zeros(6, F32)}, NonFiniteError),
@@ -133,7 +133,7 @@ def test_predictors_reject_bad_gradients(reference, bad, err):
 
 
 def test_bad_param_shapes():
-    for bad in ([], [("a", (2,)), ("a", (3,))], [("a", (0,))], [("", (2,))], "a", [("a", (2.5,))]):
+    for bad in ([], [("a", (2,)), ("a", (3,))], [("", (2,))], "a", [("a", (2.5,))]):
         with pytest.raises(ConfigError):
             GradientPredictor(bad, backend="numpy")
 

@@ -34,8 +34,8 @@ grad_values = st.floats(-8.0, 8.0, width=32)
 gradients = st.fixed_dictionaries({n: hnp.arrays(np.float32, s, elements=grad_values) for n, s in SHAPES})
 losses = st.floats(0.125, 4.0, width=32)
 BAD_GRADIENTS = {
-    "missing": (lambda g: {"w": g["w"]}, ConfigError),
-    "unknown": (lambda g: {**g, "extra": np.zeros(1, F32)}, ConfigError),
+    "missing": (lambda g: {"w": g["w"]}, ShapeError),
+    "unknown": (lambda g: {**g, "extra": np.zeros(1, F32)}, ShapeError),
     "shape": (lambda g: {"w": g["w"].T.copy(), "b": g["b"]}, ShapeError),
     "dtype": (lambda g: {"w": g["w"].astype(np.int32), "b": g["b"]}, DTypeError),
     "nan": (lambda g: {"w": np.where(np.arange(6).reshape(2, 3) == 4, np.nan, g["w"]).astype(F32), "b": g["b"]}, NonFiniteError),

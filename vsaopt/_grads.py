@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._arrays import check_finite_bits, float32_array
-from .errors import ConfigError, ShapeError
+from .errors import ConfigError, DTypeError, ShapeError
 
 __all__ = ["ParamShapes", "GradientInfo", "normalize_param_shapes", "validate_gradients"]
 
@@ -99,9 +99,9 @@ def validate_gradients(gradients: Any, param_shapes: ParamShapes, be: Any, name:
     Raises
     ------
     ShapeError
-        Not a mapping, an empty mapping, unknown or missing names, a wrong shape.
+        An empty mapping, unknown or missing names, a wrong shape.
     DTypeError
-        A non-floating array.
+        Not a mapping, or a non-floating array.
     NonFiniteError
         NaN or Inf in an array.
     BackendError
@@ -116,7 +116,7 @@ def validate_gradients(gradients: Any, param_shapes: ParamShapes, be: Any, name:
     (dtype('float32'), 4.0)
     """
     if not isinstance(gradients, Mapping):
-        raise ShapeError(f"{name}: expected a mapping name -> array, got {type(gradients).__name__}")
+        raise DTypeError(f"{name}: expected a mapping name -> array, got {type(gradients).__name__}")
     if not gradients:
         raise ShapeError(f"{name}: empty mapping; expected arrays for {', '.join(n for n, _ in param_shapes)}")
     declared = {n for n, _ in param_shapes}
