@@ -24,26 +24,21 @@ TILE = 4096
 @njit(cache=True)
 def _bind_serial(a, b, sign, out):
     for i in range(a.shape[0]):
-        d = np.int32(a[i]) + sign * np.int32(b[i])  # in [-2, 2]
-        out[i] = d - 3 * (d > 1) + 3 * (d < -1)
-
-
-@njit(cache=True)
-def _bind_chunk(a, b, sign, out, lo, hi):
-    # The views are made here, not in the prange loop (numba may drop writes through views made there).
-    _bind_serial(a[lo:hi], b[lo:hi], sign, out[lo:hi])
+        d = a[i] + sign * b[i]  # int8 in [-2, 2]
+        out[i] = d - np.int8(3) * np.int8(d > 1) + np.int8(3) * np.int8(d < -1)
 
 
 @njit(cache=True, parallel=True)
 def _bind_parallel(a, b, sign, out):
     n = a.shape[0]
     for c in prange((n + CHUNK - 1) // CHUNK):
-        _bind_chunk(a, b, sign, out, c * CHUNK, min(n, (c + 1) * CHUNK))
+        lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)  # slices, not an index range: this vectorizes
+        _bind_serial(a[lo:hi], b[lo:hi], sign, out[lo:hi])
 
 
 def _bind(a, b, sign):
     out = np.empty(a.shape[0], dtype=np.int8)
-    (_bind_parallel if use_parallel(a.shape[0]) else _bind_serial)(a, b, np.int32(sign), out)
+    (_bind_parallel if use_parallel(a.shape[0]) else _bind_serial)(a, b, np.int8(sign), out)
     return out
 
 
