@@ -254,3 +254,21 @@ def test_skip_control_never_skips_the_first_step_and_skips_exactly_count():
     assert not mask[0] and mask.sum() == 30
     assert np.array_equal(mask, _skip_steps(50, 30, seed=1))
     assert _skip_steps(5, 99, seed=0).sum() == 4
+
+
+def test_train_framework_torch_compares_plain_torch_and_both_trainers(tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "torch.json"
+    result = CliRunner().invoke(cli, ["train", "--framework", "torch", "--batch-size", "256", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert set(doc["runs"]) == {"phase", "deterministic"}
+    for run in doc["runs"].values():
+        torch_run, ours = run["modes"]["torch"], run["modes"]["vsaopt"]
+        assert ours["steps"] == torch_run["steps"] and ours["backward_passes"] < torch_run["backward_passes"]
+    assert "vsaopt deterministic" in result.output
+
+
+def test_train_framework_torch_rejects_other_datasets():
+    result = CliRunner().invoke(cli, ["train", "--framework", "torch", "--dataset", "wine"])
+    assert result.exit_code != 0 and "digits" in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import platform
 from pathlib import Path
 from typing import Any
@@ -169,10 +170,13 @@ def write_plot(run: Any, path: Path) -> None:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a PNG of loss and test accuracy against wall-clock time (needs matplotlib).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write every figure as JSON.")
+@click.option("--framework", type=click.Choice(["numpy", "torch"]), default="numpy", show_default=True,
+              help="numpy: the framework-free MLP and four modes; torch: a torch MLP on digits, plain torch vs "
+                   "PhaseAccelerator (needs the torch extra).")
 def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, backend: str, batch_size: int | None,
           lr: float | None, sgd_momentum: float, hidden: str, loss_every: int, eval_every: int, interleave: int,
           threads: int, diagnose: bool, preset: str, plot_path: Path | None, json_path: Path | None,
-          **phase_opts: Any) -> None:
+          framework: str, **phase_opts: Any) -> None:
     """Train an MLP on a bundled data set: plain backprop vs phase training vs a random-skip control.
 
     Prints, per mode, backward and forward passes, training wall-clock time,
@@ -188,6 +192,11 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
     chosen = list(_MODES) if "all" in modes else [m for m in _MODES if m in modes]
     defaults = DATASET_DEFAULTS[dataset]
     pc, dc = build_configs(preset, phase_opts)
+    if framework == "torch":
+        if dataset != "digits" or plot_path is not None:
+            raise click.UsageError("--framework torch runs the digits comparison only, without --plot")
+        _train_torch(seed, backend, batch_size, lr, pc, dc, preset, json_path)
+        return
     settings = TrainSettings(
         dataset=dataset,
         steps=defaults["steps"] if steps is None else steps,
@@ -228,3 +237,42 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
     if plot_path is not None:
         write_plot(run, plot_path)
         console.print(f"wrote {plot_path}")
+
+
+def _train_torch(seed: int, backend: str, batch_size: int | None, lr: float | None, pc: Any, dc: Any, preset: str,
+                 json_path: Path | None) -> None:
+    """Plain torch vs PhaseAccelerator (both trainers) on digits, in the table format of the numpy run."""
+    try:
+        from ..torch import digits_comparison
+    except ImportError as exc:
+        raise click.UsageError(f"--framework torch needs torch: pip install 'vsaopt[torch]' ({exc})") from None
+    kw: dict[str, Any] = {"seed": seed, "backend": None if backend == "auto" else backend}
+    if batch_size is not None:
+        kw["batch_size"] = batch_size
+    if lr is not None:
+        kw["lr"] = lr
+    with console.status("training with torch"):
+        for trainer, cfg in (("phase", pc), ("deterministic", dc)):  # untimed: load the compiled kernels first
+            digits_comparison(epochs=1, trainer=trainer, config=cfg, target_accuracy=None, **kw)
+        first = digits_comparison(modes=("torch",), target_accuracy=None, **kw)
+        target = first["modes"]["torch"]["test_accuracy"] - 0.005
+        runs = {"phase": digits_comparison(trainer="phase", config=pc, target_accuracy=target, **kw),
+                "deterministic": digits_comparison(trainer="deterministic", config=dc, target_accuracy=target, **kw)}
+    rows = {"torch": runs["deterministic"]["modes"]["torch"], **{f"vsaopt {k}": r["modes"]["vsaopt"] for k, r in runs.items()}}
+    info = runs["deterministic"]
+    table = Table(title=f"digits with torch ({info['model']}, {info['optimizer']}, lr {info['lr']}, batch {info['batch_size']}, "
+                        f"{info['epochs']} epochs): target = plain torch's final test accuracy - 0.5 points = {target * 100:.2f} %",
+                  title_justify="left", caption=f"preset {preset}; time to target at epoch granularity; speedup: plain "
+                                                "torch's time to target / the mode's", caption_justify="left")
+    for col in ("mode", "backward", "steps", "wall s", "final acc", "to target s", "speedup"):
+        table.add_column(col, justify="left" if col == "mode" else "right", no_wrap=col == "mode")
+    base = (rows["torch"]["to_target"] or {}).get("seconds")
+    for mode, r in rows.items():
+        hit = (r["to_target"] or {}).get("seconds")
+        speed = base / hit if base is not None and hit else None
+        table.add_row(mode, str(r["backward_passes"]), str(r["steps"]), f"{r['wall_seconds']:.3f}",
+                      f"{r['test_accuracy'] * 100:.2f}%", _fmt_time(hit), "-" if speed is None else f"{speed:.2f}x")
+    console.print(table)
+    if json_path is not None:
+        json_path.write_text(json.dumps({"target_accuracy": target, "runs": runs}, indent=1, default=str))
+        console.print(f"wrote {json_path}")
