@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .. import __version__
@@ -25,7 +26,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except OptimError as exc:
-            console.print(f"[red]error:[/] {type(exc).__name__}: {exc}")
+            console.print(f"[red]error:[/] {type(exc).__name__}: {escape(str(exc))}")
             raise SystemExit(2) from None
 
 
@@ -66,7 +67,7 @@ def info(as_json: bool) -> None:
     for name, entry in report["backends"].items():
         details = "\n".join(f"{k}: {v}" for k, v in entry.items() if k != "status")
         style = "green" if entry["status"] == "available" else "yellow"
-        table.add_row(name, f"[{style}]{entry['status']}[/]", details)
+        table.add_row(name, f"[{style}]{escape(entry['status'])}[/]", escape(details))
     console.print(table)
 
 
@@ -111,7 +112,7 @@ def spec_verify(backend_name: str, vectors: Path | None) -> None:
         ok = not failures
         console.print(f"[{'green' if ok else 'red'}]{name}: {'PASS' if ok else 'FAIL'}[/] ({summary})")
         for f in failures:
-            console.print(f"  [red]{f}[/]")
+            console.print(f"  [red]{escape(str(f))}[/]")
         failed += len(failures)
     if failed:
         raise SystemExit(1)
