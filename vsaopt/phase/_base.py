@@ -26,6 +26,8 @@ class TrainerBase:
     config: Any
     _layout: Any
     _phase: Any
+    _be: Any
+    _phase_step: int
     _total_step: int
 
     def __init__(self, param_shapes: Any, config: Any = None, backend: Any = None) -> None:  # pragma: no cover
@@ -39,6 +41,26 @@ class TrainerBase:
 
     def load_state_dict(self, state: dict) -> None:  # pragma: no cover - defined by each trainer
         raise NotImplementedError
+
+    @property
+    def backend(self) -> Any:
+        """The resolved backend."""
+        return self._be
+
+    @property
+    def param_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """The declared ``(name, shape)`` pairs."""
+        return self._layout.pairs()
+
+    @property
+    def phase_step(self) -> int:
+        """Steps taken in the current phase run."""
+        return self._phase_step
+
+    @property
+    def total_step(self) -> int:
+        """Steps ended so far."""
+        return self._total_step
 
     def _init_step_state(self) -> None:
         self._in_step = False

@@ -86,29 +86,9 @@ class PhaseTrainer(TrainerBase):
     # --- properties ------------------------------------------------------------------
 
     @property
-    def backend(self) -> Any:
-        """The resolved backend."""
-        return self._be
-
-    @property
-    def param_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
-        """The declared ``(name, shape)`` pairs."""
-        return self._layout.pairs()
-
-    @property
     def current_phase(self) -> TrainingPhase:
         """Phase of the current (or last begun) step."""
         return self._phase
-
-    @property
-    def phase_step(self) -> int:
-        """Steps taken in the current phase run."""
-        return self._phase_step
-
-    @property
-    def total_step(self) -> int:
-        """Steps ended so far."""
-        return self._total_step
 
     @property
     def cycle_count(self) -> int:
