@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import CheckpointError, PhaseError
 from . import checkpoint
 from ._scalar import F32, adaptive_trend
+from .types import StepInfo
 
 log = logging.getLogger("vsaopt")
 
@@ -29,6 +30,7 @@ class TrainerBase:
     _be: Any
     _phase_step: int
     _total_step: int
+    _cycle: int
 
     def __init__(self, param_shapes: Any, config: Any = None, backend: Any = None) -> None:  # pragma: no cover
         raise NotImplementedError
@@ -61,6 +63,28 @@ class TrainerBase:
     def total_step(self) -> int:
         """Steps ended so far."""
         return self._total_step
+
+    def _next_phase(self) -> Any:  # pragma: no cover - defined by each trainer
+        raise NotImplementedError
+
+    def _enter(self, phase: Any) -> None:  # pragma: no cover - defined by each trainer
+        raise NotImplementedError
+
+    def begin_step(self) -> StepInfo:
+        """Start a step: apply at most one phase transition and say what this step is.
+
+        Raises
+        ------
+        PhaseError
+            The previous step has not ended.
+        """
+        self._require_idle("begin_step")
+        nxt = self._next_phase()
+        changed = nxt is not self._phase
+        if changed:
+            self._enter(nxt)
+        self._in_step, self._recorded, self._predicted = True, False, False
+        return StepInfo(self._phase, self._phase_step, self._total_step, self._cycle, changed, self.needs_backward())
 
     def _init_step_state(self) -> None:
         self._in_step = False

@@ -20,7 +20,7 @@ from ._scalar import F32, check_loss
 from .configs import DeterministicPhaseConfig
 from .deterministic import DeterministicPredictor
 from .loss_history import LossHistory
-from .types import DeterministicPhase, DeterministicTrainerStats, StepInfo
+from .types import DeterministicPhase, DeterministicTrainerStats
 
 __all__ = ["DeterministicPhaseTrainer"]
 
@@ -178,22 +178,6 @@ class DeterministicPhaseTrainer(TrainerBase):
                 "DeterministicPhaseTrainer adaptive: full %d -> %d, predict %d -> %d",
                 before[0], self._full_len, before[1], self._predict_len,
             )
-
-    def begin_step(self) -> StepInfo:
-        """Start a step: apply at most one phase transition and say what this step is.
-
-        Raises
-        ------
-        PhaseError
-            The previous step has not ended.
-        """
-        self._require_idle("begin_step")
-        nxt = self._next_phase()
-        changed = nxt is not self._phase
-        if changed:
-            self._enter(nxt)
-        self._in_step, self._recorded, self._predicted = True, False, False
-        return StepInfo(self._phase, self._phase_step, self._total_step, self._cycle, changed, self.needs_backward())
 
     def record_full_gradients(self, gradients: Any) -> None:
         """Record this step's real gradients (WARMUP, FULL, CORRECT); in CORRECT the residual is updated first.

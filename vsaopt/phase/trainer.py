@@ -19,7 +19,7 @@ from ._layout import ParamLayout
 from ._scalar import F32, check_loss, sum_f32
 from .configs import PhaseConfig
 from .momentum import GradientPredictor
-from .types import StepInfo, TrainerStats, TrainingPhase
+from .types import TrainerStats, TrainingPhase
 
 __all__ = ["PhaseTrainer"]
 
@@ -175,22 +175,6 @@ class PhaseTrainer(TrainerBase):
             log.debug(
                 "PhaseTrainer adaptive: full %d -> %d, predict %d -> %d", before[0], self._full_len, before[1], self._predict_len
             )
-
-    def begin_step(self) -> StepInfo:
-        """Start a step: apply at most one phase transition and say what this step is.
-
-        Raises
-        ------
-        PhaseError
-            The previous step has not ended.
-        """
-        self._require_idle("begin_step")
-        nxt = self._next_phase()
-        changed = nxt is not self._phase
-        if changed:
-            self._enter(nxt)
-        self._in_step, self._recorded, self._predicted = True, False, False
-        return StepInfo(self._phase, self._phase_step, self._total_step, self._cycle, changed, self.needs_backward())
 
     def record_full_gradients(self, gradients: Any) -> None:
         """Record this step's real gradients (FULL or CORRECT); in CORRECT also accumulate ``actual - last prediction``.
