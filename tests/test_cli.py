@@ -27,3 +27,22 @@ def test_second_process_loads_numba_kernels_from_cache(tmp_path):
     cache = report["backends"]["numba"]["kernel cache"]
     assert cache.endswith(" 0 compiled in this process"), cache
     assert not cache.startswith("0 ")
+
+
+def test_bench_quick_writes_every_requested_section(tmp_path):
+    out = tmp_path / "bench.json"
+    args = ["bench", "--quick", "--backend", "numpy", "--section", "kernels", "--section", "predict",
+            "--section", "compressor", "--json", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["backend"] == "numpy"
+    assert set(doc["sections"]) == {"bandwidth", "kernels", "predict", "compressor"}
+    kernels = {r["name"]: r for r in doc["sections"]["kernels"]}
+    assert "quantize_stochastic (Philox)" in kernels
+    assert all(r["seconds"] > 0 and r["fraction_of_bandwidth"] > 0 for r in kernels.values())
+
+
+def test_bench_rejects_unknown_sections():
+    result = CliRunner().invoke(cli, ["bench", "--quick", "--section", "nope"])
+    assert result.exit_code != 0 and "nope" in result.output

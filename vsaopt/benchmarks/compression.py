@@ -7,6 +7,8 @@ import numpy as np
 from ..accumulator import TernaryGradientAccumulator
 from ..compressor import VSAGradientCompressor
 from ..config import TernaryConfig, VSAConfig
+from ..backend import get_backend
+from .kernels import device_sync, on_device
 from .timing import BenchRow, best_time
 
 #: The gradient the compressor figures are taken on: one 768 x 3072 weight.
@@ -15,12 +17,13 @@ COMPRESS_SHAPE = (768, 3072)
 
 def accumulator_rows(n: int, bandwidth: float, backend: str = "numba", repeat: int = 3) -> list[BenchRow]:
     """``accumulate`` of ``n`` float32 elements against ``bandwidth``, and the bytes held vs float32, per count width."""
-    g = np.random.default_rng(6).standard_normal(n, dtype=np.float32)
+    be = get_backend(backend)
+    g = on_device(be, np.random.default_rng(6).standard_normal(n, dtype=np.float32))
     rows = []
     for bits in (8, 4):
-        acc = TernaryGradientAccumulator([("w", (n,))], TernaryConfig(), backend=backend, count_bits=bits)
+        acc = TernaryGradientAccumulator([("w", (n,))], TernaryConfig(), backend=be, count_bits=bits)
         acc.accumulate({"w": g})  # compile and settle the scale outside the timing
-        t = best_time(acc.accumulate, {"w": g}, repeat=repeat, warmup=0)
+        t = best_time(acc.accumulate, {"w": g}, repeat=repeat, warmup=0, sync=device_sync(be))
         nbytes_per = 4 + 2 * bits / 8  # read the gradient, read and write the counts
         held = acc.float32_nbytes / acc.nbytes
         rows.append(BenchRow("accumulator", f"accumulate, {bits}-bit counts: {held:.4f}x fewer bytes than float32",
@@ -32,15 +35,18 @@ def accumulator_rows(n: int, bandwidth: float, backend: str = "numba", repeat: i
 
 def compressor_rows(backend: str = "numba", repeat: int = 5) -> list[BenchRow]:
     """Compress and decompress one 768 x 3072 float32 gradient, bundled and per-tensor, vs the numpy reference."""
-    g = {"w": np.random.default_rng(7).standard_normal(COMPRESS_SHAPE, dtype=np.float32)}
+    host = np.random.default_rng(7).standard_normal(COMPRESS_SHAPE, dtype=np.float32)
     n = int(np.prod(COMPRESS_SHAPE))
     rows = []
     for mode in ("bundled", "per_tensor"):
         times = {}
-        for be in ("numpy", backend):
+        for name in ("numpy", backend):
+            be = get_backend(name)
+            g, sync = {"w": on_device(be, host)}, device_sync(be)
             comp = VSAGradientCompressor([("w", COMPRESS_SHAPE)], VSAConfig(), backend=be, mode=mode)
             msg = comp.compress(g)
-            times[be] = (best_time(comp.compress, g, repeat=repeat), best_time(comp.decompress, msg, repeat=repeat))
+            times[name] = (best_time(comp.compress, g, repeat=repeat, sync=sync),
+                           best_time(comp.decompress, msg, repeat=repeat, sync=sync))
         for i, what in enumerate(("compress", "decompress")):
             t, t_ref = times[backend][i], times["numpy"][i]
             rows.append(BenchRow("compressor", f"{what} 768x3072 ({mode})", backend, n, t, speedup=t_ref / t,

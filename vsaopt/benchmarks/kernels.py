@@ -27,9 +27,30 @@ def _numba_copy() -> Callable[[np.ndarray, np.ndarray], None]:
     return copy
 
 
-def copy_bandwidth(n: int, repeat: int = 3) -> tuple[float, list[BenchRow]]:
-    """Bytes per second of a parallel numba copy of ``n`` float32 (read + write), and the rows."""
+def device_sync(be: Any) -> Callable[[], Any] | None:
+    """What makes a timing wait for the device: a CUDA synchronize for GPU backends, else nothing."""
+    return be.xp.cuda.Device().synchronize if getattr(be, "device", "cpu") == "gpu" else None
+
+
+def on_device(be: Any, a: np.ndarray) -> Any:
+    """``a`` moved to where ``be`` computes."""
+    return be.xp.asarray(a) if getattr(be, "device", "cpu") == "gpu" else a
+
+
+def copy_bandwidth(n: int, backend: str = "numba", repeat: int = 3) -> tuple[float, list[BenchRow]]:
+    """Bytes per second of copying ``n`` float32 (read + write) where ``backend`` computes, and the rows.
+
+    On the host: a parallel numba copy (and numpy's, for comparison); on a GPU: ``cupy.copyto``.
+    """
     src = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
+    be = get_backend(backend)
+    if getattr(be, "device", "cpu") == "gpu":
+        dsrc = be.xp.asarray(src)
+        ddst = be.xp.empty_like(dsrc)
+        t = best_time(be.xp.copyto, ddst, dsrc, repeat=repeat, sync=device_sync(be))
+        bw = 8 * n / t
+        return bw, [BenchRow("bandwidth", f"copy float32 ({backend}.copyto)", backend, n, t, 8, 1.0,
+                             note=f"{bw / 1e9:.1f} GB/s: the reference")]
     dst = np.empty_like(src)
     copy = _numba_copy()
     t_numba = best_time(copy, src, dst, repeat=repeat)
@@ -44,7 +65,7 @@ def copy_bandwidth(n: int, repeat: int = 3) -> tuple[float, list[BenchRow]]:
 
 def _kernel_cases(be: Any, x: np.ndarray, trits: np.ndarray) -> Iterator[tuple[str, float, Callable[[], Any]]]:
     n = x.size
-    scale = np.float32(np.abs(x).max())
+    scale = np.float32(float(abs(x).max()))
     p2, _ = be.pack_2bit(trits)
     p3, _ = be.pack_base3(trits)
     other = trits[::-1].copy()
@@ -66,23 +87,27 @@ def kernel_throughput(n: int, bandwidth: float, backend: str = "numba", repeat: 
     x = rng.standard_normal(n, dtype=np.float32)
     trits = rng.integers(-1, 2, n, dtype=np.int8)
     rows = []
-    for name, nbytes, call in _kernel_cases(be, x, trits):
-        t = best_time(call, repeat=repeat)
+    for name, nbytes, call in _kernel_cases(be, on_device(be, x), on_device(be, trits)):
+        t = best_time(call, repeat=repeat, sync=device_sync(be))
         rows.append(BenchRow("kernels vs bandwidth", name, backend, n, t, nbytes, nbytes * n / t / bandwidth, note="goal >= 0.8"))
     return rows
 
 
 def against_reference(n: int, backend: str = "numba", repeat: int = 2) -> list[BenchRow]:
     """Public quantize-and-pack pipelines on ``backend`` versus the numpy reference."""
-    x = np.random.default_rng(2).standard_normal(n, dtype=np.float32)
+    host = np.random.default_rng(2).standard_normal(n, dtype=np.float32)
+    be = get_backend(backend)
+    inputs = {"numpy": host, backend: on_device(be, host)}
     pipelines = {
-        "quantize_stochastic + pack 2bit": lambda be: ternary.pack(ternary.quantize_stochastic(x, 7, backend=be)[0], backend=be),
-        "quantize_deterministic + pack 2bit": lambda be: ternary.pack(ternary.quantize_deterministic(x, backend=be)[0], backend=be),
+        "quantize_stochastic + pack 2bit":
+            lambda b: ternary.pack(ternary.quantize_stochastic(inputs[b], 7, backend=b)[0], backend=b),
+        "quantize_deterministic + pack 2bit":
+            lambda b: ternary.pack(ternary.quantize_deterministic(inputs[b], backend=b)[0], backend=b),
     }
     rows = []
     for name, run in pipelines.items():
         t_ref = best_time(run, "numpy", repeat=1, warmup=0)
-        t = best_time(run, backend, repeat=repeat)
+        t = best_time(run, backend, repeat=repeat, sync=device_sync(be))
         rows.append(BenchRow("backend vs numpy reference", name, backend, n, t, speedup=t_ref / t,
                              note=f"reference {t_ref:.3f} s; goal >= 15x" if "stochastic" in name else f"reference {t_ref:.3f} s"))
     return rows
@@ -101,43 +126,53 @@ def map_algebra(dim: int, count: int, backend: str = "numba", repeat: int = 3) -
     }
     t_plain = {k: best_time(f, repeat=repeat) for k, f in plain.items()}
     rows = [BenchRow("MAP algebra", k, "numpy (plain)", count * dim, t, note="float32, no spec'd order") for k, t in t_plain.items()]
+    be = get_backend(backend)
     for dtype in (np.float32, np.int8):
-        a, b, q = a32.astype(dtype), b32.astype(dtype), q32.astype(dtype)
+        a, b, q = (on_device(be, v.astype(dtype)) for v in (a32, b32, q32))
         ours = {
             "bind": lambda: vmap.bind(a, b, backend=backend),
             "bundle": lambda: vmap.bundle(a, backend=backend),
             "cosine (1 query vs all)": lambda: vmap.cosine_similarity(q, a, backend=backend),
         }
         for k, f in ours.items():
-            t = best_time(f, repeat=repeat)
+            t = best_time(f, repeat=repeat, sync=device_sync(be))
             rows.append(BenchRow("MAP algebra", k, f"{backend} {np.dtype(dtype).name}", count * dim, t,
                                  speedup=t_plain[k] / t, note="speedup vs plain numpy float32"))
     return rows
 
 
 def latency(n: int = LATENCY_ELEMENTS, backend: str = "numba", gap: float = 0.05) -> list[BenchRow]:
-    """Per-call latency of the public operations on ``n`` elements after an idle gap, serial and parallel paths."""
+    """Per-call latency of the public operations on ``n`` elements after an idle gap.
+
+    For numba both paths are measured: the serial kernels and the ``prange`` ones.
+    """
+    be = get_backend(backend)
+    rng = np.random.default_rng(4)
+    x = on_device(be, rng.standard_normal(n, dtype=np.float32))
+    trits = on_device(be, rng.integers(-1, 2, n, dtype=np.int8))
+    packed = ternary.pack(trits, backend=be)
+    ops = {
+        "quantize_deterministic": lambda: ternary.quantize_deterministic(x, backend=be),
+        "quantize_stochastic": lambda: ternary.quantize_stochastic(x, 1, backend=be),
+        "pack 2bit": lambda: ternary.pack(trits, backend=be),
+        "unpack 2bit": lambda: ternary.unpack(packed, n, backend=be),
+    }
+    note = f"median of 7 calls, {gap * 1e3:.0f} ms idle before each"
+
+    def measure(path: str) -> list[BenchRow]:
+        return [BenchRow("latency after idle", f"{name} [{path}]" if path else name, backend, n,
+                         latency_after_idle(f, gap=gap, sync=device_sync(be)), note=note) for name, f in ops.items()]
+
+    if backend != "numba":
+        return measure("")
     from ..backends.numba import _config
 
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal(n, dtype=np.float32)
-    trits = rng.integers(-1, 2, n, dtype=np.int8)
-    packed = ternary.pack(trits, backend=backend)
-    ops = {
-        "quantize_deterministic": lambda: ternary.quantize_deterministic(x, backend=backend),
-        "quantize_stochastic": lambda: ternary.quantize_stochastic(x, 1, backend=backend),
-        "pack 2bit": lambda: ternary.pack(trits, backend=backend),
-        "unpack 2bit": lambda: ternary.unpack(packed, n, backend=backend),
-    }
-    rows = []
     saved = _config.PARALLEL_MIN
+    rows = []
     try:
         for path, threshold in (("serial", n + 1), ("prange", 1)):
             _config.PARALLEL_MIN = threshold
-            for name, f in ops.items():
-                t = latency_after_idle(f, gap=gap)
-                rows.append(BenchRow("latency after idle", f"{name} [{path}]", backend, n, t,
-                                     note=f"median of 7 calls, {gap * 1e3:.0f} ms idle before each"))
+            rows += measure(path)
     finally:
         _config.PARALLEL_MIN = saved
     return rows

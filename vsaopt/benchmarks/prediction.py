@@ -8,6 +8,7 @@ import numpy as np
 
 from ..backend import get_backend
 from ..phase import DeterministicPhase, DeterministicPhaseConfig, DeterministicPhaseTrainer
+from .kernels import device_sync, on_device
 from .timing import BenchRow, best_time
 
 #: Parameters of the modelled network (10 M), split like a small transformer block stack.
@@ -28,7 +29,8 @@ def predict_step(params: int, bandwidth: float, backend: str = "numba", repeat: 
     ref = get_backend("numpy")
     rng = np.random.default_rng(5)
     b, v, r = (rng.standard_normal(params, dtype=np.float32) for _ in range(3))
-    t_kernel = best_time(be.predict_linear, b, v, r, 3.0, 0.5, repeat=repeat)
+    db, dv, dr = (on_device(be, a) for a in (b, v, r))
+    t_kernel = best_time(be.predict_linear, db, dv, dr, 3.0, 0.5, repeat=repeat, sync=device_sync(be))
     t_ref = best_time(ref.predict_linear, b, v, r, 3.0, 0.5, repeat=repeat)
     rows = [
         BenchRow("predict step", "predict_linear kernel", backend, params, t_kernel, 16, 16 * params / t_kernel / bandwidth,
@@ -37,13 +39,16 @@ def predict_step(params: int, bandwidth: float, backend: str = "numba", repeat: 
     shapes = _layer_shapes(params)
     cfg = DeterministicPhaseConfig(warmup_steps=2, full_steps=2, predict_steps=20, correct_every=50, history_window=4)
     trainer = DeterministicPhaseTrainer(shapes, cfg, backend=be)
-    grads = {name: rng.standard_normal(shape, dtype=np.float32) for name, shape in shapes}
+    grads = {name: on_device(be, rng.standard_normal(shape, dtype=np.float32)) for name, shape in shapes}
+    sync = device_sync(be)
     predict_times: list[float] = []
     while len(predict_times) < repeat + 1:  # the first PREDICT step is a warm-up
         info = trainer.begin_step()
         if info.phase == DeterministicPhase.PREDICT:
             t0 = time.perf_counter()
             trainer.get_predicted_gradients()
+            if sync is not None:
+                sync()
             predict_times.append(time.perf_counter() - t0)
         else:
             trainer.record_full_gradients(grads)

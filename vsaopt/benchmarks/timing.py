@@ -46,25 +46,40 @@ class BenchRow:
         return {**dataclasses.asdict(self), "gelem_per_s": self.gelem_per_s}
 
 
-def best_time(fn: Callable[..., Any], *args: Any, repeat: int = 3, warmup: int = 1) -> float:
-    """Fastest of ``repeat`` calls of ``fn(*args)`` after ``warmup`` calls (seconds)."""
+def best_time(
+    fn: Callable[..., Any], *args: Any, repeat: int = 3, warmup: int = 1, sync: Callable[[], Any] | None = None
+) -> float:
+    """Fastest of ``repeat`` calls of ``fn(*args)`` after ``warmup`` calls (seconds).
+
+    ``sync`` (e.g. a GPU device synchronize) runs after each call, inside the timing.
+    """
     for _ in range(warmup):
         fn(*args)
+    if sync is not None:
+        sync()
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn(*args)
+        if sync is not None:
+            sync()
         best = min(best, time.perf_counter() - t0)
     return best
 
 
-def latency_after_idle(fn: Callable[..., Any], *args: Any, gap: float = 0.05, calls: int = 7) -> float:
+def latency_after_idle(
+    fn: Callable[..., Any], *args: Any, gap: float = 0.05, calls: int = 7, sync: Callable[[], Any] | None = None
+) -> float:
     """Median seconds of single calls, each after ``gap`` seconds idle (one call per training step)."""
     fn(*args)
+    if sync is not None:
+        sync()
     times = []
     for _ in range(calls):
         time.sleep(gap)
         t0 = time.perf_counter()
         fn(*args)
+        if sync is not None:
+            sync()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)

@@ -60,23 +60,24 @@ def _fidelity_table(rows: list) -> Table:
     return table
 
 
-def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, predict_params: int, quick: bool) -> dict[str, Callable[[dict], list[BenchRow]]]:
+def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, predict_params: int, quick: bool,
+              backend: str) -> dict[str, Callable[[dict], list[BenchRow]]]:
     """Section name -> function of a shared context (the copy bandwidth lives there)."""
 
     def bandwidth(ctx: dict) -> list[BenchRow]:
-        ctx["bandwidth"], rows = kb.copy_bandwidth(size)
+        ctx["bandwidth"], rows = kb.copy_bandwidth(size, backend)
         return rows
 
     # Latency first: it is measured on a quiet process (see README, "Results").
     return {
-        "latency": lambda ctx: kb.latency(latency_elements),
+        "latency": lambda ctx: kb.latency(latency_elements, backend),
         "bandwidth": bandwidth,
-        "kernels": lambda ctx: kb.kernel_throughput(size, ctx["bandwidth"]),
-        "reference": lambda ctx: kb.against_reference(size),
-        "map": lambda ctx: kb.map_algebra(map_dim, map_count),
-        "predict": lambda ctx: pb.predict_step(predict_params, ctx["bandwidth"]),
-        "accumulator": lambda ctx: cb.accumulator_rows(size, ctx["bandwidth"]),
-        "compressor": lambda ctx: cb.compressor_rows(),
+        "kernels": lambda ctx: kb.kernel_throughput(size, ctx["bandwidth"], backend),
+        "reference": lambda ctx: kb.against_reference(size, backend),
+        "map": lambda ctx: kb.map_algebra(map_dim, map_count, backend),
+        "predict": lambda ctx: pb.predict_step(predict_params, ctx["bandwidth"], backend),
+        "accumulator": lambda ctx: cb.accumulator_rows(size, ctx["bandwidth"], backend),
+        "compressor": lambda ctx: cb.compressor_rows(backend),
         "fidelity": lambda ctx: _fidelity(ctx, quick),
         "comm": lambda ctx: _comm_rows(quick),
     }
@@ -116,15 +117,17 @@ def _table(section: str, rows: list[BenchRow]) -> Table:
 @click.option("--map-count", default=10_000, show_default=True, help="Number N of MAP vectors.")
 @click.option("--latency-elements", default=kb.LATENCY_ELEMENTS, show_default=True, help="Tensor size for per-call latency.")
 @click.option("--predict-params", default=pb.MODEL_PARAMS, show_default=True, help="Model size for the PREDICT step.")
+@click.option("--backend", type=click.Choice(["numba", "numpy", "cupy"]), default="numba", show_default=True,
+              help="Backend measured (against the numpy reference and the copy bandwidth of its device).")
 @click.option("--section", "only", multiple=True, help="Run only these sections (repeatable).")
 @click.option("--quick", is_flag=True, help="Small sizes: a smoke run, not figures to report.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write every figure as JSON.")
-def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predict_params: int, only: tuple[str, ...], quick: bool,
+def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predict_params: int, backend: str, only: tuple[str, ...], quick: bool,
           json_path: Path | None) -> None:
     """Measure kernels against memory bandwidth, backends against the numpy reference, and latency."""
     if quick:
         size, map_dim, map_count, latency_elements, predict_params = 2**18, 512, 256, 2**16, 2**18
-    sections = _sections(size, map_dim, map_count, latency_elements, predict_params, quick)
+    sections = _sections(size, map_dim, map_count, latency_elements, predict_params, quick, backend)
     unknown = sorted(set(only) - set(sections))
     if unknown:
         raise click.BadParameter(f"unknown sections {unknown}; expected some of {list(sections)}", param_hint="--section")
@@ -139,14 +142,14 @@ def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predic
             results[name] = sections[name](ctx)
             progress.advance(task)
     machine = f"{platform.machine()} {platform.processor() or ''}".strip()
-    console.print(f"[bold]vsaopt {__version__} bench[/] on {machine}, {size:,} elements")
+    console.print(f"[bold]vsaopt {__version__} bench[/] of backend {backend} on {machine}, {size:,} elements")
     for name, rows in results.items():
         if rows:
             console.print(_table(name, rows))
     if "fidelity" in ctx:
         console.print(_fidelity_table(ctx["fidelity"]))
     if json_path is not None:
-        doc: dict = {"vsaopt": __version__, "machine": machine, "platform": platform.platform(), "size": size,
+        doc: dict = {"vsaopt": __version__, "backend": backend, "machine": machine, "platform": platform.platform(), "size": size,
                "sections": {k: [r.to_dict() for r in v] for k, v in results.items() if v}}
         if "fidelity" in ctx:
             doc["sections"]["fidelity"] = [r.to_dict() for r in ctx["fidelity"]]
