@@ -292,12 +292,12 @@ def test_state_dict_resumes_bit_identically():
         assert all(a[n].tobytes() == b[n].tobytes() for n in a)
 
 
-def test_import_vsaopt_does_not_import_torch():
+def test_import_vsaopt_does_not_import_torch(tmp_path):
     code = "import sys, vsaopt, vsaopt.phase, vsaopt.ternary; assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=tmp_path)
 
 
-def test_missing_torch_raises_an_import_error_naming_the_extra():
+def test_missing_torch_raises_an_import_error_naming_the_extra(tmp_path):
     code = textwrap.dedent(
         """
         import sys
@@ -312,7 +312,7 @@ def test_missing_torch_raises_an_import_error_naming_the_extra():
             raise SystemExit('no error')
         """
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=tmp_path)
     assert issubclass(TorchUnavailableError, ImportError) and issubclass(TorchUnavailableError, OptimError)
 
 
