@@ -86,6 +86,26 @@ class TrainerBase:
         self._in_step, self._recorded, self._predicted = True, False, False
         return StepInfo(self._phase, self._phase_step, self._total_step, self._cycle, changed, self.needs_backward())
 
+    #: ``(full_up, full_max, predict_down, predict_min, full_down, full_min, predict_up, predict_max)``.
+    _ADAPT_RULE: tuple[int, int, int, int, int, int, int, int]
+    _full_len: int
+    _predict_len: int
+
+    def _adapt(self) -> None:
+        """Adjust the current phase lengths to the loss trend of the recent window (spec/schedule.md)."""
+        f_up, f_max, p_down, p_min, f_down, f_min, p_up, p_max = self._ADAPT_RULE
+        trend = self._trend(self.config.loss_threshold)
+        before = (self._full_len, self._predict_len)
+        if trend > 0:
+            self._full_len = min(self._full_len + f_up, f_max)
+            self._predict_len = max(self._predict_len - p_down, p_min)
+        elif trend < 0:
+            self._full_len = max(self._full_len - f_down, f_min)
+            self._predict_len = min(self._predict_len + p_up, p_max)
+        if before != (self._full_len, self._predict_len):
+            log.debug("%s adaptive: full %d -> %d, predict %d -> %d", type(self).__name__, before[0], self._full_len,
+                      before[1], self._predict_len)
+
     def _init_step_state(self) -> None:
         self._in_step = False
         self._recorded = False

@@ -57,6 +57,9 @@ class DeterministicPhaseTrainer(TrainerBase):
 
     _kind = "DeterministicPhaseTrainer"
 
+    #: Adaptive rule (crate): rising loss: full + 2 (<= 30), predict - 5 (>= 5); falling: full - 1 (>= 3), predict + 3 (<= 50).
+    _ADAPT_RULE = (2, 30, 5, 5, 1, 3, 3, 50)
+
     def __init__(self, param_shapes: Any, config: DeterministicPhaseConfig | None = None, backend: Any = None) -> None:
         if config is None:
             config = DeterministicPhaseConfig()
@@ -163,21 +166,6 @@ class DeterministicPhaseTrainer(TrainerBase):
                 self._adapt()
         elif new is DeterministicPhase.PREDICT and old is DeterministicPhase.FULL:
             self._phase_step = 0
-
-    def _adapt(self) -> None:
-        trend = self._trend(self.config.loss_threshold)
-        before = (self._full_len, self._predict_len)
-        if trend > 0:
-            self._full_len = min(self._full_len + 2, 30)
-            self._predict_len = max(self._predict_len - 5, 5)
-        elif trend < 0:
-            self._full_len = max(self._full_len - 1, 3)
-            self._predict_len = min(self._predict_len + 3, 50)
-        if before != (self._full_len, self._predict_len):
-            log.debug(
-                "DeterministicPhaseTrainer adaptive: full %d -> %d, predict %d -> %d",
-                before[0], self._full_len, before[1], self._predict_len,
-            )
 
     def record_full_gradients(self, gradients: Any) -> None:
         """Record this step's real gradients (WARMUP, FULL, CORRECT); in CORRECT the residual is updated first.

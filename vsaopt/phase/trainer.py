@@ -58,6 +58,9 @@ class PhaseTrainer(TrainerBase):
 
     _kind = "PhaseTrainer"
 
+    #: Adaptive rule (crate): rising loss: full + 5 (<= 50), predict - 10 (>= 10); falling: full - 2 (>= 5), predict + 5 (<= 100).
+    _ADAPT_RULE = (5, 50, 10, 10, 2, 5, 5, 100)
+
     def __init__(self, param_shapes: Any, config: PhaseConfig | None = None, backend: Any = None) -> None:
         if config is None:
             config = PhaseConfig()
@@ -161,20 +164,6 @@ class PhaseTrainer(TrainerBase):
                 self._adapt()
         elif new is TrainingPhase.PREDICT and old is TrainingPhase.FULL:
             self._phase_step = 0
-
-    def _adapt(self) -> None:
-        trend = self._trend(self.config.loss_threshold)
-        before = (self._full_len, self._predict_len)
-        if trend > 0:
-            self._full_len = min(self._full_len + 5, 50)
-            self._predict_len = max(self._predict_len - 10, 10)
-        elif trend < 0:
-            self._full_len = max(self._full_len - 2, 5)
-            self._predict_len = min(self._predict_len + 5, 100)
-        if before != (self._full_len, self._predict_len):
-            log.debug(
-                "PhaseTrainer adaptive: full %d -> %d, predict %d -> %d", before[0], self._full_len, before[1], self._predict_len
-            )
 
     def record_full_gradients(self, gradients: Any) -> None:
         """Record this step's real gradients (FULL or CORRECT); in CORRECT also accumulate ``actual - last prediction``.
