@@ -8,10 +8,9 @@ from vsaopt import ternary
 from vsaopt.accumulator import COUNT_MAX, OptimizerStats, TernaryGradientAccumulator, TernaryOptimizerWrapper
 from vsaopt.config import TernaryConfig
 from vsaopt.errors import BackendError, CheckpointError, ConfigError, DTypeError, NonFiniteError, ShapeError
-from vsaopt.testing import assert_bit_equal, props_accum, to_host
+from vsaopt.testing import assert_bit_equal, to_host
 
 SHAPES = [("layer1.weight", (16, 32)), ("layer1.bias", (16,)), ("layer2.weight", (8, 16))]
-ACC_PROPS = ("abs_sum_above", "accum_kernels", "nibbles", "accumulator")
 
 
 def grads(seed, scale=1.0, shapes=SHAPES):
@@ -32,21 +31,6 @@ def state_bytes(acc):
 
 
 # --- cross-backend identity -----------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ACC_PROPS)
-def test_identity(name, fast_backend, reference):
-    props_accum.PROPERTIES[name](fast_backend, reference)
-
-
-@pytest.mark.parametrize("name", ACC_PROPS)
-def test_identity_parallel_paths(name, fast_backend, reference, monkeypatch):
-    if fast_backend.name != "numba":
-        pytest.skip("parallel threshold is a numba setting")
-    from vsaopt.backends.numba import _config
-
-    monkeypatch.setattr(_config, "PARALLEL_MIN", 1)
-    props_accum.PROPERTIES[name](fast_backend, reference)
 
 
 @pytest.mark.parametrize("bits", [8, 4])

@@ -14,11 +14,10 @@ from vsaopt.config import VSAConfig
 from vsaopt.errors import ConfigError, DTypeError, EncodingError, NonFiniteError, ShapeError
 from vsaopt.fidelity import dense_projection_cosine, fidelity_table, make_gradients
 from vsaopt.projection import MAX_BLOCK, SRHTProjection, hadamard_blocks, padded_length
-from vsaopt.testing import assert_bit_equal, props_accum, to_host
+from vsaopt.testing import assert_bit_equal, to_host
 from vsaopt.testing.strategies import float32_arrays, seeds
 
 SHAPES = [("fc1.weight", (32, 48)), ("fc1.bias", (32,)), ("fc2.weight", (10, 32)), ("fc2.bias", (10,))]
-PROPS = ("random_signs", "fwht", "projection", "compressor")
 MODES = [("bundled", False), ("per_tensor", False), ("per_tensor", True)]
 
 
@@ -32,21 +31,6 @@ def cos(a, b):
 
 
 # --- cross-backend identity -----------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", PROPS)
-def test_identity(name, fast_backend, reference):
-    props_accum.PROPERTIES[name](fast_backend, reference)
-
-
-@pytest.mark.parametrize("name", PROPS)
-def test_identity_parallel_paths(name, fast_backend, reference, monkeypatch):
-    if fast_backend.name != "numba":
-        pytest.skip("parallel threshold is a numba setting")
-    from vsaopt.backends.numba import _config
-
-    monkeypatch.setattr(_config, "PARALLEL_MIN", 1)
-    props_accum.PROPERTIES[name](fast_backend, reference)
 
 
 @pytest.mark.parametrize("mode,ef", MODES)

@@ -17,26 +17,9 @@ from vsaopt.golden import map as golden_map
 from vsaopt.testing import assert_bit_equal, props_vsa
 from vsaopt.vsa import map as hd
 
-MAP_PROPS = sorted(name for name in props_vsa.PROPERTIES if name.startswith("map."))
 
 bipolar = hnp.arrays(np.int8, st.tuples(st.integers(1, 4), st.integers(1, 50)), elements=st.sampled_from([-1, 1]))
 finite_f32 = st.floats(-1e6, 1e6, width=32)
-
-
-@pytest.mark.parametrize("name", MAP_PROPS)
-def test_identity(name, fast_backend, reference):
-    props_vsa.PROPERTIES[name](fast_backend, reference)
-
-
-@pytest.mark.parametrize("name", MAP_PROPS)
-def test_identity_parallel_paths(name, fast_backend, reference, monkeypatch):
-    """The numba prange variants (used above PARALLEL_MIN elements) give the same bytes."""
-    if fast_backend.name != "numba":
-        pytest.skip("parallel threshold is a numba setting")
-    from vsaopt.backends.numba import _config
-
-    monkeypatch.setattr(_config, "PARALLEL_MIN", 1)
-    props_vsa.PROPERTIES[name](fast_backend, reference)
 
 
 def test_golden_cases_agree(fast_backend, reference):

@@ -16,26 +16,9 @@ from vsaopt.backends.numpy import reduce as ref_reduce
 from vsaopt.backends.numpy import vsa as ref_vsa
 from vsaopt.errors import ConfigError, DTypeError, ShapeError
 from vsaopt.golden import vsa as golden_vsa
-from vsaopt.testing import assert_bit_equal, props_vsa
+from vsaopt.testing import assert_bit_equal
 from vsaopt.testing.strategies import trit_arrays
 
-TRIT_PROPS = sorted(name for name in props_vsa.PROPERTIES if name.startswith("vsa."))
-
-
-@pytest.mark.parametrize("name", TRIT_PROPS)
-def test_identity(name, fast_backend, reference):
-    props_vsa.PROPERTIES[name](fast_backend, reference)
-
-
-@pytest.mark.parametrize("name", TRIT_PROPS)
-def test_identity_parallel_paths(name, fast_backend, reference, monkeypatch):
-    """The numba prange variants (used above PARALLEL_MIN elements) give the same bytes."""
-    if fast_backend.name != "numba":
-        pytest.skip("parallel threshold is a numba setting")
-    from vsaopt.backends.numba import _config
-
-    monkeypatch.setattr(_config, "PARALLEL_MIN", 1)
-    props_vsa.PROPERTIES[name](fast_backend, reference)
 
 
 def test_golden_cases_agree(fast_backend, reference):
