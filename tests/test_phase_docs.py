@@ -11,9 +11,9 @@ MODULES = [
     "vsaopt.phase.configs",
     "vsaopt.phase.types",
     "vsaopt.phase.loss_history",
-    "vsaopt.phase.momentum",
-    "vsaopt.phase.deterministic",
-    "vsaopt.phase.trainer",
+    "vsaopt.phase.momentum_predictor",
+    "vsaopt.phase.deterministic_predictor",
+    "vsaopt.phase.phase_trainer",
     "vsaopt.phase.deterministic_trainer",
 ]
 

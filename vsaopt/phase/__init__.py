@@ -16,16 +16,16 @@ from .configs import (
     PhaseConfig,
     PredictionConfig,
 )
-from .deterministic import DeterministicPredictor
+from .deterministic_predictor import DeterministicPredictor
 from .deterministic_trainer import DeterministicPhaseTrainer
 from .loss_history import Divergence, LossAnomaly, LossHistory, LossMeasurement, LossStatistics, Spike
-from .momentum import GradientPredictor
-from .trainer import PhaseTrainer
+from .momentum_predictor import GradientPredictor
+from .phase_trainer import PhaseTrainer
 from .types import (
     DeterministicPhase,
     DeterministicTrainerStats,
-    PredictorStatistics,
-    PredictorStats,
+    DeterministicPredictorStats,
+    MomentumPredictorStats,
     StepInfo,
     TrainerStats,
     TrainingPhase,
@@ -47,8 +47,8 @@ __all__ = [
     "StepInfo",
     "TrainerStats",
     "DeterministicTrainerStats",
-    "PredictorStats",
-    "PredictorStatistics",
+    "MomentumPredictorStats",
+    "DeterministicPredictorStats",
     "LossMeasurement",
     "LossStatistics",
     "LossAnomaly",

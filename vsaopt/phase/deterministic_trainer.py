@@ -18,7 +18,7 @@ from ._base import TrainerBase, log
 from ._layout import ParamLayout
 from ._scalar import F32, check_loss
 from .configs import DeterministicPhaseConfig
-from .deterministic import DeterministicPredictor
+from .deterministic_predictor import DeterministicPredictor
 from .loss_history import LossHistory
 from .types import DeterministicPhase, DeterministicTrainerStats
 

@@ -12,8 +12,8 @@ __all__ = [
     "StepInfo",
     "TrainerStats",
     "DeterministicTrainerStats",
-    "PredictorStats",
-    "PredictorStatistics",
+    "MomentumPredictorStats",
+    "DeterministicPredictorStats",
 ]
 
 
@@ -161,12 +161,12 @@ class DeterministicTrainerStats:
 
 
 @dataclasses.dataclass(frozen=True)
-class PredictorStats:
-    """Statistics of a :class:`~vsaopt.phase.GradientPredictor` (float32 values as Python floats).
+class MomentumPredictorStats:
+    """Statistics of a :class:`~vsaopt.phase.GradientPredictor` (the crate's ``PredictorStats``; float32 values as Python floats).
 
     Examples
     --------
-    >>> print(PredictorStats(3, 0.8, 0.25, 0.25, 2))
+    >>> print(MomentumPredictorStats(3, 0.8, 0.25, 0.25, 2))
     Steps: 3 | Prediction ratio: 80.0% | Mean error: 0.2500 | Recent error: 0.2500
     """
 
@@ -188,8 +188,8 @@ class PredictorStats:
 
 
 @dataclasses.dataclass(frozen=True)
-class PredictorStatistics:
-    """Statistics of a :class:`~vsaopt.phase.DeterministicPredictor`.
+class DeterministicPredictorStats:
+    """Statistics of a :class:`~vsaopt.phase.DeterministicPredictor` (the crate's ``PredictorStatistics``).
 
     Attributes
     ----------

@@ -20,7 +20,7 @@ from ..errors import CheckpointError, ConfigError, DTypeError
 from ._layout import ParamLayout
 from ._scalar import F32, sum_f32
 from .configs import PredictionConfig
-from .types import PredictorStats
+from .types import MomentumPredictorStats
 
 __all__ = ["GradientPredictor"]
 
@@ -194,7 +194,7 @@ class GradientPredictor:
                 raise DTypeError(f"gradients[{name!r}]: array is read-only; apply_correction updates in place")
         return [a.reshape(-1) for a in arrays]
 
-    def get_stats(self) -> PredictorStats:
+    def get_stats(self) -> MomentumPredictorStats:
         """Counters and float32 error averages (mean over all kept errors; recent: last 10, newest first)."""
         errs = list(self._errors)
         mean = F32(sum_f32(errs) / F32(len(errs))) if errs else F32(0.0)
@@ -203,7 +203,7 @@ class GradientPredictor:
         else:
             recent = mean
         ratio = F32(F32(1.0) - F32(F32(1.0) / F32(self.config.prediction_steps + 1)))
-        return PredictorStats(self._total_steps, float(ratio), float(mean), float(recent), self._count)
+        return MomentumPredictorStats(self._total_steps, float(ratio), float(mean), float(recent), self._count)
 
     def reset(self) -> None:
         """Forget history, predictions, corrections, errors and counters."""

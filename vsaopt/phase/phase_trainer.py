@@ -18,7 +18,7 @@ from ._base import TrainerBase, log
 from ._layout import ParamLayout
 from ._scalar import F32, check_loss, sum_f32
 from .configs import PhaseConfig
-from .momentum import GradientPredictor
+from .momentum_predictor import GradientPredictor
 from .types import TrainerStats, TrainingPhase
 
 __all__ = ["PhaseTrainer"]

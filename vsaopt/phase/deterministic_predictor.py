@@ -21,7 +21,7 @@ from ..errors import CheckpointError, ConfigError, DTypeError, PhaseError
 from ._layout import ParamLayout
 from ._scalar import F32, powi
 from .configs import DeterministicPredictionConfig
-from .types import PredictorStatistics
+from .types import DeterministicPredictorStats
 
 __all__ = ["DeterministicPredictor"]
 
@@ -222,9 +222,9 @@ class DeterministicPredictor:
         self._steps_since_fit += 1
         return self.layout.split(flat)
 
-    def get_stats(self) -> PredictorStatistics:
+    def get_stats(self) -> DeterministicPredictorStats:
         """Counters, error average and the current largest ``|residual|``."""
-        return PredictorStatistics(
+        return DeterministicPredictorStats(
             self._total_steps,
             self._full_steps,
             self._predicted_steps,
