@@ -130,7 +130,7 @@ def test_checkpoint_file_is_versioned_without_pickle(tmp_path, reference):
     with np.load(path, allow_pickle=False) as npz:
         header = json.loads(npz["__header__"].tobytes())
         assert all(npz[k].dtype != object for k in npz.files)
-    assert header["format"] == "vsaopt.phase-checkpoint" and header["version"] == 1
+    assert header["format"] == "vsaopt.checkpoint" and header["version"] == 2
     assert header["kind"] == "DeterministicPhaseTrainer" and len(header["sha256"]) == 64
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]  # no temporary file left
 
@@ -173,7 +173,7 @@ def test_damaged_or_mismatched_files_raise_checkpoint_error(tmp_path, reference)
 
     def edit_header(members):
         h = json.loads(members["__header__"].tobytes())
-        h["total_step"] += 1
+        h["state"]["total_step"] += 1
         members["__header__"] = np.frombuffer(json.dumps(h).encode(), np.uint8)
 
     edited = tmp_path / "edited.ckpt"

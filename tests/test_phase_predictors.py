@@ -91,7 +91,7 @@ def test_momentum_error_history_drives_should_compute_full(reference):
         p.predict_gradient()
         p.compute_correction({"w": np.ones(2, F32)})  # error 1.0 each time
     assert p.should_compute_full()
-    assert len(p.state_arrays()[1]["errors"]) == 100  # bounded
+    assert len(p.export_state()[1]["errors"]) == 100  # bounded
 
 
 def test_apply_correction_validates_before_changing(reference):
@@ -125,10 +125,10 @@ def test_apply_correction_validates_before_changing(reference):
 )
 def test_predictors_reject_bad_gradients(reference, bad, err):
     for p in (GradientPredictor(SHAPES, backend=reference), DeterministicPredictor(SHAPES, backend=reference)):
-        before = p.state_arrays()
+        before = p.export_state()
         with pytest.raises(err):
             p.record_gradient(bad)
-        after = p.state_arrays()
+        after = p.export_state()
         assert before[0] == after[0] and all(np.array_equal(before[1][k], after[1][k]) for k in before[1])
 
 
@@ -185,7 +185,7 @@ def test_deterministic_history_is_bounded(reference):
     p = DeterministicPredictor([("w", (2,))], DeterministicPredictionConfig(warmup_steps=1, history_window=3), backend=reference)
     for i in range(50):
         p.record_gradient({"w": np.full(2, i, F32)})
-    header, arrays = p.state_arrays()
+    header, arrays = p.export_state()
     assert arrays["history"].shape == (5, 2) and header["steps"] == list(range(45, 50))
     with pytest.raises(DTypeError):
         p.record_gradient({"w": np.zeros(2, F32)}, is_correction=1)
@@ -242,6 +242,6 @@ def test_loss_history_is_bounded_and_keeps_step_numbers():
         h.record(float(i), DeterministicPhase.FULL)
     ms = h.measurements()
     assert len(ms) == 7 and [m.step for m in ms] == list(range(993, 1000))
-    header, arrays = h.state_arrays()
-    back = LossHistory.from_state_arrays(header, arrays)
+    back = LossHistory(h.config)
+    back.load_state_dict(h.state_dict())
     assert back.measurements() == ms and back.to_json() == h.to_json()

@@ -255,6 +255,9 @@ class PhaseTrainerMachine(TrainerMachine):
     @rule(g=gradients)
     def apply_correction(self, g):
         targets = [{k: be.xp.asarray(v.copy()) for k, v in g.items()} for be in BACKENDS]
+        if not (self.in_step and self.info.phase is not TrainingPhase.FULL):  # outside a step or in FULL: refused
+            self.expect_error(PhaseError, lambda t, be: t.apply_correction({k: be.xp.asarray(v.copy()) for k, v in g.items()}))
+            return
         for t, tg in zip(self.trainers, targets):
             t.apply_correction(tg)
         for tg in targets[1:]:

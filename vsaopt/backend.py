@@ -14,6 +14,8 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
 from .errors import BackendError, ConfigError, MissingKernelError
 
 __all__ = [
@@ -67,6 +69,10 @@ class Backend:
     def __getattr__(self, attr: str) -> Any:
         # Only reached for names not set in __init__: a missing kernel (hasattr() stays usable).
         raise MissingKernelError(f"backend {self.name!r} has no kernel {attr!r}")
+
+    def to_host(self, array: Any) -> Any:
+        """A host numpy copy of ``array`` (never a view of it)."""
+        return array.get() if self.device == "gpu" else np.array(array, copy=True)
 
     def owns(self, array: Any) -> bool:
         """Whether ``array`` lives where this backend computes (numpy vs cupy arrays)."""

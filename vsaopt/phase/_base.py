@@ -1,17 +1,17 @@
-"""What both phase trainers share: step protocol checks, float32 loss windows and checkpoint framing."""
+"""What both phase trainers share: the step protocol, the adaptive rule, float32 loss windows and the counters' state."""
 
 from __future__ import annotations
 
 import logging
-import os
 from collections import deque
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import CheckpointError, PhaseError
-from . import checkpoint
-from ._scalar import F32, adaptive_trend
+from ..checkpoint import Checkpointable, Fields
+from ..errors import PhaseError
+from ._scalar import adaptive_trend
 from .types import StepInfo
 
 log = logging.getLogger("vsaopt")
@@ -20,10 +20,16 @@ log = logging.getLogger("vsaopt")
 RECENT_LOSSES = 100
 
 
-class TrainerBase:
-    """Step-protocol bookkeeping and state-dict framing; subclasses define the schedule."""
+class TrainerBase(Checkpointable):
+    """Step-protocol bookkeeping and the counters' state; subclasses define the schedule.
 
-    _kind = ""
+    A subclass names its phase enum (:attr:`_PHASES`), the phases that need real
+    gradients (:attr:`_BACKWARD`) and the one that predicts (:attr:`_PREDICTING`).
+    """
+
+    _PHASES: ClassVar[Any]
+    _BACKWARD: ClassVar[tuple[Any, ...]]
+    _PREDICTING: ClassVar[tuple[Any, ...]]
     config: Any
     _layout: Any
     _phase: Any
@@ -35,14 +41,13 @@ class TrainerBase:
     def __init__(self, param_shapes: Any, config: Any = None, backend: Any = None) -> None:  # pragma: no cover
         raise NotImplementedError
 
-    def needs_backward(self) -> bool:  # pragma: no cover - defined by each trainer
-        raise NotImplementedError
+    def needs_backward(self) -> bool:
+        """Whether the current phase needs real gradients."""
+        return self._phase in self._BACKWARD
 
-    def state_dict(self) -> dict:  # pragma: no cover - defined by each trainer
-        raise NotImplementedError
-
-    def load_state_dict(self, state: dict) -> None:  # pragma: no cover - defined by each trainer
-        raise NotImplementedError
+    def should_compute_full(self) -> bool:
+        """Same as :meth:`needs_backward` (the crate's name)."""
+        return self.needs_backward()
 
     @property
     def backend(self) -> Any:
@@ -122,7 +127,8 @@ class TrainerBase:
         if not self._in_step:
             raise PhaseError(f"{what}: no step in progress (call begin_step first)")
 
-    def _require_backward(self, what: str) -> None:
+    def require_backward(self, what: str) -> None:
+        """Raise :class:`PhaseError` unless real gradients may be recorded now (``what`` names the caller)."""
         self._require_step(what)
         if not self.needs_backward():
             raise PhaseError(f"{what}: phase {self._phase} uses predicted gradients; real gradients are recorded only in backward phases")
@@ -131,87 +137,66 @@ class TrainerBase:
 
     def _require_predict(self, what: str) -> None:
         self._require_step(what)
+        if self._phase not in self._PREDICTING:
+            raise PhaseError(f"{what}: phase {self._phase} needs real gradients (record_full_gradients)")
         if self._predicted:
             raise PhaseError(f"{what}: gradients were already predicted in this step")
 
     def _trend(self, loss_threshold: float) -> int:
         return adaptive_trend(list(self._recent), loss_threshold)
 
-    # --- checkpoints ---------------------------------------------------------------------
+    # --- state ---------------------------------------------------------------------------
 
-    def _frame(self, header: dict, arrays: dict) -> dict:
-        header = {
-            "format": checkpoint.FORMAT,
-            "version": checkpoint.VERSION,
-            "kind": self._kind,
-            "config": self.config.to_dict(),
-            "param_shapes": self._layout.as_list(),
-            **header,
-        }
-        header["sha256"] = checkpoint.digest(header, arrays)
-        return {"header": header, "arrays": arrays}
-
-    def _unframe(self, state: Any) -> tuple[dict, dict]:
-        header, arrays = checkpoint.check_state_dict(state, self._kind)
-        if header.get("config") != self.config.to_dict():
-            raise CheckpointError(f"state dict: saved with another config ({header.get('config')!r})")
-        if header.get("param_shapes") != self._layout.as_list():
-            raise CheckpointError(f"state dict: saved for parameters {header.get('param_shapes')!r}, this trainer has {self._layout.as_list()!r}")
-        return header, arrays
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write :meth:`state_dict` to ``path`` atomically (temporary file, then rename); no pickle."""
-        state = self.state_dict()
-        checkpoint.write(path, state["header"], state["arrays"])
+    def _identity(self) -> dict:
+        return {"param_shapes": self._layout.as_list()}
 
     @classmethod
-    def _from_file(cls, path: str | os.PathLike, backend: Any, config_cls: type) -> Any:
-        header, arrays = checkpoint.read(path)
-        if header.get("kind") != cls._kind:
-            raise CheckpointError(f"{path}: saved by {header.get('kind')!r}, not a {cls._kind} checkpoint")
-        try:
-            config = config_cls.from_dict(header["config"])  # type: ignore[attr-defined]
-            shapes = [(str(n), tuple(s)) for n, s in header["param_shapes"]]
-        except Exception as exc:
-            raise CheckpointError(f"{path}: checkpoint config or parameter list is invalid ({exc})") from None
-        trainer = cls(shapes, config, backend=backend)
-        trainer.load_state_dict({"header": header, "arrays": arrays})
-        return trainer
+    def _construct(cls, identity: dict, config: Any, backend: Any) -> Any:
+        return cls(identity.get("param_shapes"), config, backend=backend)
 
-    @staticmethod
-    def _prefixed(prefix: str, arrays: dict) -> dict:
-        return {f"{prefix}.{k}": v for k, v in arrays.items()}
+    def _export_counters(self) -> tuple[dict, dict]:
+        """The step protocol's fields, shared by both trainers."""
+        header = {
+            "phase": self._phase.name,
+            "phase_step": self._phase_step,
+            "total_step": self._total_step,
+            "cycle": self._cycle,
+            "full_len": self._full_len,
+            "predict_len": self._predict_len,
+            "taken": {p.name: self._taken[p] for p in self._PHASES},
+            "in_step": self._in_step,
+            "recorded": self._recorded,
+            "predicted": self._predicted,
+        }
+        return header, {"recent_losses": np.array(list(self._recent), dtype=np.float32)}
 
-    @staticmethod
-    def _unprefixed(prefix: str, arrays: dict) -> dict:
-        p = prefix + "."
-        return {k[len(p) :]: v for k, v in arrays.items() if k.startswith(p)}
+    def _phase_len_range(self, configured: int, lo: int, hi: int) -> tuple[int, int]:
+        """Lengths a phase can have: the configured one, or anything the adaptive rule reaches from it."""
+        if not self.config.adaptive_phases:
+            return configured, configured
+        return min(configured, lo), max(configured, hi)
 
-    @staticmethod
-    def _f32_list(arrays: dict, name: str, cap: int) -> list[np.float32]:
-        a = arrays.get(name)
-        if not isinstance(a, np.ndarray) or a.dtype != np.float32 or a.ndim != 1 or a.shape[0] > cap:
-            raise CheckpointError(f"state dict: {name} must be a float32 vector of at most {cap} values")
-        if not np.isfinite(a).all():
-            raise CheckpointError(f"state dict: {name} holds non-finite values")
-        return [F32(v) for v in a]
+    def _import_counters(self, f: Fields) -> Callable[[], None]:
+        """Validate the step protocol's fields; the returned function installs them."""
+        f_up, f_max, p_down, p_min, f_down, f_min, p_up, p_max = self._ADAPT_RULE
+        phase = f.enum("phase", self._PHASES)
+        total = f.int("total_step")
+        phase_step = f.int("phase_step", 0, total)
+        cycle = f.int("cycle", 0, total)
+        full_len = f.int("full_len", *self._phase_len_range(self.config.full_steps, f_min, f_max))
+        predict_len = f.int("predict_len", *self._phase_len_range(self.config.predict_steps, p_min, p_max))
+        taken = f.counts("taken", self._PHASES)
+        in_step, recorded, predicted = f.bool("in_step"), f.bool("recorded"), f.bool("predicted")
+        recent = f.f32_list("recent_losses", RECENT_LOSSES)
+        f.require(sum(taken.values()) == total, "phase counters do not add up to total_step")
+        f.require(not recorded or (in_step and phase in self._BACKWARD), "gradients recorded outside a backward step")
+        f.require(not predicted or (in_step and phase in self._PREDICTING), "gradients predicted outside a PREDICT step")
 
-    @staticmethod
-    def _ints(header: dict, names: tuple[str, ...]) -> dict[str, int]:
-        out = {}
-        for n in names:
-            v = header.get(n)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise CheckpointError(f"state dict: {n} must be a non-negative int, got {v!r}")
-            out[n] = v
-        return out
+        def install() -> None:
+            self._phase, self._phase_step, self._total_step, self._cycle = phase, phase_step, total, cycle
+            self._full_len, self._predict_len = full_len, predict_len
+            self._taken = taken
+            self._in_step, self._recorded, self._predicted = in_step, recorded, predicted
+            self._recent = deque(recent, maxlen=RECENT_LOSSES)
 
-    @staticmethod
-    def _bools(header: dict, names: tuple[str, ...]) -> dict[str, bool]:
-        out = {}
-        for n in names:
-            v = header.get(n)
-            if not isinstance(v, bool):
-                raise CheckpointError(f"state dict: {n} must be a bool, got {v!r}")
-            out[n] = v
-        return out
+        return install

@@ -12,12 +12,14 @@ record first folds the error of the current line into the residual (kernel
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..backend import resolve_backend
-from ..errors import CheckpointError, ConfigError, DTypeError, PhaseError
+from ..checkpoint import Checkpointable, Fields
+from ..errors import ConfigError, DTypeError, PhaseError
 from ._layout import ParamLayout
 from ._scalar import F32, powi
 from .configs import DeterministicPredictionConfig
@@ -34,7 +36,7 @@ def _bits_to_f32(bits: int) -> float:
     return float(np.array([bits & _F32_ABS_MASK], dtype=np.uint32).view(np.float32)[0])
 
 
-class DeterministicPredictor:
+class DeterministicPredictor(Checkpointable):
     """Closed-form weighted least-squares gradient predictor with residual tracking.
 
     Parameters
@@ -53,6 +55,9 @@ class DeterministicPredictor:
     >>> p.is_ready(), p.predict_gradient()["w"]
     (True, array([2.5, 2.5], dtype=float32))
     """
+
+    _kind = "DeterministicPredictor"
+    _config_cls = DeterministicPredictionConfig
 
     def __init__(self, param_shapes: Any, config: DeterministicPredictionConfig | None = None, backend: Any = None) -> None:
         if config is None:
@@ -123,10 +128,10 @@ class DeterministicPredictor:
         """Record real gradients (every declared name); refit; on a correction first update the residual."""
         if not isinstance(is_correction, bool):
             raise DTypeError(f"is_correction: expected True or False, got {is_correction!r}")
-        flat = self.layout.flatten(gradients, self._be, "gradients")
-        self._record(flat, is_correction)
+        self.record_flat(self.layout.flatten(gradients, self._be, "gradients"), is_correction)
 
-    def _record(self, flat: Any, is_correction: bool) -> None:
+    def record_flat(self, flat: Any, is_correction: bool = False) -> None:
+        """Record one validated flat float32 gradient (declaration order); for callers that flattened it already."""
         self._ring[self._head] = flat
         self._head = (self._head + 1) % self._cap
         self._steps.append(self._global_step)
@@ -239,13 +244,19 @@ class DeterministicPredictor:
 
     # --- state -----------------------------------------------------------------
 
-    def state_arrays(self) -> tuple[dict, dict]:
-        """``(header, arrays)`` of the full state; arrays are host numpy copies."""
-        from ..testing import to_host
+    def _identity(self) -> dict:
+        return {"param_shapes": self.layout.as_list()}
 
+    @classmethod
+    def _construct(cls, identity: dict, config: Any, backend: Any) -> DeterministicPredictor:
+        return cls(identity.get("param_shapes"), config, backend=backend)
+
+    def export_state(self) -> tuple[dict, dict]:
+        """``(header, arrays)`` of the full state; arrays are host copies."""
+        be = self._be
         k = len(self._steps)
-        rows = [(self._head - k + i) % self._cap for i in range(k)]
-        hist = np.stack([to_host(self._ring[r]) for r in rows]) if k else np.zeros((0, self.layout.total), np.float32)
+        rows = [be.to_host(self._ring[(self._head - k + i) % self._cap]) for i in range(k)]
+        hist = np.stack(rows) if rows else np.zeros((0, self.layout.total), np.float32)
         header = {
             "steps": list(self._steps),
             "recorded": self._recorded,
@@ -261,65 +272,62 @@ class DeterministicPredictor:
         }
         arrays = {
             "history": hist,
-            "residual": to_host(self._residual),
+            "residual": be.to_host(self._residual),
             "mean_abs_error": np.array(self._mean_abs_error, dtype=np.float32),
         }
         if self._baseline is not None:
-            arrays["baseline"] = to_host(self._baseline)
-            arrays["velocity"] = to_host(self._velocity)
+            arrays["baseline"] = be.to_host(self._baseline)
+            arrays["velocity"] = be.to_host(self._velocity)
         return header, arrays
 
-    def load_state_arrays(self, header: dict, arrays: dict) -> None:
-        """Replace the state by one from :meth:`state_arrays` (validated first; CheckpointError when invalid)."""
-        n = self.layout.total
-        try:
-            steps = [int(s) for s in header["steps"]]
-            ints = {k: int(header[k]) for k in ("recorded", "global_step", "steps_since_fit", "fit_step", "total_steps", "full_steps", "predicted_steps", "early_corrections")}
-            ready, fitted = bool(header["ready"]), bool(header["fitted"])
-            hist = np.asarray(arrays["history"])
-            residual = np.asarray(arrays["residual"])
-            mae = np.asarray(arrays["mean_abs_error"])
-            base = np.asarray(arrays["baseline"]) if fitted else None
-            vel = np.asarray(arrays["velocity"]) if fitted else None
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"deterministic predictor: malformed state ({exc})") from None
-        k = len(steps)
-        if hist.dtype != np.float32 or hist.shape != (k, n) or k > self._cap:
-            raise CheckpointError(f"deterministic predictor: history must be float32 of shape ({k}, {n}) with at most {self._cap} rows")
-        if any(b <= a for a, b in zip(steps, steps[1:])) or any(s < 0 or s >= max(ints["global_step"], 1) for s in steps):
-            raise CheckpointError("deterministic predictor: history steps must increase and precede the global step")
-        for label, a in (("residual", residual), ("baseline", base), ("velocity", vel)):
-            if a is not None and (a.dtype != np.float32 or a.shape != (n,) or not np.isfinite(a).all()):
-                raise CheckpointError(f"deterministic predictor: {label} must be finite float32 of shape ({n},)")
-        if mae.dtype != np.float32 or mae.shape != () or not np.isfinite(mae):
-            raise CheckpointError("deterministic predictor: mean_abs_error must be a finite float32 scalar")
-        if min(ints.values()) < 0 or (ready and not fitted) or ints["fit_step"] > ints["global_step"]:
-            raise CheckpointError("deterministic predictor: inconsistent counters")
-        if not np.isfinite(hist).all():
-            raise CheckpointError("deterministic predictor: non-finite history")
+    def import_state(self, f: Fields) -> Callable[[], None]:
+        """Validate a state of :meth:`export_state`; the returned function installs it.
+
+        The history must be finite (recorded gradients are); the fit and the
+        residual are computed from it and may have overflowed float32.
+        """
+        n, cap = self.layout.total, self._cap
+        total = f.int("total_steps")
+        global_step = f.int("global_step")
+        full, predicted = f.int("full_steps", 0, total), f.int("predicted_steps", 0, total)
+        recorded = f.int("recorded", full, full)
+        steps = f.int_list("steps", cap, 0, max(global_step - 1, 0))
+        ssf = f.int("steps_since_fit", 0, predicted)
+        fit_step = f.int("fit_step", 0, global_step)
+        early = f.int("early_corrections", 0, full)
+        ready, fitted = f.bool("ready"), f.bool("fitted")
+        hist = f.array("history", np.float32, (len(steps), n))
+        residual = f.array("residual", np.float32, (n,), finite=False)
+        mae = f.array("mean_abs_error", np.float32, (), finite=False)
+        base = f.array("baseline", np.float32, (n,), finite=False) if fitted else None
+        vel = f.array("velocity", np.float32, (n,), finite=False) if fitted else None
+        f.require(all(a < b for a, b in zip(steps, steps[1:])), "history steps must increase")
+        f.require(fitted == ready, "a fit exists exactly when the predictor is ready")
+        f.require(full + predicted == total and global_step == total, "step counters disagree")
+        f.require(len(steps) <= recorded, "more history rows than records")
+        f.require(fitted or not (f.has("baseline") or f.has("velocity")), "fit arrays without a fit")
         xp, be = self._be.xp, self._be
         ring = xp.zeros_like(self._ring)
-        if k:
-            ring[:k] = xp.asarray(hist)
+        if steps:
+            ring[: len(steps)] = xp.asarray(hist)
         res = xp.asarray(residual)
         maxes = []
         for off, size in zip(self.layout.offsets, self.layout.sizes):
             _, bits = be.abs_stats(res[off : off + size])
             maxes.append(_bits_to_f32(bits))
-        self._ring = ring
-        self._steps = steps
-        self._head = k % self._cap
-        self._recorded = ints["recorded"]
-        self._global_step = ints["global_step"]
-        self._steps_since_fit = ints["steps_since_fit"]
-        self._ready = ready
-        self._fit_step = ints["fit_step"]
-        self._total_steps = ints["total_steps"]
-        self._full_steps = ints["full_steps"]
-        self._predicted_steps = ints["predicted_steps"]
-        self._early_corrections = ints["early_corrections"]
-        self._mean_abs_error = F32(mae)
-        self._residual = res
-        self._residual_max = maxes
-        self._baseline = None if base is None else xp.asarray(base)
-        self._velocity = None if vel is None else xp.asarray(vel)
+
+        def install() -> None:
+            self._ring = ring
+            self._steps = steps
+            self._head = len(steps) % cap
+            self._recorded, self._global_step, self._steps_since_fit = recorded, global_step, ssf
+            self._ready, self._fit_step = ready, fit_step
+            self._total_steps, self._full_steps, self._predicted_steps = total, full, predicted
+            self._early_corrections = early
+            self._mean_abs_error = np.float32(mae)
+            self._residual = res
+            self._residual_max = maxes
+            self._baseline = None if base is None else xp.asarray(base)
+            self._velocity = None if vel is None else xp.asarray(vel)
+
+        return install

@@ -6,14 +6,14 @@ vsa-optim-rs 0.1.1's (spec/schedule.md, "DeterministicPhaseTrainer").
 
 from __future__ import annotations
 
-import os
-from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..backend import resolve_backend
-from ..errors import CheckpointError, ConfigError, PhaseError
+from ..checkpoint import Fields
+from ..errors import ConfigError, PhaseError
 from ._base import TrainerBase, log
 from ._layout import ParamLayout
 from ._scalar import F32, check_loss
@@ -56,6 +56,10 @@ class DeterministicPhaseTrainer(TrainerBase):
     """
 
     _kind = "DeterministicPhaseTrainer"
+    _config_cls = DeterministicPhaseConfig
+    _PHASES = DeterministicPhase
+    _BACKWARD = _BACKWARD
+    _PREDICTING = (DeterministicPhase.PREDICT,)
 
     #: Adaptive rule (crate): rising loss: full + 2 (<= 30), predict - 5 (>= 5); falling: full - 1 (>= 3), predict + 3 (<= 50).
     _ADAPT_RULE = (2, 30, 5, 5, 1, 3, 3, 50)
@@ -80,7 +84,6 @@ class DeterministicPhaseTrainer(TrainerBase):
         self._cycle = 0
         self._taken = {p: 0 for p in DeterministicPhase}
         self._last_loss = F32(0.0)
-        self._warmup_complete = False
         self._full_len = self.config.full_steps
         self._predict_len = self.config.predict_steps
 
@@ -98,8 +101,8 @@ class DeterministicPhaseTrainer(TrainerBase):
 
     @property
     def warmup_complete(self) -> bool:
-        """Whether FULL has been entered (warmup over)."""
-        return self._warmup_complete
+        """Whether FULL has been entered (warmup over): the phase is no longer WARMUP."""
+        return self._phase is not DeterministicPhase.WARMUP
 
     @property
     def loss_history(self) -> LossHistory | None:
@@ -127,14 +130,6 @@ class DeterministicPhaseTrainer(TrainerBase):
         """PREDICT length now in use."""
         return self._predict_len
 
-    def needs_backward(self) -> bool:
-        """Whether the current phase needs real gradients (WARMUP, FULL, CORRECT)."""
-        return self._phase in _BACKWARD
-
-    def should_compute_full(self) -> bool:
-        """Same as :meth:`needs_backward`."""
-        return self.needs_backward()
-
     # --- schedule ------------------------------------------------------------------------
 
     def _next_phase(self) -> DeterministicPhase:
@@ -161,7 +156,6 @@ class DeterministicPhaseTrainer(TrainerBase):
             if old is not DeterministicPhase.WARMUP:
                 self._cycle += 1
             self._phase_step = 0
-            self._warmup_complete = True
             if self.config.adaptive_phases:
                 self._adapt()
         elif new is DeterministicPhase.PREDICT and old is DeterministicPhase.FULL:
@@ -177,9 +171,9 @@ class DeterministicPhaseTrainer(TrainerBase):
         ConfigError, ShapeError, DTypeError, NonFiniteError, BackendError
             Bad gradients (nothing is changed).
         """
-        self._require_backward("record_full_gradients")
+        self.require_backward("record_full_gradients")
         flat = self._layout.flatten(gradients, self._be, "gradients")
-        self._predictor._record(flat, self._phase is DeterministicPhase.CORRECT)
+        self._predictor.record_flat(flat, is_correction=self._phase is DeterministicPhase.CORRECT)
         self._recorded = True
 
     def get_predicted_gradients(self) -> dict[str, Any]:
@@ -190,11 +184,9 @@ class DeterministicPhaseTrainer(TrainerBase):
         PhaseError
             During warmup, outside a PREDICT step, or a second time in one step.
         """
-        if not self._warmup_complete:
+        if not self.warmup_complete:
             raise PhaseError("get_predicted_gradients: cannot predict during warmup")
         self._require_predict("get_predicted_gradients")
-        if self._phase is not DeterministicPhase.PREDICT:
-            raise PhaseError(f"get_predicted_gradients: phase {self._phase} needs real gradients (record_full_gradients)")
         out = self._predictor.predict_gradient()
         self._predicted = True
         return out
@@ -223,7 +215,7 @@ class DeterministicPhaseTrainer(TrainerBase):
         self._taken[self._phase] += 1
         self._phase_step += 1
         self._total_step += 1
-        self._in_step = False
+        self._in_step, self._recorded, self._predicted = False, False, False
 
     def get_stats(self) -> DeterministicTrainerStats:
         """Counters, float32 speedup, the predictor's mean error and the last loss."""
@@ -249,91 +241,44 @@ class DeterministicPhaseTrainer(TrainerBase):
 
     # --- state ---------------------------------------------------------------------------
 
-    def state_dict(self) -> dict:
-        """The complete state: ``{"header": JSON-able dict, "arrays": name -> numpy array}``.
+    def export_state(self) -> tuple[dict, dict]:
+        """``(header, arrays)``: counters, the last loss, the predictor and the loss history.
 
         Examples
         --------
         >>> t = DeterministicPhaseTrainer([("w", (2,))], backend="numpy")
-        >>> t.state_dict()["header"]["phase"]
+        >>> t.state_dict()["header"]["state"]["phase"]
         'WARMUP'
         """
-        p_header, p_arrays = self._predictor.state_arrays()
-        header: dict[str, Any] = {
-            "phase": self._phase.name,
-            "phase_step": self._phase_step,
-            "total_step": self._total_step,
-            "cycle": self._cycle,
-            "full_len": self._full_len,
-            "predict_len": self._predict_len,
-            "taken": {p.name: self._taken[p] for p in DeterministicPhase},
-            "warmup_complete": self._warmup_complete,
-            "in_step": self._in_step,
-            "recorded": self._recorded,
-            "predicted": self._predicted,
-            "predictor": p_header,
-        }
-        arrays = {
-            "recent_losses": np.array(list(self._recent), dtype=np.float32),
-            "last_loss": np.array(self._last_loss, dtype=np.float32),
-            **self._prefixed("predictor", p_arrays),
-        }
+        header, arrays = self._export_counters()
+        arrays["last_loss"] = np.array(self._last_loss, dtype=np.float32)
+        parts: dict[str, Any] = {"predictor": self._predictor}
         if self._history is not None:
-            h_header, h_arrays = self._history.state_arrays()
-            header["loss_history"] = h_header
-            arrays.update(self._prefixed("loss_history", h_arrays))
-        return self._frame(header, arrays)
+            parts["loss_history"] = self._history
+        for name, part in parts.items():
+            p_header, p_arrays = part.export_state()
+            header[name] = p_header
+            arrays.update({f"{name}.{k}": v for k, v in p_arrays.items()})
+        return header, arrays
 
-    def load_state_dict(self, state: dict) -> None:
-        """Restore a :meth:`state_dict` of a trainer with the same config and parameters.
-
-        Raises
-        ------
-        CheckpointError
-            Wrong format, version, kind, config or parameters, or a modified state; the trainer is unchanged.
-        """
-        header, arrays = self._unframe(state)
-        try:
-            phase = DeterministicPhase[header["phase"]]
-            taken = {p: header["taken"][p.name] for p in DeterministicPhase}
-        except (KeyError, TypeError) as exc:
-            raise CheckpointError(f"state dict: malformed phase counters ({exc})") from None
-        ints = self._ints(header, ("phase_step", "total_step", "cycle", "full_len", "predict_len"))
-        flags = self._bools(header, ("warmup_complete", "in_step", "recorded", "predicted"))
-        if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in taken.values()) or sum(taken.values()) != ints["total_step"]:
-            raise CheckpointError("state dict: phase counters do not add up to total_step")
-        recent = self._f32_list(arrays, "recent_losses", 100)
-        last = arrays.get("last_loss")
-        if not isinstance(last, np.ndarray) or last.dtype != np.float32 or last.shape != () or not np.isfinite(last):
-            raise CheckpointError("state dict: last_loss must be a finite float32 scalar")
+    def import_state(self, f: Fields) -> Callable[[], None]:
+        """Validate a state of :meth:`export_state`; the returned function installs it."""
+        install_counters = self._import_counters(f)
+        last = f.f32("last_loss")
         predictor = DeterministicPredictor(self._layout.pairs(), self.config.predictor_config(), self._be)
-        predictor.load_state_arrays(header.get("predictor", {}), self._unprefixed("predictor", arrays))
+        install_predictor = predictor.import_state(f.sub("predictor"))
         history = None
         if self.config.track_loss_history:
-            history = LossHistory.from_state_arrays(header.get("loss_history", {}), self._unprefixed("loss_history", arrays))
-            if history.config != self.config.loss_history_config:
-                raise CheckpointError("state dict: loss history config differs from the trainer's")
-        self._predictor = predictor
-        self._history = history
-        self._phase = phase
-        self._phase_step = ints["phase_step"]
-        self._total_step = ints["total_step"]
-        self._cycle = ints["cycle"]
-        self._full_len = ints["full_len"]
-        self._predict_len = ints["predict_len"]
-        self._taken = taken
-        self._warmup_complete = flags["warmup_complete"]
-        self._in_step, self._recorded, self._predicted = flags["in_step"], flags["recorded"], flags["predicted"]
-        self._recent = deque(recent, maxlen=100)
-        self._last_loss = F32(last)
+            history = LossHistory(self.config.loss_history_config)
+            history.import_state(f.sub("loss_history"))()
+        phase = f.enum("phase", DeterministicPhase)
+        f.require(phase is DeterministicPhase.WARMUP or f.sub("predictor").bool("ready"), "the predictor is not ready after warmup")
 
-    @classmethod
-    def load(cls, path: str | os.PathLike, backend: Any = None) -> DeterministicPhaseTrainer:
-        """A trainer rebuilt from a file written by :meth:`save`.
+        def install() -> None:
+            install_counters()
+            install_predictor()
+            self._predictor = predictor
+            self._history = history
+            self._last_loss = last
 
-        Raises
-        ------
-        CheckpointError
-            The file is missing, truncated, modified, of another kind or version.
-        """
-        return cls._from_file(path, backend, DeterministicPhaseConfig)
+        return install

@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .._arrays import check_int, check_real
-from ..errors import CheckpointError, ConfigError, DTypeError
+from ..checkpoint import Checkpointable, Fields
+from ..errors import ConfigError, DTypeError
 from ._scalar import F32, check_loss, sum_f32
 from .configs import LossHistoryConfig
 from .types import DeterministicPhase
@@ -98,7 +100,7 @@ def _window(value: Any, name: str, lo: int) -> int:
         raise ConfigError(str(exc)) from None
 
 
-class LossHistory:
+class LossHistory(Checkpointable):
     """Bounded loss record with statistics, trend and anomaly detection.
 
     Parameters
@@ -116,6 +118,9 @@ class LossHistory:
     >>> round(h.compute_statistics().mean, 4)
     0.6
     """
+
+    _kind = "LossHistory"
+    _config_cls = LossHistoryConfig
 
     def __init__(self, config: LossHistoryConfig | None = None) -> None:
         if config is None:
@@ -288,33 +293,34 @@ class LossHistory:
 
     # --- state ---------------------------------------------------------------------
 
-    def state_arrays(self) -> tuple[dict, dict]:
-        """``(header, arrays)``: JSON-able scalars and numpy arrays of the full state."""
-        header = {"next_step": self._next_step, "config": self.config.to_dict()}
+    def _identity(self) -> dict:
+        return {}
+
+    @classmethod
+    def _construct(cls, identity: dict, config: Any, backend: Any) -> LossHistory:
+        return cls(config)
+
+    def export_state(self) -> tuple[dict, dict]:
+        """``(header, arrays)``: the step counter, the losses (float32) and their phase codes (int8)."""
+        header = {"next_step": self._next_step}
         arrays = {
             "losses": np.array(list(self._losses), dtype=np.float32),
             "phases": np.array([p.value for p in self._phases], dtype=np.int8),
         }
         return header, arrays
 
-    @classmethod
-    def from_state_arrays(cls, header: dict, arrays: dict) -> LossHistory:
-        """Inverse of :meth:`state_arrays`; :class:`CheckpointError` when inconsistent."""
-        try:
-            config = LossHistoryConfig.from_dict(header["config"])
-            next_step = int(header["next_step"])
-            losses = np.asarray(arrays["losses"])
-            phases = np.asarray(arrays["phases"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"loss history: malformed state ({exc})") from None
-        if losses.dtype != np.float32 or losses.ndim != 1 or phases.dtype != np.int8 or phases.shape != losses.shape:
-            raise CheckpointError("loss history: losses must be float32 and phases int8 of the same length")
-        if losses.shape[0] > config.max_history or next_step < losses.shape[0]:
-            raise CheckpointError("loss history: more losses than max_history or than steps recorded")
-        if not np.isfinite(losses).all() or ((phases < 0) | (phases > 3)).any():
-            raise CheckpointError("loss history: non-finite loss or unknown phase code")
-        h = cls(config)
-        h._losses.extend(F32(v) for v in losses)
-        h._phases.extend(DeterministicPhase(int(p)) for p in phases)
-        h._next_step = next_step
-        return h
+    def import_state(self, f: Fields) -> Callable[[], None]:
+        """Validate a state of :meth:`export_state`; the returned function installs it."""
+        next_step = f.int("next_step")
+        losses = f.array("losses", np.float32, (-1,))
+        phases = f.array("phases", np.int8, losses.shape)
+        f.require(losses.shape[0] <= self.config.max_history, "more losses than max_history")
+        f.require(losses.shape[0] <= next_step, "more losses than steps recorded")
+        f.require(bool(((phases >= 0) & (phases < len(DeterministicPhase))).all()), "unknown phase code")
+
+        def install() -> None:
+            self._losses = deque((F32(v) for v in losses), maxlen=self.config.max_history)
+            self._phases = deque((DeterministicPhase(int(p)) for p in phases), maxlen=self.config.max_history)
+            self._next_step = next_step
+
+        return install

@@ -11,12 +11,14 @@ them to a gradient.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..backend import resolve_backend
-from ..errors import CheckpointError, ConfigError, DTypeError
+from ..checkpoint import Checkpointable, Fields
+from ..errors import ConfigError, DTypeError
 from ._layout import ParamLayout
 from ._scalar import F32, sum_f32
 from .configs import PredictionConfig
@@ -32,11 +34,7 @@ RECENT_ERRORS = 10
 ERROR_LIMIT = F32(0.5)
 
 
-def _backend(backend: Any) -> Any:
-    return resolve_backend(backend)
-
-
-class GradientPredictor:
+class GradientPredictor(Checkpointable):
     """Predicts gradients by momentum extrapolation of the recorded history.
 
     Parameters
@@ -58,6 +56,9 @@ class GradientPredictor:
     array([2.5, 2. ], dtype=float32)
     """
 
+    _kind = "GradientPredictor"
+    _config_cls = PredictionConfig
+
     def __init__(self, param_shapes: Any, config: PredictionConfig | None = None, backend: Any = None) -> None:
         if config is None:
             config = PredictionConfig()
@@ -65,7 +66,7 @@ class GradientPredictor:
             raise ConfigError(f"config: expected a PredictionConfig, got {type(config).__name__}")
         self.layout = ParamLayout(param_shapes)
         self.config = config
-        self._be = _backend(backend)
+        self._be = resolve_backend(backend)
         xp = self._be.xp
         self._ring = xp.zeros((config.history_size, self.layout.total), dtype=xp.float32)
         self._reset_state()
@@ -111,10 +112,25 @@ class GradientPredictor:
                 return True
         return False
 
+    @property
+    def has_prediction(self) -> bool:
+        """Whether a prediction was made since construction or :meth:`reset` (corrections compare against it)."""
+        return self._last_prediction is not None
+
     def record_gradient(self, gradients: Any) -> None:
         """Append real gradients (mapping name -> array, every declared name) to the history."""
-        flat = self.layout.flatten(gradients, self._be, "gradients")
+        self.record_flat(self.layout.flatten(gradients, self._be, "gradients"))
+
+    def record_flat(self, flat: Any, correct: bool = False) -> None:
+        """Append one validated flat float32 gradient (declaration order) to the history.
+
+        With ``correct`` and a prediction made, the correction ``flat - last
+        prediction`` is accumulated too (as :meth:`compute_correction`).  For
+        callers that validated and flattened the gradients already (the trainer).
+        """
         self._push(flat)
+        if correct and self._last_prediction is not None:
+            self._correct(flat)
 
     def _push(self, flat: Any) -> None:
         self._ring[self._head] = flat
@@ -211,63 +227,64 @@ class GradientPredictor:
 
     # --- state -----------------------------------------------------------------
 
-    def state_arrays(self) -> tuple[dict, dict]:
-        """``(header, arrays)`` of the full state; arrays are host numpy copies."""
-        from ..testing import to_host
+    def _identity(self) -> dict:
+        return {"param_shapes": self.layout.as_list()}
 
-        hist = np.stack([to_host(self._row(age)) for age in range(self._count - 1, -1, -1)]) if self._count else np.zeros((0, self.layout.total), np.float32)
+    @classmethod
+    def _construct(cls, identity: dict, config: Any, backend: Any) -> GradientPredictor:
+        return cls(identity.get("param_shapes"), config, backend=backend)
+
+    def export_state(self) -> tuple[dict, dict]:
+        """``(header, arrays)`` of the full state; arrays are host copies."""
+        be = self._be
+        rows = [be.to_host(self._row(age)) for age in range(self._count - 1, -1, -1)]
+        hist = np.stack(rows) if rows else np.zeros((0, self.layout.total), np.float32)
         header = {
             "steps_since_full": self._steps_since_full,
             "total_steps": self._total_steps,
             "has_prediction": self._last_prediction is not None,
             "has_correction": self._correction is not None,
         }
-        arrays = {
-            "history": hist.astype(np.float32, copy=False),
-            "errors": np.array(list(self._errors), dtype=np.float32),
-        }
+        arrays = {"history": hist, "errors": np.array(list(self._errors), dtype=np.float32)}
         if self._last_prediction is not None:
-            arrays["last_prediction"] = to_host(self._last_prediction)
+            arrays["last_prediction"] = be.to_host(self._last_prediction)
         if self._correction is not None:
-            arrays["correction"] = to_host(self._correction)
+            arrays["correction"] = be.to_host(self._correction)
         return header, arrays
 
-    def load_state_arrays(self, header: dict, arrays: dict) -> None:
-        """Replace the state by one from :meth:`state_arrays` (validated first; CheckpointError when invalid)."""
-        n = self.layout.total
-        try:
-            ssf = int(header["steps_since_full"])
-            total = int(header["total_steps"])
-            has_pred = bool(header["has_prediction"])
-            has_corr = bool(header["has_correction"])
-            hist = np.asarray(arrays["history"])
-            errs = np.asarray(arrays["errors"])
-            pred = np.asarray(arrays["last_prediction"]) if has_pred else None
-            corr = np.asarray(arrays["correction"]) if has_corr else None
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"momentum predictor: malformed state ({exc})") from None
-        if hist.dtype != np.float32 or hist.ndim != 2 or hist.shape[1] != n or hist.shape[0] > self.config.history_size:
-            raise CheckpointError(f"momentum predictor: history must be float32 (k <= {self.config.history_size}, {n})")
-        if errs.dtype != np.float32 or errs.ndim != 1 or errs.shape[0] > MAX_ERRORS:
-            raise CheckpointError("momentum predictor: errors must be float32, at most 100")
-        for label, a in (("last_prediction", pred), ("correction", corr)):
-            if a is not None and (a.dtype != np.float32 or a.shape != (n,)):
-                raise CheckpointError(f"momentum predictor: {label} must be float32 of shape ({n},)")
-        if ssf < 0 or total < 0:
-            raise CheckpointError("momentum predictor: negative counters")
-        for a in (hist, errs, pred, corr):
-            if a is not None and not np.isfinite(a).all():
-                raise CheckpointError("momentum predictor: non-finite values in state")
+    def import_state(self, f: Fields) -> Callable[[], None]:
+        """Validate a state of :meth:`export_state`; the returned function installs it.
+
+        The history must be finite (recorded gradients are); the last prediction
+        and the correction are extrapolations of it and may have overflowed.
+        """
+        n, cap = self.layout.total, self.config.history_size
+        total = f.int("total_steps")
+        ssf = f.int("steps_since_full", 0, total)
+        has_pred, has_corr = f.bool("has_prediction"), f.bool("has_correction")
+        hist = f.array("history", np.float32, (-1, n))
+        errs = f.f32_list("errors", MAX_ERRORS)
+        f.require(hist.shape[0] <= cap, f"history has {hist.shape[0]} rows, at most {cap}")
+        f.require(hist.shape[0] <= total, "more history rows than steps")
+        pred = f.array("last_prediction", np.float32, (n,), finite=False) if has_pred else None
+        corr = f.array("correction", np.float32, (n,), finite=False) if has_corr else None
+        f.require(has_pred or not f.has("last_prediction"), "a last_prediction array without has_prediction")
+        f.require(has_corr or not f.has("correction"), "a correction array without has_correction")
+        f.require(not has_corr or has_pred, "a correction without a prediction")
         xp = self._be.xp
         ring = xp.zeros_like(self._ring)
         k = hist.shape[0]
         if k:
             ring[:k] = xp.asarray(hist)
-        self._ring = ring
-        self._count = k
-        self._head = k % self.config.history_size
-        self._steps_since_full = ssf
-        self._total_steps = total
-        self._last_prediction = None if pred is None else xp.asarray(pred)
-        self._correction = None if corr is None else xp.asarray(corr)
-        self._errors = deque((F32(e) for e in errs), maxlen=MAX_ERRORS)
+
+        def install() -> None:
+            self._ring = ring
+            self._count = k
+            self._head = k % cap
+            self._steps_since_full = ssf
+            self._total_steps = total
+            self._last_prediction = None if pred is None else xp.asarray(pred)
+            self._correction = None if corr is None else xp.asarray(corr)
+            self._errors = deque(errs, maxlen=MAX_ERRORS)
+
+        return install

@@ -6,14 +6,17 @@ The schedule is vsa-optim-rs 0.1.1's, transition for transition
 
 from __future__ import annotations
 
-import os
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ..accumulator import TernaryGradientAccumulator
 from ..backend import resolve_backend
-from ..errors import CheckpointError, ConfigError, PhaseError
+from ..checkpoint import Fields
+from ..compressor import VSAGradientCompressor
+from ..errors import ConfigError, PhaseError
 from ._base import TrainerBase, log
 from ._layout import ParamLayout
 from ._scalar import F32, check_loss, sum_f32
@@ -57,6 +60,10 @@ class PhaseTrainer(TrainerBase):
     """
 
     _kind = "PhaseTrainer"
+    _config_cls = PhaseConfig
+    _PHASES = TrainingPhase
+    _BACKWARD = (TrainingPhase.FULL, TrainingPhase.CORRECT)
+    _PREDICTING = (TrainingPhase.PREDICT,)
 
     #: Adaptive rule (crate): rising loss: full + 5 (<= 50), predict - 10 (>= 10); falling: full - 2 (>= 5), predict + 5 (<= 100).
     _ADAPT_RULE = (5, 50, 10, 10, 2, 5, 5, 100)
@@ -82,7 +89,6 @@ class PhaseTrainer(TrainerBase):
         self._phase_step = 0
         self._total_step = 0
         self._cycle = 0
-        self._speedup = F32(1.0)
         self._taken = {p: 0 for p in TrainingPhase}
         self._phase_losses: dict[TrainingPhase, deque[np.float32]] = {p: deque(maxlen=PHASE_LOSSES) for p in TrainingPhase}
 
@@ -100,8 +106,9 @@ class PhaseTrainer(TrainerBase):
 
     @property
     def speedup_ratio(self) -> float:
-        """Total steps / max(FULL + CORRECT steps, 1), float32, updated by :meth:`end_step`."""
-        return float(self._speedup)
+        """Total steps / max(FULL + CORRECT steps, 1), float32 (both counted by :meth:`end_step`)."""
+        backward = self._taken[TrainingPhase.FULL] + self._taken[TrainingPhase.CORRECT]
+        return float(F32(F32(self._total_step) / F32(max(backward, 1))))
 
     @property
     def current_full_steps(self) -> int:
@@ -117,27 +124,18 @@ class PhaseTrainer(TrainerBase):
     def ternary_accumulator(self) -> Any:
         """A :class:`vsaopt.accumulator.TernaryGradientAccumulator` for ``config.ternary_config``, built on first use."""
         if self._ternary is None:
-            from ..accumulator import TernaryGradientAccumulator
-
-            self._ternary = TernaryGradientAccumulator(self._layout.pairs(), self.config.ternary_config, backend=self._be)
+            self._ternary = self._new_accumulator()
         return self._ternary
+
+    def _new_accumulator(self) -> TernaryGradientAccumulator:
+        return TernaryGradientAccumulator(self._layout.pairs(), self.config.ternary_config, backend=self._be)
 
     @property
     def vsa_compressor(self) -> Any:
         """A :class:`vsaopt.compressor.VSAGradientCompressor` for ``config.vsa_config``, built on first use."""
         if self._vsa is None:
-            from ..compressor import VSAGradientCompressor
-
             self._vsa = VSAGradientCompressor(self._layout.pairs(), self.config.vsa_config, backend=self._be)
         return self._vsa
-
-    def needs_backward(self) -> bool:
-        """Whether the current phase needs real gradients (FULL or CORRECT)."""
-        return self._phase in (TrainingPhase.FULL, TrainingPhase.CORRECT)
-
-    def should_compute_full(self) -> bool:
-        """Same as :meth:`needs_backward` (the crate's name)."""
-        return self.needs_backward()
 
     # --- schedule ------------------------------------------------------------------------
 
@@ -175,11 +173,9 @@ class PhaseTrainer(TrainerBase):
         ConfigError, ShapeError, DTypeError, NonFiniteError, BackendError
             Missing or unknown names, wrong shapes or dtypes, NaN/Inf, arrays of another backend.
         """
-        self._require_backward("record_full_gradients")
+        self.require_backward("record_full_gradients")
         flat = self._layout.flatten(gradients, self._be, "gradients")
-        self._predictor._push(flat)
-        if self._phase is TrainingPhase.CORRECT and self._predictor._last_prediction is not None:
-            self._predictor._correct(flat)
+        self._predictor.record_flat(flat, correct=self._phase is TrainingPhase.CORRECT)
         self._recorded = True
 
     def get_predicted_gradients(self) -> dict[str, Any]:
@@ -191,14 +187,27 @@ class PhaseTrainer(TrainerBase):
             Outside a step, outside PREDICT, or a second time in one step.
         """
         self._require_predict("get_predicted_gradients")
-        if self._phase is not TrainingPhase.PREDICT:
-            raise PhaseError(f"get_predicted_gradients: phase {self._phase} needs real gradients (record_full_gradients)")
         out = self._predictor.predict_gradient()
         self._predicted = True
         return out
 
     def apply_correction(self, gradients: Any) -> None:
-        """Add ``correction_weight`` x the accumulated corrections to ``gradients`` in place, then clear them."""
+        """Add ``correction_weight`` x the accumulated corrections to ``gradients`` in place, then clear them.
+
+        Call it in a PREDICT step on the gradients about to be applied (usually
+        the ones :meth:`get_predicted_gradients` returned), or in a CORRECT step
+        on the real ones (the spec's driver loop).
+
+        Raises
+        ------
+        PhaseError
+            Outside a step or in a FULL step: the pending correction is kept.
+        ShapeError, DTypeError, BackendError
+            ``gradients`` are not writeable float arrays of the declared names and shapes.
+        """
+        self._require_step("apply_correction")
+        if self._phase is TrainingPhase.FULL:
+            raise PhaseError("apply_correction: phase FULL; corrections are applied in PREDICT or CORRECT steps")
         self._predictor.apply_correction(gradients)
 
     def end_step(self, loss: float | None) -> None:
@@ -224,9 +233,7 @@ class PhaseTrainer(TrainerBase):
         self._taken[self._phase] += 1
         self._phase_step += 1
         self._total_step += 1
-        backward = self._taken[TrainingPhase.FULL] + self._taken[TrainingPhase.CORRECT]
-        self._speedup = F32(F32(self._total_step) / F32(max(backward, 1)))
-        self._in_step = False
+        self._in_step, self._recorded, self._predicted = False, False, False
 
     def get_stats(self) -> TrainerStats:
         """Counters, current phase lengths and the float32 mean of each phase's last 100 losses (newest first)."""
@@ -239,7 +246,7 @@ class PhaseTrainer(TrainerBase):
         return TrainerStats(
             self._total_step,
             self._cycle,
-            float(self._speedup),
+            self.speedup_ratio,
             t[TrainingPhase.FULL],
             t[TrainingPhase.PREDICT],
             t[TrainingPhase.CORRECT],
@@ -257,8 +264,8 @@ class PhaseTrainer(TrainerBase):
 
     # --- state -------------------------------------------------------------------------------
 
-    def state_dict(self) -> dict:
-        """The complete state: ``{"header": JSON-able dict, "arrays": name -> numpy array}``.
+    def export_state(self) -> tuple[dict, dict]:
+        """``(header, arrays)``: counters, loss windows, the predictor and, once built, the ternary accumulator.
 
         Examples
         --------
@@ -267,74 +274,33 @@ class PhaseTrainer(TrainerBase):
         >>> sd["header"]["kind"], sorted(sd["arrays"])[:2]
         ('PhaseTrainer', ['loss.CORRECT', 'loss.FULL'])
         """
-        p_header, p_arrays = self._predictor.state_arrays()
-        header = {
-            "phase": self._phase.name,
-            "phase_step": self._phase_step,
-            "total_step": self._total_step,
-            "cycle": self._cycle,
-            "full_len": self._full_len,
-            "predict_len": self._predict_len,
-            "taken": {p.name: self._taken[p] for p in TrainingPhase},
-            "in_step": self._in_step,
-            "recorded": self._recorded,
-            "predicted": self._predicted,
-            "predictor": p_header,
-        }
-        arrays = {
-            "recent_losses": np.array(list(self._recent), dtype=np.float32),
-            "speedup": np.array(self._speedup, dtype=np.float32),
-            **{f"loss.{p.name}": np.array(list(self._phase_losses[p]), dtype=np.float32) for p in TrainingPhase},
-            **self._prefixed("predictor", p_arrays),
-        }
-        return self._frame(header, arrays)
+        header, arrays = self._export_counters()
+        p_header, p_arrays = self._predictor.export_state()
+        header["predictor"] = p_header
+        arrays.update({f"predictor.{k}": v for k, v in p_arrays.items()})
+        arrays.update({f"loss.{p.name}": np.array(list(self._phase_losses[p]), dtype=np.float32) for p in TrainingPhase})
+        if self._ternary is not None:
+            t_header, t_arrays = self._ternary.export_state()
+            header["ternary"] = t_header
+            arrays.update({f"ternary.{k}": v for k, v in t_arrays.items()})
+        return header, arrays
 
-    def load_state_dict(self, state: dict) -> None:
-        """Restore a :meth:`state_dict` of a trainer with the same config and parameters.
-
-        Raises
-        ------
-        CheckpointError
-            Wrong format, version, kind, config or parameters, or a modified state; the trainer is unchanged.
-        """
-        header, arrays = self._unframe(state)
-        try:
-            phase = TrainingPhase[header["phase"]]
-            taken_in = header["taken"]
-            taken = {p: taken_in[p.name] for p in TrainingPhase}
-        except (KeyError, TypeError) as exc:
-            raise CheckpointError(f"state dict: malformed phase counters ({exc})") from None
-        ints = self._ints(header, ("phase_step", "total_step", "cycle", "full_len", "predict_len"))
-        flags = self._bools(header, ("in_step", "recorded", "predicted"))
-        if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in taken.values()) or sum(taken.values()) != ints["total_step"]:
-            raise CheckpointError("state dict: phase counters do not add up to total_step")
-        recent = self._f32_list(arrays, "recent_losses", 100)
-        plosses = {p: self._f32_list(arrays, f"loss.{p.name}", PHASE_LOSSES) for p in TrainingPhase}
-        speed = arrays.get("speedup")
-        if not isinstance(speed, np.ndarray) or speed.dtype != np.float32 or speed.shape != ():
-            raise CheckpointError("state dict: speedup must be a float32 scalar")
+    def import_state(self, f: Fields) -> Callable[[], None]:
+        """Validate a state of :meth:`export_state`; the returned function installs it."""
+        install_counters = self._import_counters(f)
+        plosses = {p: f.f32_list(f"loss.{p.name}", PHASE_LOSSES) for p in TrainingPhase}
         predictor = GradientPredictor(self._layout.pairs(), self.config.prediction_config, self._be)
-        predictor.load_state_arrays(header.get("predictor", {}), self._unprefixed("predictor", arrays))
-        self._predictor = predictor
-        self._phase = phase
-        self._phase_step = ints["phase_step"]
-        self._total_step = ints["total_step"]
-        self._cycle = ints["cycle"]
-        self._full_len = ints["full_len"]
-        self._predict_len = ints["predict_len"]
-        self._taken = taken
-        self._in_step, self._recorded, self._predicted = flags["in_step"], flags["recorded"], flags["predicted"]
-        self._recent = deque(recent, maxlen=100)
-        self._phase_losses = {p: deque(plosses[p], maxlen=PHASE_LOSSES) for p in TrainingPhase}
-        self._speedup = F32(speed)
+        install_predictor = predictor.import_state(f.sub("predictor"))
+        ternary = None
+        if "ternary" in f.header:
+            ternary = self._new_accumulator()
+            ternary.import_state(f.sub("ternary"))()
 
-    @classmethod
-    def load(cls, path: str | os.PathLike, backend: Any = None) -> PhaseTrainer:
-        """A trainer rebuilt from a file written by :meth:`save` (config and parameters come from the file).
+        def install() -> None:
+            install_counters()
+            install_predictor()
+            self._predictor = predictor
+            self._phase_losses = {p: deque(plosses[p], maxlen=PHASE_LOSSES) for p in TrainingPhase}
+            self._ternary = ternary
 
-        Raises
-        ------
-        CheckpointError
-            The file is missing, truncated, modified, of another kind or version.
-        """
-        return cls._from_file(path, backend, PhaseConfig)
+        return install

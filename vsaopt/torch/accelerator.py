@@ -209,7 +209,7 @@ class PhaseAccelerator:
         DTypeError, NonFiniteError, ShapeError
             A gradient is sparse, of a non-floating dtype, holds NaN/Inf, or has the wrong shape.
         """
-        self._trainer._require_backward("record_gradients")  # PhaseError before anything is read
+        self._trainer.require_backward("record_gradients")  # PhaseError before anything is read
         grads = {}
         for name, p in self._params:
             g = p.grad
