@@ -22,11 +22,18 @@ def on(be, g):
     return {k: be.xp.asarray(v) for k, v in g.items()}
 
 
+def held_counts(state):
+    """The held count arrays of an accumulator state dict, in tensor order."""
+    arrays = state["arrays"]
+    return [arrays[f"counts.{i}"] for i in range(sum(k.startswith("counts.") for k in arrays))]
+
+
 def state_bytes(acc):
     s = acc.state_dict()
-    return [c.tobytes() for c in s["counts"]] + [s[k].tobytes() for k in ("exp", "bound", "has_scale", "scale_sum")] + [
-        s["count"],
-        s["calls"],
+    a, h = s["arrays"], s["header"]["state"]
+    return [c.tobytes() for c in held_counts(s)] + [a[k].tobytes() for k in ("exp", "bound", "has_scale", "scale_sum")] + [
+        h["count"],
+        h["calls"],
     ]
 
 
@@ -58,8 +65,8 @@ def test_state_is_int8_counts_plus_per_tensor_scalars(backend):
     acc.accumulate({"w": np.ones((768, 3072), np.float32), "b": np.ones(3072, np.float32)})
     n = 768 * 3072 + 3072
     state = acc.state_dict()
-    assert [c.dtype for c in state["counts"]] == [np.int8, np.int8]
-    assert all(state[k].shape == (2,) for k in ("exp", "bound", "has_scale", "scale_sum"))
+    assert [c.dtype for c in held_counts(state)] == [np.int8, np.int8]
+    assert all(state["arrays"][k].shape == (2,) for k in ("exp", "bound", "has_scale", "scale_sum"))
     assert acc.nbytes == n + 2 * (2 + 2 + 1 + 8)
     assert acc.float32_nbytes == 4 * n
     assert acc.float32_nbytes / acc.nbytes > 3.99
@@ -70,8 +77,8 @@ def test_nibble_counts_hold_eight_times_less(backend):
     acc = TernaryGradientAccumulator([("w", (768, 3072)), ("b", (3071,))], backend=backend, count_bits=4)
     acc.accumulate({"w": np.ones((768, 3072), np.float32), "b": np.ones(3071, np.float32)})
     state = acc.state_dict()
-    assert [c.dtype for c in state["counts"]] == [np.uint8, np.uint8]
-    assert [c.shape for c in state["counts"]] == [(768 * 3072 // 2,), (1536,)]
+    assert [c.dtype for c in held_counts(state)] == [np.uint8, np.uint8]
+    assert [c.shape for c in held_counts(state)] == [(768 * 3072 // 2,), (1536,)]
     assert acc.float32_nbytes / acc.nbytes > 7.99
     assert acc.memory_savings() > 0.874
 
@@ -180,7 +187,7 @@ def test_threshold_mode_follows_the_rule_and_the_least_squares_scale(backend):
     acc = TernaryGradientAccumulator([("g", (6,))], cfg, backend=backend)
     acc.accumulate({"g": backend.xp.asarray(g)})
     want, _ = ternary.quantize_deterministic(g, ratio=0.5, backend="numpy")
-    assert to_host(acc.state_dict()["counts"][0]).tolist() == want.tolist() == [1, 0, -1, 0, 0, -1]
+    assert to_host(held_counts(acc.state_dict())[0]).tolist() == want.tolist() == [1, 0, -1, 0, 0, -1]
     alpha = np.float32((0.9 + 2.0 + 0.6) / 3)
     assert_bit_equal(to_host(acc.get_accumulated()["g"]), (want.astype(np.float64) * float(alpha)).astype(np.float32))
 
@@ -228,9 +235,9 @@ def test_mismatched_or_tampered_state_is_rejected_and_changes_nothing():
     before = state_bytes(a)
     good = a.state_dict()
     other = TernaryGradientAccumulator(SHAPES, TernaryConfig(seed=4), backend="numpy").state_dict()
-    bad_bound = dict(good, bound=np.zeros(3, np.int16))
-    bad_counts = dict(good, counts=[c.astype(np.int16) for c in good["counts"]])
-    missing = {k: v for k, v in good.items() if k != "exp"}
+    bad_bound = {"header": good["header"], "arrays": dict(good["arrays"], bound=np.zeros(3, np.int16))}
+    bad_counts = {"header": good["header"], "arrays": dict(good["arrays"], **{"counts.0": good["arrays"]["counts.0"].astype(np.int16)})}
+    missing = {"header": good["header"], "arrays": {k: v for k, v in good["arrays"].items() if k != "exp"}}
     packed = TernaryGradientAccumulator(SHAPES, TernaryConfig(seed=3), backend="numpy", count_bits=4).state_dict()
     for state in (other, bad_bound, bad_counts, missing, packed):
         with pytest.raises(CheckpointError):
@@ -249,7 +256,7 @@ def test_count_reset_and_ready_for_update(backend):
     acc.accumulate(on(backend, grads(1)))
     assert acc.count == 2 and acc.ready_for_update()
     acc.reset()
-    assert acc.count == 0 and all(not to_host(c).any() for c in acc.state_dict()["counts"])
+    assert acc.count == 0 and all(not to_host(c).any() for c in held_counts(acc.state_dict()))
 
 
 def test_zero_gradients_keep_the_mean_over_all_steps(backend):

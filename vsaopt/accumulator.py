@@ -31,6 +31,7 @@ resolved to ``2**-32``, a bias below ``2**-32 * 2**E`` per element per step.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +41,9 @@ from .rng import Stream
 from ._arrays import check_int
 from ._grads import GradientInfo, normalize_param_shapes, validate_gradients
 from .backend import Backend, get_backend, resolve_backend
+from .checkpoint import Checkpointable, Fields
 from .config import TernaryConfig
-from .errors import CheckpointError, ConfigError, NonFiniteError
+from .errors import ConfigError, NonFiniteError
 
 __all__ = [
     "TernaryGradientAccumulator",
@@ -89,7 +91,7 @@ class _Plan:
     scale_add: float
 
 
-class TernaryGradientAccumulator:
+class TernaryGradientAccumulator(Checkpointable):
     """Accumulate gradients as int8 trit counts with a power-of-two scale per tensor.
 
     Parameters
@@ -141,6 +143,9 @@ class TernaryGradientAccumulator:
     >>> acc.nbytes, acc.float32_nbytes
     (65549, 262144)
     """
+
+    _kind = "TernaryGradientAccumulator"
+    _config_cls = TernaryConfig
 
     def __init__(
         self,
@@ -358,63 +363,63 @@ class TernaryGradientAccumulator:
         self._scale_sum[:] = 0.0
         self._count = 0
 
-    # --- checkpointing -----------------------------------------------------------
+    # --- state -------------------------------------------------------------------
 
-    def state_dict(self) -> dict[str, Any]:
-        """A copy of the whole state (host numpy arrays and ints); :meth:`load_state_dict` restores it."""
-        to_host = (lambda a: a.get()) if getattr(self._be, "device", "cpu") == "gpu" else np.array
-        return {
-            "config": self.config.to_dict(),
-            "count_bits": self.count_bits,
-            "param_shapes": [[n, list(s)] for n, s in self._shapes],
-            "counts": [to_host(c) for c in self._counts],
-            "exp": self._exp.copy(),
-            "bound": self._bound.copy(),
-            "has_scale": self._has_scale.copy(),
-            "scale_sum": self._scale_sum.copy(),
-            "count": self._count,
-            "calls": self._calls,
-        }
+    def _identity(self) -> dict:
+        return {"param_shapes": [[n, list(shape)] for n, shape in self._shapes], "count_bits": self.count_bits}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` output; a mismatched or malformed state raises CheckpointError and changes nothing."""
-        try:
-            if state["config"] != self.config.to_dict():
-                raise CheckpointError("state: saved with a different TernaryConfig")
-            if [tuple((n, tuple(s))) for n, s in state["param_shapes"]] != list(self._shapes):
-                raise CheckpointError("state: saved for different param_shapes")
-            if state["count_bits"] != self.count_bits:
-                raise CheckpointError(f"state: saved with count_bits={state['count_bits']!r}, expected {self.count_bits}")
-            counts = [np.asarray(c) for c in state["counts"]]
-            t = len(self._shapes)
-            want = np.int8 if self.count_bits == 8 else np.uint8
-            if len(counts) != t or any(c.dtype != want or c.shape != (self._held_len(n),) for c, n in zip(counts, self._sizes)):
-                raise CheckpointError(f"state: counts must be {np.dtype(want).name} arrays of the held sizes")
-            ref = get_backend("numpy")
-            values = counts if self.count_bits == 8 else [ref.nibble_unpack(c, n) for c, n in zip(counts, self._sizes)]
-            if self.count_bits == 4 and any(n % 2 and int(c[-1]) >> 4 for c, n in zip(counts, self._sizes)):
-                raise CheckpointError("state: nonzero padding nibble")
-            meta = {}
-            for key, dt in (("exp", np.int16), ("bound", np.int16), ("has_scale", np.bool_), ("scale_sum", np.float64)):
-                a = np.asarray(state[key])
-                if a.dtype != dt or a.shape != (t,):
-                    raise CheckpointError(f"state: {key} must be {np.dtype(dt).name} of shape ({t},)")
-                meta[key] = a.copy()
-            if bool((meta["bound"] < 0).any() or (meta["bound"] > self._cmax).any()):
-                raise CheckpointError("state: bound out of range")
-            if any(int(np.abs(c.astype(np.int16)).max(initial=0)) > int(b) for c, b in zip(values, meta["bound"])):
-                raise CheckpointError("state: a count exceeds its recorded bound")
-            count = check_int(state["count"], "count", 0, 2**62)
-            calls = check_int(state["calls"], "calls", 0, 2**62)
-        except CheckpointError:
-            raise
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"state: malformed accumulator state ({exc})") from None
+    @classmethod
+    def _construct(cls, identity: dict, config: Any, backend: Any) -> TernaryGradientAccumulator:
+        return cls(identity.get("param_shapes"), config, backend=backend, count_bits=identity.get("count_bits"))  # type: ignore[arg-type]
+
+    def export_state(self) -> tuple[dict, dict]:
+        """``(header, arrays)``: the counters, each tensor's held counts (``counts.<i>``) and the per-tensor scalars.
+
+        Examples
+        --------
+        >>> acc = TernaryGradientAccumulator([("w", (3,))], backend="numpy")
+        >>> sorted(acc.state_dict()["arrays"])
+        ['bound', 'counts.0', 'exp', 'has_scale', 'scale_sum']
+        """
+        arrays = {f"counts.{i}": self._be.to_host(c) for i, c in enumerate(self._counts)}
+        arrays.update(exp=self._exp.copy(), bound=self._bound.copy(), has_scale=self._has_scale.copy(), scale_sum=self._scale_sum.copy())
+        return {"count": self._count, "calls": self._calls}, arrays
+
+    def import_state(self, f: Fields) -> Callable[[], None]:
+        """Validate a state of :meth:`export_state` (dtypes, shapes, ranges, consistency); the returned function installs it."""
+        t = len(self._shapes)
+        calls = f.int("calls")
+        count = f.int("count", 0, calls)
+        held = np.int8 if self.count_bits == 8 else np.uint8
+        counts = [f.array(f"counts.{i}", held, (self._held_len(n),)) for i, n in enumerate(self._sizes)]
+        exp = f.array("exp", np.int16, (t,))
+        bound = f.array("bound", np.int16, (t,))
+        has = f.array("has_scale", np.bool_, (t,))
+        scale_sum = f.array("scale_sum", np.float64, (t,))
+        ref = get_backend("numpy")
+        if self.count_bits == 4:
+            f.require(not any(n % 2 and int(c[-1]) >> 4 for c, n in zip(counts, self._sizes)), "nonzero padding nibble")
+        values = counts if self.count_bits == 8 else [ref.nibble_unpack(c, n) for c, n in zip(counts, self._sizes)]
+        stochastic = self.config.use_stochastic_rounding
+        lo = EXP_MIN if stochastic else 0
+        f.require(bool(((exp >= lo) & (exp <= EXP_MAX)).all()), f"exponents outside [{lo}, {EXP_MAX}]")
+        f.require(bool(((bound >= 0) & (bound <= self._cmax)).all()), f"bounds outside [0, {self._cmax}]")
+        f.require(all(int(np.abs(v.astype(np.int16)).max(initial=0)) <= int(b) for v, b in zip(values, bound)), "a count exceeds its bound")
+        f.require(bool((has | ((exp == 0) & (bound == 0))).all()), "a tensor without a scale holds counts or an exponent")
+        f.require(count > 0 or not has.any(), "scales held with nothing accumulated")
+        f32_max = float(np.finfo(np.float32).max)
+        if stochastic:
+            f.require(not scale_sum.any(), "scale sums in stochastic mode")
+        else:
+            f.require(bool(((scale_sum >= 0) & (scale_sum <= count * f32_max)).all()), "scale sums outside [0, count * float32 max]")
         xp = self._be.xp
-        self._counts = [xp.asarray(c).copy() for c in counts]
-        self._exp, self._bound = meta["exp"], meta["bound"]
-        self._has_scale, self._scale_sum = meta["has_scale"], meta["scale_sum"]
-        self._count, self._calls = count, calls
+
+        def install() -> None:
+            self._counts = [xp.asarray(c) for c in counts]
+            self._exp, self._bound, self._has_scale, self._scale_sum = exp, bound, has, scale_sum
+            self._count, self._calls = count, calls
+
+        return install
 
     def __repr__(self) -> str:
         mode = "stochastic" if self.config.use_stochastic_rounding else "threshold"

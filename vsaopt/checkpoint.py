@@ -321,7 +321,8 @@ class Checkpointable:
     """``state_dict`` / ``load_state_dict`` / ``save`` / ``load`` for an object that holds state.
 
     A subclass sets :attr:`_kind` and :attr:`_config_cls`, has ``config`` (a config
-    dataclass with ``to_dict`` / ``from_dict``) and provides:
+    dataclass with ``to_dict`` / ``from_dict``; or it overrides :meth:`_config_dict`
+    and :meth:`_config_from_dict`) and provides:
 
     - :meth:`_identity`: JSON fields that must match for a state to load
       (``param_shapes`` and the like); :meth:`_construct` rebuilds the object from
@@ -339,6 +340,14 @@ class Checkpointable:
     def _identity(self) -> dict:  # pragma: no cover - defined by each class
         raise NotImplementedError
 
+    def _config_dict(self) -> dict:
+        """The config as JSON (a state loads only into an object with an equal one)."""
+        return self.config.to_dict()  # type: ignore[no-any-return]
+
+    @classmethod
+    def _config_from_dict(cls, data: Any) -> Any:
+        return cls._config_cls.from_dict(data)  # type: ignore[attr-defined]
+
     @classmethod
     def _construct(cls: type[_T], identity: dict, config: Any, backend: Any) -> _T:  # pragma: no cover
         raise NotImplementedError
@@ -353,7 +362,7 @@ class Checkpointable:
         """The complete state: ``{"header": JSON-able dict, "arrays": name -> numpy array}`` (copies)."""
         header, arrays = self.export_state()
         identity = self._identity()
-        return frame(self._kind, {"config": self.config.to_dict(), **identity, "state": header}, arrays)
+        return frame(self._kind, {"config": self._config_dict(), **identity, "state": header}, arrays)
 
     def load_state_dict(self, state: Any) -> None:
         """Restore a :meth:`state_dict` of an object of the same kind, config and parameters.
@@ -365,7 +374,7 @@ class Checkpointable:
             a field of the wrong type or range; the object is unchanged.
         """
         header, arrays = unframe(state, self._kind)
-        if header.get("config") != self.config.to_dict():
+        if header.get("config") != self._config_dict():
             raise CheckpointError(f"state dict: saved with another config ({header.get('config')!r})")
         for key, want in self._identity().items():
             if header.get(key) != want:
@@ -398,7 +407,7 @@ class Checkpointable:
         header, _ = unframe(state, cls._kind)
         identity = {k: v for k, v in header.items() if k not in ("format", "version", "kind", "sha256", "config", "state")}
         try:
-            config = cls._config_cls.from_dict(header.get("config"))  # type: ignore[attr-defined]
+            config = cls._config_from_dict(header.get("config"))
             obj = cls._construct(identity, config, backend)
         except MemoryError:
             raise CheckpointError(f"{path}: the checkpoint declares a state too large to allocate here") from None

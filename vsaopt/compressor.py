@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,7 @@ from . import projection as _proj
 from ._arrays import check_int
 from ._grads import normalize_param_shapes, validate_gradients
 from .backend import Backend, resolve_backend
+from .checkpoint import Checkpointable, Fields
 from .config import VSAConfig
 from .errors import ConfigError, EncodingError, NonFiniteError, ShapeError
 from .projection import ProjectionLayout
@@ -276,7 +278,7 @@ class CompressionStats:
         )
 
 
-class VSAGradientCompressor:
+class VSAGradientCompressor(Checkpointable):
     """Compress a set of gradients into ternary hypervector(s) and back.
 
     Parameters
@@ -320,6 +322,9 @@ class VSAGradientCompressor:
     >>> msg.payload[0].nbytes, c.decompress(msg)["w"].shape
     (512, (64, 64))
     """
+
+    _kind = "VSAGradientCompressor"
+    _config_cls = VSAConfig
 
     def __init__(
         self,
@@ -597,6 +602,35 @@ class VSAGradientCompressor:
                 coords = xp.ascontiguousarray(coords, dtype=xp.float32)
             out[meta.name] = self._reconstruct(coords, meta, step).reshape(meta.shape)
         return out
+
+    # --- state -------------------------------------------------------------------
+
+    def _identity(self) -> dict:
+        return {"param_shapes": [[n, list(shape)] for n, shape in self._shapes], "mode": self.mode, "error_feedback": self.error_feedback}
+
+    @classmethod
+    def _construct(cls, identity: dict, config: Any, backend: Any) -> VSAGradientCompressor:
+        return cls(identity.get("param_shapes"), config, backend, mode=identity.get("mode"), error_feedback=identity.get("error_feedback"))  # type: ignore[arg-type]
+
+    def export_state(self) -> tuple[dict, dict]:
+        """``(header, arrays)``: the call counter and, with error feedback, each tensor's residual (``residual.<i>``)."""
+        arrays = {} if self._residuals is None else {f"residual.{i}": self._be.to_host(r) for i, r in enumerate(self._residuals)}
+        return {"step": self._step}, arrays
+
+    def import_state(self, f: Fields) -> Callable[[], None]:
+        """Validate a state of :meth:`export_state`; the returned function installs it."""
+        step = f.int("step")
+        residuals = None
+        if self._residuals is not None:
+            xp = self._be.xp
+            residuals = [xp.asarray(f.array(f"residual.{i}", np.float32, (n,), finite=False)) for i, n in enumerate(self._sizes)]
+        f.require(residuals is not None or not any(k.startswith("residual.") for k in f.arrays), "residuals without error feedback")
+
+        def install() -> None:
+            self._step = step
+            self._residuals = residuals
+
+        return install
 
     def __repr__(self) -> str:
         return (

@@ -21,6 +21,7 @@ Decoding (per element ``i``, chunk ``c(i)``): ``acc = 0.0f``; for ranks
 
 import dataclasses
 import numbers
+from collections.abc import Callable
 from typing import Any, Optional
 
 import numpy as np
@@ -28,7 +29,8 @@ import torch
 import torch.distributed as dist
 
 from ..rng import Stream
-from ..errors import ConfigError, NonFiniteError
+from ..checkpoint import Checkpointable, Fields
+from ..errors import CheckpointError, ConfigError, NonFiniteError
 from ..ternary import pack, quantize_stochastic, unpack
 from ._dlpack import backend_for, from_array, to_array
 
@@ -101,7 +103,7 @@ def _ring_allreduce(nbytes: int, world: int) -> int:
     return (2 * (world - 1) * nbytes) // world
 
 
-class TernaryCommState:
+class TernaryCommState(Checkpointable):
     """State of :func:`ternary_comm_hook`: seed, options, per-bucket step counters and residuals, byte counts.
 
     Parameters
@@ -135,6 +137,8 @@ class TernaryCommState:
     >>> state.stats().steps, state.chunk_size
     (0, 65536)
     """
+
+    _kind = "TernaryCommState"
 
     def __init__(
         self,
@@ -206,6 +210,53 @@ class TernaryCommState:
         k = self._steps.get(index, 0)
         self._steps[index] = k + 1
         return k % 2**32
+
+    # --- state ---------------------------------------------------------------------
+
+    def _config_dict(self) -> dict:
+        return {"seed": self.seed, "error_feedback": self.error_feedback, "min_compress_numel": self.min_compress_numel, "chunk_size": self.chunk_size}
+
+    @classmethod
+    def _config_from_dict(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ConfigError(f"config: expected an object, got {type(data).__name__}")
+        return data
+
+    def _identity(self) -> dict:
+        return {}
+
+    @classmethod
+    def _construct(cls, identity: dict, config: Any, backend: Any) -> "TernaryCommState":
+        return cls(backend=backend, **config)
+
+    def export_state(self) -> tuple[dict, dict]:
+        """``(header, arrays)``: per-bucket step counters and error-feedback residuals (``residual.<bucket>``).
+
+        The process group, the backends and the byte counters are not state: a
+        resumed job passes its own group and counts its own bytes.
+        """
+        arrays = {f"residual.{i}": np.array(r.get() if not isinstance(r, np.ndarray) else r, copy=True) for i, r in self._residuals.items()}
+        return {"steps": {str(i): k for i, k in sorted(self._steps.items())}}, arrays
+
+    def import_state(self, f: Fields) -> Callable[[], None]:
+        """Validate a state of :meth:`export_state`; the returned function installs it."""
+        raw = f.header.get("steps")
+        if not isinstance(raw, dict) or len(raw) > MAX_BUCKETS or any(not (k.isdigit() and int(k) < MAX_BUCKETS) for k in raw):
+            raise CheckpointError(f"{f.where}.steps: expected an object of at most {MAX_BUCKETS} bucket indices")
+        counters = Fields(raw, {}, f"{f.where}.steps")
+        steps = {int(k): counters.int(k) for k in raw}
+        residuals = {}
+        for name in f.arrays:
+            idx = name.removeprefix("residual.")
+            f.require(name.startswith("residual.") and idx.isdigit() and int(idx) in steps, f"unexpected array {name!r}")
+            residuals[int(idx)] = f.array(name, np.float32, (-1,))
+        f.require(self.error_feedback or not residuals, "residuals without error feedback")
+
+        def install() -> None:
+            self._steps = steps
+            self._residuals = residuals
+
+        return install
 
 
 def _encode(state: "TernaryCommState", v: Any, be: Any, rank: int, index: int, step: int) -> tuple[Any, Any, Any]:
@@ -299,6 +350,8 @@ def ternary_comm_hook(state: "TernaryCommState", bucket: dist.GradBucket) -> tor
     if residual is not None and residual.shape[0] != n:
         residual = None
     if residual is not None:
+        if not be.owns(residual):  # loaded from a checkpoint: host arrays until first used
+            residual = xp.asarray(residual)
         v = v + residual
     step = state._next_step(index)
     trits, scales, payload = _encode(state, v, be, rank, index, step)
