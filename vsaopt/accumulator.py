@@ -457,7 +457,7 @@ class OptimizerStats:
         }
 
 
-class TernaryOptimizerWrapper:
+class TernaryOptimizerWrapper(Checkpointable):
     """Gradient accumulation for an optimizer: accumulate micro-batches, update every ``accumulation_steps``.
 
     Parameters
@@ -530,6 +530,36 @@ class TernaryOptimizerWrapper:
         s = check_int(step_count, "step_count", 0, 2**62)
         u = check_int(update_count, "update_count", 0, 2**62)
         self._step_count, self._update_count = s, u
+
+    # --- state -------------------------------------------------------------------
+
+    _kind = "TernaryOptimizerWrapper"
+    _config_cls = TernaryConfig
+
+    def _identity(self) -> dict:
+        return self.accumulator._identity()
+
+    @classmethod
+    def _construct(cls, identity: dict, config: Any, backend: Any) -> TernaryOptimizerWrapper:
+        return cls(identity.get("param_shapes"), config, backend, count_bits=identity.get("count_bits"))  # type: ignore[arg-type]
+
+    def export_state(self) -> tuple[dict, dict]:
+        """``(header, arrays)``: the step and update counts and the accumulator's state (``accumulator.*``)."""
+        a_header, a_arrays = self.accumulator.export_state()
+        header = {"step_count": self._step_count, "update_count": self._update_count, "accumulator": a_header}
+        return header, {f"accumulator.{k}": v for k, v in a_arrays.items()}
+
+    def import_state(self, f: Fields) -> Callable[[], None]:
+        """Validate a state of :meth:`export_state`; the returned function installs it."""
+        steps = f.int("step_count")
+        updates = f.int("update_count")
+        install_acc = self.accumulator.import_state(f.sub("accumulator"))
+
+        def install() -> None:
+            install_acc()
+            self._step_count, self._update_count = steps, updates
+
+        return install
 
     def __repr__(self) -> str:
         return f"TernaryOptimizerWrapper(steps={self._step_count}, updates={self._update_count}, {self.accumulator!r})"

@@ -297,9 +297,9 @@ class Fields:
             raise CheckpointError(f"{self.where}.{name}: holds NaN or Inf")
         return np.array(a, copy=True)
 
-    def f32_list(self, name: str, max_len: int) -> list[np.float32]:
-        """A finite float32 vector of at most ``max_len`` values, as numpy float32 scalars."""
-        a = self.array(name, np.float32, (-1,))
+    def f32_list(self, name: str, max_len: int, *, finite: bool = True) -> list[np.float32]:
+        """A float32 vector (finite unless ``finite=False``) of at most ``max_len`` values, as numpy float32 scalars."""
+        a = self.array(name, np.float32, (-1,), finite=finite)
         if a.shape[0] > max_len:
             raise CheckpointError(f"{self.where}.{name}: at most {max_len} values, got {a.shape[0]}")
         return [np.float32(v) for v in a]

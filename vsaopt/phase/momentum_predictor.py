@@ -263,7 +263,7 @@ class GradientPredictor(Checkpointable):
         ssf = f.int("steps_since_full", 0, total)
         has_pred, has_corr = f.bool("has_prediction"), f.bool("has_correction")
         hist = f.array("history", np.float32, (-1, n))
-        errs = f.f32_list("errors", MAX_ERRORS)
+        errs = f.f32_list("errors", MAX_ERRORS, finite=False)  # means of corrections, which may overflow
         f.require(hist.shape[0] <= cap, f"history has {hist.shape[0]} rows, at most {cap}")
         f.require(hist.shape[0] <= total, "more history rows than steps")
         pred = f.array("last_prediction", np.float32, (n,), finite=False) if has_pred else None
