@@ -388,8 +388,8 @@ class TernaryGradientAccumulator(Checkpointable):
     def import_state(self, f: Fields) -> Callable[[], None]:
         """Validate a state of :meth:`export_state` (dtypes, shapes, ranges, consistency); the returned function installs it."""
         t = len(self._shapes)
-        calls = f.int("calls")
-        count = f.int("count", 0, calls)
+        calls = f.integer("calls")
+        count = f.integer("count", 0, calls)
         held = np.int8 if self.count_bits == 8 else np.uint8
         counts = [f.array(f"counts.{i}", held, (self._held_len(n),)) for i, n in enumerate(self._sizes)]
         exp = f.array("exp", np.int16, (t,))
@@ -551,8 +551,8 @@ class TernaryOptimizerWrapper(Checkpointable):
 
     def import_state(self, f: Fields) -> Callable[[], None]:
         """Validate a state of :meth:`export_state`; the returned function installs it."""
-        steps = f.int("step_count")
-        updates = f.int("update_count")
+        steps = f.integer("step_count")
+        updates = f.integer("update_count")
         install_acc = self.accumulator.import_state(f.sub("accumulator"))
 
         def install() -> None:

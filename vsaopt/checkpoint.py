@@ -19,7 +19,7 @@ followed, so the link stays and its target is replaced.
 
 from __future__ import annotations
 
-import enum
+from enum import Enum
 import hashlib
 import io
 import json
@@ -239,41 +239,41 @@ class Fields:
             raise CheckpointError(f"{self.where}.{name}: missing")
         return self.header[name]
 
-    def int(self, name: str, lo: int = 0, hi: int = 2**62) -> int:
+    def integer(self, name: str, lo: int = 0, hi: int = 2**62) -> int:
         """An integer field (a JSON integer, not a bool or float) in ``[lo, hi]``."""
         v = self._get(name)
         if type(v) is not int or not lo <= v <= hi:
             raise self._fail(name, f"an integer in [{lo}, {hi}]", v)
         return v
 
-    def bool(self, name: str) -> bool:
+    def boolean(self, name: str) -> bool:
         """A ``true`` / ``false`` field."""
         v = self._get(name)
         if type(v) is not bool:
             raise self._fail(name, "true or false", v)
         return v
 
-    def enum(self, name: str, cls: type[enum.Enum]) -> Any:
+    def enum(self, name: str, cls: type[Enum]) -> Any:
         """An enum member stored by name."""
         v = self._get(name)
         if not isinstance(v, str) or v not in cls.__members__:
             raise self._fail(name, f"one of {', '.join(cls.__members__)}", v)
         return cls[v]
 
-    def int_list(self, name: str, max_len: int, lo: int = 0, hi: int = 2**62) -> list[int]:
+    def integer_list(self, name: str, max_len: int, lo: int = 0, hi: int = 2**62) -> list[int]:
         """A list of at most ``max_len`` integers in ``[lo, hi]``."""
         v = self._get(name)
         if not isinstance(v, list) or len(v) > max_len or any(type(x) is not int or not lo <= x <= hi for x in v):
             raise self._fail(name, f"a list of at most {max_len} integers in [{lo}, {hi}]", v)
         return list(v)
 
-    def counts(self, name: str, enum_cls: type[enum.Enum]) -> dict[Any, int]:
+    def counts(self, name: str, enum_cls: type[Enum]) -> dict[Any, int]:
         """A ``{member name: non-negative int}`` object with exactly the members of ``enum_cls``."""
         v = self._get(name)
         if not isinstance(v, dict) or set(v) != set(enum_cls.__members__):
             raise self._fail(name, f"an object with keys {', '.join(enum_cls.__members__)}", v)
         sub = Fields(v, {}, f"{self.where}.{name}")
-        return {m: sub.int(m.name) for m in enum_cls}  # type: ignore[attr-defined]
+        return {m: sub.integer(m.name) for m in enum_cls}  # type: ignore[attr-defined]
 
     def sub(self, name: str) -> Fields:
         """The fields of a part (header object ``name``, arrays prefixed ``name.``)."""

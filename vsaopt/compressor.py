@@ -619,7 +619,7 @@ class VSAGradientCompressor(Checkpointable):
 
     def import_state(self, f: Fields) -> Callable[[], None]:
         """Validate a state of :meth:`export_state`; the returned function installs it."""
-        step = f.int("step")
+        step = f.integer("step")
         residuals = None
         if self._residuals is not None:
             xp = self._be.xp

@@ -272,7 +272,7 @@ class DeterministicPhaseTrainer(TrainerBase):
             history = LossHistory(self.config.loss_history_config)
             history.import_state(f.sub("loss_history"))()
         phase = f.enum("phase", DeterministicPhase)
-        f.require(phase is DeterministicPhase.WARMUP or f.sub("predictor").bool("ready"), "the predictor is not ready after warmup")
+        f.require(phase is DeterministicPhase.WARMUP or f.sub("predictor").boolean("ready"), "the predictor is not ready after warmup")
 
         def install() -> None:
             install_counters()

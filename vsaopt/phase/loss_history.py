@@ -311,7 +311,7 @@ class LossHistory(Checkpointable):
 
     def import_state(self, f: Fields) -> Callable[[], None]:
         """Validate a state of :meth:`export_state`; the returned function installs it."""
-        next_step = f.int("next_step")
+        next_step = f.integer("next_step")
         losses = f.array("losses", np.float32, (-1,))
         phases = f.array("phases", np.int8, losses.shape)
         f.require(losses.shape[0] <= self.config.max_history, "more losses than max_history")

@@ -259,9 +259,9 @@ class GradientPredictor(Checkpointable):
         and the correction are extrapolations of it and may have overflowed.
         """
         n, cap = self.layout.total, self.config.history_size
-        total = f.int("total_steps")
-        ssf = f.int("steps_since_full", 0, total)
-        has_pred, has_corr = f.bool("has_prediction"), f.bool("has_correction")
+        total = f.integer("total_steps")
+        ssf = f.integer("steps_since_full", 0, total)
+        has_pred, has_corr = f.boolean("has_prediction"), f.boolean("has_correction")
         hist = f.array("history", np.float32, (-1, n))
         errs = f.f32_list("errors", MAX_ERRORS, finite=False)  # means of corrections, which may overflow
         f.require(hist.shape[0] <= cap, f"history has {hist.shape[0]} rows, at most {cap}")

@@ -244,7 +244,7 @@ class TernaryCommState(Checkpointable):
         if not isinstance(raw, dict) or len(raw) > MAX_BUCKETS or any(not (k.isdigit() and int(k) < MAX_BUCKETS) for k in raw):
             raise CheckpointError(f"{f.where}.steps: expected an object of at most {MAX_BUCKETS} bucket indices")
         counters = Fields(raw, {}, f"{f.where}.steps")
-        steps = {int(k): counters.int(k) for k in raw}
+        steps = {int(k): counters.integer(k) for k in raw}
         residuals = {}
         for name in f.arrays:
             idx = name.removeprefix("residual.")
