@@ -213,9 +213,18 @@ def test_speedup_is_derived_not_stored():
 # --- 5. every state that can be saved can be loaded -----------------------------------------
 
 
-def test_overflowing_predictions_save_and_load_and_continue_identically(tmp_path):
-    def huge(k):
-        return {n: np.full(s, 3e38 if k % 2 else -3e38, F32) for n, s in SHAPES}
+@pytest.mark.parametrize(
+    "cls, cfg",
+    [
+        (PhaseTrainer, PhaseConfig(full_steps=2, predict_steps=6, correct_every=3)),
+        (DeterministicPhaseTrainer, DeterministicPhaseConfig(warmup_steps=3, full_steps=2, predict_steps=6, correct_every=3)),
+    ],
+    ids=["phase", "deterministic"],
+)
+def test_overflowing_predictions_save_and_load_and_continue_identically(tmp_path, cls, cfg):
+    def huge(k):  # alternating for the momentum extrapolation, a steep line for the least-squares fit
+        v = (3e38 if k % 2 else -3e38) if cls is PhaseTrainer else 1e38 * (1 + k % 3)
+        return {n: np.full(s, v, F32) for n, s in SHAPES}
 
     def run(t, start, stop):
         out = []
@@ -228,14 +237,13 @@ def test_overflowing_predictions_save_and_load_and_continue_identically(tmp_path
             t.end_step(1.0)
         return out
 
-    cfg = PhaseConfig(full_steps=2, predict_steps=6, correct_every=3)
-    full = PhaseTrainer(SHAPES, cfg, backend="numpy")
+    full = cls(SHAPES, cfg, backend="numpy")
     trace = run(full, 0, 20)
     assert any(not np.isfinite(np.frombuffer(b, F32)).all() for b in trace)  # the predictions did overflow
-    t = PhaseTrainer(SHAPES, cfg, backend="numpy")
+    t = cls(SHAPES, cfg, backend="numpy")
     first = run(t, 0, 9)
     t.save(tmp_path / "huge.ckpt")
-    resumed = PhaseTrainer.load(tmp_path / "huge.ckpt", backend="numpy")
+    resumed = cls.load(tmp_path / "huge.ckpt", backend="numpy")
     assert first + run(resumed, 9, 20) == trace
 
 
