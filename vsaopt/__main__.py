@@ -1,0 +1,5 @@
+"""``python -m vsaopt``: the same as the ``vsaopt`` command."""
+
+from .cli import main
+
+main()
