@@ -1,7 +1,9 @@
 """VSA gradient compression: matrix-free projection, round trips, fidelity bounds, serialization, errors."""
 
+import dataclasses
 import math
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -404,3 +406,50 @@ def test_bad_constructor_arguments():
         VSAGradientCompressor([], VSAConfig(), "numpy")
     with pytest.raises(ConfigError):
         VSAGradientCompressor(SHAPES, VSAConfig(), "numpy", error_feedback=1)
+
+
+def _tampered(msg, **changes):
+    """``msg`` with every tensor's metadata changed as given."""
+    return dataclasses.replace(msg, tensors=tuple(dataclasses.replace(t, **changes) for t in msg.tensors))
+
+
+@pytest.mark.parametrize("mode,ef", MODES)
+@pytest.mark.parametrize("use_ternary", [True, False])
+@pytest.mark.parametrize("exponent", [0, 100])
+def test_overflowing_messages_raise_without_warnings(backend, mode, ef, use_ternary, exponent):
+    """A scale, coordinates or prescale that overflow float32: NonFiniteError, and no numpy warnings escape."""
+    comp = VSAGradientCompressor(SHAPES, VSAConfig(dimension=256, seed=2, use_ternary=use_ternary), backend,
+                                 mode=mode, error_feedback=ef)
+    msg = comp.compress(grads(0))
+    if use_ternary:
+        bad = _tampered(msg, scale=3e38, exponent=exponent)
+    else:
+        bad = _tampered(_filled_payload(msg, np.float32(3e38)), exponent=exponent)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(NonFiniteError, match="exceeds the float32 range"):
+            comp.decompress(bad)
+
+
+def _filled_payload(msg, value):
+    """``msg`` with every payload coordinate set to ``value`` (float32 messages)."""
+    return dataclasses.replace(msg, payload=tuple(np.full_like(p, value) for p in msg.payload))
+
+
+@pytest.mark.parametrize("scale", [1e300, float("inf"), float("nan"), -1.0])
+def test_scales_that_are_not_finite_float32_are_encoding_errors(scale):
+    comp = VSAGradientCompressor(SHAPES, VSAConfig(dimension=256), "numpy")
+    msg = comp.compress(grads(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(EncodingError, match="scale"):
+            comp.decompress(_tampered(msg, scale=scale))
+
+
+def test_float64_beyond_float32_is_reported_as_such():
+    comp = VSAGradientCompressor(SHAPES, VSAConfig(dimension=256), "numpy")
+    g = {k: v.astype(np.float64) for k, v in grads(0).items()}
+    g["fc2.bias"][3] = 1e300
+    with pytest.raises(NonFiniteError, match=r"fc2\.bias.*beyond the float32 range"):
+        comp.compress(g)
+    assert comp.step == 0

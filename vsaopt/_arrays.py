@@ -7,6 +7,7 @@ state as it was.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -69,19 +70,32 @@ def trit_array(x: Any, name: str, be: Any) -> Any:
     return xp.asarray(arr, dtype=xp.int8, order="C")
 
 
+#: Message of a float array that is not finite once converted to float32 (a finite float64 such as
+#: 1e300 becomes Inf there, so both cases are named).
+NOT_FINITE_AS_FLOAT32 = "contains NaN or Inf, or values beyond the float32 range; finite float32 values required"
+
+
 def check_finite_bits(max_bits: int, name: str) -> None:
     """Raise :class:`NonFiniteError` when a sign-cleared float32 bit maximum is Inf or NaN."""
     if max_bits >= F32_INF_BITS:
-        raise NonFiniteError(f"{name}: contains NaN or Inf; finite values required")
+        raise NonFiniteError(f"{name}: {NOT_FINITE_AS_FLOAT32}")
+
+
+def describe(value: Any) -> str:
+    """``repr(value)`` for an error message, kept short (integers too long to print are described)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(int(value)) >= 10**30:
+        return f"an integer of {int(value).bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def check_int(value: Any, name: str, lo: int, hi: int) -> int:
     """``value`` as a Python int in ``[lo, hi]``; bools and non-integers are rejected."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise DTypeError(f"{name}: expected an integer in [{lo}, {hi}], got {value!r}")
+        raise DTypeError(f"{name}: expected an integer in [{lo}, {hi}], got {describe(value)}")
     v = int(value)
     if not lo <= v <= hi:
-        raise ConfigError(f"{name}: expected an integer in [{lo}, {hi}], got {v}")
+        raise ConfigError(f"{name}: expected an integer in [{lo}, {hi}], got {describe(v)}")
     return v
 
 
@@ -98,11 +112,14 @@ def check_u32(value: Any, name: str) -> int:
 def check_real(value: Any, name: str, lo: float, hi: float, *, lo_open: bool = False) -> float:
     """``value`` as a finite Python float in ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise DTypeError(f"{name}: expected a real number, got {value!r}")
-    v = float(value)
-    if not np.isfinite(v) or v < lo or v > hi or (lo_open and v == lo):
+        raise DTypeError(f"{name}: expected a real number, got {describe(value)}")
+    try:
+        v = float(value)
+    except OverflowError:  # an integer beyond the float range
+        v = math.inf
+    if not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo):
         left = "(" if lo_open else "["
-        raise ConfigError(f"{name}: expected a finite number in {left}{lo}, {hi}], got {value!r}")
+        raise ConfigError(f"{name}: expected a finite number in {left}{lo}, {hi}], got {describe(value)}")
     return v
 
 

@@ -75,6 +75,10 @@ THRESHOLD_RATIO = 0.75
 #: Serialization format tag of :class:`CompressedGradients`.
 FORMAT = "vsaopt.compressed/1"
 MODES = ("bundled", "per_tensor")
+#: Largest finite float32.
+_F32_MAX = float(np.finfo(np.float32).max)
+#: Sign-cleared float32 bits of 2**16, the largest coordinate magnitude whose reconstruction cannot overflow.
+_COORD_BITS_MAX = 0x47800000
 
 
 def hypervector_dim(n: int, config: VSAConfig) -> int:
@@ -444,16 +448,20 @@ class VSAGradientCompressor(Checkpointable):
         above, kept = be.abs_sum_above(head, float(thr))
         return trits, float(np.float32(above / kept)) if kept else 0.0
 
-    def _reconstruct(self, coords: Any, meta: TensorMeta, step: int) -> Any:
-        """Float32 ``(n,)`` from dequantized coordinates: transpose projection, then times ``2**e``."""
+    def _reconstruct(self, coords: Any, meta: TensorMeta, step: int, coord_bits: int = 0) -> Any:
+        """Float32 ``(n,)`` from dequantized coordinates: transpose projection, then times ``2**e``.
+
+        ``coord_bits`` is a bound on the sign-cleared float32 bits of ``|coords|`` (0: at most ``2**16``).
+        """
         lay = self._layout(meta.key_index)
-        x = _proj.transpose(self._be, coords, lay, self.config.seed, step, meta.key_index)
-        f1, f2 = _split_exponent(meta.exponent)
-        with np.errstate(over="ignore"):
+        # Overflow becomes Inf or NaN, caught below; numpy must not warn about it.
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = _proj.transpose(self._be, coords, lay, self.config.seed, step, meta.key_index)
+            f1, f2 = _split_exponent(meta.exponent)
             out = (x * f1) * f2
-        # |x| < 2**63 always (m <= 2**31 samples of weight <= 2**16 and |coords| <= 2**16), so
-        # only a prescale beyond 2**63 can overflow float32.
-        if meta.exponent > 63 and out.shape[0]:
+        # With |coords| <= 2**16, |x| < 2**63 (m <= 2**31 samples of weight <= 2**16), so only a
+        # prescale beyond 2**63 can overflow float32; a message may carry larger coordinates.
+        if (meta.exponent > 63 or coord_bits > _COORD_BITS_MAX) and out.shape[0]:
             _, bits = self._be.abs_stats(out)
             if bits >= 0x7F800000:
                 raise NonFiniteError(f"decompressed[{meta.name!r}]: the reconstruction exceeds the float32 range")
@@ -550,8 +558,10 @@ class VSAGradientCompressor(Checkpointable):
         for k, t in enumerate(compressed.tensors):
             if t.key_index != k or t.dim != self._dims[k]:
                 raise ShapeError(f"compressed: tensor {t.name!r} has key {t.key_index}, dim {t.dim}; expected {k}, {self._dims[k]}")
-            if not (math.isfinite(t.scale) and t.scale >= 0) or not -149 <= t.exponent <= 128:
-                raise EncodingError(f"compressed: tensor {t.name!r} has an invalid scale or exponent")
+            if not (0 <= t.scale <= _F32_MAX):
+                raise EncodingError(f"compressed: tensor {t.name!r} has scale {t.scale!r}; expected a finite float32 >= 0")
+            if not -149 <= t.exponent <= 128:
+                raise EncodingError(f"compressed: tensor {t.name!r} has exponent {t.exponent}; expected an integer in [-149, 128]")
         dims = [self._dims[0]] if self.mode == "bundled" else list(self._dims)
         if len(compressed.payload) != len(dims):
             raise ShapeError(f"compressed: {len(compressed.payload)} payload arrays, expected {len(dims)}")
@@ -598,9 +608,11 @@ class VSAGradientCompressor(Checkpointable):
                 coords = arrays[meta.key_index]
             if self.config.use_ternary:
                 coords = self._dequantize(coords, meta.scale, lay.m, lay.d)
+                bits = int(np.array(meta.scale, dtype=np.float32).view(np.uint32))  # |trit * scale| <= scale
             else:
                 coords = xp.ascontiguousarray(coords, dtype=xp.float32)
-            out[meta.name] = self._reconstruct(coords, meta, step).reshape(meta.shape)
+                _, bits = be.abs_stats(coords)
+            out[meta.name] = self._reconstruct(coords, meta, step, bits).reshape(meta.shape)
         return out
 
     # --- state -------------------------------------------------------------------

@@ -13,7 +13,10 @@ import json
 import typing
 from typing import Any, TypeVar
 
+import numpy as np
+
 from ._arrays import check_int, check_real, check_seed
+from ._json import parse_json
 from .errors import ConfigError, DTypeError
 
 __all__ = ["ConfigBase", "TernaryConfig", "VSAConfig", "check_bool"]
@@ -32,10 +35,23 @@ class ConfigBase:
     """Mixin for frozen config dataclasses: validation hook and dict/JSON round trip."""
 
     def __post_init__(self) -> None:
+        self._store_plain_scalars()
         try:
             self._validate()
         except DTypeError as exc:  # a wrong type in a config is still a config error
             raise ConfigError(str(exc)) from None
+
+    def _store_plain_scalars(self) -> None:
+        """Store numpy integers and floats as Python ``int`` / ``float``, so ``to_json`` works.
+
+        ``numpy.bool_`` is left as it is: it is not an integer here, and bool fields take only ``bool``.
+        """
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            if isinstance(v, np.integer):
+                object.__setattr__(self, f.name, int(v))
+            elif isinstance(v, np.floating):
+                object.__setattr__(self, f.name, float(v))
 
     def _validate(self) -> None:
         """Check every field; raise ConfigError naming the field."""
@@ -54,7 +70,7 @@ class ConfigBase:
         if not isinstance(data, dict):
             raise ConfigError(f"{cls.__name__}: expected a dict, got {type(data).__name__}")
         fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(data) - set(fields))
+        unknown = sorted(str(k) for k in set(data) - set(fields))
         if unknown:
             raise ConfigError(f"{cls.__name__}: unknown field(s) {', '.join(unknown)}; expected {', '.join(fields)}")
         hints = typing.get_type_hints(cls)
@@ -72,12 +88,8 @@ class ConfigBase:
 
     @classmethod
     def from_json(cls: type[C], text: str) -> C:
-        """Inverse of :meth:`to_json`."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{cls.__name__}: invalid JSON ({exc})") from None
-        return cls.from_dict(data)
+        """Inverse of :meth:`to_json`; text that is not JSON of a dict of known fields raises ConfigError."""
+        return cls.from_dict(parse_json(text, cls.__name__))
 
 
 @dataclasses.dataclass(frozen=True)

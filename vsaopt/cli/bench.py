@@ -18,6 +18,7 @@ from ..benchmarks import BenchRow
 from ..benchmarks import compression as cb
 from ..benchmarks import kernels as kb
 from ..benchmarks import prediction as pb
+from .options import POSITIVE, output_file
 
 console = Console()
 
@@ -112,16 +113,16 @@ def _table(section: str, rows: list[BenchRow]) -> Table:
 
 
 @click.command()
-@click.option("--size", default=2**26, show_default=True, help="Elements for the throughput figures (64 M: past the L3 cache).")
-@click.option("--map-dim", default=10_000, show_default=True, help="Dimension D of the MAP vectors.")
-@click.option("--map-count", default=10_000, show_default=True, help="Number N of MAP vectors.")
-@click.option("--latency-elements", default=kb.LATENCY_ELEMENTS, show_default=True, help="Tensor size for per-call latency.")
-@click.option("--predict-params", default=pb.MODEL_PARAMS, show_default=True, help="Model size for the PREDICT step.")
+@click.option("--size", type=POSITIVE, default=2**26, show_default=True, help="Elements for the throughput figures (64 M: past the L3 cache).")
+@click.option("--map-dim", type=POSITIVE, default=10_000, show_default=True, help="Dimension D of the MAP vectors.")
+@click.option("--map-count", type=POSITIVE, default=10_000, show_default=True, help="Number N of MAP vectors.")
+@click.option("--latency-elements", type=POSITIVE, default=kb.LATENCY_ELEMENTS, show_default=True, help="Tensor size for per-call latency.")
+@click.option("--predict-params", type=POSITIVE, default=pb.MODEL_PARAMS, show_default=True, help="Model size for the PREDICT step.")
 @click.option("--backend", type=click.Choice(["numba", "numpy", "cupy"]), default="numba", show_default=True,
               help="Backend measured (against the numpy reference and the copy bandwidth of its device).")
 @click.option("--section", "only", multiple=True, help="Run only these sections (repeatable).")
 @click.option("--quick", is_flag=True, help="Small sizes: a smoke run, not figures to report.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write every figure as JSON.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), callback=output_file, help="Also write every figure as JSON.")
 def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predict_params: int, backend: str, only: tuple[str, ...], quick: bool,
           json_path: Path | None) -> None:
     """Measure kernels against memory bandwidth, backends against the numpy reference, and latency."""

@@ -15,6 +15,7 @@ from rich.table import Table
 from .. import __version__
 from ..backend import BACKEND_NAMES, backend_status, get_backend
 from ..errors import OptimError
+from .options import output_folder
 
 console = Console()
 
@@ -119,7 +120,7 @@ def spec_verify(backend_name: str, vectors: Path | None) -> None:
 
 
 @spec.command("generate")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), callback=output_folder)
 @click.option("--family", "families", multiple=True, help="Only these families (repeatable; default: all).")
 def spec_generate(directory: Path, families: tuple[str, ...]) -> None:
     """Write the vector files into DIRECTORY from the numpy reference (for maintainers)."""

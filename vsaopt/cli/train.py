@@ -15,6 +15,7 @@ from rich.table import Table
 
 from .. import __version__
 from ..phase import DeterministicPhaseConfig, PhaseConfig
+from .options import COUNT, POSITIVE, SEED, output_file, plot_file
 
 console = Console()
 
@@ -34,16 +35,16 @@ def _phase_options(f: Any) -> Any:
     opts = [
         click.option("--preset", type=click.Choice(["recommended", "crate"]), default="recommended", show_default=True,
                      help="Start from PhaseConfig/DeterministicPhaseConfig.recommended() or from the crate's defaults."),
-        click.option("--full-steps", type=int, help="FULL steps per cycle (both trainers)."),
-        click.option("--predict-steps", type=int, help="PREDICT steps per cycle (both trainers)."),
-        click.option("--correct-every", type=int, help="A CORRECT step after this many predicted steps (both trainers)."),
+        click.option("--full-steps", type=COUNT, help="FULL steps per cycle (both trainers)."),
+        click.option("--predict-steps", type=COUNT, help="PREDICT steps per cycle (both trainers)."),
+        click.option("--correct-every", type=POSITIVE, help="A CORRECT step after this many predicted steps (both trainers)."),
         click.option("--adaptive/--no-adaptive", "adaptive", default=None, help="Adaptive phase lengths (both trainers)."),
         click.option("--loss-threshold", type=float, help="Loss rise that lengthens FULL (both trainers)."),
         click.option("--momentum-factor", type=float, help="PhaseTrainer: extrapolation factor of the momentum predictor."),
         click.option("--correction-weight", type=float, help="PhaseTrainer: weight of accumulated corrections."),
-        click.option("--history-size", type=int, help="PhaseTrainer: gradients kept by the momentum predictor."),
-        click.option("--warmup-steps", type=int, help="DeterministicPhaseTrainer: recorded gradients before predicting."),
-        click.option("--history-window", type=int, help="DeterministicPhaseTrainer: least-squares window (+2)."),
+        click.option("--history-size", type=POSITIVE, help="PhaseTrainer: gradients kept by the momentum predictor."),
+        click.option("--warmup-steps", type=COUNT, help="DeterministicPhaseTrainer: recorded gradients before predicting."),
+        click.option("--history-window", type=COUNT, help="DeterministicPhaseTrainer: least-squares window (+2)."),
         click.option("--history-decay", type=float, help="DeterministicPhaseTrainer: weight decay per step of age."),
         click.option("--residual-threshold", type=float, help="DeterministicPhaseTrainer: |residual| that forces a CORRECT step."),
     ]
@@ -151,25 +152,26 @@ def write_plot(run: Any, path: Path) -> None:
               help="Modes to run (repeatable; 'all': every mode). baseline always runs: it defines the target.")
 @click.option("--dataset", type=click.Choice(_DATASETS), default="digits", show_default=True,
               help="scikit-learn bundled data set (no download).")
-@click.option("--steps", type=int, help="Training steps per mode [default: per data set, see docs/training.md].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of split, weights, batch order and skip choices.")
+@click.option("--steps", type=POSITIVE, help="Training steps per mode [default: per data set, see docs/training.md].")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of split, weights, batch order and skip choices.")
 @click.option("--backend", type=click.Choice(["auto", "numpy", "numba", "cupy"]), default="auto", show_default=True)
-@click.option("--batch-size", type=int, help="Mini-batch size [default: per data set].")
+@click.option("--batch-size", type=POSITIVE, help="Mini-batch size [default: per data set].")
 @click.option("--lr", type=float, help="SGD learning rate [default: per data set].")
 @click.option("--sgd-momentum", type=float, default=0.9, show_default=True, help="Momentum of the SGD optimizer.")
 @click.option("--hidden", default="256,256", show_default=True, help="Hidden layer widths, comma-separated.")
-@click.option("--loss-every", type=int, default=0, show_default=True,
+@click.option("--loss-every", type=COUNT, default=0, show_default=True,
               help="Measure the loss (a forward pass) on every k-th step without a backward pass; 0: never "
                    "(the presets do not use those losses; FULL steps measure theirs anyway).")
-@click.option("--eval-every", type=int, default=5, show_default=True, help="Steps between (untimed) test evaluations.")
-@click.option("--interleave", type=int, default=20, show_default=True,
+@click.option("--eval-every", type=POSITIVE, default=5, show_default=True, help="Steps between (untimed) test evaluations.")
+@click.option("--interleave", type=COUNT, default=20, show_default=True,
               help="Modes take turns of this many steps, so machine load hits all alike (0: one after another).")
-@click.option("--threads", type=int, default=1, show_default=True, help="BLAS threads while training (0: leave as is).")
+@click.option("--threads", type=COUNT, default=1, show_default=True, help="BLAS threads while training (0: leave as is).")
 @click.option("--diagnose", is_flag=True, help="Also measure how close predicted gradients are to real ones (untimed).")
 @_phase_options
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write a PNG of loss and test accuracy against wall-clock time (needs matplotlib).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write every figure as JSON.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), callback=plot_file,
+              help="Write an image (PNG, SVG, PDF, ... by its suffix) of loss and test accuracy against wall-clock time (needs matplotlib).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), callback=output_file,
+              help="Write every figure as JSON.")
 @click.option("--framework", type=click.Choice(["numpy", "torch"]), default="numpy", show_default=True,
               help="numpy: the framework-free MLP and four modes; torch: a torch MLP on digits, plain torch vs "
                    "PhaseAccelerator (needs the torch extra).")

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import _as_backend_array, float32_array, integer_array, same_shape
+from .._arrays import NOT_FINITE_AS_FLOAT32, _as_backend_array, float32_array, integer_array, same_shape
 from ..backend import Backend, resolve_backend
 from ..errors import DTypeError, NonFiniteError
 from . import _query_rows, _roll_last, _stack_rows
@@ -67,7 +67,7 @@ def _map_pair(a: Any, b: Any, be: Any) -> tuple[Any, Any]:
 
 def _check_finite(x: Any, name: str, be: Any) -> None:
     if x.dtype.kind == "f" and x.size and not bool(be.xp.isfinite(x).all()):
-        raise NonFiniteError(f"{name}: contains NaN or Inf; finite values required")
+        raise NonFiniteError(f"{name}: {NOT_FINITE_AS_FLOAT32}")
 
 
 def bind(a: Any, b: Any, *, backend: Backend | str | None = None) -> Any:
