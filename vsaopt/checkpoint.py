@@ -33,6 +33,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from ._json import parse_json
 from .errors import CheckpointError, OptimError
 
 __all__ = ["FORMAT", "VERSION", "Checkpointable", "Fields", "digest", "frame", "unframe", "write", "read"]
@@ -148,18 +149,11 @@ def _check_depth(value: Any, depth: int = 0) -> None:
 
 
 def _parse_header(raw: bytes, where: str) -> dict:
-    try:
-        header = json.loads(raw.decode(), parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise CheckpointError(f"{where}: unreadable checkpoint header ({type(exc).__name__})") from None
+    header = parse_json(raw, f"{where}: checkpoint header", CheckpointError)
     if not isinstance(header, dict):
         raise CheckpointError(f"{where}: checkpoint header is not an object")
     _check_depth(header)
     return header
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def read(path: str | os.PathLike) -> dict:
