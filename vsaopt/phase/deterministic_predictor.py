@@ -241,7 +241,7 @@ class DeterministicPredictor:
 
     def state_arrays(self) -> tuple[dict, dict]:
         """``(header, arrays)`` of the full state; arrays are host numpy copies."""
-        from ..testing import to_host
+        from ..backend import to_host
 
         k = len(self._steps)
         rows = [(self._head - k + i) % self._cap for i in range(k)]

@@ -213,7 +213,7 @@ class GradientPredictor:
 
     def state_arrays(self) -> tuple[dict, dict]:
         """``(header, arrays)`` of the full state; arrays are host numpy copies."""
-        from ..testing import to_host
+        from ..backend import to_host
 
         hist = np.stack([to_host(self._row(age)) for age in range(self._count - 1, -1, -1)]) if self._count else np.zeros((0, self.layout.total), np.float32)
         header = {
