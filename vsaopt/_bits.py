@@ -39,7 +39,7 @@ def f32_from_bits(bits: int) -> np.float32:
     >>> f32_from_bits(0x80000000)
     np.float32(-0.0)
     """
-    return np.array(bits, dtype=np.uint32).view(np.float32)[()]
+    return np.float32(np.array(bits, dtype=np.uint32).view(np.float32)[()])
 
 
 def sign_cleared_bits(bits: int) -> int:
