@@ -113,3 +113,46 @@ def test_missing_kernel_keeps_hasattr_working():
     assert not hasattr(be, "quantize_threshold")
     with pytest.raises(errors.MissingKernelError):
         be.quantize_threshold
+
+
+def test_backend_lacking_a_protocol_kernel_is_refused_at_load(monkeypatch):
+    import types
+
+    full = vsaopt.get_backend("numpy")
+    kernels = {k: getattr(full, k) for k in full.kernel_names if k not in ("wls_fit", "fwht")}
+    fake = types.ModuleType("fake_partial_backend")
+    fake.make_backend = lambda: registry.Backend("partial", np, kernels, array_type=np.ndarray)
+    monkeypatch.setitem(sys.modules, "fake_partial_backend", fake)
+    monkeypatch.setitem(registry._MODULES, "numba", "fake_partial_backend")
+    monkeypatch.setattr(registry, "_loaded", {})
+    monkeypatch.setattr(registry, "_failed", {})
+    with pytest.raises(BackendError, match="lacks kernels: fwht, wls_fit"):
+        vsaopt.get_backend("numba")
+    assert "lacks kernels" in registry.backend_status()["numba"]
+
+
+def test_to_host_returns_a_copy_and_to_device_is_a_no_op_on_the_host():
+    be = vsaopt.get_backend("numpy")
+    x = np.arange(4, dtype=np.float32)
+    for copy in (registry.to_host(x), be.to_host(x)):
+        assert copy.tobytes() == x.tobytes() and not np.shares_memory(copy, x)
+    assert registry.to_host(x, copy=False) is x
+    assert registry.to_host(np.float32(2.5)).shape == ()
+    assert be.to_device(x) is x and registry.to_device(be, x) is x
+    assert not be.is_gpu and not registry.is_device_array(x)
+
+
+def test_device_checks_accept_any_backend_object():
+    class ThirdParty:
+        name, xp = "third", np
+
+    class DeviceArray:
+        __module__ = "cupy._core"
+
+        def get(self):
+            return np.ones(2)
+
+    assert not registry.is_gpu(ThirdParty())
+    assert registry.is_gpu(registry.Backend("g", np, {}, array_type=type(None), device="gpu"))
+    assert registry.is_device_array(DeviceArray())
+    assert registry.to_host(DeviceArray()).tolist() == [1.0, 1.0]

@@ -191,6 +191,47 @@ def test_dlpack_device_detection():
     assert not on_cuda([1.0, 2.0])
 
 
+def test_compiled_modules_are_memoized_per_device(monkeypatch):
+    import types
+
+    bld = _build()
+    state = {"device": 0}
+    built = []
+
+    class FakeModule:
+        def __init__(self, code, options):
+            self.device = state["device"]
+            built.append(self.device)
+
+        def get_function(self, name):
+            return (name, self.device)
+
+    class FakeDevice:
+        def __init__(self, device):
+            self.id, self.attributes = device, {"MultiProcessorCount": 100 + device}
+
+        def __enter__(self):
+            self.saved, state["device"] = state["device"], self.id
+
+        def __exit__(self, *exc):
+            state["device"] = self.saved
+
+    cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDevice=lambda: state["device"]), Device=FakeDevice)
+    monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(RawModule=FakeModule, cuda=cuda))
+    for cached in (bld._module, bld._function, bld._multiprocessors):
+        cached.cache_clear()
+    try:
+        got = []
+        for device in (0, 1, 0, 1):
+            state["device"] = device
+            got.append((bld.function("pack.cu", "vsaopt_pack_2bit"), bld.multiprocessors()))
+        assert got == [(("vsaopt_pack_2bit", 0), 100), (("vsaopt_pack_2bit", 1), 101)] * 2
+        assert built == [0, 1]  # one build a device, reused afterwards
+    finally:
+        for cached in (bld._module, bld._function, bld._multiprocessors):
+            cached.cache_clear()
+
+
 def test_kernel_scalars_have_c_types():
     bld = _build()
     assert bld.draw_args(2**64 - 1, 1, 2, 3) == (2**32 - 1, 2**32 - 1, 3, 2, 1)

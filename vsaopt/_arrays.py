@@ -13,20 +13,20 @@ from typing import Any
 
 import numpy as np
 
+from ._bits import F32_INF_BITS
+from .backend import is_device_array, is_gpu
 from .errors import BackendError, ConfigError, DTypeError, NonFiniteError, ShapeError
 
 UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
-#: float32 bit pattern of +Inf; sign-cleared patterns at or above it are Inf or NaN.
-F32_INF_BITS = 0x7F800000
 
 
 def _as_backend_array(x: Any, name: str, be: Any) -> Any:
-    if getattr(be, "device", "cpu") == "gpu":
+    if is_gpu(be):
         if not be.owns(x):
             raise BackendError(f"{name}: backend {be.name!r} expects a {be.array_type.__module__} array, got {type(x).__name__}")
         return x
-    if type(x).__module__.split(".")[0] == "cupy":
+    if is_device_array(x):
         raise BackendError(f"{name}: got a cupy (GPU) array but backend {be.name!r} computes on the host")
     try:
         return np.asarray(x)

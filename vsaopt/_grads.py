@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._arrays import check_finite_bits, float32_array
+from ._bits import f32_from_bits
 from .errors import ConfigError, DTypeError, ShapeError
 
 __all__ = ["ParamShapes", "GradientInfo", "normalize_param_shapes", "validate_gradients"]
@@ -86,7 +87,7 @@ class GradientInfo:
     @property
     def abs_max(self) -> np.float32:
         """``max |g|`` as float32."""
-        return np.float32(np.array(self.max_bits, dtype=np.uint32).view(np.float32)[()])
+        return f32_from_bits(self.max_bits)
 
 
 def validate_gradients(gradients: Any, param_shapes: ParamShapes, be: Any, name: str = "gradients") -> list[GradientInfo]:

@@ -39,8 +39,9 @@ import numpy as np
 
 from .rng import Stream
 from ._arrays import check_int
+from ._bits import F32_INF_BITS, ceil_exponent
 from ._grads import GradientInfo, normalize_param_shapes, validate_gradients
-from .backend import Backend, get_backend, resolve_backend
+from .backend import Backend, get_backend, resolve_backend, to_host
 from .checkpoint import Checkpointable, Fields
 from .config import TernaryConfig
 from .errors import ConfigError, NonFiniteError
@@ -64,13 +65,6 @@ COUNT_MAX = {8: 127, 4: 7}
 EXP_MIN, EXP_MAX = -126, 127
 #: Largest shift one rescale kernel call applies (exact with 32-bit words).
 SHIFT_CHUNK = 32
-
-
-def _ceil_exponent(max_bits: int) -> int:
-    """Smallest ``E`` with ``2**E >= v`` for the positive float32 of bit pattern ``max_bits``."""
-    v = float(np.array(max_bits, dtype=np.uint32).view(np.float32)[()])
-    mant, exp = math.frexp(v)  # v = mant * 2**exp, mant in [0.5, 1)
-    return exp - 1 if mant == 0.5 else exp
 
 
 def _ceil_shift(b: int, shift: int) -> int:
@@ -245,7 +239,7 @@ class TernaryGradientAccumulator(Checkpointable):
         if cfg.use_stochastic_rounding:
             if info.max_bits == 0:
                 return _Plan(exp, 0, bound, has, "none", 0.0, 0.0, 0.0)
-            eg = max(_ceil_exponent(info.max_bits), EXP_MIN)
+            eg = max(ceil_exponent(info.max_bits), EXP_MIN)
             if not has:
                 exp, has = eg, True
             elif eg > exp:
@@ -348,7 +342,7 @@ class TernaryGradientAccumulator(Checkpointable):
             mean = self._be.accum_mean(self._load(i), unit, float(self._count))
             if int(self._bound[i]) * unit / self._count >= float(np.finfo(np.float32).max):
                 _, bits = self._be.abs_stats(mean)
-                if bits >= 0x7F800000:
+                if bits >= F32_INF_BITS:
                     raise NonFiniteError(f"accumulated[{name!r}]: the mean overflows float32")
             out[name] = mean.reshape(shape)
         return out

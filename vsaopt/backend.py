@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BackendError, ConfigError, MissingKernelError
+from .protocol import KERNEL_NAMES
 
 __all__ = [
     "Backend",
@@ -26,6 +27,11 @@ __all__ = [
     "available_backends",
     "backend_status",
     "resolve_backend",
+    "check_kernels",
+    "is_device_array",
+    "is_gpu",
+    "to_host",
+    "to_device",
 ]
 
 log = logging.getLogger("vsaopt")
@@ -70,13 +76,22 @@ class Backend:
         # Only reached for names not set in __init__: a missing kernel (hasattr() stays usable).
         raise MissingKernelError(f"backend {self.name!r} has no kernel {attr!r}")
 
-    def to_host(self, array: Any) -> Any:
-        """A host numpy copy of ``array`` (never a view of it)."""
-        return array.get() if self.device == "gpu" else np.array(array, copy=True)
-
     def owns(self, array: Any) -> bool:
         """Whether ``array`` lives where this backend computes (numpy vs cupy arrays)."""
         return isinstance(array, self.array_type)
+
+    @property
+    def is_gpu(self) -> bool:
+        """Whether this backend computes on a GPU (its arrays are device arrays)."""
+        return is_gpu(self)
+
+    def to_host(self, a: Any) -> np.ndarray:
+        """A host numpy copy of ``a``; see :func:`to_host`."""
+        return to_host(a)
+
+    def to_device(self, a: Any) -> Any:
+        """``a`` where this backend computes; see :func:`to_device`."""
+        return to_device(self, a)
 
     def __repr__(self) -> str:
         return f"Backend(name={self.name!r}, device={self.device!r}, kernels={len(self.kernel_names)})"
@@ -127,6 +142,7 @@ def _try_load(name: str) -> Backend | None:
     try:
         module = importlib.import_module(_MODULES[name])
         backend = module.make_backend()
+        check_kernels(backend)
     except BackendError as exc:
         _failed[name] = str(exc)
         return None
@@ -136,6 +152,33 @@ def _try_load(name: str) -> Backend | None:
     _loaded[name] = backend
     log.debug("loaded backend %s", name)
     return backend
+
+
+def check_kernels(backend: Any) -> None:
+    """Raise :class:`~vsaopt.errors.BackendError` unless ``backend`` has every kernel of the protocol.
+
+    Parameters
+    ----------
+    backend : Backend
+        A backend object; its kernels are its attributes named in
+        :data:`vsaopt.protocol.KERNEL_NAMES`.
+
+    Raises
+    ------
+    BackendError
+        Naming the backend and the kernels it lacks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_kernels(Backend("empty", np, {}, array_type=np.ndarray))
+    Traceback (most recent call last):
+    ...
+    vsaopt.errors.BackendError: backend 'empty' lacks kernels: philox4x32, ...
+    """
+    missing = [k for k in KERNEL_NAMES if not callable(getattr(backend, k, None))]
+    if missing:
+        raise BackendError(f"backend {backend.name!r} lacks kernels: {', '.join(missing)}")
 
 
 def available_backends() -> list[str]:
@@ -148,8 +191,73 @@ def backend_status() -> dict[str, str]:
     return {name: "available" if _try_load(name) is not None else _failed[name] for name in BACKEND_NAMES}
 
 
-def _is_cupy_array(array: Any) -> bool:
-    return type(array).__module__.split(".")[0] == "cupy"
+def is_device_array(x: Any) -> bool:
+    """Whether ``x`` is a GPU (cupy) array rather than a host array or scalar.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> is_device_array(np.zeros(3))
+    False
+    """
+    return type(x).__module__.split(".")[0] == "cupy"
+
+
+def is_gpu(be: Any) -> bool:
+    """Whether the backend object ``be`` computes on a GPU.
+
+    Any object with a ``name`` and an ``xp`` is a backend; one without a
+    ``device`` attribute computes on the host.
+
+    Examples
+    --------
+    >>> is_gpu(get_backend("numpy"))
+    False
+    """
+    return getattr(be, "device", "cpu") == "gpu"
+
+
+def to_host(a: Any, *, copy: bool = True) -> np.ndarray:
+    """``a`` (a numpy or cupy array, or a scalar) as a host numpy array.
+
+    Parameters
+    ----------
+    a : array_like
+        A host or device array, or a scalar.
+    copy : bool, default True
+        Return a new array that shares no memory with ``a``.  With ``False``
+        a host array is returned as it is (a device array is always copied).
+
+    Returns
+    -------
+    numpy.ndarray
+        The values of ``a`` on the host (0-d for a scalar).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(3)
+    >>> y = to_host(x)
+    >>> y[0] = 7
+    >>> x.tolist(), y.tolist()
+    ([0, 1, 2], [7, 1, 2])
+    """
+    if is_device_array(a):
+        return a.get()
+    return np.array(a, copy=True) if copy else np.asarray(a)
+
+
+def to_device(be: Any, a: Any) -> Any:
+    """``a`` moved to where the backend ``be`` computes (host arrays stay as they are on a host backend).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(3)
+    >>> to_device(get_backend("numpy"), x) is x
+    True
+    """
+    return be.xp.asarray(a) if is_gpu(be) else a
 
 
 def resolve_backend(backend: Backend | str | None, *arrays: Any) -> Backend:
@@ -161,7 +269,7 @@ def resolve_backend(backend: Backend | str | None, *arrays: Any) -> Backend:
     live (numpy arrays with a CPU backend, cupy arrays with cupy).
     """
     if backend is None:
-        if any(_is_cupy_array(a) for a in arrays):
+        if any(is_device_array(a) for a in arrays):
             return get_backend("cupy")
         env = os.environ.get(ENV_VAR, "").strip().lower()
         if env in ("numpy", "numba"):
@@ -174,7 +282,7 @@ def resolve_backend(backend: Backend | str | None, *arrays: Any) -> Backend:
     else:
         raise ConfigError(f"backend: expected None, a backend name or a backend object, got {type(backend).__name__}")
     for a in arrays:
-        if _is_cupy_array(a) != (getattr(be, "device", "cpu") == "gpu"):
-            where = "a cupy (GPU) array" if _is_cupy_array(a) else "a host array"
+        if is_device_array(a) != is_gpu(be):
+            where = "a cupy (GPU) array" if is_device_array(a) else "a host array"
             raise BackendError(f"backend {be.name!r} cannot compute on {where}; pass backend=None or move the array")
     return be

@@ -48,8 +48,9 @@ import numpy as np
 from .rng import Stream
 from . import projection as _proj
 from ._arrays import check_int
+from ._bits import F32_INF_BITS, ceil_exponent
 from ._grads import normalize_param_shapes, validate_gradients
-from .backend import Backend, resolve_backend
+from .backend import Backend, resolve_backend, to_host
 from .checkpoint import Checkpointable, Fields
 from .config import VSAConfig
 from .errors import ConfigError, EncodingError, NonFiniteError, ShapeError
@@ -98,14 +99,6 @@ def hypervector_dim(n: int, config: VSAConfig) -> int:
 def _split_exponent(e: int) -> tuple[np.float32, np.float32]:
     e1 = e // 2
     return np.float32(math.ldexp(1.0, e1)), np.float32(math.ldexp(1.0, e - e1))
-
-
-def _prescale_exponent(max_bits: int) -> int:
-    if max_bits == 0:
-        return 0
-    v = float(np.array(max_bits, dtype=np.uint32).view(np.float32)[()])
-    mant, exp = math.frexp(v)
-    return exp - 1 if mant == 0.5 else exp
 
 
 @dataclass(frozen=True)
@@ -252,8 +245,8 @@ class CompressedGradients:
         return cls.from_dict(data)
 
 
-def _host(a: Any) -> np.ndarray:
-    return a.get() if type(a).__module__.split(".")[0] == "cupy" else np.asarray(a)
+#: The host copy ``CompressedGradients.to_dict`` encodes.
+_host = to_host
 
 
 @dataclass(frozen=True)
@@ -463,7 +456,7 @@ class VSAGradientCompressor(Checkpointable):
         # prescale beyond 2**63 can overflow float32; a message may carry larger coordinates.
         if (meta.exponent > 63 or coord_bits > _COORD_BITS_MAX) and out.shape[0]:
             _, bits = self._be.abs_stats(out)
-            if bits >= 0x7F800000:
+            if bits >= F32_INF_BITS:
                 raise NonFiniteError(f"decompressed[{meta.name!r}]: the reconstruction exceeds the float32 range")
         return out
 
@@ -492,9 +485,9 @@ class VSAGradientCompressor(Checkpointable):
                 with np.errstate(over="ignore"):
                     x = x + self._residuals[info.index]
                 _, bits = be.abs_stats(x)
-                if bits >= 0x7F800000:
+                if bits >= F32_INF_BITS:
                     raise NonFiniteError(f"gradients[{info.name!r}]: gradient plus residual overflows float32")
-            inputs.append((x, _prescale_exponent(bits)))
+            inputs.append((x, ceil_exponent(bits)))
         metas, payload, new_res = [], [], []
         bundle = None
         for info, (x, e) in zip(infos, inputs):
@@ -527,7 +520,7 @@ class VSAGradientCompressor(Checkpointable):
         self._step += 1
         encoding = "2bit" if self.config.use_ternary else "float32"
         return CompressedGradients(
-            self.mode, step, encoding, self.gain, self.config.to_dict(), tuple(metas), tuple(_host(p) for p in payload)
+            self.mode, step, encoding, self.gain, self.config.to_dict(), tuple(metas), tuple(to_host(p, copy=False) for p in payload)
         )
 
     def _encode(self, coords: Any) -> Any:

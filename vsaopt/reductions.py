@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ._arrays import check_finite_bits, float32_array
+from ._bits import f32_from_bits
 from .backend import Backend, resolve_backend
 
 __all__ = ["abs_sum", "abs_max", "abs_stats"]
@@ -26,7 +27,7 @@ def abs_stats(x: Any, *, backend: Backend | str | None = None, name: str = "x") 
     flat = float32_array(x, name, be).reshape(-1)
     total, max_bits = be.abs_stats(flat)
     check_finite_bits(max_bits, name)
-    return np.float64(total), np.float32(np.array(max_bits, dtype=np.uint32).view(np.float32)[()])
+    return np.float64(total), f32_from_bits(max_bits)
 
 
 def abs_sum(x: Any, *, backend: Backend | str | None = None) -> np.float64:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ._arrays import check_finite_bits, check_int, check_real, check_seed, check_u32, float32_array, integer_array, trit_array
+from ._bits import f32_from_bits
 from .backend import Backend, resolve_backend
 from .errors import EncodingError, ShapeError
 from .rng import MAX_ELEMENTS
@@ -27,7 +28,7 @@ def _stats(x: Any, be: Any) -> tuple[Any, float, np.float32]:
         raise ShapeError(f"x: at most {MAX_ELEMENTS} elements, got {flat.size}")
     total, max_bits = be.abs_stats(flat)
     check_finite_bits(max_bits, "x")
-    scale = np.float32(np.array(max_bits, dtype=np.uint32).view(np.float32)[()])
+    scale = f32_from_bits(max_bits)
     return flat, total, scale
 
 

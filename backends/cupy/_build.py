@@ -1,7 +1,7 @@
 """Building and launching the CUDA modules of the cupy backend.
 
 Each ``<name>.cu`` beside this file becomes one ``cupy.RawModule``, compiled
-by NVRTC on first use (memoized; never at import) with :data:`OPTIONS`.  The
+by NVRTC on first use (memoized per device; never at import) with :data:`OPTIONS`.  The
 shared header ``common.cuh`` is pasted into the source text in place of its
 ``#include`` line, so the source cupy hashes for its kernel cache is the whole
 program (a header edit cannot reuse a stale binary).
@@ -41,26 +41,50 @@ def source_text(filename: str) -> str:
     return _INCLUDE.sub(paste, text)
 
 
-@functools.cache
-def module(filename: str) -> Any:
-    """The compiled ``cupy.RawModule`` of one source file (built once per process)."""
+def current_device() -> int:
+    """Id of the CUDA device cupy launches on in this thread."""
     import cupy
 
-    return cupy.RawModule(code=source_text(filename), options=OPTIONS)
+    return int(cupy.cuda.runtime.getDevice())
 
 
-@functools.cache
+def module(filename: str) -> Any:
+    """The compiled ``cupy.RawModule`` of one source file for the current device (built once per device)."""
+    return _module(filename, current_device())
+
+
 def function(filename: str, name: str) -> Any:
-    """The ``extern "C"`` kernel ``name`` of ``filename``."""
-    return module(filename).get_function(name)
+    """The ``extern "C"`` kernel ``name`` of ``filename``, loaded on the current device."""
+    return _function(filename, name, current_device())
 
 
-@functools.cache
 def multiprocessors() -> int:
     """Streaming multiprocessors of the current device."""
+    return _multiprocessors(current_device())
+
+
+# Memoized per device id: a module loaded (and an attribute read) on one device is not valid on another.
+@functools.cache
+def _module(filename: str, device: int) -> Any:
     import cupy
 
-    return int(cupy.cuda.Device().attributes["MultiProcessorCount"])
+    with cupy.cuda.Device(device):
+        return cupy.RawModule(code=source_text(filename), options=OPTIONS)
+
+
+@functools.cache
+def _function(filename: str, name: str, device: int) -> Any:
+    import cupy
+
+    with cupy.cuda.Device(device):
+        return _module(filename, device).get_function(name)
+
+
+@functools.cache
+def _multiprocessors(device: int) -> int:
+    import cupy
+
+    return int(cupy.cuda.Device(device).attributes["MultiProcessorCount"])
 
 
 def grid(work: int, threads: int | None = None) -> int:

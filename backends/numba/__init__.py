@@ -8,8 +8,11 @@ loaded.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+from collections.abc import Iterator
+from types import ModuleType
 
 import numpy as np
 
@@ -18,6 +21,43 @@ from vsaopt.errors import BackendError
 
 #: Kernel modules of this backend; each defines a ``KERNELS`` name -> function mapping.
 KERNEL_MODULES = ("philox", "reduce", "ternary", "pack", "vsa", "accum", "predict")
+
+
+def kernel_modules() -> list[ModuleType]:
+    """The imported kernel modules of :data:`KERNEL_MODULES` (importing them imports numba)."""
+    return [importlib.import_module(f"{__name__}.{mod}") for mod in KERNEL_MODULES]
+
+
+def cache_report() -> dict[str, int]:
+    """How this process obtained the numba kernels: signatures loaded from the on-disk cache and compiled here.
+
+    Returns
+    -------
+    dict
+        ``{"from_cache": int, "compiled": int}``; a process whose kernels all
+        come from numba's cache reports ``compiled == 0``.
+    """
+    from . import _config
+
+    return _config.cache_report(kernel_modules())
+
+
+@contextlib.contextmanager
+def parallel_threshold(n: int) -> Iterator[None]:
+    """Within the ``with`` block, inputs of at least ``n`` elements take the ``prange`` kernels.
+
+    ``n = 1`` forces the parallel path, a size above every input the serial
+    one; the previous threshold is restored on exit.  Results do not depend on
+    the path, only timings do.
+    """
+    from . import _config
+
+    saved = _config.PARALLEL_MIN
+    _config.PARALLEL_MIN = n
+    try:
+        yield
+    finally:
+        _config.PARALLEL_MIN = saved
 
 
 def make_backend() -> Backend:
@@ -29,8 +69,8 @@ def make_backend() -> Backend:
     from . import _config
 
     table: dict = {}
-    for mod in KERNEL_MODULES:
-        table.update(importlib.import_module(f"{__name__}.{mod}").KERNELS)
+    for mod in kernel_modules():
+        table.update(mod.KERNELS)
     details = {
         "numba": numba.__version__,
         "threads": str(numba.get_num_threads()),

@@ -13,12 +13,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._config import use_parallel
+from ._dispatch import chunk_count, chunk_range, run
 from .philox import key_words, philox10
 from .reduce import BLOCK, LANES, fold_lanes, fold_pairwise
 
 #: Philox blocks (four words) per parallel task.
 CHUNK_BLOCKS = 1 << 14
+#: Elements (or bytes) per parallel task of the kernels that draw no random words.
+CHUNK = 4 * CHUNK_BLOCKS
 _TWO32 = 4294967296.0
 U32 = np.uint64(32)
 ONE = np.uint64(1)
@@ -27,10 +29,6 @@ ONE = np.uint64(1)
 def _words(seed: int, stream: int, step: int, tensor: int) -> tuple:
     k0, k1 = key_words(seed)
     return k0, k1, np.uint64(tensor), np.uint64(step), np.uint64(stream)
-
-
-def _chunks(nblocks: int) -> int:
-    return (nblocks + CHUNK_BLOCKS - 1) // CHUNK_BLOCKS
 
 
 # --- random signs ------------------------------------------------------------------
@@ -54,9 +52,10 @@ def _signs_range(x, out, b0, b1, k0, k1, c1, c2, c3):
 
 
 @njit(cache=True, parallel=True)
-def _signs_par(x, out, nblocks, k0, k1, c1, c2, c3):
-    for c in prange((nblocks + CHUNK_BLOCKS - 1) // CHUNK_BLOCKS):
-        _signs_range(x, out, c * CHUNK_BLOCKS, min(nblocks, (c + 1) * CHUNK_BLOCKS), k0, k1, c1, c2, c3)
+def _signs_par(x, out, b0, b1, k0, k1, c1, c2, c3):
+    for c in prange(chunk_count(b1 - b0, CHUNK_BLOCKS)):
+        lo, hi = chunk_range(c, CHUNK_BLOCKS, b0, b1)
+        _signs_range(x, out, lo, hi, k0, k1, c1, c2, c3)
 
 
 def random_signs(x: np.ndarray, seed: int, stream: int, step: int, tensor: int) -> np.ndarray:
@@ -64,11 +63,7 @@ def random_signs(x: np.ndarray, seed: int, stream: int, step: int, tensor: int) 
     n = x.shape[0]
     out = np.empty_like(x)
     nblocks = -(-n // 128)
-    w = _words(seed, stream, step, tensor)
-    if use_parallel(n):
-        _signs_par(x, out, nblocks, *w)
-    elif nblocks:
-        _signs_range(x, out, 0, nblocks, *w)
+    run(n, _signs_range, _signs_par, x, out, 0, nblocks, *_words(seed, stream, step, tensor))
     return out
 
 
@@ -113,10 +108,8 @@ def fwht(x: np.ndarray, block: int, scale: float) -> np.ndarray:
     """Blockwise unnormalised Walsh-Hadamard transform of float32 ``x``, times f32 ``scale``."""
     y = x.copy()
     s = np.float32(scale)
-    if use_parallel(x.shape[0]) and x.shape[0] // block > 1:
-        _fwht_par(y, block, s)
-    else:
-        _fwht_serial(y, block, s)
+    n = x.shape[0] if x.shape[0] // block > 1 else 0  # a single block is not split
+    run(n, _fwht_serial, _fwht_par, y, block, s)
     return y
 
 
@@ -146,10 +139,10 @@ def _gather_range(z, y, m, nprime, q, a_lo, a_hi, b0, b1, k0, k1, c1, c2, c3):
 
 
 @njit(cache=True, parallel=True)
-def _gather_par(z, y, m, nprime, q, a_lo, a_hi, nblocks, k0, k1, c1, c2, c3):
-    for c in prange((nblocks + CHUNK_BLOCKS - 1) // CHUNK_BLOCKS):
-        _gather_range(z, y, m, nprime, q, a_lo, a_hi, c * CHUNK_BLOCKS, min(nblocks, (c + 1) * CHUNK_BLOCKS),
-                      k0, k1, c1, c2, c3)
+def _gather_par(z, y, m, nprime, q, a_lo, a_hi, b0, b1, k0, k1, c1, c2, c3):
+    for c in prange(chunk_count(b1 - b0, CHUNK_BLOCKS)):
+        lo, hi = chunk_range(c, CHUNK_BLOCKS, b0, b1)
+        _gather_range(z, y, m, nprime, q, a_lo, a_hi, lo, hi, k0, k1, c1, c2, c3)
 
 
 def srht_gather(z, d, m, a_lo, a_hi, seed, stream, step, tensor):
@@ -158,11 +151,7 @@ def srht_gather(z, d, m, a_lo, a_hi, seed, stream, step, tensor):
     if m:
         nprime = np.uint64(z.shape[0])
         args = (z, y, np.uint64(m), nprime, np.uint64(z.shape[0] // m), np.float32(a_lo), np.float32(a_hi))
-        nblocks = -(-m // 4)
-        if use_parallel(m):
-            _gather_par(*args, nblocks, *_words(seed, stream, step, tensor))
-        else:
-            _gather_range(*args, 0, nblocks, *_words(seed, stream, step, tensor))
+        run(m, _gather_range, _gather_par, *args, 0, -(-m // 4), *_words(seed, stream, step, tensor))
     return y
 
 
@@ -181,10 +170,10 @@ def _scatter_range(y, v, m, nprime, q, a_lo, a_hi, b0, b1, k0, k1, c1, c2, c3):
 
 
 @njit(cache=True, parallel=True)
-def _scatter_par(y, v, m, nprime, q, a_lo, a_hi, nblocks, k0, k1, c1, c2, c3):
-    for c in prange((nblocks + CHUNK_BLOCKS - 1) // CHUNK_BLOCKS):
-        _scatter_range(y, v, m, nprime, q, a_lo, a_hi, c * CHUNK_BLOCKS, min(nblocks, (c + 1) * CHUNK_BLOCKS),
-                       k0, k1, c1, c2, c3)
+def _scatter_par(y, v, m, nprime, q, a_lo, a_hi, b0, b1, k0, k1, c1, c2, c3):
+    for c in prange(chunk_count(b1 - b0, CHUNK_BLOCKS)):
+        lo, hi = chunk_range(c, CHUNK_BLOCKS, b0, b1)
+        _scatter_range(y, v, m, nprime, q, a_lo, a_hi, lo, hi, k0, k1, c1, c2, c3)
 
 
 def srht_scatter(y, nprime, m, a_lo, a_hi, seed, stream, step, tensor):
@@ -192,11 +181,7 @@ def srht_scatter(y, nprime, m, a_lo, a_hi, seed, stream, step, tensor):
     v = np.zeros(nprime, dtype=np.float32)
     if m:
         args = (y, v, np.uint64(m), np.uint64(nprime), np.uint64(nprime // m), np.float32(a_lo), np.float32(a_hi))
-        nblocks = -(-m // 4)
-        if use_parallel(m):
-            _scatter_par(*args, nblocks, *_words(seed, stream, step, tensor))
-        else:
-            _scatter_range(*args, 0, nblocks, *_words(seed, stream, step, tensor))
+        run(m, _scatter_range, _scatter_par, *args, 0, -(-m // 4), *_words(seed, stream, step, tensor))
     return v
 
 
@@ -243,7 +228,7 @@ def abs_sum_above(x: np.ndarray, threshold: float) -> tuple[float, int]:
     nblocks = -(-x.shape[0] // BLOCK)
     sums = np.empty(nblocks, dtype=np.float64)
     counts = np.zeros(nblocks, dtype=np.int64)
-    (_above_par if use_parallel(x.shape[0]) else _above_serial)(x, np.float32(threshold), sums, counts)
+    run(x.shape[0], _above_serial, _above_par, x, np.float32(threshold), sums, counts)
     return float(fold_pairwise(sums)), int(counts.sum())
 
 
@@ -281,9 +266,10 @@ def _add_stoch_tail(counts, g, inv, k0, k1, c1, c2, c3):
 
 
 @njit(cache=True, parallel=True)
-def _add_stoch_par(counts, g, inv, nblocks, k0, k1, c1, c2, c3):
-    for c in prange((nblocks + CHUNK_BLOCKS - 1) // CHUNK_BLOCKS):
-        _add_stoch_range(counts, g, inv, c * CHUNK_BLOCKS, min(nblocks, (c + 1) * CHUNK_BLOCKS), k0, k1, c1, c2, c3)
+def _add_stoch_par(counts, g, inv, b0, b1, k0, k1, c1, c2, c3):
+    for c in prange(chunk_count(b1 - b0, CHUNK_BLOCKS)):
+        lo, hi = chunk_range(c, CHUNK_BLOCKS, b0, b1)
+        _add_stoch_range(counts, g, inv, lo, hi, k0, k1, c1, c2, c3)
 
 
 def accum_add_stochastic(counts, g, inv_scale, seed, stream, step, tensor):
@@ -292,10 +278,7 @@ def accum_add_stochastic(counts, g, inv_scale, seed, stream, step, tensor):
     full = n // 4
     w = _words(seed, stream, step, tensor)
     inv = np.float32(inv_scale)
-    if use_parallel(n):
-        _add_stoch_par(counts, g, inv, full, *w)
-    elif full:
-        _add_stoch_range(counts, g, inv, 0, full, *w)
+    run(n, _add_stoch_range, _add_stoch_par, counts, g, inv, 0, full, *w)
     if n % 4:
         _add_stoch_tail(counts, g, inv, *w)
     return counts
@@ -310,20 +293,15 @@ def _add_thr_range(counts, g, t, lo, hi):
 
 
 @njit(cache=True, parallel=True)
-def _add_thr_par(counts, g, t):
-    n = g.shape[0]
-    step = 4 * CHUNK_BLOCKS
-    for c in prange((n + step - 1) // step):
-        _add_thr_range(counts, g, t, c * step, min(n, (c + 1) * step))
+def _add_thr_par(counts, g, t, start, stop):
+    for c in prange(chunk_count(stop - start, CHUNK)):
+        lo, hi = chunk_range(c, CHUNK, start, stop)
+        _add_thr_range(counts, g, t, lo, hi)
 
 
 def accum_add_threshold(counts, g, threshold):
     """``counts += [g > t] - [g < -t]`` (f32 ``t``); in place."""
-    t = np.float32(threshold)
-    if use_parallel(g.shape[0]):
-        _add_thr_par(counts, g, t)
-    else:
-        _add_thr_range(counts, g, t, 0, g.shape[0])
+    run(g.shape[0], _add_thr_range, _add_thr_par, counts, g, np.float32(threshold), 0, g.shape[0])
     return counts
 
 
@@ -360,9 +338,10 @@ def _rescale_tail(counts, shift, k0, k1, c1, c2, c3):
 
 
 @njit(cache=True, parallel=True)
-def _rescale_par(counts, shift, nblocks, k0, k1, c1, c2, c3):
-    for c in prange((nblocks + CHUNK_BLOCKS - 1) // CHUNK_BLOCKS):
-        _rescale_range(counts, shift, c * CHUNK_BLOCKS, min(nblocks, (c + 1) * CHUNK_BLOCKS), k0, k1, c1, c2, c3)
+def _rescale_par(counts, shift, b0, b1, k0, k1, c1, c2, c3):
+    for c in prange(chunk_count(b1 - b0, CHUNK_BLOCKS)):
+        lo, hi = chunk_range(c, CHUNK_BLOCKS, b0, b1)
+        _rescale_range(counts, shift, lo, hi, k0, k1, c1, c2, c3)
 
 
 def accum_rescale(counts, shift, seed, stream, step, tensor):
@@ -370,10 +349,7 @@ def accum_rescale(counts, shift, seed, stream, step, tensor):
     n = counts.shape[0]
     full = n // 4
     w = _words(seed, stream, step, tensor)
-    if use_parallel(n):
-        _rescale_par(counts, np.int64(shift), full, *w)
-    elif full:
-        _rescale_range(counts, np.int64(shift), 0, full, *w)
+    run(n, _rescale_range, _rescale_par, counts, np.int64(shift), 0, full, *w)
     if n % 4:
         _rescale_tail(counts, np.int64(shift), *w)
     return counts
@@ -387,20 +363,16 @@ def _mean_range(counts, out, unit, divisor, lo, hi):
 
 
 @njit(cache=True, parallel=True)
-def _mean_par(counts, out, unit, divisor):
-    n = counts.shape[0]
-    step = 4 * CHUNK_BLOCKS
-    for c in prange((n + step - 1) // step):
-        _mean_range(counts, out, unit, divisor, c * step, min(n, (c + 1) * step))
+def _mean_par(counts, out, unit, divisor, start, stop):
+    for c in prange(chunk_count(stop - start, CHUNK)):
+        lo, hi = chunk_range(c, CHUNK, start, stop)
+        _mean_range(counts, out, unit, divisor, lo, hi)
 
 
 def accum_mean(counts, unit, divisor):
     """``f32((f64(c) * unit) / divisor)`` for each count."""
     out = np.empty(counts.shape[0], dtype=np.float32)
-    if use_parallel(counts.shape[0]):
-        _mean_par(counts, out, float(unit), float(divisor))
-    else:
-        _mean_range(counts, out, float(unit), float(divisor), 0, counts.shape[0])
+    run(counts.shape[0], _mean_range, _mean_par, counts, out, float(unit), float(divisor), 0, counts.shape[0])
     return out
 
 
@@ -414,20 +386,16 @@ def _npack_range(c, out, lo, hi):
 
 
 @njit(cache=True, parallel=True)
-def _npack_par(c, out):
-    m = out.shape[0]
-    step = 4 * CHUNK_BLOCKS
-    for k in prange((m + step - 1) // step):
-        _npack_range(c, out, k * step, min(m, (k + 1) * step))
+def _npack_par(c, out, start, stop):
+    for k in prange(chunk_count(stop - start, CHUNK)):
+        lo, hi = chunk_range(k, CHUNK, start, stop)
+        _npack_range(c, out, lo, hi)
 
 
 def nibble_pack(counts):
     """Counts in ``[-8, 7]`` as 4-bit two's complement, two a byte (low nibble first); pad 0."""
     out = np.empty((counts.shape[0] + 1) // 2, dtype=np.uint8)
-    if use_parallel(counts.shape[0]):
-        _npack_par(counts, out)
-    else:
-        _npack_range(counts, out, 0, out.shape[0])
+    run(counts.shape[0], _npack_range, _npack_par, counts, out, 0, out.shape[0])
     return out
 
 
@@ -444,20 +412,16 @@ def _nunpack_range(p, out, lo, hi):
 
 
 @njit(cache=True, parallel=True)
-def _nunpack_par(p, out):
-    m = p.shape[0]
-    step = 4 * CHUNK_BLOCKS
-    for k in prange((m + step - 1) // step):
-        _nunpack_range(p, out, k * step, min(m, (k + 1) * step))
+def _nunpack_par(p, out, start, stop):
+    for k in prange(chunk_count(stop - start, CHUNK)):
+        lo, hi = chunk_range(k, CHUNK, start, stop)
+        _nunpack_range(p, out, lo, hi)
 
 
 def nibble_unpack(packed, n):
     """Inverse of :func:`nibble_pack`: ``n`` int8 counts."""
     out = np.empty(n, dtype=np.int8)
-    if use_parallel(n):
-        _nunpack_par(packed, out)
-    else:
-        _nunpack_range(packed, out, 0, packed.shape[0])
+    run(n, _nunpack_range, _nunpack_par, packed, out, 0, packed.shape[0])
     return out
 
 

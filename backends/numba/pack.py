@@ -11,6 +11,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import use_parallel
+from ._dispatch import chunk_count, chunk_range
 
 #: Bytes handled by one parallel task.
 CHUNK = 1 << 18
@@ -80,36 +81,36 @@ def unpack3(p, out):
 
 @njit(cache=True, parallel=True)
 def pack2_parallel(src, out, units):
-    flags = np.zeros((units + CHUNK - 1) // CHUNK + 1, dtype=np.uint8)
-    for c in prange((units + CHUNK - 1) // CHUNK):
-        lo, hi = c * CHUNK, min(units, (c + 1) * CHUNK)
+    flags = np.zeros(chunk_count(units, CHUNK) + 1, dtype=np.uint8)
+    for c in prange(chunk_count(units, CHUNK)):
+        lo, hi = chunk_range(c, CHUNK, 0, units)
         flags[c] = pack2(src[4 * lo : 4 * hi], out[lo:hi])
     return flags.max()
 
 
 @njit(cache=True, parallel=True)
 def unpack2_parallel(src, out, units):
-    flags = np.zeros((units + CHUNK - 1) // CHUNK + 1, dtype=np.uint8)
-    for c in prange((units + CHUNK - 1) // CHUNK):
-        lo, hi = c * CHUNK, min(units, (c + 1) * CHUNK)
+    flags = np.zeros(chunk_count(units, CHUNK) + 1, dtype=np.uint8)
+    for c in prange(chunk_count(units, CHUNK)):
+        lo, hi = chunk_range(c, CHUNK, 0, units)
         flags[c] = unpack2(src[lo:hi], out[4 * lo : 4 * hi])
     return flags.max()
 
 
 @njit(cache=True, parallel=True)
 def pack3_parallel(src, out, units):
-    flags = np.zeros((units + CHUNK - 1) // CHUNK + 1, dtype=np.uint8)
-    for c in prange((units + CHUNK - 1) // CHUNK):
-        lo, hi = c * CHUNK, min(units, (c + 1) * CHUNK)
+    flags = np.zeros(chunk_count(units, CHUNK) + 1, dtype=np.uint8)
+    for c in prange(chunk_count(units, CHUNK)):
+        lo, hi = chunk_range(c, CHUNK, 0, units)
         flags[c] = pack3(src[5 * lo : 5 * hi], out[lo:hi])
     return flags.max()
 
 
 @njit(cache=True, parallel=True)
 def unpack3_parallel(src, out, units):
-    flags = np.zeros((units + CHUNK - 1) // CHUNK + 1, dtype=np.uint8)
-    for c in prange((units + CHUNK - 1) // CHUNK):
-        lo, hi = c * CHUNK, min(units, (c + 1) * CHUNK)
+    flags = np.zeros(chunk_count(units, CHUNK) + 1, dtype=np.uint8)
+    for c in prange(chunk_count(units, CHUNK)):
+        lo, hi = chunk_range(c, CHUNK, 0, units)
         flags[c] = unpack3(src[lo:hi], out[5 * lo : 5 * hi])
     return flags.max()
 

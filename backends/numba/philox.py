@@ -6,6 +6,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import use_parallel
+from ._dispatch import chunk_count, chunk_range
 
 # Random123 constants: round multipliers and the Weyl key increments.
 M0 = np.uint64(0xD2511F53)
@@ -99,8 +100,8 @@ def bits_blocks(src, out, b0, k0, k1, c1, c2, c3):
 @njit(cache=True, parallel=True)
 def bits_parallel(src, out, nblocks, k0, k1, c1, c2, c3):
     """:func:`bits_blocks` over chunks of blocks, in parallel (independent outputs)."""
-    for c in prange((nblocks + CHUNK_BLOCKS - 1) // CHUNK_BLOCKS):
-        lo, hi = c * CHUNK_BLOCKS, min(nblocks, (c + 1) * CHUNK_BLOCKS)
+    for c in prange(chunk_count(nblocks, CHUNK_BLOCKS)):
+        lo, hi = chunk_range(c, CHUNK_BLOCKS, 0, nblocks)
         bits_blocks(src, out[4 * lo : 4 * hi], lo, k0, k1, c1, c2, c3)
 
 

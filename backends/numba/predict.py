@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._config import use_parallel
+from ._dispatch import chunk_count, chunk_range, run
 
 #: Elements per chunk of the parallel variants.
 CHUNK = 1 << 16
@@ -33,18 +33,15 @@ def _linear(b, v, r, dt, w, out, lo, hi):
 
 @njit(cache=True, parallel=True)
 def _linear_par(b, v, r, dt, w, out, start, stop):
-    nchunks = (stop - start + CHUNK - 1) // CHUNK
-    for c in prange(nchunks):
-        lo = start + c * CHUNK
-        hi = min(stop, lo + CHUNK)
+    for c in prange(chunk_count(stop - start, CHUNK)):
+        lo, hi = chunk_range(c, CHUNK, start, stop)
         _linear(b, v, r, dt, w, out, lo, hi)
 
 
 def predict_linear(baseline, velocity, residual, dt, w):
     """``(baseline + velocity*dt) + residual*w`` in float32 (see the reference)."""
     out = np.empty_like(baseline)
-    kern = _linear_par if use_parallel(out.shape[0]) else _linear
-    kern(baseline, velocity, residual, np.float32(dt), np.float32(w), out, 0, out.shape[0])
+    run(out.shape[0], _linear, _linear_par, baseline, velocity, residual, np.float32(dt), np.float32(w), out, 0, out.shape[0])
     return out
 
 
@@ -58,18 +55,15 @@ def _momentum(p, c, m, out, lo, hi):
 
 @njit(cache=True, parallel=True)
 def _momentum_par(p, c, m, out, start, stop):
-    nchunks = (stop - start + CHUNK - 1) // CHUNK
-    for k in prange(nchunks):
-        lo = start + k * CHUNK
-        hi = min(stop, lo + CHUNK)
+    for k in prange(chunk_count(stop - start, CHUNK)):
+        lo, hi = chunk_range(k, CHUNK, start, stop)
         _momentum(p, c, m, out, lo, hi)
 
 
 def momentum_extrapolate(prev, curr, momentum):
     """``d = curr - prev``; ``curr + momentum*d`` in float32."""
     out = np.empty_like(curr)
-    kern = _momentum_par if use_parallel(out.shape[0]) else _momentum
-    kern(prev, curr, np.float32(momentum), out, 0, out.shape[0])
+    run(out.shape[0], _momentum, _momentum_par, prev, curr, np.float32(momentum), out, 0, out.shape[0])
     return out
 
 
@@ -82,18 +76,15 @@ def _axpy(x, a, y, out, lo, hi):
 
 @njit(cache=True, parallel=True)
 def _axpy_par(x, a, y, out, start, stop):
-    nchunks = (stop - start + CHUNK - 1) // CHUNK
-    for k in prange(nchunks):
-        lo = start + k * CHUNK
-        hi = min(stop, lo + CHUNK)
+    for k in prange(chunk_count(stop - start, CHUNK)):
+        lo, hi = chunk_range(k, CHUNK, start, stop)
         _axpy(x, a, y, out, lo, hi)
 
 
 def axpy(x, a, y):
     """``x + a*y`` in float32, the product rounded first."""
     out = np.empty_like(x)
-    kern = _axpy_par if use_parallel(out.shape[0]) else _axpy
-    kern(x, np.float32(a), y, out, 0, out.shape[0])
+    run(out.shape[0], _axpy, _axpy_par, x, np.float32(a), y, out, 0, out.shape[0])
     return out
 
 
@@ -111,10 +102,8 @@ def _residual(r, g, b, v, dt, d, o, out, err, lo, hi):
 
 @njit(cache=True, parallel=True)
 def _residual_par(r, g, b, v, dt, d, o, out, err, start, stop):
-    nchunks = (stop - start + CHUNK - 1) // CHUNK
-    for k in prange(nchunks):
-        lo = start + k * CHUNK
-        hi = min(stop, lo + CHUNK)
+    for k in prange(chunk_count(stop - start, CHUNK)):
+        lo, hi = chunk_range(k, CHUNK, start, stop)
         _residual(r, g, b, v, dt, d, o, out, err, lo, hi)
 
 
@@ -122,8 +111,7 @@ def residual_update(residual, actual, baseline, velocity, dt, decay, one_minus_d
     """New residual ``decay*r + (1-decay)*(actual - (baseline + velocity*dt))`` and the error, float32."""
     out = np.empty_like(residual)
     err = np.empty_like(residual)
-    kern = _residual_par if use_parallel(out.shape[0]) else _residual
-    kern(residual, actual, baseline, velocity, np.float32(dt), np.float32(decay), np.float32(one_minus_decay), out, err, 0, out.shape[0])
+    run(out.shape[0], _residual, _residual_par, residual, actual, baseline, velocity, np.float32(dt), np.float32(decay), np.float32(one_minus_decay), out, err, 0, out.shape[0])
     return out, err
 
 
@@ -157,10 +145,8 @@ def _wls(hist, rows, w, wt, a, b, c, inv, base, vel, lo, hi):
 
 @njit(cache=True, parallel=True)
 def _wls_par(hist, rows, w, wt, a, b, c, inv, base, vel, start, stop):
-    nchunks = (stop - start + CHUNK - 1) // CHUNK
-    for k in prange(nchunks):
-        lo = start + k * CHUNK
-        hi = min(stop, lo + CHUNK)
+    for k in prange(chunk_count(stop - start, CHUNK)):
+        lo, hi = chunk_range(k, CHUNK, start, stop)
         _wls(hist, rows, w, wt, a, b, c, inv, base, vel, lo, hi)
 
 
@@ -169,8 +155,10 @@ def wls_fit(history, rows, w, wt, sum_w, sum_wt, sum_wt2, inv_det):
     n = history.shape[1]
     base = np.empty(n, dtype=np.float32)
     vel = np.empty(n, dtype=np.float32)
-    kern = _wls_par if use_parallel(n) else _wls
-    kern(
+    run(
+        n,
+        _wls,
+        _wls_par,
         history,
         np.ascontiguousarray(rows, dtype=np.int64),
         np.ascontiguousarray(w, dtype=np.float64),

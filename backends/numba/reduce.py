@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._config import use_parallel
+from ._dispatch import run
 
 BLOCK = 8192
 LANES = 32
@@ -82,7 +82,7 @@ def abs_stats(x: np.ndarray) -> tuple[float, int]:
     nblocks = -(-x.shape[0] // BLOCK)
     sums = np.empty(nblocks, dtype=np.float64)
     maxes = np.zeros(nblocks, dtype=np.uint32)
-    (abs_blocks_parallel if use_parallel(x.shape[0]) else abs_blocks_serial)(x, sums, maxes)
+    run(x.shape[0], abs_blocks_serial, abs_blocks_parallel, x, sums, maxes)
     return float(fold_pairwise(sums)), int(maxes.max()) if nblocks else 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._config import use_parallel
+from ._dispatch import chunk_count, chunk_range, run
 from .philox import CHUNK_BLOCKS, by_blocks, philox10
 
 INV24 = np.float32(5.9604644775390625e-08)  # 2**-24
@@ -25,15 +25,15 @@ def threshold_serial(x, out, t):
 @njit(cache=True, parallel=True)
 def threshold_parallel(x, out, t):
     n = x.shape[0]
-    for c in prange((n + CHUNK - 1) // CHUNK):
-        lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
+    for c in prange(chunk_count(n, CHUNK)):
+        lo, hi = chunk_range(c, CHUNK, 0, n)
         threshold_serial(x[lo:hi], out[lo:hi], t)
 
 
 def quantize_threshold(x: np.ndarray, threshold: float) -> np.ndarray:
     """+1 where ``x > t``, -1 where ``x < -t``, else 0 (``t`` float32)."""
     out = np.empty(x.shape[0], dtype=np.int8)
-    (threshold_parallel if use_parallel(x.shape[0]) else threshold_serial)(x, out, np.float32(threshold))
+    run(x.shape[0], threshold_serial, threshold_parallel, x, out, np.float32(threshold))
     return out
 
 
@@ -58,9 +58,9 @@ def stochastic_blocks(x, out, b0, s, k0, k1, c1, c2, c3):
 
 @njit(cache=True, parallel=True)
 def stochastic_parallel(x, out, nblocks, s, k0, k1, c1, c2, c3):
-    for c in prange((nblocks + CHUNK_BLOCKS - 1) // CHUNK_BLOCKS):
-        lo, hi = 4 * c * CHUNK_BLOCKS, 4 * min(nblocks, (c + 1) * CHUNK_BLOCKS)
-        stochastic_blocks(x[lo:hi], out[lo:hi], c * CHUNK_BLOCKS, s, k0, k1, c1, c2, c3)
+    for c in prange(chunk_count(nblocks, CHUNK_BLOCKS)):
+        b0, b1 = chunk_range(c, CHUNK_BLOCKS, 0, nblocks)
+        stochastic_blocks(x[4 * b0 : 4 * b1], out[4 * b0 : 4 * b1], b0, s, k0, k1, c1, c2, c3)
 
 
 def quantize_stochastic(x: np.ndarray, scale: float, seed: int, stream: int, step: int, tensor: int) -> np.ndarray:

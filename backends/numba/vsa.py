@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._config import use_parallel
+from ._dispatch import chunk_count, chunk_range, run
 from .reduce import BLOCK, LANES, fold_lanes, fold_pairwise
 
 #: Elements per parallel work item of the bind kernels.
@@ -31,14 +31,14 @@ def _bind_serial(a, b, sign, out):
 @njit(cache=True, parallel=True)
 def _bind_parallel(a, b, sign, out):
     n = a.shape[0]
-    for c in prange((n + CHUNK - 1) // CHUNK):
-        lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)  # slices, not an index range: this vectorizes
+    for c in prange(chunk_count(n, CHUNK)):
+        lo, hi = chunk_range(c, CHUNK, 0, n)  # slices, not an index range: this vectorizes
         _bind_serial(a[lo:hi], b[lo:hi], sign, out[lo:hi])
 
 
 def _bind(a, b, sign):
     out = np.empty(a.shape[0], dtype=np.int8)
-    (_bind_parallel if use_parallel(a.shape[0]) else _bind_serial)(a, b, np.int8(sign), out)
+    run(a.shape[0], _bind_serial, _bind_parallel, a, b, np.int8(sign), out)
     return out
 
 
@@ -72,8 +72,9 @@ def _bundle_serial(v, out):
 @njit(cache=True, parallel=True)
 def _bundle_parallel(v, out):
     n = v.shape[1]
-    for t in prange((n + TILE - 1) // TILE):
-        _bundle_tile(v, out, t * TILE, min(n, (t + 1) * TILE))
+    for t in prange(chunk_count(n, TILE)):
+        lo, hi = chunk_range(t, TILE, 0, n)
+        _bundle_tile(v, out, lo, hi)
 
 
 def bundle_sum(vectors: np.ndarray) -> np.ndarray:
@@ -83,7 +84,7 @@ def bundle_sum(vectors: np.ndarray) -> np.ndarray:
     if k == 0:
         return np.zeros(n, dtype=acc_dtype)
     out = vectors[0].astype(acc_dtype)  # a fresh copy: acc = v0
-    (_bundle_parallel if use_parallel(k * n) else _bundle_serial)(vectors, out)
+    run(k * n, _bundle_serial, _bundle_parallel, vectors, out)
     return out
 
 
@@ -208,7 +209,7 @@ def _pairwise(serial, parallel, a, b, dtype):
     n, d = a.shape
     m = b.shape[0]
     out = np.empty((n, m), dtype=dtype)
-    (parallel if n > 1 and use_parallel(n * m * max(d, 1)) else serial)(a, b, out)
+    run(n * m * max(d, 1) if n > 1 else 0, serial, parallel, a, b, out)  # one row: nothing to split
     return out
 
 
@@ -226,7 +227,7 @@ def row_sumsq(a: np.ndarray) -> np.ndarray:
         _sumsq_int(a, out)  # memory-bound and exact: one serial pass
         return out
     out = np.empty(a.shape[0], dtype=np.float64)
-    (_sumsq_parallel if a.shape[0] > 1 and use_parallel(a.size) else _sumsq_serial)(a, out)
+    run(a.size if a.shape[0] > 1 else 0, _sumsq_serial, _sumsq_parallel, a, out)
     return out
 
 

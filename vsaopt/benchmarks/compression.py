@@ -7,8 +7,8 @@ import numpy as np
 from ..accumulator import TernaryGradientAccumulator
 from ..compressor import VSAGradientCompressor
 from ..config import TernaryConfig, VSAConfig
-from ..backend import get_backend
-from .kernels import device_sync, on_device
+from ..backend import get_backend, to_device
+from .kernels import device_sync
 from .timing import BenchRow, best_time
 
 #: The gradient the compressor figures are taken on: one 768 x 3072 weight.
@@ -18,7 +18,7 @@ COMPRESS_SHAPE = (768, 3072)
 def accumulator_rows(n: int, bandwidth: float, backend: str = "numba", repeat: int = 3) -> list[BenchRow]:
     """``accumulate`` of ``n`` float32 elements against ``bandwidth``, and the bytes held vs float32, per count width."""
     be = get_backend(backend)
-    g = on_device(be, np.random.default_rng(6).standard_normal(n, dtype=np.float32))
+    g = to_device(be, np.random.default_rng(6).standard_normal(n, dtype=np.float32))
     rows = []
     for bits in (8, 4):
         acc = TernaryGradientAccumulator([("w", (n,))], TernaryConfig(), backend=be, count_bits=bits)
@@ -42,7 +42,7 @@ def compressor_rows(backend: str = "numba", repeat: int = 5) -> list[BenchRow]:
         times = {}
         for name in ("numpy", backend):
             be = get_backend(name)
-            g, sync = {"w": on_device(be, host)}, device_sync(be)
+            g, sync = {"w": to_device(be, host)}, device_sync(be)
             comp = VSAGradientCompressor([("w", COMPRESS_SHAPE)], VSAConfig(), backend=be, mode=mode)
             msg = comp.compress(g)
             times[name] = (best_time(comp.compress, g, repeat=repeat, sync=sync),

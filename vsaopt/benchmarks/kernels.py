@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import ternary
-from ..backend import get_backend
+from ..backend import get_backend, is_gpu, to_device
 from ..vsa import map as vmap
 from .timing import BenchRow, best_time, latency_after_idle
 
@@ -29,12 +29,7 @@ def _numba_copy() -> Callable[[np.ndarray, np.ndarray], None]:
 
 def device_sync(be: Any) -> Callable[[], Any] | None:
     """What makes a timing wait for the device: a CUDA synchronize for GPU backends, else nothing."""
-    return be.xp.cuda.Device().synchronize if getattr(be, "device", "cpu") == "gpu" else None
-
-
-def on_device(be: Any, a: np.ndarray) -> Any:
-    """``a`` moved to where ``be`` computes."""
-    return be.xp.asarray(a) if getattr(be, "device", "cpu") == "gpu" else a
+    return be.xp.cuda.Device().synchronize if is_gpu(be) else None
 
 
 def copy_bandwidth(n: int, backend: str = "numba", repeat: int = 3) -> tuple[float, list[BenchRow]]:
@@ -44,7 +39,7 @@ def copy_bandwidth(n: int, backend: str = "numba", repeat: int = 3) -> tuple[flo
     """
     src = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
     be = get_backend(backend)
-    if getattr(be, "device", "cpu") == "gpu":
+    if is_gpu(be):
         dsrc = be.xp.asarray(src)
         ddst = be.xp.empty_like(dsrc)
         t = best_time(be.xp.copyto, ddst, dsrc, repeat=repeat, sync=device_sync(be))
@@ -87,7 +82,7 @@ def kernel_throughput(n: int, bandwidth: float, backend: str = "numba", repeat: 
     x = rng.standard_normal(n, dtype=np.float32)
     trits = rng.integers(-1, 2, n, dtype=np.int8)
     rows = []
-    for name, nbytes, call in _kernel_cases(be, on_device(be, x), on_device(be, trits)):
+    for name, nbytes, call in _kernel_cases(be, to_device(be, x), to_device(be, trits)):
         t = best_time(call, repeat=repeat, sync=device_sync(be))
         rows.append(BenchRow("kernels vs bandwidth", name, backend, n, t, nbytes, nbytes * n / t / bandwidth, note="goal >= 0.8"))
     return rows
@@ -97,7 +92,7 @@ def against_reference(n: int, backend: str = "numba", repeat: int = 2) -> list[B
     """Public quantize-and-pack pipelines on ``backend`` versus the numpy reference."""
     host = np.random.default_rng(2).standard_normal(n, dtype=np.float32)
     be = get_backend(backend)
-    inputs = {"numpy": host, backend: on_device(be, host)}
+    inputs = {"numpy": host, backend: to_device(be, host)}
     pipelines = {
         "quantize_stochastic + pack 2bit":
             lambda b: ternary.pack(ternary.quantize_stochastic(inputs[b], 7, backend=b)[0], backend=b),
@@ -128,7 +123,7 @@ def map_algebra(dim: int, count: int, backend: str = "numba", repeat: int = 3) -
     rows = [BenchRow("MAP algebra", k, "numpy (plain)", count * dim, t, note="float32, no spec'd order") for k, t in t_plain.items()]
     be = get_backend(backend)
     for dtype in (np.float32, np.int8):
-        a, b, q = (on_device(be, v.astype(dtype)) for v in (a32, b32, q32))
+        a, b, q = (to_device(be, v.astype(dtype)) for v in (a32, b32, q32))
         ours = {
             "bind": lambda: vmap.bind(a, b, backend=backend),
             "bundle": lambda: vmap.bundle(a, backend=backend),
@@ -148,8 +143,8 @@ def latency(n: int = LATENCY_ELEMENTS, backend: str = "numba", gap: float = 0.05
     """
     be = get_backend(backend)
     rng = np.random.default_rng(4)
-    x = on_device(be, rng.standard_normal(n, dtype=np.float32))
-    trits = on_device(be, rng.integers(-1, 2, n, dtype=np.int8))
+    x = to_device(be, rng.standard_normal(n, dtype=np.float32))
+    trits = to_device(be, rng.integers(-1, 2, n, dtype=np.int8))
     packed = ternary.pack(trits, backend=be)
     ops = {
         "quantize_deterministic": lambda: ternary.quantize_deterministic(x, backend=be),
@@ -165,14 +160,10 @@ def latency(n: int = LATENCY_ELEMENTS, backend: str = "numba", gap: float = 0.05
 
     if backend != "numba":
         return measure("")
-    from ..backends.numba import _config
+    from ..backends.numba import parallel_threshold
 
-    saved = _config.PARALLEL_MIN
     rows = []
-    try:
-        for path, threshold in (("serial", n + 1), ("prange", 1)):
-            _config.PARALLEL_MIN = threshold
+    for path, threshold in (("serial", n + 1), ("prange", 1)):
+        with parallel_threshold(threshold):
             rows += measure(path)
-    finally:
-        _config.PARALLEL_MIN = saved
     return rows

@@ -6,9 +6,9 @@ import time
 
 import numpy as np
 
-from ..backend import get_backend
+from ..backend import get_backend, to_device
 from ..phase import DeterministicPhase, DeterministicPhaseConfig, DeterministicPhaseTrainer
-from .kernels import device_sync, on_device
+from .kernels import device_sync
 from .timing import BenchRow, best_time
 
 #: Parameters of the modelled network (10 M), split like a small transformer block stack.
@@ -29,7 +29,7 @@ def predict_step(params: int, bandwidth: float, backend: str = "numba", repeat: 
     ref = get_backend("numpy")
     rng = np.random.default_rng(5)
     b, v, r = (rng.standard_normal(params, dtype=np.float32) for _ in range(3))
-    db, dv, dr = (on_device(be, a) for a in (b, v, r))
+    db, dv, dr = (to_device(be, a) for a in (b, v, r))
     t_kernel = best_time(be.predict_linear, db, dv, dr, 3.0, 0.5, repeat=repeat, sync=device_sync(be))
     t_ref = best_time(ref.predict_linear, b, v, r, 3.0, 0.5, repeat=repeat)
     rows = [
@@ -39,7 +39,7 @@ def predict_step(params: int, bandwidth: float, backend: str = "numba", repeat: 
     shapes = _layer_shapes(params)
     cfg = DeterministicPhaseConfig(warmup_steps=2, full_steps=2, predict_steps=20, correct_every=50, history_window=4)
     trainer = DeterministicPhaseTrainer(shapes, cfg, backend=be)
-    grads = {name: on_device(be, rng.standard_normal(shape, dtype=np.float32)) for name, shape in shapes}
+    grads = {name: to_device(be, rng.standard_normal(shape, dtype=np.float32)) for name, shape in shapes}
     sync = device_sync(be)
     predict_times: list[float] = []
     while len(predict_times) < repeat + 1:  # the first PREDICT step is a warm-up

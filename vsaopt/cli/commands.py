@@ -73,13 +73,9 @@ def info(as_json: bool) -> None:
 
 
 def _numba_cache() -> str:
-    import importlib
+    from ..backends.numba import cache_report
 
-    from ..backends import numba as nb_backend
-    from ..backends.numba import _config
-
-    mods = [importlib.import_module(f"{nb_backend.__name__}.{m}") for m in nb_backend.KERNEL_MODULES]
-    rep = _config.cache_report(mods)
+    rep = cache_report()
     return f"{rep['from_cache']} kernel signatures loaded from cache, {rep['compiled']} compiled in this process"
 
 

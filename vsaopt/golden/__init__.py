@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import get_backend, to_device, to_host
 from ..errors import OptimError, SpecError
 
 __all__ = ["on", "sample_f32", "FAMILIES", "SPEC_VERSION", "Failure", "encode", "decode", "generate", "load", "verify", "vectors_dir"]
@@ -45,7 +46,7 @@ def encode(value: Any) -> Any:
         return value
     if isinstance(value, float):
         value = np.float64(value)
-    arr = np.asarray(value.get() if type(value).__module__.startswith("cupy") else value)
+    arr = to_host(value, copy=False)
     arr = np.asarray(arr, order="C")  # keeps 0-d values 0-d
     le = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
     return {"dtype": arr.dtype.name, "shape": list(arr.shape), "hex": le.tobytes().hex()}
@@ -67,16 +68,12 @@ def decode(value: Any) -> Any:
 
 def on(be: Any, value: Any) -> Any:
     """An input array moved to where ``be`` computes (host arrays stay as they are)."""
-    if isinstance(value, np.ndarray) and getattr(be, "device", "cpu") == "gpu":
-        return be.xp.asarray(value)
-    return value
+    return to_device(be, value) if isinstance(value, np.ndarray) else value
 
 
 def sample_f32(n: int, seed: int, scale: float = 1.0) -> np.ndarray:
     """Deterministic float32 test data from the spec's own uniforms: ``(u - 0.5) * scale``."""
-    from ..backends.numpy.philox import uniform_f32
-
-    return (uniform_f32(n, seed, 0, 0, 0) - np.float32(0.5)) * np.float32(scale)
+    return (get_backend("numpy").uniform_f32(n, seed, 0, 0, 0) - np.float32(0.5)) * np.float32(scale)
 
 
 def _family(name: str) -> Any:
@@ -95,8 +92,6 @@ def run_case(module: Any, be: Any, case: dict) -> dict:
 
 def generate(directory: str | Path, families: tuple[str, ...] = FAMILIES) -> list[Path]:
     """Write the vector file of each of ``families`` into ``directory`` from the numpy reference."""
-    from ..backend import get_backend
-
     ref = get_backend("numpy")
     directory = Path(directory)
     written = []

@@ -14,11 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import to_host
+
 __all__ = ["OPS", "cases"]
-
-
-def _host(a: Any) -> np.ndarray:
-    return a.get() if type(a).__module__.split(".")[0] == "cupy" else np.asarray(a)
 
 
 def _run(be: Any, trainer: Any, losses: np.ndarray, grads: np.ndarray, correct: bool) -> dict:
@@ -38,9 +36,9 @@ def _run(be: Any, trainer: Any, losses: np.ndarray, grads: np.ndarray, correct: 
             if correct and str(info.phase) == "CORRECT":
                 c = xp.array(grads[step], dtype=xp.float32)
                 trainer.apply_correction({"g": c})
-                corrected.append(_host(c))
+                corrected.append(to_host(c))
         else:
-            predictions.append(_host(trainer.get_predicted_gradients()["g"]))
+            predictions.append(to_host(trainer.get_predicted_gradients()["g"]))
         trainer.end_step(float(losses[step]))
     n = grads.shape[1]
     return {

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .._bits import f32_from_bits, sign_cleared_bits
 from ..backend import resolve_backend
 from ..checkpoint import Checkpointable, Fields
 from ..errors import ConfigError, DTypeError, PhaseError
@@ -29,11 +30,11 @@ __all__ = ["DeterministicPredictor"]
 
 #: |det| below which the fit degenerates to baseline = newest, velocity = 0.
 DET_EPS = 1e-10
-_F32_ABS_MASK = 0x7FFFFFFF
 
 
-def _bits_to_f32(bits: int) -> float:
-    return float(np.array([bits & _F32_ABS_MASK], dtype=np.uint32).view(np.float32)[0])
+def _max_abs(bits: int) -> float:
+    """The largest ``|x|`` given the sign-cleared bit maximum of :func:`abs_stats`."""
+    return float(f32_from_bits(sign_cleared_bits(bits)))
 
 
 class DeterministicPredictor(Checkpointable):
@@ -165,7 +166,7 @@ class DeterministicPredictor(Checkpointable):
             mean_err = F32(total / n)
             mae = F32(F32(F32(0.9) * mae) + F32(F32(0.1) * mean_err))
             _, bits = be.abs_stats(new_res[off : off + n])
-            maxes.append(_bits_to_f32(bits))
+            maxes.append(_max_abs(bits))
         self._residual = new_res
         self._residual_max = maxes
         self._mean_abs_error = mae
@@ -314,7 +315,7 @@ class DeterministicPredictor(Checkpointable):
         maxes = []
         for off, size in zip(self.layout.offsets, self.layout.sizes):
             _, bits = be.abs_stats(res[off : off + size])
-            maxes.append(_bits_to_f32(bits))
+            maxes.append(_max_abs(bits))
 
         def install() -> None:
             self._ring = ring

@@ -13,14 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import is_device_array, to_host
+
 __all__ = ["assert_bit_equal", "PROPERTIES", "check_backend", "to_host"]
-
-
-def to_host(a: Any) -> np.ndarray:
-    """A numpy copy of ``a`` (numpy array or scalar, or cupy array)."""
-    if type(a).__module__.split(".")[0] == "cupy":
-        return a.get()
-    return np.asarray(a)
 
 
 def assert_bit_equal(actual: Any, expected: Any, what: str = "result") -> None:
@@ -45,8 +40,8 @@ def assert_bit_equal(actual: Any, expected: Any, what: str = "result") -> None:
         assert type(actual) is type(expected) and actual == expected, f"{what}: {actual!r} vs {expected!r}"
         return
     kind_a, kind_e = type(actual).__module__.split(".")[0], type(expected).__module__.split(".")[0]
-    assert (kind_a == "cupy") == (kind_e == "cupy"), f"{what}: array kinds differ ({kind_a} vs {kind_e})"
-    a, e = to_host(actual), to_host(expected)
+    assert is_device_array(actual) == is_device_array(expected), f"{what}: array kinds differ ({kind_a} vs {kind_e})"
+    a, e = to_host(actual, copy=False), to_host(expected, copy=False)
     assert a.dtype == e.dtype, f"{what}: dtype {a.dtype} vs {e.dtype}"
     assert a.shape == e.shape, f"{what}: shape {a.shape} vs {e.shape}"
     if a.tobytes() != e.tobytes():

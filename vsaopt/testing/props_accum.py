@@ -14,18 +14,14 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ..accumulator import TernaryGradientAccumulator
+from ..backend import to_device, to_host
 from ..compressor import VSAGradientCompressor
 from ..config import TernaryConfig, VSAConfig
 from ..projection import SRHTProjection
-from . import assert_bit_equal, to_host
+from . import assert_bit_equal
 from .strategies import float32_arrays, float32_values, lengths, seeds, shapes, trit_arrays, u32
 
 __all__ = ["PROPERTIES"]
-
-
-def _on(be: Any, a: Any) -> Any:
-    """``a`` moved to where ``be`` computes (a no-op for host backends)."""
-    return be.xp.asarray(a) if getattr(be, "device", "cpu") == "gpu" else a
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -43,7 +39,7 @@ def check_random_signs(candidate: Any, reference: Any) -> None:
     def prop(x: np.ndarray, t: np.ndarray, seed: int, stream: int, step: int, tensor: int) -> None:
         for a in (_flat(x), _flat(t)):
             want = reference.random_signs(a, seed, stream, step, tensor)
-            assert_bit_equal(candidate.random_signs(_on(candidate, a), seed, stream, step, tensor), _on(candidate, want), "random_signs")
+            assert_bit_equal(candidate.random_signs(to_device(candidate, a), seed, stream, step, tensor), to_device(candidate, want), "random_signs")
 
     prop()
 
@@ -56,7 +52,7 @@ def check_fwht(candidate: Any, reference: Any) -> None:
         n = blocks << k
         x = data.draw(hnp.arrays(np.float32, n, elements=_moderate))
         want = reference.fwht(x, 1 << k, scale)
-        assert_bit_equal(candidate.fwht(_on(candidate, x), 1 << k, scale), _on(candidate, want), "fwht")
+        assert_bit_equal(candidate.fwht(to_device(candidate, x), 1 << k, scale), to_device(candidate, want), "fwht")
 
     prop()
 
@@ -72,8 +68,8 @@ def check_projection(candidate: Any, reference: Any) -> None:
         ref = SRHTProjection(x.size, d, seed, gain=gain, tensor_index=tensor, backend=reference)
         cand = SRHTProjection(x.size, d, seed, gain=gain, tensor_index=tensor, backend=candidate)
         y = ref.forward(x, step)
-        assert_bit_equal(cand.forward(_on(candidate, x), step), _on(candidate, y), "forward")
-        assert_bit_equal(cand.transpose(_on(candidate, y), step), _on(candidate, ref.transpose(y, step)), "transpose")
+        assert_bit_equal(cand.forward(to_device(candidate, x), step), to_device(candidate, y), "forward")
+        assert_bit_equal(cand.transpose(to_device(candidate, y), step), to_device(candidate, ref.transpose(y, step)), "transpose")
 
     prop()
 
@@ -85,7 +81,7 @@ def check_abs_sum_above(candidate: Any, reference: Any) -> None:
     def prop(x: np.ndarray, t: float) -> None:
         t = abs(t)
         a = _flat(x)
-        assert candidate.abs_sum_above(_on(candidate, a), t) == reference.abs_sum_above(a, t)
+        assert candidate.abs_sum_above(to_device(candidate, a), t) == reference.abs_sum_above(a, t)
 
     prop()
 
@@ -100,18 +96,18 @@ def check_accum_kernels(candidate: Any, reference: Any) -> None:
         inv = float(np.ldexp(np.float32(1), min(max(e, -126), 126)))
         with np.errstate(over="ignore"):
             want = reference.accum_add_stochastic(counts.copy(), g, inv, seed, 7, step, tensor)
-        got = candidate.accum_add_stochastic(_on(candidate, counts.copy()), _on(candidate, g), inv, seed, 7, step, tensor)
-        assert_bit_equal(got, _on(candidate, want), "accum_add_stochastic")
+        got = candidate.accum_add_stochastic(to_device(candidate, counts.copy()), to_device(candidate, g), inv, seed, 7, step, tensor)
+        assert_bit_equal(got, to_device(candidate, want), "accum_add_stochastic")
         t = abs(data.draw(float32_values()))
         want = reference.accum_add_threshold(counts.copy(), g, t)
-        assert_bit_equal(candidate.accum_add_threshold(_on(candidate, counts.copy()), _on(candidate, g), t), _on(candidate, want), "accum_add_threshold")
+        assert_bit_equal(candidate.accum_add_threshold(to_device(candidate, counts.copy()), to_device(candidate, g), t), to_device(candidate, want), "accum_add_threshold")
         want = reference.accum_rescale(counts.copy(), shift, seed, 9, step, tensor)
-        assert_bit_equal(candidate.accum_rescale(_on(candidate, counts.copy()), shift, seed, 9, step, tensor), _on(candidate, want), "accum_rescale")
+        assert_bit_equal(candidate.accum_rescale(to_device(candidate, counts.copy()), shift, seed, 9, step, tensor), to_device(candidate, want), "accum_rescale")
         unit = float(np.ldexp(1.0, e)) * data.draw(st.floats(0.5, 2.0))
         div = float(data.draw(st.integers(1, 10**6)))
         with np.errstate(over="ignore"):
             want = reference.accum_mean(counts, unit, div)
-        assert_bit_equal(candidate.accum_mean(_on(candidate, counts), unit, div), _on(candidate, want), "accum_mean")
+        assert_bit_equal(candidate.accum_mean(to_device(candidate, counts), unit, div), to_device(candidate, want), "accum_mean")
 
     prop()
 
@@ -123,8 +119,8 @@ def check_nibbles(candidate: Any, reference: Any) -> None:
     def prop(data: Any, n: int) -> None:
         counts = data.draw(hnp.arrays(np.int8, n, elements=st.integers(-8, 7)))
         packed = data.draw(hnp.arrays(np.uint8, (n + 1) // 2))
-        assert_bit_equal(candidate.nibble_pack(_on(candidate, counts)), _on(candidate, reference.nibble_pack(counts)), "nibble_pack")
-        assert_bit_equal(candidate.nibble_unpack(_on(candidate, packed), n), _on(candidate, reference.nibble_unpack(packed, n)), "nibble_unpack")
+        assert_bit_equal(candidate.nibble_pack(to_device(candidate, counts)), to_device(candidate, reference.nibble_pack(counts)), "nibble_pack")
+        assert_bit_equal(candidate.nibble_unpack(to_device(candidate, packed), n), to_device(candidate, reference.nibble_unpack(packed, n)), "nibble_unpack")
 
     prop()
 
@@ -155,14 +151,14 @@ def check_accumulator(candidate: Any, reference: Any) -> None:
         cand = TernaryGradientAccumulator(decl, cfg, backend=candidate, count_bits=bits)
         for step in steps:
             ref.accumulate(step)
-            cand.accumulate({k: _on(candidate, v) for k, v in step.items()})
+            cand.accumulate({k: to_device(candidate, v) for k, v in step.items()})
         rs, cs = ref.state_dict(), cand.state_dict()
         for a, b in zip(cs["counts"], rs["counts"]):
             assert_bit_equal(a, b, "counts")
         assert_bit_equal(cs["exp"], rs["exp"], "exponents")
         rm, cm = ref.get_accumulated(), cand.get_accumulated()
         for name, _ in decl:
-            assert_bit_equal(cm[name], _on(candidate, rm[name]), f"mean {name}")
+            assert_bit_equal(cm[name], to_device(candidate, rm[name]), f"mean {name}")
 
     prop()
 
@@ -186,13 +182,13 @@ def check_compressor(candidate: Any, reference: Any) -> None:
         cand = VSAGradientCompressor(decl, cfg, candidate, mode=kind, error_feedback=ef)
         for step in steps[:2]:
             mr = ref.compress(step)
-            mc = cand.compress({k: _on(candidate, v) for k, v in step.items()})
+            mc = cand.compress({k: to_device(candidate, v) for k, v in step.items()})
             assert mc.tensors == mr.tensors, "metadata"
             for a, b in zip(mc.payload, mr.payload):
                 assert_bit_equal(to_host(a), to_host(b), "payload")
             dr, dc = ref.decompress(mr), cand.decompress(mc)
             for name, _ in decl:
-                assert_bit_equal(dc[name], _on(candidate, dr[name]), f"decompressed {name}")
+                assert_bit_equal(dc[name], to_device(candidate, dr[name]), f"decompressed {name}")
 
     prop()
 

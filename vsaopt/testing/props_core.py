@@ -14,15 +14,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from .. import reductions, rng, ternary
+from ..backend import to_device
 from . import assert_bit_equal
 from .strategies import float32_arrays, lengths, seeds, trit_arrays, u32
 
 __all__ = ["PROPERTIES"]
-
-
-def _on(be: Any, a: Any) -> Any:
-    """``a`` moved to where ``be`` computes (a no-op for host backends)."""
-    return be.xp.asarray(a) if getattr(be, "device", "cpu") == "gpu" else a
 
 
 def check_philox(candidate: Any, reference: Any) -> None:
@@ -35,8 +31,8 @@ def check_philox(candidate: Any, reference: Any) -> None:
     )
     def prop(counter: np.ndarray, key: np.ndarray, rounds: int) -> None:
         want = rng.philox4x32(counter, key, rounds, backend=reference)
-        assert_bit_equal(rng.philox4x32(_on(candidate, counter), _on(candidate, key), rounds, backend=candidate),
-                         _on(candidate, want), "philox4x32")
+        assert_bit_equal(rng.philox4x32(to_device(candidate, counter), to_device(candidate, key), rounds, backend=candidate),
+                         to_device(candidate, want), "philox4x32")
 
     prop()
 
@@ -48,7 +44,7 @@ def check_draws(candidate: Any, reference: Any) -> None:
     def prop(n: int, seed: int, stream: int, step: int, tensor: int) -> None:
         for fn in (rng.random_bits, rng.uniform):
             want = fn(n, seed, stream, step, tensor, backend=reference)
-            assert_bit_equal(fn(n, seed, stream, step, tensor, backend=candidate), _on(candidate, want), fn.__name__)
+            assert_bit_equal(fn(n, seed, stream, step, tensor, backend=candidate), to_device(candidate, want), fn.__name__)
 
     prop()
 
@@ -58,7 +54,7 @@ def check_reductions(candidate: Any, reference: Any) -> None:
 
     @given(float32_arrays())
     def prop(x: np.ndarray) -> None:
-        assert_bit_equal(reductions.abs_stats(_on(candidate, x), backend=candidate),
+        assert_bit_equal(reductions.abs_stats(to_device(candidate, x), backend=candidate),
                          reductions.abs_stats(x, backend=reference), "abs_stats")
 
     prop()
@@ -70,8 +66,8 @@ def check_quantize_deterministic(candidate: Any, reference: Any) -> None:
     @given(float32_arrays(), st.one_of(st.none(), st.floats(0, 10, width=32)), st.floats(0, 4))
     def prop(x: np.ndarray, threshold: float | None, ratio: float) -> None:
         t_ref, s_ref = ternary.quantize_deterministic(x, threshold, ratio, backend=reference)
-        t, s = ternary.quantize_deterministic(_on(candidate, x), threshold, ratio, backend=candidate)
-        assert_bit_equal(t, _on(candidate, t_ref), "trits")
+        t, s = ternary.quantize_deterministic(to_device(candidate, x), threshold, ratio, backend=candidate)
+        assert_bit_equal(t, to_device(candidate, t_ref), "trits")
         assert_bit_equal(s, s_ref, "scale")
 
     prop()
@@ -83,8 +79,8 @@ def check_quantize_stochastic(candidate: Any, reference: Any) -> None:
     @given(float32_arrays(), seeds(), u32(), u32(), u32())
     def prop(x: np.ndarray, seed: int, stream: int, step: int, tensor: int) -> None:
         t_ref, s_ref = ternary.quantize_stochastic(x, seed, stream, step, tensor, backend=reference)
-        t, s = ternary.quantize_stochastic(_on(candidate, x), seed, stream, step, tensor, backend=candidate)
-        assert_bit_equal(t, _on(candidate, t_ref), "trits")
+        t, s = ternary.quantize_stochastic(to_device(candidate, x), seed, stream, step, tensor, backend=candidate)
+        assert_bit_equal(t, to_device(candidate, t_ref), "trits")
         assert_bit_equal(s, s_ref, "scale")
 
     prop()
@@ -96,13 +92,13 @@ def check_packing(candidate: Any, reference: Any) -> None:
     @given(trit_arrays(), st.sampled_from(sorted(ternary.ENCODINGS)), st.binary(max_size=40))
     def prop(t: np.ndarray, encoding: str, junk: bytes) -> None:
         packed = ternary.pack(t, encoding, backend=reference)
-        assert_bit_equal(ternary.pack(_on(candidate, t), encoding, backend=candidate), _on(candidate, packed), "pack")
-        got = ternary.unpack(_on(candidate, packed), t.size, encoding, backend=candidate)
-        assert_bit_equal(got, _on(candidate, ternary.unpack(packed, t.size, encoding, backend=reference)), "unpack")
+        assert_bit_equal(ternary.pack(to_device(candidate, t), encoding, backend=candidate), to_device(candidate, packed), "pack")
+        got = ternary.unpack(to_device(candidate, packed), t.size, encoding, backend=candidate)
+        assert_bit_equal(got, to_device(candidate, ternary.unpack(packed, t.size, encoding, backend=reference)), "unpack")
         raw = np.frombuffer(junk, dtype=np.uint8)
         n = raw.size * ternary.ENCODINGS[encoding]
         outcomes = []
-        for be, arr in ((reference, raw), (candidate, _on(candidate, raw))):
+        for be, arr in ((reference, raw), (candidate, to_device(candidate, raw))):
             try:
                 outcomes.append(ternary.unpack(arr, n, encoding, backend=be))
             except Exception as exc:  # the same typed error must come from both
@@ -110,7 +106,7 @@ def check_packing(candidate: Any, reference: Any) -> None:
         if isinstance(outcomes[0], str) or isinstance(outcomes[1], str):
             assert outcomes[0] == outcomes[1], f"unpack of malformed data: {outcomes[0]} vs {outcomes[1]}"
         else:
-            assert_bit_equal(outcomes[1], _on(candidate, outcomes[0]), "unpack of arbitrary bytes")
+            assert_bit_equal(outcomes[1], to_device(candidate, outcomes[0]), "unpack of arbitrary bytes")
 
     prop()
 

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from .. import vsa
+from ..backend import to_device
 from ..errors import OptimError
 from ..vsa import map as hd
 from . import assert_bit_equal
@@ -41,11 +42,6 @@ __all__ = [
 BUNDLE_MAX = float(np.float32(1e30))
 
 
-def _on(be: Any, a: Any) -> Any:
-    """``a`` moved to where ``be`` computes (a no-op for host backends)."""
-    return be.xp.asarray(a) if getattr(be, "device", "cpu") == "gpu" else a
-
-
 def _outcome(call: Callable[[Any], Any], be: Any) -> Any:
     try:
         return call(be)
@@ -60,7 +56,7 @@ def _same(candidate: Any, reference: Any, what: str, call: Callable[[Any], Any])
     if isinstance(want, str) or isinstance(got, str):
         assert got == want, f"{what}: {got!r} on {candidate.name} vs {want!r} on {reference.name}"
     else:
-        assert_bit_equal(got, _on(candidate, want), what)
+        assert_bit_equal(got, to_device(candidate, want), what)
 
 
 # --- strategies -----------------------------------------------------------------
@@ -179,7 +175,7 @@ def check_bind(candidate: Any, reference: Any) -> None:
     def prop(pair: tuple[np.ndarray, np.ndarray]) -> None:
         a, b = pair
         for fn in (vsa.bind, vsa.unbind):
-            _same(candidate, reference, f"vsa.{fn.__name__}", lambda be: fn(_on(be, a), _on(be, b), backend=be))
+            _same(candidate, reference, f"vsa.{fn.__name__}", lambda be: fn(to_device(be, a), to_device(be, b), backend=be))
 
     prop()
 
@@ -189,7 +185,7 @@ def check_bundle(candidate: Any, reference: Any) -> None:
 
     @given(trit_stacks())
     def prop(v: np.ndarray) -> None:
-        _same(candidate, reference, "vsa.bundle", lambda be: vsa.bundle(_on(be, v), backend=be))
+        _same(candidate, reference, "vsa.bundle", lambda be: vsa.bundle(to_device(be, v), backend=be))
 
     prop()
 
@@ -199,7 +195,7 @@ def check_permute(candidate: Any, reference: Any) -> None:
 
     @given(trit_arrays(), st.one_of(st.integers(-50, 50), st.integers(-(2**63), 2**63 - 1)))
     def prop(x: np.ndarray, shifts: int) -> None:
-        _same(candidate, reference, "vsa.permute", lambda be: vsa.permute(_on(be, x), shifts, backend=be))
+        _same(candidate, reference, "vsa.permute", lambda be: vsa.permute(to_device(be, x), shifts, backend=be))
 
     prop()
 
@@ -211,7 +207,7 @@ def check_similarities(candidate: Any, reference: Any) -> None:
     def prop(pair: tuple[np.ndarray, np.ndarray]) -> None:
         a, b = pair
         for fn in (vsa.dot_similarity, vsa.cosine_similarity, vsa.hamming_similarity):
-            _same(candidate, reference, f"vsa.{fn.__name__}", lambda be: fn(_on(be, a), _on(be, b), backend=be))
+            _same(candidate, reference, f"vsa.{fn.__name__}", lambda be: fn(to_device(be, a), to_device(be, b), backend=be))
 
     prop()
 
@@ -235,10 +231,10 @@ def check_map_elementwise(candidate: Any, reference: Any) -> None:
     @given(map_pairs(), st.integers(-100, 100))
     def prop(pair: tuple[np.ndarray, np.ndarray], shifts: int) -> None:
         a, b = pair
-        _same(candidate, reference, "map.bind", lambda be: hd.bind(_on(be, a), _on(be, b), backend=be))
-        _same(candidate, reference, "map.unbind", lambda be: hd.unbind(_on(be, a), _on(be, b), backend=be))
-        _same(candidate, reference, "map.permute", lambda be: hd.permute(_on(be, a), shifts, backend=be))
-        _same(candidate, reference, "map.hard_quantize", lambda be: hd.hard_quantize(_on(be, a), backend=be))
+        _same(candidate, reference, "map.bind", lambda be: hd.bind(to_device(be, a), to_device(be, b), backend=be))
+        _same(candidate, reference, "map.unbind", lambda be: hd.unbind(to_device(be, a), to_device(be, b), backend=be))
+        _same(candidate, reference, "map.permute", lambda be: hd.permute(to_device(be, a), shifts, backend=be))
+        _same(candidate, reference, "map.hard_quantize", lambda be: hd.hard_quantize(to_device(be, a), backend=be))
 
     prop()
 
@@ -250,14 +246,14 @@ def check_map_bundle(candidate: Any, reference: Any) -> None:
         lambda k: hnp.array_shapes(min_dims=0, max_dims=2, max_side=30).flatmap(
             lambda rest: map_arrays(shape=(k,) + rest, bounded=True))))
     def prop(v: np.ndarray) -> None:
-        _same(candidate, reference, "map.bundle", lambda be: hd.bundle(_on(be, v), backend=be))
+        _same(candidate, reference, "map.bundle", lambda be: hd.bundle(to_device(be, v), backend=be))
 
     prop()
 
 
 def _check_map_similarity_pair(candidate: Any, reference: Any, a: np.ndarray, b: np.ndarray) -> None:
     for fn in (hd.dot_similarity, hd.cosine_similarity, hd.hamming_similarity):
-        _same(candidate, reference, f"map.{fn.__name__}", lambda be: fn(_on(be, a), _on(be, b), backend=be))
+        _same(candidate, reference, f"map.{fn.__name__}", lambda be: fn(to_device(be, a), to_device(be, b), backend=be))
 
 
 def check_map_similarities(candidate: Any, reference: Any) -> None:

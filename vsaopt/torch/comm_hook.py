@@ -29,6 +29,7 @@ import torch
 import torch.distributed as dist
 
 from ..rng import Stream
+from ..backend import to_host
 from ..checkpoint import Checkpointable, Fields
 from ..errors import CheckpointError, ConfigError, NonFiniteError
 from ..ternary import pack, quantize_stochastic, unpack
@@ -235,7 +236,7 @@ class TernaryCommState(Checkpointable):
         The process group, the backends and the byte counters are not state: a
         resumed job passes its own group and counts its own bytes.
         """
-        arrays = {f"residual.{i}": np.array(r.get() if not isinstance(r, np.ndarray) else r, copy=True) for i, r in self._residuals.items()}
+        arrays = {f"residual.{i}": to_host(r) for i, r in self._residuals.items()}
         return {"steps": {str(i): k for i, k in sorted(self._steps.items())}}, arrays
 
     def import_state(self, f: Fields) -> Callable[[], None]:
