@@ -1,13 +1,15 @@
-"""Validation of parameter declarations and of gradient mappings.
+"""Parameter declarations, their layout, and validation of gradient mappings.
 
 Every object that takes gradients as a mapping ``name -> array`` declares its
 parameters up front as ``param_shapes`` (a sequence of ``(name, shape)``
-pairs, as in vsa-optim-rs) and checks each mapping with
-:func:`validate_gradients` before it computes or mutates anything.
+pairs, as in vsa-optim-rs), holds them as one :class:`ParamLayout` (names,
+shapes, sizes and offsets in one flat float32 vector), and checks each mapping
+with :meth:`ParamLayout.validate` before it computes or mutates anything.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +21,10 @@ from ._arrays import check_finite_bits, float32_array
 from ._bits import f32_from_bits
 from .errors import ConfigError, DTypeError, ShapeError
 
-__all__ = ["ParamShapes", "GradientInfo", "normalize_param_shapes", "validate_gradients"]
+__all__ = ["ParamShapes", "ParamLayout", "GradientInfo", "normalize_param_shapes", "validate_gradients"]
+
+#: Largest number of elements over all parameters.
+MAX_ELEMENTS = 2**40
 
 #: Normalised parameter declaration: ``((name, shape), ...)`` in declaration order.
 ParamShapes = tuple[tuple[str, tuple[int, ...]], ...]
@@ -138,3 +143,59 @@ def validate_gradients(gradients: Any, param_shapes: ParamShapes, be: Any, name:
         check_finite_bits(max_bits, label)
         out.append(GradientInfo(pname, index, shape, flat, float(total), int(max_bits)))
     return out
+
+
+class ParamLayout:
+    """Validated parameter names and shapes (:func:`normalize_param_shapes`), with sizes and flat offsets.
+
+    Parameters are laid out in declaration order, each in C order, so a whole
+    model's gradients fit one flat float32 vector and one kernel call serves all
+    of them.
+
+    Examples
+    --------
+    >>> lay = ParamLayout([("w", (2, 3)), ("b", (3,))])
+    >>> lay.sizes, lay.offsets, lay.total
+    ((6, 3), (0, 6), 9)
+    """
+
+    def __init__(self, param_shapes: Any) -> None:
+        self.pairs: ParamShapes = normalize_param_shapes(param_shapes)
+        self.names: tuple[str, ...] = tuple(n for n, _ in self.pairs)
+        self.shapes: tuple[tuple[int, ...], ...] = tuple(s for _, s in self.pairs)
+        self.sizes: tuple[int, ...] = tuple(math.prod(s) for s in self.shapes)
+        self.total: int = sum(self.sizes)
+        if self.total > MAX_ELEMENTS:
+            raise ConfigError(f"param_shapes: {self.total} elements in all, at most {MAX_ELEMENTS} supported")
+        self.offsets: tuple[int, ...] = tuple(sum(self.sizes[:i]) for i in range(len(self.sizes)))
+
+    def as_list(self) -> list[list[Any]]:
+        """``[[name, [dims...]], ...]`` (the JSON form checkpoints store)."""
+        return [[n, list(s)] for n, s in self.pairs]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ParamLayout) and self.pairs == other.pairs
+
+    def __hash__(self) -> int:
+        return hash(self.pairs)
+
+    def validate(self, gradients: Any, be: Any, what: str = "gradients") -> list[GradientInfo]:
+        """Each declared parameter's gradient, validated (:func:`validate_gradients`), in declaration order."""
+        return validate_gradients(gradients, self.pairs, be, what)
+
+    def arrays(self, gradients: Any, be: Any, what: str) -> list[Any]:
+        """Each declared parameter's validated gradient, flat, in declaration order."""
+        return [info.flat for info in self.validate(gradients, be, what)]
+
+    def flatten(self, gradients: Any, be: Any, what: str) -> Any:
+        """The validated gradients as one flat float32 vector (a new array)."""
+        parts = self.arrays(gradients, be, what)
+        xp = be.xp
+        flat = xp.empty(self.total, dtype=xp.float32)
+        for arr, off, n in zip(parts, self.offsets, self.sizes):
+            flat[off : off + n] = arr
+        return flat
+
+    def split(self, flat: Any) -> dict[str, Any]:
+        """Per-parameter views (declared shapes) of a flat vector."""
+        return {name: flat[off : off + n].reshape(shape) for name, shape, off, n in zip(self.names, self.shapes, self.offsets, self.sizes)}

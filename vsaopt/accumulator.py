@@ -40,7 +40,7 @@ import numpy as np
 from .rng import Stream
 from ._arrays import check_int
 from ._bits import F32_INF_BITS, ceil_exponent
-from ._grads import GradientInfo, normalize_param_shapes, validate_gradients
+from ._grads import GradientInfo, ParamLayout
 from .backend import Backend, get_backend, resolve_backend, to_host
 from .checkpoint import Checkpointable, Fields
 from .config import TernaryConfig
@@ -149,7 +149,7 @@ class TernaryGradientAccumulator(Checkpointable):
         *,
         count_bits: int = 8,
     ) -> None:
-        self._shapes = normalize_param_shapes(param_shapes)
+        self._layout = ParamLayout(param_shapes)
         if config is None:
             config = TernaryConfig()
         if not isinstance(config, TernaryConfig):
@@ -161,9 +161,8 @@ class TernaryGradientAccumulator(Checkpointable):
         self._cmax = COUNT_MAX[self.count_bits]
         self._be = resolve_backend(backend)
         xp = self._be.xp
-        self._sizes = tuple(math.prod(s) for _, s in self._shapes)
-        self._counts = [xp.zeros(self._held_len(n), dtype=self._held_dtype()) for n in self._sizes]
-        t = len(self._shapes)
+        self._counts = [xp.zeros(self._held_len(n), dtype=self._held_dtype()) for n in self._layout.sizes]
+        t = len(self._layout.pairs)
         self._exp = np.zeros(t, dtype=np.int16)
         self._bound = np.zeros(t, dtype=np.int16)
         self._has_scale = np.zeros(t, dtype=np.bool_)
@@ -181,7 +180,7 @@ class TernaryGradientAccumulator(Checkpointable):
         """Working int8 counts of tensor ``i`` (the held array itself for 8-bit counts)."""
         if self.count_bits == 8:
             return self._counts[i]
-        return self._be.nibble_unpack(self._counts[i], self._sizes[i])
+        return self._be.nibble_unpack(self._counts[i], self._layout.sizes[i])
 
     def _store(self, i: int, counts: Any) -> None:
         if self.count_bits == 4:
@@ -197,7 +196,7 @@ class TernaryGradientAccumulator(Checkpointable):
     @property
     def param_shapes(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
         """The declared ``(name, shape)`` pairs."""
-        return self._shapes
+        return self._layout.pairs
 
     @property
     def count(self) -> int:
@@ -222,7 +221,7 @@ class TernaryGradientAccumulator(Checkpointable):
     @property
     def float32_nbytes(self) -> int:
         """Bytes of float32 accumulators of the same shapes (the baseline of :meth:`memory_savings`)."""
-        return 4 * sum(self._sizes)
+        return 4 * sum(self._layout.sizes)
 
     def memory_savings(self) -> float:
         """Fraction of memory saved against float32 accumulators: ``1 - nbytes / float32_nbytes``."""
@@ -258,7 +257,7 @@ class TernaryGradientAccumulator(Checkpointable):
             inv = float(np.ldexp(np.float32(1.0), -exp))
             return _Plan(exp, shift, bound + 1, has, "stochastic", inv, 0.0, 0.0)
         # deterministic threshold rule: exp counts the halvings of the counts
-        n = self._sizes[i]
+        n = self._layout.sizes[i]
         mean = np.float32(info.abs_sum / n) if n else np.float32(0.0)
         thr = np.float32(cfg.ternary_threshold) * mean
         if bound + 1 > self._cmax:
@@ -291,7 +290,7 @@ class TernaryGradientAccumulator(Checkpointable):
             would leave the float32 range raises NonFiniteError.  Nothing
             changes when an error is raised.
         """
-        infos = validate_gradients(gradients, self._shapes, self._be)
+        infos = self._layout.validate(gradients, self._be)
         plans = [self._plan(info) for info in infos]
         step = self._calls & 0xFFFFFFFF
         be, seed = self._be, self.config.seed
@@ -334,7 +333,7 @@ class TernaryGradientAccumulator(Checkpointable):
         """
         xp = self._be.xp
         out = {}
-        for i, (name, shape) in enumerate(self._shapes):
+        for i, (name, shape) in enumerate(self._layout.pairs):
             if self._count == 0:
                 out[name] = xp.zeros(shape, dtype=xp.float32)
                 continue
@@ -360,7 +359,7 @@ class TernaryGradientAccumulator(Checkpointable):
     # --- state -------------------------------------------------------------------
 
     def _identity(self) -> dict:
-        return {"param_shapes": [[n, list(shape)] for n, shape in self._shapes], "count_bits": self.count_bits}
+        return {"param_shapes": self._layout.as_list(), "count_bits": self.count_bits}
 
     @classmethod
     def _construct(cls, identity: dict, config: Any, backend: Any) -> TernaryGradientAccumulator:
@@ -381,19 +380,19 @@ class TernaryGradientAccumulator(Checkpointable):
 
     def import_state(self, f: Fields) -> Callable[[], None]:
         """Validate a state of :meth:`export_state` (dtypes, shapes, ranges, consistency); the returned function installs it."""
-        t = len(self._shapes)
+        t = len(self._layout.pairs)
         calls = f.integer("calls")
         count = f.integer("count", 0, calls)
         held = np.int8 if self.count_bits == 8 else np.uint8
-        counts = [f.array(f"counts.{i}", held, (self._held_len(n),)) for i, n in enumerate(self._sizes)]
+        counts = [f.array(f"counts.{i}", held, (self._held_len(n),)) for i, n in enumerate(self._layout.sizes)]
         exp = f.array("exp", np.int16, (t,))
         bound = f.array("bound", np.int16, (t,))
         has = f.array("has_scale", np.bool_, (t,))
         scale_sum = f.array("scale_sum", np.float64, (t,))
         ref = get_backend("numpy")
         if self.count_bits == 4:
-            f.require(not any(n % 2 and int(c[-1]) >> 4 for c, n in zip(counts, self._sizes)), "nonzero padding nibble")
-        values = counts if self.count_bits == 8 else [ref.nibble_unpack(c, n) for c, n in zip(counts, self._sizes)]
+            f.require(not any(n % 2 and int(c[-1]) >> 4 for c, n in zip(counts, self._layout.sizes)), "nonzero padding nibble")
+        values = counts if self.count_bits == 8 else [ref.nibble_unpack(c, n) for c, n in zip(counts, self._layout.sizes)]
         stochastic = self.config.use_stochastic_rounding
         lo = EXP_MIN if stochastic else 0
         f.require(bool(((exp >= lo) & (exp <= EXP_MAX)).all()), f"exponents outside [{lo}, {EXP_MAX}]")
@@ -418,7 +417,7 @@ class TernaryGradientAccumulator(Checkpointable):
     def __repr__(self) -> str:
         mode = "stochastic" if self.config.use_stochastic_rounding else "threshold"
         return (
-            f"TernaryGradientAccumulator(params={len(self._shapes)}, elements={sum(self._sizes)}, "
+            f"TernaryGradientAccumulator(params={len(self._layout.pairs)}, elements={sum(self._layout.sizes)}, "
             f"mode={mode!r}, count={self._count}, backend={self._be.name!r})"
         )
 

@@ -56,8 +56,8 @@ class TrainerBase(Checkpointable):
 
     @property
     def param_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
-        """The declared ``(name, shape)`` pairs."""
-        return self._layout.pairs()
+        """The declared ``(name, shape)`` pairs (a new list)."""
+        return list(self._layout.pairs)
 
     @property
     def phase_step(self) -> int:

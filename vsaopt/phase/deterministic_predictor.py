@@ -21,7 +21,7 @@ from .._bits import f32_from_bits, sign_cleared_bits
 from ..backend import resolve_backend
 from ..checkpoint import Checkpointable, Fields
 from ..errors import ConfigError, DTypeError, PhaseError
-from ._layout import ParamLayout
+from .._grads import ParamLayout
 from ._scalar import F32, powi
 from .configs import DeterministicPredictionConfig
 from .types import DeterministicPredictorStats

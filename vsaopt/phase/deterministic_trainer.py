@@ -15,7 +15,7 @@ from ..backend import resolve_backend
 from ..checkpoint import Fields
 from ..errors import ConfigError, PhaseError
 from ._base import TrainerBase, log
-from ._layout import ParamLayout
+from .._grads import ParamLayout
 from ._scalar import F32, check_loss
 from .configs import DeterministicPhaseConfig
 from .deterministic_predictor import DeterministicPredictor
@@ -72,7 +72,7 @@ class DeterministicPhaseTrainer(TrainerBase):
         self.config = config
         self._layout = ParamLayout(param_shapes)
         self._be = resolve_backend(backend)
-        self._predictor = DeterministicPredictor(self._layout.pairs(), config.predictor_config(), self._be)
+        self._predictor = DeterministicPredictor(self._layout.pairs, config.predictor_config(), self._be)
         self._history = LossHistory(config.loss_history_config) if config.track_loss_history else None
         self._reset_counters()
 
@@ -265,7 +265,7 @@ class DeterministicPhaseTrainer(TrainerBase):
         """Validate a state of :meth:`export_state`; the returned function installs it."""
         install_counters = self._import_counters(f)
         last = f.f32("last_loss")
-        predictor = DeterministicPredictor(self._layout.pairs(), self.config.predictor_config(), self._be)
+        predictor = DeterministicPredictor(self._layout.pairs, self.config.predictor_config(), self._be)
         install_predictor = predictor.import_state(f.sub("predictor"))
         history = None
         if self.config.track_loss_history:

@@ -19,7 +19,7 @@ import numpy as np
 from ..backend import resolve_backend
 from ..checkpoint import Checkpointable, Fields
 from ..errors import ConfigError, DTypeError
-from ._layout import ParamLayout
+from .._grads import ParamLayout
 from ._scalar import F32, sum_f32
 from .configs import PredictionConfig
 from .types import MomentumPredictorStats

@@ -18,7 +18,7 @@ from ..checkpoint import Fields
 from ..compressor import VSAGradientCompressor
 from ..errors import ConfigError, PhaseError
 from ._base import TrainerBase, log
-from ._layout import ParamLayout
+from .._grads import ParamLayout
 from ._scalar import F32, check_loss, sum_f32
 from .configs import PhaseConfig
 from .momentum_predictor import GradientPredictor
@@ -76,7 +76,7 @@ class PhaseTrainer(TrainerBase):
         self.config = config
         self._layout = ParamLayout(param_shapes)
         self._be = resolve_backend(backend)
-        self._predictor = GradientPredictor(self._layout.pairs(), config.prediction_config, self._be)
+        self._predictor = GradientPredictor(self._layout.pairs, config.prediction_config, self._be)
         self._ternary: Any = None
         self._vsa: Any = None
         self._full_len = config.full_steps
@@ -128,13 +128,13 @@ class PhaseTrainer(TrainerBase):
         return self._ternary
 
     def _new_accumulator(self) -> TernaryGradientAccumulator:
-        return TernaryGradientAccumulator(self._layout.pairs(), self.config.ternary_config, backend=self._be)
+        return TernaryGradientAccumulator(self._layout.pairs, self.config.ternary_config, backend=self._be)
 
     @property
     def vsa_compressor(self) -> Any:
         """A :class:`vsaopt.compressor.VSAGradientCompressor` for ``config.vsa_config``, built on first use."""
         if self._vsa is None:
-            self._vsa = VSAGradientCompressor(self._layout.pairs(), self.config.vsa_config, backend=self._be)
+            self._vsa = VSAGradientCompressor(self._layout.pairs, self.config.vsa_config, backend=self._be)
         return self._vsa
 
     # --- schedule ------------------------------------------------------------------------
@@ -289,7 +289,7 @@ class PhaseTrainer(TrainerBase):
         """Validate a state of :meth:`export_state`; the returned function installs it."""
         install_counters = self._import_counters(f)
         plosses = {p: f.f32_list(f"loss.{p.name}", PHASE_LOSSES) for p in TrainingPhase}
-        predictor = GradientPredictor(self._layout.pairs(), self.config.prediction_config, self._be)
+        predictor = GradientPredictor(self._layout.pairs, self.config.prediction_config, self._be)
         install_predictor = predictor.import_state(f.sub("predictor"))
         ternary = None
         if "ternary" in f.header:
