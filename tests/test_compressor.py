@@ -9,13 +9,14 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from scipy import stats
 
-from vsaopt.compressor import THRESHOLD_RATIO, CompressedGradients, VSAGradientCompressor, hypervector_dim
+from vsaopt.compressor import THRESHOLD_RATIO, VSAGradientCompressor, hypervector_dim
 from vsaopt.config import VSAConfig
 from vsaopt.errors import ConfigError, DTypeError, EncodingError, NonFiniteError, ShapeError
 from vsaopt.fidelity import dense_projection_cosine, fidelity_table, make_gradients
 from vsaopt.projection import MAX_BLOCK, SRHTProjection, hadamard_blocks, padded_length
 from vsaopt.testing import assert_bit_equal, to_host
 from vsaopt.testing.strategies import float32_arrays, seeds
+from vsaopt.wire import CompressedGradients
 
 SHAPES = [("fc1.weight", (32, 48)), ("fc1.bias", (32,)), ("fc2.weight", (10, 32)), ("fc2.bias", (10,))]
 MODES = [("bundled", False), ("per_tensor", False), ("per_tensor", True)]

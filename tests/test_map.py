@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from vsaopt import golden
+from vsaopt.arraycodec import encode
 from vsaopt.backends.numpy import reduce as ref_reduce
 from vsaopt.errors import DTypeError, NonFiniteError, ShapeError
 from vsaopt.golden import map as golden_map
@@ -28,7 +29,7 @@ def test_golden_cases_agree(fast_backend, reference):
     assert 10 <= len(cases) <= 25
     errors = 0
     for case in cases:
-        enc = {"op": case["op"], "inputs": golden.encode(case["inputs"])}
+        enc = {"op": case["op"], "inputs": encode(case["inputs"])}
         want = golden.run_case(golden_map, reference, enc)
         errors += "error" in want
         assert golden.run_case(golden_map, fast_backend, enc) == want, case["comment"]

@@ -12,6 +12,7 @@ from hypothesis.extra import numpy as hnp
 from scipy import stats
 
 from vsaopt import golden, rng, vsa
+from vsaopt.arraycodec import encode
 from vsaopt.backends.numpy import reduce as ref_reduce
 from vsaopt.backends.numpy import vsa as ref_vsa
 from vsaopt.errors import ConfigError, DTypeError, ShapeError
@@ -27,7 +28,7 @@ def test_golden_cases_agree(fast_backend, reference):
     assert 10 <= len(cases) <= 25
     errors = 0
     for case in cases:
-        enc = {"op": case["op"], "inputs": golden.encode(case["inputs"])}
+        enc = {"op": case["op"], "inputs": encode(case["inputs"])}
         want = golden.run_case(golden_vsa, reference, enc)
         errors += "error" in want
         assert golden.run_case(golden_vsa, fast_backend, enc) == want, case["comment"]
