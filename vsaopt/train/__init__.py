@@ -11,7 +11,8 @@ Needs scikit-learn (``pip install vsaopt[train]``).
 from .data import DATASETS, Dataset, load_dataset
 from .model import MLP
 from .optim import SGDMomentum
-from .run import MODES, TARGET_MARGIN, ModeResult, RunResult, TrainSettings, batch_schedule, run_training
+from .results import TARGET_MARGIN, ModeResult, RunResult, TrainSettings
+from .run import MODES, batch_schedule, run_training
 
 __all__ = [
     "DATASETS",
