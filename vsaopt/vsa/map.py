@@ -29,7 +29,7 @@ import numpy as np
 from .._arrays import _as_backend_array, float32_array, integer_array, same_shape
 from ..backend import Backend, resolve_backend
 from ..errors import DTypeError, NonFiniteError
-from . import _query_rows, _roll_last, _stack_rows
+from .trit import _query_rows, _roll_last, _stack_rows
 
 __all__ = [
     "bind",
