@@ -36,7 +36,7 @@ def test_golden_cases_agree(fast_backend, reference):
 
 
 def test_docstring_examples():
-    result = doctest.testmod(vsa, optionflags=doctest.ELLIPSIS)
+    result = doctest.testmod(vsa.trit, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted >= 10
 
 
@@ -215,3 +215,10 @@ def test_errors(call, error, name):
     with pytest.raises(error) as info:
         call()
     assert str(info.value).startswith(name + ":")
+
+
+def test_bundle_of_one_1d_vector_is_a_shape_error(backend):
+    """bundle takes a stack of shape (k, d, ...); a lone vector is not read as k scalars."""
+    with pytest.raises(ShapeError) as info:
+        vsa.bundle(T3, backend=backend)
+    assert str(info.value).startswith("vectors:") and "1-d" in str(info.value)

@@ -121,7 +121,8 @@ def bundle(vectors: Any, *, backend: Backend | str | None = None) -> Any:
 
     Parameters
     ----------
-    vectors : int trit array of shape ``(k, ...)``, ``1 <= k <= MAX_BUNDLE``
+    vectors : int trit array of shape ``(k, d, ...)``, ``1 <= k <= MAX_BUNDLE``
+        A stack of ``k`` vectors along axis 0.
 
     Returns
     -------
@@ -130,7 +131,8 @@ def bundle(vectors: Any, *, backend: Backend | str | None = None) -> Any:
     Raises
     ------
     ShapeError
-        ``vectors`` is 0-d, or ``k`` is 0 or above :data:`MAX_BUNDLE`.
+        ``vectors`` has fewer than 2 dimensions (a lone vector), or ``k`` is 0
+        or above :data:`MAX_BUNDLE`.
 
     Examples
     --------
@@ -147,9 +149,10 @@ def bundle(vectors: Any, *, backend: Backend | str | None = None) -> Any:
 
 
 def _stack_rows(v: Any, name: str) -> Any:
-    """``(k, ...)`` as ``(k, n)``, checking ``1 <= k <= MAX_BUNDLE``."""
-    if v.ndim < 1:
-        raise ShapeError(f"{name}: expected an array of shape (k, ...) with k >= 1, got a 0-d array")
+    """A stack ``(k, d, ...)`` as ``(k, n)``, checking ``1 <= k <= MAX_BUNDLE``."""
+    if v.ndim < 2:
+        # a lone vector (d,) is not a stack of d scalars: bundle(x[None]) bundles one vector
+        raise ShapeError(f"{name}: expected a stack of vectors of shape (k, d, ...) with k >= 1, got a {v.ndim}-d array")
     k = v.shape[0]
     if not 1 <= k <= MAX_BUNDLE:
         raise ShapeError(f"{name}: expected 1 to {MAX_BUNDLE} vectors along axis 0, got {k}")
