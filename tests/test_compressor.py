@@ -12,7 +12,7 @@ from scipy import stats
 from vsaopt.compressor import THRESHOLD_RATIO, VSAGradientCompressor, hypervector_dim
 from vsaopt.config import VSAConfig
 from vsaopt.errors import ConfigError, DTypeError, EncodingError, NonFiniteError, ShapeError
-from vsaopt.fidelity import dense_projection_cosine, fidelity_table, make_gradients
+from vsaopt.benchmarks.fidelity import dense_projection_cosine, fidelity_table, make_gradients
 from vsaopt.projection import MAX_BLOCK, SRHTProjection, hadamard_blocks, padded_length
 from vsaopt.testing import assert_bit_equal, to_host
 from vsaopt.testing.strategies import float32_arrays, seeds

@@ -56,15 +56,16 @@ __all__ = [
     "run_local_processes",
 ]
 
+# public name -> the module defining it, relative to this package
 _LAZY = {
-    "PhaseAccelerator": "accelerator",
-    "TernaryCommState": "comm_hook",
-    "CommStats": "comm_hook",
-    "ternary_comm_hook": "comm_hook",
-    "COMM_HOOK_STREAM": "comm_hook",
-    "comm_hook_benchmark": "bench",
-    "digits_comparison": "demo",
-    "run_local_processes": "launch",
+    "PhaseAccelerator": ".accelerator",
+    "TernaryCommState": ".comm_hook",
+    "CommStats": ".comm_hook",
+    "ternary_comm_hook": ".comm_hook",
+    "COMM_HOOK_STREAM": ".comm_hook",
+    "comm_hook_benchmark": "..benchmarks.torch_comm_hook",
+    "digits_comparison": ".demo",
+    "run_local_processes": ".launch",
 }
 
 
@@ -74,7 +75,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'vsaopt.torch' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
+    value = getattr(importlib.import_module(mod, __name__), name)
     globals()[name] = value
     return value
 
