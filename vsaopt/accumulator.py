@@ -1,4 +1,4 @@
-"""Ternary gradient accumulation that holds int8 counts, not float32 sums.
+"""Ternary accumulation (glossary: docs/architecture.md): gradients summed as int8 trit counts, not float32 sums.
 
 :class:`TernaryGradientAccumulator` sums micro-batch gradients as integer
 counts of trits with one power-of-two scale per tensor, and returns their

@@ -1,4 +1,4 @@
-"""Identity properties of the VSA algebra (trit model :mod:`vsaopt.vsa` and MAP model :mod:`vsaopt.vsa.map`).
+"""Identity properties of the VSA algebra: trit algebra (:mod:`vsaopt.vsa.trit`) and MAP model (:mod:`vsaopt.vsa.map`).
 
 Each check runs a Hypothesis test asserting that the public operation returns
 the same bytes on ``candidate`` as on ``reference``, or raises the same typed

@@ -1,4 +1,4 @@
-"""PyTorch integration: phase training on ``torch.nn`` models and a ternary all-reduce for DDP.
+"""PyTorch integration: phase training on ``torch.nn`` models and the ternary all-reduce (a comm hook) for DDP.
 
 Install with ``pip install "vsaopt[torch]"``.  ``import vsaopt`` never imports
 torch; importing :mod:`vsaopt.torch` does, and raises

@@ -1,4 +1,4 @@
-"""Trit algebra: the ternary hyperdimensional (VSA) model on int8 trit vectors, exact on every backend.
+"""Trit algebra (glossary: docs/architecture.md): the ternary hyperdimensional (VSA) model on int8 trit vectors, exact on every backend.
 
 Hypervectors are int8 arrays of trits ``{-1, 0, +1}``, read as residues mod 3
 (``-1`` is residue 2).  Binding subtracts residues, unbinding adds them back,
