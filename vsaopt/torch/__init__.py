@@ -13,7 +13,8 @@ also an :class:`ImportError`) when torch is missing.
 - :func:`comm_hook_benchmark` (bytes on the wire and time per step of the hook
   against the fp32 all-reduce on local gloo processes) and
   :func:`digits_comparison` (plain torch vs :class:`PhaseAccelerator` on
-  scikit-learn's digits).
+  scikit-learn's digits, on the training harness of :mod:`vsaopt.train.harness`
+  with the torch learner of :mod:`vsaopt.torch.learner`).
 
 Examples
 --------

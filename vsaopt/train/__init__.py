@@ -4,7 +4,9 @@ The engine behind ``vsaopt train``: :func:`load_dataset` (scikit-learn's
 bundled data sets, a fixed seeded split), :class:`MLP` (hand-written forward
 and backward passes on the backend's array namespace), :class:`SGDMomentum`,
 and :func:`run_training`, which trains the modes ``baseline``, ``phase``,
-``deterministic`` and ``skip`` from the same start and records every step.
+``deterministic`` and ``skip`` from the same start and records every step
+(:mod:`vsaopt.train.harness`, the loop that ``vsaopt train --framework torch``
+also runs on; :mod:`vsaopt.train.results`, the records).
 Needs scikit-learn (``pip install vsaopt[train]``).
 """
 

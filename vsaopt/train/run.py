@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -45,12 +44,14 @@ from ..backend import resolve_backend
 from ..errors import ConfigError
 from ..phase import DeterministicPhaseTrainer, PhaseConfig, PhaseTrainer
 from .data import Dataset, load_dataset
+from .harness import WARMUP_STEPS, run_interleaved
 from .model import MLP
 from .optim import SGDMomentum
-from .results import ModeResult, RunResult, TrainSettings
+from .results import RunResult, TrainSettings
 
 __all__ = [
     "MODES",
+    "MLPLearner",
     "run_training",
     "batch_schedule",
     "nominal_predict_share",
@@ -58,8 +59,6 @@ __all__ = [
 
 #: The modes, in the order they run.
 MODES: tuple[str, ...] = ("baseline", "phase", "deterministic", "skip")
-#: Steps of an untimed warm-up run per mode (loads compiled kernels, warms caches).
-WARMUP_STEPS = 60
 
 
 def batch_schedule(n_train: int, batch_size: int, steps: int, seed: int) -> np.ndarray:
@@ -123,14 +122,20 @@ def _cosine(a: dict, b: dict, xp: Any) -> float:
     return _flat_dot(a, b, xp) / (na * nb) if na > 0 and nb > 0 else 0.0
 
 
-class _ModeRun:
-    """One mode's model, optimizer, trainer and records; :meth:`step` takes one timed training step."""
+class MLPLearner:
+    """The numpy harness's learner: one mode's :class:`MLP`, :class:`SGDMomentum` and trainer (or skip mask).
+
+    ``baseline`` runs a backward pass every step; ``phase`` and
+    ``deterministic`` ask their trainer; ``skip`` skips the steps of
+    ``skip_mask`` and reuses the last real gradient.  See
+    :class:`~vsaopt.train.harness.Learner` for the methods.
+    """
 
     def __init__(self, mode: str, settings: TrainSettings, data: Dataset, init: dict, batches: np.ndarray,
-                 skip_mask: np.ndarray | None, be: Any, evaluate: bool = True) -> None:
+                 skip_mask: np.ndarray | None, be: Any) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
-        self.mode, self.settings, self.data, self.batches, self.skip_mask, self.be = mode, settings, data, batches, skip_mask, be
+        self.mode, self.data, self.skip_mask, self.be = mode, data, skip_mask, be
         self._idx = be.xp.asarray(batches)  # sample indices where the data live (cupy indexes with device arrays)
         sizes = [data.n_features, *settings.hidden, data.n_classes]
         self.model = MLP(sizes, seed=settings.seed, backend=be)
@@ -141,100 +146,72 @@ class _ModeRun:
             self.trainer = PhaseTrainer(self.model.param_shapes(), settings.phase_config, backend=be)
         elif mode == "deterministic":
             self.trainer = DeterministicPhaseTrainer(self.model.param_shapes(), settings.deterministic_config, backend=be)
-        self.res = ModeResult(mode, [], [], [], [], [], [], [], [], [])
-        self.diagnose = settings.diagnose and mode != "baseline"
-        self.evaluate = evaluate
-        self.elapsed = 0.0
-        self.done = 0
-        self._light = 0  # steps without a backward pass so far
-        self._last_grads: dict | None = None
+        self._grads: dict | None = None  # the gradient this step uses
+        self._last_real: dict | None = None
         self._correction_pending = False
-        if evaluate:
-            self._eval()
+        self._label = ""
 
-    @property
-    def finished(self) -> bool:
-        return self.done >= self.batches.shape[0]
+    def begin_step(self, step: int) -> tuple[bool, str]:
+        """Whether ``step`` runs a backward pass, and its phase label (``"SKIP"`` for the control's reused steps)."""
+        if self.trainer is not None:
+            info = self.trainer.begin_step()
+            self._label = str(info.phase)
+            return bool(info.needs_backward), self._label
+        backward = self.skip_mask is None or not self.skip_mask[step]
+        self._label = "FULL" if backward else "SKIP"
+        return backward, self._label
 
-    def _eval(self) -> None:
-        m, d, r = self.model, self.data, self.res
-        r.eval_step.append(self.done)
-        r.eval_time.append(self.elapsed)
-        r.eval_accuracy.append(m.accuracy(d.x_test, d.y_test))
-        r.eval_loss.append(m.loss(d.x_test, d.y_test))
+    def backward_step(self, step: int) -> float:
+        """Loss and gradients of the step's mini-batch; the trainer records them."""
+        idx = self._idx[step]
+        loss, grads = self.model.loss_and_gradients(self.data.x_train[idx], self.data.y_train[idx])
+        if self.trainer is not None:
+            self.trainer.record_full_gradients(grads)
+            # a CORRECT record of the momentum trainer accumulates a correction for the next prediction
+            self._correction_pending |= self.mode == "phase" and self._label == "CORRECT"
+        self._grads = self._last_real = grads
+        return loss
 
-    def _diagnose(self, grads: dict, idx: np.ndarray) -> None:
-        """Untimed: how close the used gradient is to the real mini-batch and full training-set gradients."""
+    def predicted_step(self, step: int, measure_loss: bool) -> float | None:
+        """The trainer's predicted gradient (the control: the last real one); the loss when measured."""
+        if self.trainer is not None:
+            grads = self.trainer.get_predicted_gradients()
+            if self._correction_pending:  # apply_correction validates its input even with nothing pending
+                self.trainer.apply_correction(grads)
+                self._correction_pending = False
+        else:
+            assert self._last_real is not None  # step 0 is never skipped
+            grads = self._last_real
+        self._grads = grads
+        if not measure_loss:
+            return None
+        idx = self._idx[step]
+        return self.model.loss(self.data.x_train[idx], self.data.y_train[idx])
+
+    def finish_step(self, loss: float | None) -> None:
+        """SGD update with this step's gradient; the trainer's step ends with ``loss``."""
+        assert self._grads is not None
+        self.opt.step(self._grads)
+        if self.trainer is not None:
+            self.trainer.end_step(loss)
+
+    def evaluate(self) -> tuple[float, float]:
+        """Test accuracy and loss."""
+        m, d = self.model, self.data
+        return m.accuracy(d.x_test, d.y_test), m.loss(d.x_test, d.y_test)
+
+    def diagnose(self, step: int) -> tuple[float, float, float]:
+        """How close the used gradient is to the real mini-batch and full training-set gradients."""
         xp, m, d = self.be.xp, self.model, self.data
+        assert self._grads is not None
+        idx = self._idx[step]
         _, real = m.loss_and_gradients(d.x_train[idx], d.y_train[idx])
         _, full = m.loss_and_gradients(d.x_train, d.y_train)
-        self.res.pred_cosine.append(_cosine(grads, real, xp))
-        self.res.pred_full_cosine.append(_cosine(grads, full, xp))
-        self.res.batch_full_cosine.append(_cosine(real, full, xp))
+        return _cosine(self._grads, real, xp), _cosine(self._grads, full, xp), _cosine(real, full, xp)
 
-    def step(self) -> None:
-        """One training step; its time (without evaluations and diagnostics) is added to the clock."""
-        step, model, trainer = self.done, self.model, self.trainer
-        x_all, y_all = self.data.x_train, self.data.y_train
-        clock = time.perf_counter
-        t0 = clock()
-        if trainer is not None:
-            info = trainer.begin_step()
-            backward, label = info.needs_backward, str(info.phase)
-        else:
-            backward = self.skip_mask is None or not self.skip_mask[step]
-            label = "FULL" if backward else "SKIP"
-        loss: float | None = None
-        forward = backward
-        if backward:
-            idx = self._idx[step]
-            loss, grads = model.loss_and_gradients(x_all[idx], y_all[idx])
-            if trainer is not None:
-                trainer.record_full_gradients(grads)
-                # a CORRECT record of the momentum trainer accumulates a correction for the next prediction
-                self._correction_pending |= self.mode == "phase" and label == "CORRECT"
-            self._last_grads = grads
-        else:
-            if trainer is not None:
-                grads = trainer.get_predicted_gradients()
-                if self._correction_pending:  # apply_correction validates its input even with nothing pending
-                    trainer.apply_correction(grads)
-                    self._correction_pending = False
-            else:
-                assert self._last_grads is not None  # step 0 is never skipped
-                grads = self._last_grads
-            self._light += 1
-            every = self.settings.loss_every
-            if every and self._light % every == 0:
-                idx = self._idx[step]
-                loss = model.loss(x_all[idx], y_all[idx])
-                forward = True
-        if self.diagnose:
-            pause = clock()
-            if backward:
-                for lst in (self.res.pred_cosine, self.res.pred_full_cosine, self.res.batch_full_cosine):
-                    lst.append(None)
-            else:
-                self._diagnose(grads, self._idx[step])
-            t0 += clock() - pause
-        self.opt.step(grads)
-        if trainer is not None:
-            trainer.end_step(loss)
-        self.elapsed += clock() - t0
-        self.done += 1
-        r = self.res
-        r.phase.append(label)
-        r.backward.append(backward)
-        r.forward.append(forward)
-        r.time.append(self.elapsed)
-        r.loss.append(loss)
-        if self.evaluate and (self.done % self.settings.eval_every == 0 or self.finished):
-            self._eval()
-
-    def result(self) -> ModeResult:
-        if self.trainer is not None:
-            self.res.trainer_stats = self.trainer.get_stats().to_dict()
-        return self.res
+    def trainer_stats(self) -> dict:
+        """The trainer's statistics (empty for ``baseline`` and ``skip``)."""
+        return {} if self.trainer is None else self.trainer.get_stats().to_dict()
 
 
 def run_training(
@@ -294,21 +271,13 @@ def _run_all(settings: TrainSettings, modes: Sequence[str], on_step: Any, machin
     batches = batch_schedule(int(data.x_train.shape[0]), settings.batch_size, settings.steps, settings.seed)
     count = round(nominal_predict_share(settings.phase_config, settings.steps) * settings.steps)
     skip_mask = _skip_steps(settings.steps, count, settings.seed)
-    masks = {m: (skip_mask if m == "skip" else None) for m in chosen}
-    warm = min(WARMUP_STEPS, settings.steps)
-    for mode in chosen:
-        mask = masks[mode]
-        w = _ModeRun(mode, settings, data, init, batches[:warm], None if mask is None else mask[:warm], be, evaluate=False)
-        while not w.finished:
-            w.step()
-    runs = [_ModeRun(m, settings, data, init, batches, masks[m], be) for m in chosen]
-    turn = settings.interleave or settings.steps
-    while not all(r.finished for r in runs):
-        for r in runs:
-            for _ in range(turn):
-                if r.finished:
-                    break
-                r.step()
-                if on_step is not None:
-                    on_step(r.mode, r.done)
-    return RunResult(settings.to_dict(), machine, {r.mode: r.result() for r in runs})
+
+    def learner(mode: str, steps: int) -> MLPLearner:
+        return MLPLearner(mode, settings, data, init, batches[:steps], skip_mask[:steps] if mode == "skip" else None, be)
+
+    results = run_interleaved(
+        learner, chosen, settings.steps, eval_every=settings.eval_every, loss_every=settings.loss_every,
+        interleave=settings.interleave, warmup_steps=WARMUP_STEPS,
+        diagnose=lambda m: settings.diagnose and m != "baseline", on_step=on_step,
+    )
+    return RunResult(settings.to_dict(), machine, results)
