@@ -51,7 +51,8 @@ from .backend import Backend, resolve_backend
 from .config import VSAConfig
 from .errors import ConfigError, EncodingError, NonFiniteError, ShapeError
 from .projection import ProjectionLayout
-from .wire import CompressedGradients, TensorMeta, host_array
+from .wire import CompressedGradients, TensorMeta
+from .wire import host_array as _host
 
 __all__ = [
     "VSAGradientCompressor",
@@ -362,7 +363,7 @@ class VSAGradientCompressor:
         self._step += 1
         encoding = "2bit" if self.config.use_ternary else "float32"
         return CompressedGradients(
-            self.mode, step, encoding, self.gain, self.config.to_dict(), tuple(metas), tuple(host_array(p) for p in payload)
+            self.mode, step, encoding, self.gain, self.config.to_dict(), tuple(metas), tuple(_host(p) for p in payload)
         )
 
     def _encode(self, coords: Any) -> Any:
