@@ -27,7 +27,10 @@ timed.  *Time to target* is the training time at the first evaluation whose
 test accuracy reaches the baseline's final test accuracy minus
 :data:`~vsaopt.train.results.TARGET_MARGIN`.
 
-The settings and results are the schema of :mod:`vsaopt.train.results`.
+The loop (clock, loss measurement, evaluations, warm-up, interleaving) is
+:mod:`vsaopt.train.harness`; this module adds the numpy MLP's learner
+(:class:`MLPLearner`), the batch order and the ``skip`` control.  The settings
+and results are the schema of :mod:`vsaopt.train.results`.
 Nothing here prints; :mod:`vsaopt.cli.train` formats the results.
 """
 
