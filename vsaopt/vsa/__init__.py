@@ -27,14 +27,5 @@ from .trit import (
     unbind,
 )
 
-__all__ = [
-    "bind",
-    "unbind",
-    "bundle",
-    "permute",
-    "dot_similarity",
-    "cosine_similarity",
-    "hamming_similarity",
-    "random",
-    "MAX_BUNDLE",
-]  # the submodules are reached as ``vsaopt.vsa.trit`` and ``vsaopt.vsa.map``; a star import must not shadow the builtin ``map``
+# the submodules are reached as ``vsaopt.vsa.trit`` and ``vsaopt.vsa.map``; a star import must not shadow the builtin ``map``
+__all__ = list(trit.__all__)
