@@ -11,13 +11,14 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from scipy import stats
 
-from vsaopt.compressor import THRESHOLD_RATIO, CompressedGradients, VSAGradientCompressor, hypervector_dim
+from vsaopt.compressor import THRESHOLD_RATIO, VSAGradientCompressor, hypervector_dim
 from vsaopt.config import VSAConfig
 from vsaopt.errors import ConfigError, DTypeError, EncodingError, NonFiniteError, ShapeError
-from vsaopt.fidelity import dense_projection_cosine, fidelity_table, make_gradients
+from vsaopt.benchmarks.fidelity import dense_projection_cosine, fidelity_table, make_gradients
 from vsaopt.projection import MAX_BLOCK, SRHTProjection, hadamard_blocks, padded_length
 from vsaopt.testing import assert_bit_equal, to_host
 from vsaopt.testing.strategies import float32_arrays, seeds
+from vsaopt.wire import CompressedGradients
 
 SHAPES = [("fc1.weight", (32, 48)), ("fc1.bias", (32,)), ("fc2.weight", (10, 32)), ("fc2.bias", (10,))]
 MODES = [("bundled", False), ("per_tensor", False), ("per_tensor", True)]
@@ -453,3 +454,27 @@ def test_float64_beyond_float32_is_reported_as_such():
     with pytest.raises(NonFiniteError, match=r"fc2\.bias.*beyond the float32 range"):
         comp.compress(g)
     assert comp.step == 0
+
+
+def _imported_modules(module):
+    """Every module a source file imports, function-local imports included (relative ones as written, e.g. '.errors')."""
+    import ast
+    import inspect
+
+    names = set()
+    for node in ast.walk(ast.parse(inspect.getsource(module))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.add("." * node.level + (node.module or ""))
+    return names
+
+
+def test_wire_format_and_array_codec_sit_below_the_compressor_and_golden():
+    import vsaopt.arraycodec
+    import vsaopt.compressor
+    import vsaopt.wire
+
+    assert _imported_modules(vsaopt.arraycodec) <= {"__future__", "typing", "numpy", ".errors"}
+    assert _imported_modules(vsaopt.wire) <= {"__future__", "json", "dataclasses", "typing", "numpy", ".arraycodec", ".errors"}
+    assert not any("golden" in m for m in _imported_modules(vsaopt.compressor))

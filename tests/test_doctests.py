@@ -13,7 +13,7 @@ MODULES = sorted(
     m.name
     for m in pkgutil.walk_packages(vsaopt.__path__, "vsaopt.")
     if not m.name.startswith(("vsaopt.cli", "vsaopt.backends"))
-    and not (m.name.startswith("vsaopt.torch") and importlib.util.find_spec("torch") is None)
+    and not (m.name.startswith(("vsaopt.torch", "vsaopt.benchmarks.torch_")) and importlib.util.find_spec("torch") is None)
 )
 
 

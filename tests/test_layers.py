@@ -52,19 +52,12 @@ LAYERS: dict[str, int] = {
     "vsaopt.train": 7,
     "vsaopt.torch": 7,
     "vsaopt.benchmarks": 7,
-    "vsaopt.fidelity": 7,
     # command line, and the package's own namespace (it re-exports from every layer)
     "vsaopt.cli": 8,
     "vsaopt.__main__": 8,
     "vsaopt": 8,
 }
 
-#: (importer, imported) pairs that break the order today, each to be removed once fixed.
-KNOWN_EXCEPTIONS: set[tuple[str, str]] = {
-    # The compressor's wire format encodes arrays with golden's encode/decode;
-    # they move to vsaopt.arraycodec (layer 1).
-    ("vsaopt.compressor", "vsaopt.golden"),
-}
 
 
 def layer_of(module: str) -> int | None:
@@ -135,16 +128,11 @@ def test_every_module_has_a_layer():
 
 def test_no_module_imports_a_higher_layer():
     _, upward = violations()
-    new = sorted(upward - KNOWN_EXCEPTIONS)
+    new = sorted(upward)
     assert not new, "imports of a higher layer:\n" + "\n".join(
         f"  {a} (layer {layer_of(a)}) imports {b} (layer {layer_of(b)})" for a, b in new
     )
 
-
-def test_known_exceptions_still_occur():
-    _, upward = violations()
-    fixed = sorted(KNOWN_EXCEPTIONS - upward)
-    assert not fixed, f"no longer imported upwards, remove from KNOWN_EXCEPTIONS: {fixed}"
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from vsaopt import golden
+from vsaopt.arraycodec import encode
 from vsaopt.backends.numpy import reduce as ref_reduce
 from vsaopt.errors import DTypeError, NonFiniteError, ShapeError
 from vsaopt.golden import map as golden_map
@@ -28,7 +29,7 @@ def test_golden_cases_agree(fast_backend, reference):
     assert 10 <= len(cases) <= 25
     errors = 0
     for case in cases:
-        enc = {"op": case["op"], "inputs": golden.encode(case["inputs"])}
+        enc = {"op": case["op"], "inputs": encode(case["inputs"])}
         want = golden.run_case(golden_map, reference, enc)
         errors += "error" in want
         assert golden.run_case(golden_map, fast_backend, enc) == want, case["comment"]
@@ -187,3 +188,28 @@ def test_errors(call, error, name):
     with pytest.raises(error) as info:
         call()
     assert str(info.value).startswith(name + ":")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+def test_bind_and_bundle_refuse_non_finite_input_like_the_similarities(backend, bad):
+    x = np.array([1.0, bad, 0.5], np.float32)
+    calls = [
+        (lambda: hd.bind(x, F3, backend=backend), "a"),
+        (lambda: hd.unbind(F3, x, backend=backend), "b"),
+        (lambda: hd.bundle(np.stack([F3, x]), backend=backend), "vectors"),
+    ]
+    for call, name in calls:
+        with pytest.raises(NonFiniteError) as info:
+            call()
+        assert str(info.value).startswith(name + ":")
+
+
+def test_bind_of_finite_inputs_may_still_overflow_to_inf(backend):
+    got = hd.bind(np.array([3e38], np.float32), np.array([10.0], np.float32), backend=backend)
+    assert_bit_equal(got, np.array([np.inf], np.float32))
+
+
+def test_bundle_of_one_1d_vector_is_a_shape_error(backend):
+    with pytest.raises(ShapeError) as info:
+        hd.bundle(F3, backend=backend)
+    assert str(info.value).startswith("vectors:") and "1-d" in str(info.value)

@@ -247,7 +247,7 @@ def test_golden_schedule_vectors(backend):
 
 def test_golden_vectors_match_the_generator(reference):
     """The stored inputs are those the family module generates (the file is not stale)."""
-    from vsaopt.golden import encode
+    from vsaopt.arraycodec import encode
 
     stored = load("schedule")["tests"]
     fresh = schedule.cases()
@@ -257,7 +257,7 @@ def test_golden_vectors_match_the_generator(reference):
 
 
 def test_golden_crate_examples_in_vectors():
-    from vsaopt.golden import decode
+    from vsaopt.arraycodec import decode
 
     cases = {c["comment"]: decode(c["expected"]) for c in load("schedule")["tests"]}
     ex = cases["crate test_phase_transitions: full=2 predict=4 correct_every=2"]

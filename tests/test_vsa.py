@@ -12,6 +12,7 @@ from hypothesis.extra import numpy as hnp
 from scipy import stats
 
 from vsaopt import golden, rng, vsa
+from vsaopt.arraycodec import encode
 from vsaopt.backends.numpy import reduce as ref_reduce
 from vsaopt.backends.numpy import vsa as ref_vsa
 from vsaopt.errors import ConfigError, DTypeError, ShapeError
@@ -27,7 +28,7 @@ def test_golden_cases_agree(fast_backend, reference):
     assert 10 <= len(cases) <= 25
     errors = 0
     for case in cases:
-        enc = {"op": case["op"], "inputs": golden.encode(case["inputs"])}
+        enc = {"op": case["op"], "inputs": encode(case["inputs"])}
         want = golden.run_case(golden_vsa, reference, enc)
         errors += "error" in want
         assert golden.run_case(golden_vsa, fast_backend, enc) == want, case["comment"]
@@ -35,7 +36,7 @@ def test_golden_cases_agree(fast_backend, reference):
 
 
 def test_docstring_examples():
-    result = doctest.testmod(vsa, optionflags=doctest.ELLIPSIS)
+    result = doctest.testmod(vsa.trit, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted >= 10
 
 
@@ -214,3 +215,10 @@ def test_errors(call, error, name):
     with pytest.raises(error) as info:
         call()
     assert str(info.value).startswith(name + ":")
+
+
+def test_bundle_of_one_1d_vector_is_a_shape_error(backend):
+    """bundle takes a stack of shape (k, d, ...); a lone vector is not read as k scalars."""
+    with pytest.raises(ShapeError) as info:
+        vsa.bundle(T3, backend=backend)
+    assert str(info.value).startswith("vectors:") and "1-d" in str(info.value)

@@ -13,13 +13,15 @@ Examples
 
 from __future__ import annotations
 
-from . import accumulator, compressor, errors, fidelity, projection, reductions, rng, ternary, vsa
+from . import accumulator, compressor, errors, projection, reductions, rng, ternary, vsa
+from .benchmarks import fidelity
 from .accumulator import OptimizerStats, TernaryGradientAccumulator, TernaryOptimizerWrapper
 from .backend import Backend, available_backends, backend_status, get_backend
-from .compressor import CompressedGradients, CompressionStats, VSAGradientCompressor
+from .compressor import CompressionStats, VSAGradientCompressor
 from .config import TernaryConfig, VSAConfig
 from .errors import OptimError
 from .projection import SRHTProjection
+from .wire import CompressedGradients
 from .phase import (
     DeterministicPhase,
     DeterministicPhaseConfig,

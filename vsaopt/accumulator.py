@@ -1,4 +1,4 @@
-"""Ternary gradient accumulation that holds int8 counts, not float32 sums.
+"""Ternary accumulation (glossary: docs/architecture.md): gradients summed as int8 trit counts, not float32 sums.
 
 :class:`TernaryGradientAccumulator` sums micro-batch gradients as integer
 counts of trits with one power-of-two scale per tensor, and returns their
@@ -41,7 +41,7 @@ from .rng import Stream
 from ._arrays import check_int
 from ._bits import F32_INF_BITS, ceil_exponent
 from ._grads import GradientInfo, ParamLayout
-from .backend import Backend, get_backend, resolve_backend, to_host
+from .backend import Backend, get_backend, resolve_backend
 from .checkpoint import Checkpointable, Fields
 from .config import TernaryConfig
 from .errors import ConfigError, NonFiniteError

@@ -1,4 +1,4 @@
-"""Immutable, validated configuration dataclasses with JSON round trips.
+"""Immutable, validated configuration dataclasses with JSON round trips (``TernaryConfig`` configures ternary accumulation).
 
 Every config is a frozen dataclass; construction validates every field and
 raises :class:`~vsaopt.errors.ConfigError` naming the field and its allowed

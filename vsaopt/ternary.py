@@ -1,4 +1,4 @@
-"""Ternary quantization and trit packing.
+"""Ternary quantization (glossary: docs/architecture.md): float32 to trits with a scale, and trit packing.
 
 Trits are int8 values in ``{-1, 0, +1}``.  A quantizer returns ``(trits, scale)``
 so that ``scale * trits`` approximates ``x``.

@@ -1,4 +1,4 @@
-"""Ternary quantizers on the GPU (``ternary.cu``): one fused grid-stride kernel each."""
+"""Ternary quantization kernels on the GPU (``ternary.cu``): one fused grid-stride kernel each."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Ternary quantizers in numba (threshold rule and Philox-driven TernGrad)."""
+"""Ternary quantization kernels in numba (threshold rule and Philox-driven TernGrad)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Ternary quantizers (reference)."""
+"""Ternary quantization kernels (reference): the threshold and stochastic quantizers."""
 
 from __future__ import annotations
 

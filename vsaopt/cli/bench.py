@@ -26,7 +26,7 @@ console = Console()
 def _comm_rows(quick: bool) -> list[BenchRow]:
     """The DDP ternary comm hook against the fp32 all-reduce on 2 local gloo processes (needs torch)."""
     try:
-        from ..torch import comm_hook_benchmark
+        from ..benchmarks.torch_comm_hook import comm_hook_benchmark
     except ImportError as exc:
         return [BenchRow("comm", "ternary comm hook", "-", 0, 0.0, note=f"skipped: {exc}")]
     res = comm_hook_benchmark(steps=5 if quick else 30, warmup=2 if quick else 5)
@@ -42,7 +42,7 @@ def _comm_rows(quick: bool) -> list[BenchRow]:
 
 def _fidelity(ctx: dict, quick: bool) -> list[BenchRow]:
     """Reconstruction fidelity of the compressor; the rows go to their own table (``ctx["fidelity"]``)."""
-    from ..fidelity import fidelity_table
+    from ..benchmarks.fidelity import fidelity_table
 
     ctx["fidelity"] = fidelity_table(ratios=(0.1,) if quick else (0.01, 0.03, 0.1, 0.3))
     return []

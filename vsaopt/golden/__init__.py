@@ -24,46 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import get_backend, to_device, to_host
+from ..arraycodec import decode, encode
+from ..backend import get_backend, to_device
 from ..errors import OptimError, SpecError
 
-__all__ = ["on", "sample_f32", "FAMILIES", "SPEC_VERSION", "Failure", "encode", "decode", "generate", "load", "verify", "vectors_dir"]
+__all__ = ["on", "sample_f32", "FAMILIES", "SPEC_VERSION", "Failure", "generate", "load", "verify", "vectors_dir"]
 
 SPEC_VERSION = "1"
 #: Operation families, one vector file each.
 FAMILIES: tuple[str, ...] = ("rng", "reductions", "ternary", "pack", "vsa", "map", "schedule", "accumulator", "compressor")
-
-
-def encode(value: Any) -> Any:
-    """JSON form of an input or output value (arrays as dtype/shape/hex)."""
-    if isinstance(value, dict):
-        return {k: encode(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [encode(v) for v in value]
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int) and not isinstance(value, np.generic):
-        return value
-    if isinstance(value, float):
-        value = np.float64(value)
-    arr = to_host(value, copy=False)
-    arr = np.asarray(arr, order="C")  # keeps 0-d values 0-d
-    le = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
-    return {"dtype": arr.dtype.name, "shape": list(arr.shape), "hex": le.tobytes().hex()}
-
-
-def decode(value: Any) -> Any:
-    """Inverse of :func:`encode`: arrays become numpy arrays, shape-``[]`` values numpy scalars."""
-    if isinstance(value, dict) and "hex" in value:
-        dtype = np.dtype(value["dtype"]).newbyteorder("<")
-        arr = np.frombuffer(bytes.fromhex(value["hex"]), dtype=dtype).astype(dtype.newbyteorder("="))
-        arr = arr.reshape(value["shape"])
-        return arr[()] if arr.ndim == 0 else arr  # a scalar input becomes a numpy scalar
-    if isinstance(value, dict):
-        return {k: decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode(v) for v in value]
-    return value
 
 
 def on(be: Any, value: Any) -> Any:

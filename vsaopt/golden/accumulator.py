@@ -1,4 +1,4 @@
-"""Golden cases: ternary gradient accumulation (stochastic and threshold modes) and its kernels."""
+"""Golden cases of ternary accumulation (stochastic and threshold modes) and its kernels."""
 
 from __future__ import annotations
 

@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from ..compressor import CompressedGradients, VSAGradientCompressor
+from ..compressor import VSAGradientCompressor
 from ..config import VSAConfig
 from ..projection import SRHTProjection
+from ..wire import CompressedGradients
 from . import on, sample_f32
 
 

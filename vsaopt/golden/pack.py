@@ -1,4 +1,4 @@
-"""Golden cases: 2-bit and base-3 trit packing, including malformed data."""
+"""Golden cases of trit packing (part of ternary quantization): 2-bit and base-3, including malformed data."""
 
 from __future__ import annotations
 

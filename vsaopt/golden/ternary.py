@@ -1,4 +1,4 @@
-"""Golden cases: threshold and stochastic ternarization."""
+"""Golden cases of ternary quantization: threshold and stochastic ternarization."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Golden cases: the ternary hyperdimensional algebra (:mod:`vsaopt.vsa`)."""
+"""Golden cases of the trit algebra (:mod:`vsaopt.vsa.trit`)."""
 
 from __future__ import annotations
 

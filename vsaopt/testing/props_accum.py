@@ -1,4 +1,4 @@
-"""Identity properties of ternary accumulation, the matrix-free projection and VSA compression.
+"""Identity properties of ternary accumulation (not quantization), the matrix-free projection and VSA compression.
 
 Each check runs a Hypothesis test asserting that the operation returns the
 same bytes on ``candidate`` as on ``reference``.

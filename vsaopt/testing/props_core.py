@@ -1,4 +1,4 @@
-"""Identity properties of the foundation: randomness, reductions, quantizers, packing.
+"""Identity properties of the foundation: randomness, reductions, ternary quantization and packing.
 
 Each check runs a Hypothesis test asserting that the public operation returns
 the same bytes on ``candidate`` as on ``reference``.

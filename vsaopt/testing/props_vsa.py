@@ -1,4 +1,4 @@
-"""Identity properties of the VSA algebra (trit model :mod:`vsaopt.vsa` and MAP model :mod:`vsaopt.vsa.map`).
+"""Identity properties of the VSA algebra: trit algebra (:mod:`vsaopt.vsa.trit`) and MAP model (:mod:`vsaopt.vsa.map`).
 
 Each check runs a Hypothesis test asserting that the public operation returns
 the same bytes on ``candidate`` as on ``reference``, or raises the same typed
@@ -71,9 +71,9 @@ def trit_pairs(draw: Any, max_side: int = 40) -> tuple[np.ndarray, np.ndarray]:
 
 @st.composite
 def trit_stacks(draw: Any) -> np.ndarray:
-    """``(k, ...)`` trit stacks, ``1 <= k <= 9``; even ``k`` and few distinct rows make ties common."""
+    """``(k, d, ...)`` trit stacks, ``1 <= k <= 9``; even ``k`` and few distinct rows make ties common."""
     k = draw(st.integers(1, 9))
-    rest = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=30))
+    rest = draw(hnp.array_shapes(min_dims=1, max_dims=2, min_side=0, max_side=30))
     if draw(st.booleans()):
         rows = draw(trit_arrays(shape=(draw(st.integers(1, 3)),) + rest))
         pick = draw(st.lists(st.integers(0, rows.shape[0] - 1), min_size=k, max_size=k))
@@ -243,7 +243,7 @@ def check_map_bundle(candidate: Any, reference: Any) -> None:
     """map.bundle: float32 sums in row order (order-sensitive values), int8 into int32."""
 
     @given(st.integers(1, 8).flatmap(
-        lambda k: hnp.array_shapes(min_dims=0, max_dims=2, max_side=30).flatmap(
+        lambda k: hnp.array_shapes(min_dims=1, max_dims=2, max_side=30).flatmap(
             lambda rest: map_arrays(shape=(k,) + rest, bounded=True))))
     def prop(v: np.ndarray) -> None:
         _same(candidate, reference, "map.bundle", lambda be: hd.bundle(to_device(be, v), backend=be))

@@ -1,4 +1,4 @@
-"""PyTorch integration: phase training on ``torch.nn`` models and a ternary all-reduce for DDP.
+"""PyTorch integration: phase training on ``torch.nn`` models and the ternary all-reduce (a comm hook) for DDP.
 
 Install with ``pip install "vsaopt[torch]"``.  ``import vsaopt`` never imports
 torch; importing :mod:`vsaopt.torch` does, and raises
@@ -13,7 +13,8 @@ also an :class:`ImportError`) when torch is missing.
 - :func:`comm_hook_benchmark` (bytes on the wire and time per step of the hook
   against the fp32 all-reduce on local gloo processes) and
   :func:`digits_comparison` (plain torch vs :class:`PhaseAccelerator` on
-  scikit-learn's digits).
+  scikit-learn's digits, on the training harness of :mod:`vsaopt.train.harness`
+  with the torch learner of :mod:`vsaopt.torch.learner`).
 
 Examples
 --------
@@ -56,15 +57,16 @@ __all__ = [
     "run_local_processes",
 ]
 
+# public name -> the module defining it, relative to this package
 _LAZY = {
-    "PhaseAccelerator": "accelerator",
-    "TernaryCommState": "comm_hook",
-    "CommStats": "comm_hook",
-    "ternary_comm_hook": "comm_hook",
-    "COMM_HOOK_STREAM": "comm_hook",
-    "comm_hook_benchmark": "bench",
-    "digits_comparison": "demo",
-    "run_local_processes": "launch",
+    "PhaseAccelerator": ".accelerator",
+    "TernaryCommState": ".comm_hook",
+    "CommStats": ".comm_hook",
+    "ternary_comm_hook": ".comm_hook",
+    "COMM_HOOK_STREAM": ".comm_hook",
+    "comm_hook_benchmark": "..benchmarks.torch_comm_hook",
+    "digits_comparison": ".demo",
+    "run_local_processes": ".launch",
 }
 
 
@@ -74,7 +76,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'vsaopt.torch' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
+    value = getattr(importlib.import_module(mod, __name__), name)
     globals()[name] = value
     return value
 

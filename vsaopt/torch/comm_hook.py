@@ -1,4 +1,4 @@
-"""TernGrad-style compressed gradient all-reduce for ``DistributedDataParallel``.
+"""Ternary all-reduce (glossary: docs/architecture.md): a TernGrad-style compressed gradient hook for ``DistributedDataParallel``.
 
 Each rank ternarizes its gradient bucket (:func:`vsaopt.ternary.quantize_stochastic`,
 one ``max |x|`` scale per chunk), packs the trits four to a byte

@@ -4,25 +4,33 @@
 batches) twice: with ordinary backpropagation at every step, and with a
 :class:`PhaseAccelerator` that replaces most backward passes by predicted
 gradients.  It returns plain data (no printing) for a CLI or a notebook to show.
+
+Both run on the training harness of ``vsaopt train``
+(:mod:`vsaopt.train.harness`) with the torch learner of
+:mod:`vsaopt.torch.learner`; :func:`digits_run` returns the harness's records
+(:class:`~vsaopt.train.results.RunResult`), :func:`digits_comparison` the
+figures drawn from them.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..backend import resolve_backend
 from ..errors import BackendError, ConfigError
+from ..train.harness import WARMUP_STEPS, run_interleaved
+from ..train.results import ModeResult, RunResult
 from .accelerator import PhaseAccelerator
+from .learner import OPTIMIZERS, TorchLearner, epoch_batches, make_optimizer
 
-__all__ = ["digits_comparison", "load_digits_split", "MODES"]
+__all__ = ["digits_comparison", "digits_run", "load_digits_split", "MODES"]
 
-#: Optimizers :func:`digits_comparison` can use.
-OPTIMIZERS = ("sgd", "sgd-momentum", "adam")
-#: Modes compared, in table order.
+#: Modes compared, in table order: plain backpropagation and :class:`PhaseAccelerator`.
 MODES = ("torch", "vsaopt")
+TASK = "sklearn digits (1437 train / 360 test)"
 
 
 def load_digits_split(seed: int = 0, test_fraction: float = 0.2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -53,89 +61,74 @@ def _mlp(hidden: int, seed: int) -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(64, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10))
 
 
-def _optimizer(name: str, model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
-    if name == "adam":
-        return torch.optim.Adam(model.parameters(), lr=lr)
-    if name == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=lr)
-    return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-
-
-def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return float((model(x).argmax(dim=1) == y).float().mean().item())
-
-
-def _run(
-    mode: str,
-    data: tuple[torch.Tensor, ...],
+def digits_run(
     *,
-    epochs: int,
-    batch_size: int,
-    hidden: int,
-    lr: float,
-    optimizer: str,
-    seed: int,
-    trainer: str,
-    config: Any,
-    backend: Any,
-    target_accuracy: float | None,
-) -> dict:
-    xtr, ytr, xte, yte = data
-    model = _mlp(hidden, seed)
-    opt = _optimizer(optimizer, model, lr)
-    accel = PhaseAccelerator(model, config, trainer=trainer, backend=backend) if mode == "vsaopt" else None
-    order = torch.Generator().manual_seed(seed + 1)
-    n = xtr.shape[0]
-    steps = backward = 0
-    per_epoch: list[float] = []
-    losses: list[float] = []
+    epochs: int = 30,
+    batch_size: int = 64,
+    hidden: int = 64,
+    lr: float = 0.1,
+    optimizer: str = "sgd",
+    seed: int = 0,
+    trainer: str = "deterministic",
+    config: Any = None,
+    backend: Any = None,
+    modes: tuple[str, ...] = MODES,
+    interleave: int = 20,
+) -> RunResult:
+    """Train the digits MLP in each of ``modes`` on the training harness; the records as a :class:`~vsaopt.train.results.RunResult`.
+
+    The harness of ``vsaopt train`` (:func:`vsaopt.train.harness.run_interleaved`):
+    an untimed warm-up, modes in turns of ``interleave`` steps, a test
+    evaluation after every epoch, the loss measured on every step.  The
+    arguments are those of :func:`digits_comparison` (not validated here).
+
+    Examples
+    --------
+    >>> run = digits_run(epochs=1, backend="numpy", modes=("vsaopt",))
+    >>> r = run.modes["vsaopt"]
+    >>> r.steps, r.eval_step, r.backward_passes < r.steps
+    (23, [0, 23], True)
+    """
+    xtr, ytr, xte, yte = data = load_digits_split(seed)
+    n = int(xtr.shape[0])
+    steps_per_epoch = -(-n // batch_size)
+    batches = epoch_batches(n, batch_size, epochs, seed + 1)
+
+    def learner(mode: str, steps: int) -> TorchLearner:
+        model = _mlp(hidden, seed)
+        accel = PhaseAccelerator(model, config, trainer=trainer, backend=backend) if mode == "vsaopt" else None
+        return TorchLearner(model, make_optimizer(optimizer, model, lr), data, batches[:steps], accel)
+
+    results = run_interleaved(learner, modes, len(batches), eval_every=steps_per_epoch, loss_every=1,
+                              interleave=interleave, warmup_steps=WARMUP_STEPS)
+    settings = {"task": TASK, "model": f"MLP 64-{hidden}-10", "epochs": epochs, "steps_per_epoch": steps_per_epoch,
+                "batch_size": batch_size, "hidden": hidden, "lr": float(lr), "optimizer": optimizer, "seed": seed,
+                "trainer": trainer, "interleave": interleave}
+    return RunResult(settings, "", results)
+
+
+def _figures(r: ModeResult, steps_per_epoch: int, target_accuracy: float | None) -> dict:
+    """The per-mode figures of :func:`digits_comparison` from a mode's records."""
+    epochs = [(s, t, a) for s, t, a in zip(r.eval_step, r.eval_time, r.eval_accuracy) if s > 0]  # after each epoch
+    step_losses = [float(x) for x in r.loss if x is not None]
+    assert len(step_losses) == r.steps  # every step measures its loss (loss_every=1)
+    losses = [float(np.mean(step_losses[s - steps_per_epoch : s])) for s, _, _ in epochs]
     to_target: dict[str, Any] = {"seconds": None, "epoch": None, "backward_passes": None}
-    elapsed = 0.0
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=order)
-        epoch_losses = []
-        for start in range(0, n, batch_size):
-            idx = perm[start : start + batch_size]
-            opt.zero_grad(set_to_none=False)
-            info = accel.begin_step() if accel is not None else None
-            if info is None or info.needs_backward:
-                loss = torch.nn.functional.cross_entropy(model(xtr[idx]), ytr[idx])
-                loss.backward()
-                backward += 1
-                if accel is not None:
-                    accel.record_gradients()
-            else:
-                assert accel is not None
-                with torch.no_grad():
-                    loss = torch.nn.functional.cross_entropy(model(xtr[idx]), ytr[idx])
-                accel.apply_predicted_gradients()
-            opt.step()
-            if accel is not None:
-                accel.end_step(loss)
-            steps += 1
-            epoch_losses.append(float(loss.item()))
-        elapsed += time.perf_counter() - t0
-        acc = _accuracy(model, xte, yte)
-        per_epoch.append(acc)
-        losses.append(float(np.mean(epoch_losses)))
-        if target_accuracy is not None and to_target["seconds"] is None and acc >= target_accuracy:
-            to_target = {"seconds": elapsed, "epoch": epoch + 1, "backward_passes": backward}
-    out = {
-        "steps": steps,
-        "backward_passes": backward,
-        "wall_seconds": elapsed,
-        "test_accuracy": per_epoch[-1],
+    if target_accuracy is not None:
+        for s, t, a in epochs:
+            if a >= target_accuracy:
+                to_target = {"seconds": t, "epoch": s // steps_per_epoch, "backward_passes": sum(r.backward[:s])}
+                break
+    return {
+        "steps": r.steps,
+        "backward_passes": r.backward_passes,
+        "wall_seconds": r.wall_seconds,
+        "test_accuracy": r.final_test_accuracy,
         "final_train_loss": losses[-1],
-        "accuracy_per_epoch": per_epoch,
+        "accuracy_per_epoch": [a for _, _, a in epochs],
         "train_loss_per_epoch": losses,
         "to_target": to_target,
     }
-    if accel is not None:
-        out["trainer_stats"] = accel.get_stats().to_dict()
-        out["backend"] = accel.backend.name
-    return out
 
 
 def digits_comparison(
@@ -208,13 +201,15 @@ def digits_comparison(
     bad = [m for m in modes if m not in MODES]
     if bad or not modes:
         raise ConfigError(f"modes: expected a non-empty tuple of {MODES}, got {modes!r}")
-    data = load_digits_split(seed)
-    kw = dict(epochs=epochs, batch_size=batch_size, hidden=hidden, lr=float(lr), optimizer=optimizer, seed=seed, trainer=trainer,
-              config=config, backend=backend, target_accuracy=target_accuracy)
-    results = {m: _run(m, data, **kw) for m in modes}
+    run = digits_run(epochs=epochs, batch_size=batch_size, hidden=hidden, lr=float(lr), optimizer=optimizer, seed=seed,
+                     trainer=trainer, config=config, backend=backend, modes=modes)
+    results = {m: _figures(r, run.settings["steps_per_epoch"], target_accuracy) for m, r in run.modes.items()}
+    if "vsaopt" in results:
+        results["vsaopt"]["trainer_stats"] = run.modes["vsaopt"].trainer_stats
+        results["vsaopt"]["backend"] = resolve_backend(backend).name
     params = sum(p.numel() for p in _mlp(hidden, seed).parameters())
     return {
-        "task": "sklearn digits (1437 train / 360 test)",
+        "task": TASK,
         "model": f"MLP 64-{hidden}-10",
         "parameters": int(params),
         "epochs": epochs,

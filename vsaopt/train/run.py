@@ -25,17 +25,19 @@ Wall-clock time counts training steps only (data gathering, forward, backward,
 trainer calls, optimizer update); the periodic test-set evaluations are not
 timed.  *Time to target* is the training time at the first evaluation whose
 test accuracy reaches the baseline's final test accuracy minus
-:data:`TARGET_MARGIN`.
+:data:`~vsaopt.train.results.TARGET_MARGIN`.
 
+The loop (clock, loss measurement, evaluations, warm-up, interleaving) is
+:mod:`vsaopt.train.harness`; this module adds the numpy MLP's learner
+(:class:`MLPLearner`), the batch order and the ``skip`` control.  The settings
+and results are the schema of :mod:`vsaopt.train.results`.
 Nothing here prints; :mod:`vsaopt.cli.train` formats the results.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,22 +45,16 @@ import numpy as np
 
 from ..backend import resolve_backend
 from ..errors import ConfigError
-from ..phase import (
-    DeterministicPhaseConfig,
-    DeterministicPhaseTrainer,
-    PhaseConfig,
-    PhaseTrainer,
-)
+from ..phase import DeterministicPhaseTrainer, PhaseConfig, PhaseTrainer
 from .data import Dataset, load_dataset
+from .harness import WARMUP_STEPS, run_interleaved
 from .model import MLP
 from .optim import SGDMomentum
+from .results import RunResult, TrainSettings
 
 __all__ = [
     "MODES",
-    "TARGET_MARGIN",
-    "TrainSettings",
-    "ModeResult",
-    "RunResult",
+    "MLPLearner",
     "run_training",
     "batch_schedule",
     "nominal_predict_share",
@@ -66,291 +62,6 @@ __all__ = [
 
 #: The modes, in the order they run.
 MODES: tuple[str, ...] = ("baseline", "phase", "deterministic", "skip")
-#: Target accuracy = baseline's final test accuracy minus this (0.5 percentage points).
-TARGET_MARGIN = 0.005
-#: Steps of an untimed warm-up run per mode (loads compiled kernels, warms caches).
-WARMUP_STEPS = 60
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainSettings:
-    """What to train and how; shared by every mode.
-
-    Attributes
-    ----------
-    dataset : str
-        A key of :data:`vsaopt.train.data.DATASETS`.
-    steps : int
-        Optimizer steps per mode.
-    seed : int
-        Seed of the split, the initial weights, the batch order and the skip control's choices.
-    batch_size : int
-    lr, momentum : float
-        SGD with momentum.
-    hidden : tuple of int
-        Hidden layer widths of the MLP.
-    loss_every : int
-        Measure the loss on every ``loss_every``-th step that has no backward
-        pass (0: never); the others end with ``end_step(None)``.
-    eval_every : int
-        Steps between test-set evaluations (untimed).
-    backend : str
-        Backend name (``"auto"``, ``"numpy"``, ``"numba"``, ``"cupy"``).
-    interleave : int
-        Modes take turns of this many steps (0: one mode after the other).
-    threads : int
-        Threads of the BLAS library during training (0: leave as it is).  One by
-        default: this model's matrices are small, and a second BLAS thread that
-        spin-waits on a busy machine made single steps up to ten times slower.
-    phase_config : PhaseConfig
-    deterministic_config : DeterministicPhaseConfig
-    diagnose : bool
-        Also compute the real gradient at every predicted step (outside the
-        timed region) and record the cosine similarity and relative error of
-        the prediction.  Costs time, not timed.
-
-    Examples
-    --------
-    >>> s = TrainSettings(steps=100)
-    >>> TrainSettings.from_dict(json.loads(json.dumps(s.to_dict()))) == s
-    True
-    """
-
-    dataset: str = "digits"
-    steps: int = 600
-    seed: int = 0
-    batch_size: int = 256
-    lr: float = 0.02
-    momentum: float = 0.9
-    hidden: tuple[int, ...] = (256, 256)
-    loss_every: int = 0
-    eval_every: int = 5
-    backend: str = "auto"
-    threads: int = 1
-    interleave: int = 20
-    phase_config: PhaseConfig = dataclasses.field(default_factory=lambda: PhaseConfig.recommended())
-    deterministic_config: DeterministicPhaseConfig = dataclasses.field(
-        default_factory=lambda: DeterministicPhaseConfig.recommended()
-    )
-    diagnose: bool = False
-
-    def __post_init__(self) -> None:
-        for name, lo in (("steps", 1), ("batch_size", 1), ("loss_every", 0), ("eval_every", 1), ("threads", 0), ("interleave", 0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ConfigError(f"{name}: expected an integer >= {lo}, got {v!r}")
-        if not isinstance(self.hidden, tuple) or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
-            raise ConfigError(f"hidden: expected a tuple of positive ints, got {self.hidden!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"lr: expected a finite number > 0, got {self.lr!r}")
-        if not (0 <= self.momentum < 1):
-            raise ConfigError(f"momentum: expected a number in [0, 1), got {self.momentum!r}")
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict (configs as nested dicts)."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["hidden"] = list(self.hidden)
-        d["phase_config"] = self.phase_config.to_dict()
-        d["deterministic_config"] = self.deterministic_config.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainSettings:
-        """Inverse of :meth:`to_dict`."""
-        d = dict(data)
-        d["hidden"] = tuple(d["hidden"])
-        d["phase_config"] = PhaseConfig.from_dict(d["phase_config"])
-        d["deterministic_config"] = DeterministicPhaseConfig.from_dict(d["deterministic_config"])
-        return cls(**d)
-
-
-@dataclasses.dataclass
-class ModeResult:
-    """Everything recorded while training one mode.
-
-    Per-step lists (one entry per step): ``phase`` (``"FULL"``, ``"PREDICT"``,
-    ``"CORRECT"``, ``"WARMUP"``; ``"SKIP"`` for the control's reused steps),
-    ``backward`` and ``forward`` (whether the step ran them), ``time``
-    (cumulative training seconds at the end of the step) and ``loss`` (the
-    measured mini-batch loss, None when not measured).  Per evaluation:
-    ``eval_step`` (steps taken), ``eval_time``, ``eval_accuracy`` and
-    ``eval_loss`` on the test set.  With ``diagnose``, per step (None on steps
-    with a backward pass): ``pred_cosine``, the cosine similarity of the
-    gradient used (predicted or reused) with the real mini-batch gradient;
-    ``pred_full_cosine``, with the gradient of the whole training set; and
-    ``batch_full_cosine``, of the real mini-batch gradient with the whole
-    training set's (what a backward pass would have given, for reference).
-
-    Examples
-    --------
-    >>> r = ModeResult("baseline", ["FULL"], [True], [True], [0.01], [2.3], [0, 1], [0.0, 0.01], [0.1, 0.2], [2.3, 2.2])
-    >>> r.backward_passes, r.wall_seconds, r.final_test_accuracy
-    (1, 0.01, 0.2)
-    >>> ModeResult.from_dict(json.loads(json.dumps(r.to_dict()))) == r
-    True
-    """
-
-    mode: str
-    phase: list[str]
-    backward: list[bool]
-    forward: list[bool]
-    time: list[float]
-    loss: list[float | None]
-    eval_step: list[int]
-    eval_time: list[float]
-    eval_accuracy: list[float]
-    eval_loss: list[float]
-    pred_cosine: list[float | None] = dataclasses.field(default_factory=list)
-    pred_full_cosine: list[float | None] = dataclasses.field(default_factory=list)
-    batch_full_cosine: list[float | None] = dataclasses.field(default_factory=list)
-    trainer_stats: dict = dataclasses.field(default_factory=dict)
-
-    @property
-    def steps(self) -> int:
-        """Steps taken."""
-        return len(self.phase)
-
-    @property
-    def backward_passes(self) -> int:
-        """Steps that ran a backward pass."""
-        return sum(self.backward)
-
-    @property
-    def forward_passes(self) -> int:
-        """Steps that ran a forward pass (every backward step, plus measured-loss steps)."""
-        return sum(self.forward)
-
-    @property
-    def wall_seconds(self) -> float:
-        """Training time of all steps (evaluations excluded)."""
-        return self.time[-1] if self.time else 0.0
-
-    @property
-    def final_test_accuracy(self) -> float:
-        """Test accuracy after the last step."""
-        return self.eval_accuracy[-1]
-
-    def time_to(self, accuracy: float) -> float | None:
-        """Training seconds at the first evaluation with test accuracy >= ``accuracy`` (None: never)."""
-        for t, a in zip(self.eval_time, self.eval_accuracy):
-            if a >= accuracy:
-                return t
-        return None
-
-    def phase_counts(self) -> dict[str, int]:
-        """Steps per phase label."""
-        out: dict[str, int] = {}
-        for p in self.phase:
-            out[p] = out.get(p, 0) + 1
-        return out
-
-    def mean_prediction_cosine(self, which: str = "pred_cosine") -> dict[str, float]:
-        """Mean of a diagnose list (``pred_cosine``, ``pred_full_cosine``, ``batch_full_cosine``) by position in a predicted run (1 = first)."""
-        sums: dict[int, list[float]] = {}
-        run = 0
-        for p, c in zip(self.phase, getattr(self, which) or [None] * self.steps):
-            if p in ("PREDICT", "SKIP"):
-                run += 1
-                if c is not None:
-                    sums.setdefault(run, []).append(c)
-            else:
-                run = 0
-        return {str(k): float(np.mean(v)) for k, v in sorted(sums.items())}
-
-    def summary(self) -> dict:
-        """Counters of the run (JSON-ready)."""
-        return {
-            "steps": self.steps,
-            "backward_passes": self.backward_passes,
-            "forward_passes": self.forward_passes,
-            "wall_seconds": self.wall_seconds,
-            "final_test_accuracy": self.final_test_accuracy,
-            "phase_counts": self.phase_counts(),
-        }
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict of every field (plus a ``summary``, ignored by :meth:`from_dict`)."""
-        d = dataclasses.asdict(self)
-        d["summary"] = self.summary()
-        return d
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ModeResult:
-        """Inverse of :meth:`to_dict`."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
-@dataclasses.dataclass
-class RunResult:
-    """The modes of one ``vsaopt train`` run, with the machine they ran on.
-
-    Examples
-    --------
-    >>> base = ModeResult("baseline", ["FULL"] * 2, [True] * 2, [True] * 2, [1.0, 2.0], [2.0, 1.0],
-    ...                   [0, 1, 2], [0.0, 1.0, 2.0], [0.1, 0.9, 0.95], [2.0, 1.0, 0.5])
-    >>> run = RunResult(TrainSettings(steps=2).to_dict(), "test machine", {"baseline": base})
-    >>> round(run.target_accuracy, 3), run.time_to_target("baseline"), run.speedup("baseline")
-    (0.945, 2.0, 1.0)
-    >>> RunResult.from_json(run.to_json()) == run
-    True
-    """
-
-    settings: dict
-    machine: str
-    modes: dict[str, ModeResult]
-
-    @property
-    def target_accuracy(self) -> float | None:
-        """Baseline's final test accuracy minus :data:`TARGET_MARGIN` (None without a baseline)."""
-        base = self.modes.get("baseline")
-        return None if base is None else base.final_test_accuracy - TARGET_MARGIN
-
-    def time_to_target(self, mode: str) -> float | None:
-        """Training seconds ``mode`` took to reach :attr:`target_accuracy` (None: not reached)."""
-        target = self.target_accuracy
-        return None if target is None else self.modes[mode].time_to(target)
-
-    def speedup(self, mode: str) -> float | None:
-        """Baseline's time to target / ``mode``'s (None when either did not reach it)."""
-        base, this = self.time_to_target("baseline"), self.time_to_target(mode)
-        if base is None or this is None or this <= 0:
-            return None
-        return base / this
-
-    def summary(self) -> dict:
-        """Per mode: counters, time to target and speedup (JSON-ready)."""
-        return {
-            m: {**r.summary(), "time_to_target": self.time_to_target(m), "speedup": self.speedup(m)}
-            for m, r in self.modes.items()
-        }
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict (with ``target_accuracy`` and ``summary``, ignored by :meth:`from_dict`)."""
-        return {
-            "settings": self.settings,
-            "machine": self.machine,
-            "target_accuracy": self.target_accuracy,
-            "summary": self.summary(),
-            "modes": {m: r.to_dict() for m, r in self.modes.items()},
-        }
-
-    def to_json(self) -> str:
-        """:meth:`to_dict` as JSON text."""
-        return json.dumps(self.to_dict(), indent=1)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> RunResult:
-        """Inverse of :meth:`to_dict`."""
-        return cls(data["settings"], data["machine"], {m: ModeResult.from_dict(r) for m, r in data["modes"].items()})
-
-    @classmethod
-    def from_json(cls, text: str) -> RunResult:
-        """Inverse of :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
-
-
-# --- running ----------------------------------------------------------------------------
 
 
 def batch_schedule(n_train: int, batch_size: int, steps: int, seed: int) -> np.ndarray:
@@ -414,14 +125,20 @@ def _cosine(a: dict, b: dict, xp: Any) -> float:
     return _flat_dot(a, b, xp) / (na * nb) if na > 0 and nb > 0 else 0.0
 
 
-class _ModeRun:
-    """One mode's model, optimizer, trainer and records; :meth:`step` takes one timed training step."""
+class MLPLearner:
+    """The numpy harness's learner: one mode's :class:`MLP`, :class:`SGDMomentum` and trainer (or skip mask).
+
+    ``baseline`` runs a backward pass every step; ``phase`` and
+    ``deterministic`` ask their trainer; ``skip`` skips the steps of
+    ``skip_mask`` and reuses the last real gradient.  See
+    :class:`~vsaopt.train.harness.Learner` for the methods.
+    """
 
     def __init__(self, mode: str, settings: TrainSettings, data: Dataset, init: dict, batches: np.ndarray,
-                 skip_mask: np.ndarray | None, be: Any, evaluate: bool = True) -> None:
+                 skip_mask: np.ndarray | None, be: Any) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
-        self.mode, self.settings, self.data, self.batches, self.skip_mask, self.be = mode, settings, data, batches, skip_mask, be
+        self.mode, self.data, self.skip_mask, self.be = mode, data, skip_mask, be
         self._idx = be.xp.asarray(batches)  # sample indices where the data live (cupy indexes with device arrays)
         sizes = [data.n_features, *settings.hidden, data.n_classes]
         self.model = MLP(sizes, seed=settings.seed, backend=be)
@@ -432,100 +149,72 @@ class _ModeRun:
             self.trainer = PhaseTrainer(self.model.param_shapes(), settings.phase_config, backend=be)
         elif mode == "deterministic":
             self.trainer = DeterministicPhaseTrainer(self.model.param_shapes(), settings.deterministic_config, backend=be)
-        self.res = ModeResult(mode, [], [], [], [], [], [], [], [], [])
-        self.diagnose = settings.diagnose and mode != "baseline"
-        self.evaluate = evaluate
-        self.elapsed = 0.0
-        self.done = 0
-        self._light = 0  # steps without a backward pass so far
-        self._last_grads: dict | None = None
+        self._grads: dict | None = None  # the gradient this step uses
+        self._last_real: dict | None = None
         self._correction_pending = False
-        if evaluate:
-            self._eval()
+        self._label = ""
 
-    @property
-    def finished(self) -> bool:
-        return self.done >= self.batches.shape[0]
+    def begin_step(self, step: int) -> tuple[bool, str]:
+        """Whether ``step`` runs a backward pass, and its phase label (``"SKIP"`` for the control's reused steps)."""
+        if self.trainer is not None:
+            info = self.trainer.begin_step()
+            self._label = str(info.phase)
+            return bool(info.needs_backward), self._label
+        backward = self.skip_mask is None or not self.skip_mask[step]
+        self._label = "FULL" if backward else "SKIP"
+        return backward, self._label
 
-    def _eval(self) -> None:
-        m, d, r = self.model, self.data, self.res
-        r.eval_step.append(self.done)
-        r.eval_time.append(self.elapsed)
-        r.eval_accuracy.append(m.accuracy(d.x_test, d.y_test))
-        r.eval_loss.append(m.loss(d.x_test, d.y_test))
+    def backward_step(self, step: int) -> float:
+        """Loss and gradients of the step's mini-batch; the trainer records them."""
+        idx = self._idx[step]
+        loss, grads = self.model.loss_and_gradients(self.data.x_train[idx], self.data.y_train[idx])
+        if self.trainer is not None:
+            self.trainer.record_full_gradients(grads)
+            # a CORRECT record of the momentum trainer accumulates a correction for the next prediction
+            self._correction_pending |= self.mode == "phase" and self._label == "CORRECT"
+        self._grads = self._last_real = grads
+        return loss
 
-    def _diagnose(self, grads: dict, idx: np.ndarray) -> None:
-        """Untimed: how close the used gradient is to the real mini-batch and full training-set gradients."""
+    def predicted_step(self, step: int, measure_loss: bool) -> float | None:
+        """The trainer's predicted gradient (the control: the last real one); the loss when measured."""
+        if self.trainer is not None:
+            grads = self.trainer.get_predicted_gradients()
+            if self._correction_pending:  # apply_correction validates its input even with nothing pending
+                self.trainer.apply_correction(grads)
+                self._correction_pending = False
+        else:
+            assert self._last_real is not None  # step 0 is never skipped
+            grads = self._last_real
+        self._grads = grads
+        if not measure_loss:
+            return None
+        idx = self._idx[step]
+        return self.model.loss(self.data.x_train[idx], self.data.y_train[idx])
+
+    def finish_step(self, loss: float | None) -> None:
+        """SGD update with this step's gradient; the trainer's step ends with ``loss``."""
+        assert self._grads is not None
+        self.opt.step(self._grads)
+        if self.trainer is not None:
+            self.trainer.end_step(loss)
+
+    def evaluate(self) -> tuple[float, float]:
+        """Test accuracy and loss."""
+        m, d = self.model, self.data
+        return m.accuracy(d.x_test, d.y_test), m.loss(d.x_test, d.y_test)
+
+    def diagnose(self, step: int) -> tuple[float, float, float]:
+        """How close the used gradient is to the real mini-batch and full training-set gradients."""
         xp, m, d = self.be.xp, self.model, self.data
+        assert self._grads is not None
+        idx = self._idx[step]
         _, real = m.loss_and_gradients(d.x_train[idx], d.y_train[idx])
         _, full = m.loss_and_gradients(d.x_train, d.y_train)
-        self.res.pred_cosine.append(_cosine(grads, real, xp))
-        self.res.pred_full_cosine.append(_cosine(grads, full, xp))
-        self.res.batch_full_cosine.append(_cosine(real, full, xp))
+        return _cosine(self._grads, real, xp), _cosine(self._grads, full, xp), _cosine(real, full, xp)
 
-    def step(self) -> None:
-        """One training step; its time (without evaluations and diagnostics) is added to the clock."""
-        step, model, trainer = self.done, self.model, self.trainer
-        x_all, y_all = self.data.x_train, self.data.y_train
-        clock = time.perf_counter
-        t0 = clock()
-        if trainer is not None:
-            info = trainer.begin_step()
-            backward, label = info.needs_backward, str(info.phase)
-        else:
-            backward = self.skip_mask is None or not self.skip_mask[step]
-            label = "FULL" if backward else "SKIP"
-        loss: float | None = None
-        forward = backward
-        if backward:
-            idx = self._idx[step]
-            loss, grads = model.loss_and_gradients(x_all[idx], y_all[idx])
-            if trainer is not None:
-                trainer.record_full_gradients(grads)
-                # a CORRECT record of the momentum trainer accumulates a correction for the next prediction
-                self._correction_pending |= self.mode == "phase" and label == "CORRECT"
-            self._last_grads = grads
-        else:
-            if trainer is not None:
-                grads = trainer.get_predicted_gradients()
-                if self._correction_pending:  # apply_correction validates its input even with nothing pending
-                    trainer.apply_correction(grads)
-                    self._correction_pending = False
-            else:
-                assert self._last_grads is not None  # step 0 is never skipped
-                grads = self._last_grads
-            self._light += 1
-            every = self.settings.loss_every
-            if every and self._light % every == 0:
-                idx = self._idx[step]
-                loss = model.loss(x_all[idx], y_all[idx])
-                forward = True
-        if self.diagnose:
-            pause = clock()
-            if backward:
-                for lst in (self.res.pred_cosine, self.res.pred_full_cosine, self.res.batch_full_cosine):
-                    lst.append(None)
-            else:
-                self._diagnose(grads, self._idx[step])
-            t0 += clock() - pause
-        self.opt.step(grads)
-        if trainer is not None:
-            trainer.end_step(loss)
-        self.elapsed += clock() - t0
-        self.done += 1
-        r = self.res
-        r.phase.append(label)
-        r.backward.append(backward)
-        r.forward.append(forward)
-        r.time.append(self.elapsed)
-        r.loss.append(loss)
-        if self.evaluate and (self.done % self.settings.eval_every == 0 or self.finished):
-            self._eval()
-
-    def result(self) -> ModeResult:
-        if self.trainer is not None:
-            self.res.trainer_stats = self.trainer.get_stats().to_dict()
-        return self.res
+    def trainer_stats(self) -> dict:
+        """The trainer's statistics (empty for ``baseline`` and ``skip``)."""
+        return {} if self.trainer is None else self.trainer.get_stats().to_dict()
 
 
 def run_training(
@@ -585,21 +274,13 @@ def _run_all(settings: TrainSettings, modes: Sequence[str], on_step: Any, machin
     batches = batch_schedule(int(data.x_train.shape[0]), settings.batch_size, settings.steps, settings.seed)
     count = round(nominal_predict_share(settings.phase_config, settings.steps) * settings.steps)
     skip_mask = _skip_steps(settings.steps, count, settings.seed)
-    masks = {m: (skip_mask if m == "skip" else None) for m in chosen}
-    warm = min(WARMUP_STEPS, settings.steps)
-    for mode in chosen:
-        mask = masks[mode]
-        w = _ModeRun(mode, settings, data, init, batches[:warm], None if mask is None else mask[:warm], be, evaluate=False)
-        while not w.finished:
-            w.step()
-    runs = [_ModeRun(m, settings, data, init, batches, masks[m], be) for m in chosen]
-    turn = settings.interleave or settings.steps
-    while not all(r.finished for r in runs):
-        for r in runs:
-            for _ in range(turn):
-                if r.finished:
-                    break
-                r.step()
-                if on_step is not None:
-                    on_step(r.mode, r.done)
-    return RunResult(settings.to_dict(), machine, {r.mode: r.result() for r in runs})
+
+    def learner(mode: str, steps: int) -> MLPLearner:
+        return MLPLearner(mode, settings, data, init, batches[:steps], skip_mask[:steps] if mode == "skip" else None, be)
+
+    results = run_interleaved(
+        learner, chosen, settings.steps, eval_every=settings.eval_every, loss_every=settings.loss_every,
+        interleave=settings.interleave, warmup_steps=WARMUP_STEPS,
+        diagnose=lambda m: settings.diagnose and m != "baseline", on_step=on_step,
+    )
+    return RunResult(settings.to_dict(), machine, results)

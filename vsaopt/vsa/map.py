@@ -29,7 +29,7 @@ import numpy as np
 from .._arrays import NOT_FINITE_AS_FLOAT32, _as_backend_array, float32_array, integer_array, same_shape
 from ..backend import Backend, resolve_backend
 from ..errors import DTypeError, NonFiniteError
-from . import _query_rows, _roll_last, _stack_rows
+from .trit import _query_rows, _roll_last, _stack_rows
 
 __all__ = [
     "bind",
@@ -75,9 +75,10 @@ def bind(a: Any, b: Any, *, backend: Backend | str | None = None) -> Any:
 
     .. math:: \\mathrm{bind}(a, b)_i = a_i \\, b_i
 
-    float32: one correctly rounded IEEE multiplication per element.  int8: the
-    product wraps modulo 2**8 like numpy's int8 arithmetic (``-128 * -1 ==
-    -128``); for bipolar inputs it never wraps.
+    float32: one correctly rounded IEEE multiplication per element (finite
+    inputs may overflow to +-Inf).  int8: the product wraps modulo 2**8 like
+    numpy's int8 arithmetic (``-128 * -1 == -128``); for bipolar inputs it
+    never wraps.
 
     Parameters
     ----------
@@ -93,6 +94,8 @@ def bind(a: Any, b: Any, *, backend: Backend | str | None = None) -> Any:
         A dtype other than float or int8, or one float and one int8 argument.
     ShapeError
         ``a`` and ``b`` differ in shape.
+    NonFiniteError
+        A float operand holding NaN or Inf (checked after the shapes), as in the similarities.
 
     Examples
     --------
@@ -103,6 +106,8 @@ def bind(a: Any, b: Any, *, backend: Backend | str | None = None) -> Any:
     be = resolve_backend(backend, a, b)
     ma, mb = _map_pair(a, b, be)
     same_shape(ma, mb, "a, b")
+    _check_finite(ma, "a", be)
+    _check_finite(mb, "b", be)
     with np.errstate(over="ignore"):  # float32 overflow to +-Inf is the IEEE result, not an error
         return be.xp.multiply(ma.reshape(-1), mb.reshape(-1)).reshape(ma.shape)
 
@@ -132,7 +137,8 @@ def bundle(vectors: Any, *, backend: Backend | str | None = None) -> Any:
 
     Parameters
     ----------
-    vectors : float or int8 array of shape ``(k, ...)``, ``1 <= k <= MAX_BUNDLE``
+    vectors : float or int8 array of shape ``(k, d, ...)``, ``1 <= k <= MAX_BUNDLE``
+        A stack of ``k`` vectors along axis 0.
 
     Returns
     -------
@@ -141,7 +147,9 @@ def bundle(vectors: Any, *, backend: Backend | str | None = None) -> Any:
     Raises
     ------
     ShapeError
-        A 0-d array, or ``k`` outside ``[1, MAX_BUNDLE]``.
+        Fewer than 2 dimensions (a lone vector), or ``k`` outside ``[1, MAX_BUNDLE]``.
+    NonFiniteError
+        A float stack holding NaN or Inf.
 
     Examples
     --------
@@ -153,7 +161,9 @@ def bundle(vectors: Any, *, backend: Backend | str | None = None) -> Any:
     """
     be = resolve_backend(backend, vectors)
     v = _map_array(vectors, "vectors", be)
-    return be.bundle_sum(_stack_rows(v, "vectors")).reshape(v.shape[1:])
+    rows = _stack_rows(v, "vectors")
+    _check_finite(rows, "vectors", be)
+    return be.bundle_sum(rows).reshape(v.shape[1:])
 
 
 def permute(x: Any, shifts: int = 1, *, backend: Backend | str | None = None) -> Any:

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from ._grads import normalize_param_shapes
-from .backend import Backend, resolve_backend
-from .compressor import VSAGradientCompressor
-from .config import VSAConfig
-from .errors import ConfigError
-from .projection import padded_length
+from .._grads import normalize_param_shapes
+from ..backend import Backend, resolve_backend
+from ..compressor import VSAGradientCompressor
+from ..config import VSAConfig
+from ..errors import ConfigError
+from ..projection import padded_length
 
 __all__ = [
     "FidelityRow",

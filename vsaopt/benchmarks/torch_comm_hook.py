@@ -1,9 +1,11 @@
-"""Bytes on the wire and time per step of :func:`ternary_comm_hook` against DDP's fp32 all-reduce.
+"""Bytes on the wire and time per step of :func:`~vsaopt.torch.ternary_comm_hook` against DDP's fp32 all-reduce.
 
 :func:`comm_hook_benchmark` starts local processes joined by gloo on
 127.0.0.1 (:func:`~vsaopt.torch.launch.run_local_processes`), trains the same
 MLP on synthetic data with DistributedDataParallel, once with DDP's own fp32
-all-reduce and once with the ternary hook, and returns plain data.
+all-reduce and once with the ternary hook, and returns plain data.  Needs
+the ``torch`` extra: importing this module imports torch, so
+:mod:`vsaopt.benchmarks` and ``vsaopt bench`` import it only for the comm section.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from typing import Any
 
 from ..errors import ConfigError
-from .launch import run_local_processes
+from ..torch.launch import run_local_processes  # raises TorchUnavailableError (an ImportError) without torch
 
 __all__ = ["comm_hook_benchmark"]
 
@@ -33,7 +35,7 @@ def _bench_worker(rank: int, world: int, cfg: dict) -> dict:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from .comm_hook import TernaryCommState, ternary_comm_hook
+    from ..torch.comm_hook import TernaryCommState, ternary_comm_hook
 
     widths = tuple(cfg["widths"])
     gen = torch.Generator().manual_seed(cfg["seed"] * 1000 + rank)
