@@ -454,27 +454,3 @@ def test_float64_beyond_float32_is_reported_as_such():
     with pytest.raises(NonFiniteError, match=r"fc2\.bias.*beyond the float32 range"):
         comp.compress(g)
     assert comp.step == 0
-
-
-def _imported_modules(module):
-    """Every module a source file imports, function-local imports included (relative ones as written, e.g. '.errors')."""
-    import ast
-    import inspect
-
-    names = set()
-    for node in ast.walk(ast.parse(inspect.getsource(module))):
-        if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            names.add("." * node.level + (node.module or ""))
-    return names
-
-
-def test_wire_format_and_array_codec_sit_below_the_compressor_and_golden():
-    import vsaopt.arraycodec
-    import vsaopt.compressor
-    import vsaopt.wire
-
-    assert _imported_modules(vsaopt.arraycodec) <= {"__future__", "typing", "numpy", ".errors"}
-    assert _imported_modules(vsaopt.wire) <= {"__future__", "json", "dataclasses", "typing", "numpy", ".arraycodec", ".errors"}
-    assert not any("golden" in m for m in _imported_modules(vsaopt.compressor))

@@ -22,12 +22,12 @@ def _accumulate(be, steps, stochastic, threshold, seed, count_bits=8):
     acc = TernaryGradientAccumulator(shapes, cfg, backend=be, count_bits=int(count_bits))
     for step in steps:
         acc.accumulate({f"p{i}": on(be, a) for i, a in enumerate(step)})
-    state = acc.state_dict()
+    arrays = acc.state_dict()["arrays"]
     means = acc.get_accumulated()
     return {
         "means": [means[n] for n, _ in shapes],
-        "counts": state["counts"],
-        "exponents": [int(e) for e in state["exp"]],
+        "counts": [arrays[f"counts.{i}"] for i in range(len(shapes))],
+        "exponents": [int(e) for e in arrays["exp"]],
         "count": acc.count,
         "nbytes": acc.nbytes,
     }
