@@ -226,7 +226,7 @@ def test_fidelity_bound_per_tensor_unit_gain(x, ratio, seed, step):
                                  mode="per_tensor", error_feedback=True)
     for _ in range(step):  # advance the draw without changing the residual: compress zeros
         comp.compress({"g": np.zeros(n, np.float32)})
-    e = comp._layout(0)
+    e = comp._projection(0)
     # the compressor's power-of-two prescale (exact here; cosines are invariant under it)
     gs = np.ldexp(g.astype(np.float64), -math.frexp(float(np.abs(g).max()))[1]).astype(np.float32)
     assume(np.linalg.norm(gs.astype(np.float64)) > 1e-30)

@@ -359,7 +359,7 @@ class TernaryGradientAccumulator(Checkpointable):
     # --- state -------------------------------------------------------------------
 
     def _identity(self) -> dict:
-        return {"param_shapes": self._layout.as_list(), "count_bits": self.count_bits}
+        return {**super()._identity(), "count_bits": self.count_bits}
 
     @classmethod
     def _construct(cls, identity: dict, config: Any, backend: Any) -> TernaryGradientAccumulator:
@@ -538,9 +538,10 @@ class TernaryOptimizerWrapper(Checkpointable):
 
     def export_state(self) -> tuple[dict, dict]:
         """``(header, arrays)``: the step and update counts and the accumulator's state (``accumulator.*``)."""
-        a_header, a_arrays = self.accumulator.export_state()
-        header = {"step_count": self._step_count, "update_count": self._update_count, "accumulator": a_header}
-        return header, {f"accumulator.{k}": v for k, v in a_arrays.items()}
+        header: dict = {"step_count": self._step_count, "update_count": self._update_count}
+        arrays: dict = {}
+        self.nest("accumulator", self.accumulator, header, arrays)
+        return header, arrays
 
     def import_state(self, f: Fields) -> Callable[[], None]:
         """Validate a state of :meth:`export_state`; the returned function installs it."""

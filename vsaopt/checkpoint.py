@@ -319,8 +319,8 @@ class Checkpointable:
     and :meth:`_config_from_dict`) and provides:
 
     - :meth:`_identity`: JSON fields that must match for a state to load
-      (``param_shapes`` and the like); :meth:`_construct` rebuilds the object from
-      them and a config;
+      (by default ``param_shapes``); :meth:`_construct` rebuilds the object from
+      them and a config (by default ``cls(param_shapes, config, backend=...)``);
     - :meth:`export_state`: ``(header fields, arrays)``; arrays are host copies;
     - :meth:`import_state`: validates a :class:`Fields` completely and returns a
       function that installs the state.  Nothing is changed before that function
@@ -331,8 +331,11 @@ class Checkpointable:
     _config_cls: ClassVar[type] = type(None)
     config: Any
 
-    def _identity(self) -> dict:  # pragma: no cover - defined by each class
-        raise NotImplementedError
+    _layout: Any
+
+    def _identity(self) -> dict:
+        """Default: the parameter declaration of ``self._layout`` (a :class:`~vsaopt._grads.ParamLayout`)."""
+        return {"param_shapes": self._layout.as_list()}
 
     def _config_dict(self) -> dict:
         """The config as JSON (a state loads only into an object with an equal one)."""
@@ -343,14 +346,22 @@ class Checkpointable:
         return cls._config_cls.from_dict(data)  # type: ignore[attr-defined]
 
     @classmethod
-    def _construct(cls: type[_T], identity: dict, config: Any, backend: Any) -> _T:  # pragma: no cover
-        raise NotImplementedError
+    def _construct(cls: type[_T], identity: dict, config: Any, backend: Any) -> _T:
+        """Default: ``cls(param_shapes, config, backend=backend)``."""
+        return cls(identity.get("param_shapes"), config, backend=backend)  # type: ignore[call-arg]
 
     def export_state(self) -> tuple[dict, dict]:  # pragma: no cover - defined by each class
         raise NotImplementedError
 
     def import_state(self, fields: Fields) -> Callable[[], None]:  # pragma: no cover - defined by each class
         raise NotImplementedError
+
+    @staticmethod
+    def nest(name: str, part: Checkpointable, header: dict, arrays: dict) -> None:
+        """Add ``part``'s exported state to ``header`` / ``arrays`` under ``name`` (read back with :meth:`Fields.sub`)."""
+        p_header, p_arrays = part.export_state()
+        header[name] = p_header
+        arrays.update({f"{name}.{k}": v for k, v in p_arrays.items()})
 
     def state_dict(self) -> dict:
         """The complete state: ``{"header": JSON-able dict, "arrays": name -> numpy array}`` (copies)."""

@@ -48,7 +48,7 @@ from .rng import Stream
 from . import projection as _proj
 from ._arrays import check_int
 from ._bits import F32_INF_BITS, ceil_exponent
-from ._grads import normalize_param_shapes, validate_gradients
+from ._grads import ParamLayout
 from .backend import Backend, resolve_backend, to_host
 from .checkpoint import Checkpointable, Fields
 from .config import VSAConfig
@@ -180,7 +180,7 @@ class VSAGradientCompressor(Checkpointable):
         mode: str = "bundled",
         error_feedback: bool = False,
     ) -> None:
-        self._shapes = normalize_param_shapes(param_shapes)
+        self._layout = ParamLayout(param_shapes)
         if config is None:
             config = VSAConfig()
         if not isinstance(config, VSAConfig):
@@ -198,20 +198,19 @@ class VSAGradientCompressor(Checkpointable):
         self.error_feedback = error_feedback
         self.gain = "unit" if error_feedback else "unbiased"
         self._be = resolve_backend(backend)
-        self._sizes = tuple(math.prod(s) for _, s in self._shapes)
-        for (name, _), n in zip(self._shapes, self._sizes):
+        for (name, _), n in zip(self._layout.pairs, self._layout.sizes):
             if n > _proj.MAX_LENGTH:
                 raise ConfigError(f"param_shapes[{name!r}]: at most {_proj.MAX_LENGTH} elements, got {n}")
         if mode == "bundled":
-            d = hypervector_dim(sum(self._sizes), config)
-            self._dims = tuple(d for _ in self._sizes)
+            d = hypervector_dim(sum(self._layout.sizes), config)
+            self._dims = tuple(d for _ in self._layout.sizes)
         else:
             self._dims = tuple(
-                max(1, min(_proj.padded_length(n), hypervector_dim(n, config))) for n in self._sizes
+                max(1, min(_proj.padded_length(n), hypervector_dim(n, config))) for n in self._layout.sizes
             )
-        self._layouts: dict[int, ProjectionLayout] = {}
+        self._projections: dict[int, ProjectionLayout] = {}
         xp = self._be.xp
-        self._residuals = [xp.zeros(n, dtype=xp.float32) for n in self._sizes] if error_feedback else None
+        self._residuals = [xp.zeros(n, dtype=xp.float32) for n in self._layout.sizes] if error_feedback else None
         self._step = 0
 
     # --- sizes -------------------------------------------------------------------
@@ -219,7 +218,7 @@ class VSAGradientCompressor(Checkpointable):
     @property
     def param_shapes(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
         """The declared ``(name, shape)`` pairs."""
-        return self._shapes
+        return self._layout.pairs
 
     @property
     def compressed_dim(self) -> int:
@@ -244,8 +243,8 @@ class VSAGradientCompressor(Checkpointable):
 
     def get_compression_stats(self) -> CompressionStats:
         """Original parameter count, compressed dimension and ratios, from the bytes of a message."""
-        n = sum(self._sizes)
-        msg = self._payload_nbytes() + 6 * len(self._shapes)
+        n = sum(self._layout.sizes)
+        msg = self._payload_nbytes() + 6 * len(self._layout.pairs)
         ratio = self.compressed_dim / n if n else 0.0
         return CompressionStats(n, self.compressed_dim, ratio, 1.0 - msg / (4 * n) if n else 0.0)
 
@@ -261,7 +260,7 @@ class VSAGradientCompressor(Checkpointable):
         from Philox counters.  Error-feedback residuals are state, not cache:
         see :meth:`reset_error_feedback`.
         """
-        self._layouts.clear()
+        self._projections.clear()
 
     def reset_error_feedback(self) -> None:
         """Zero the error-feedback residuals."""
@@ -269,10 +268,10 @@ class VSAGradientCompressor(Checkpointable):
             for r in self._residuals:
                 r.fill(0)
 
-    def _layout(self, i: int) -> ProjectionLayout:
-        lay = self._layouts.get(i)
+    def _projection(self, i: int) -> ProjectionLayout:
+        lay = self._projections.get(i)
         if lay is None:
-            lay = self._layouts[i] = ProjectionLayout.make(self._sizes[i], self._dims[i], self.gain)
+            lay = self._projections[i] = ProjectionLayout.make(self._layout.sizes[i], self._dims[i], self.gain)
         return lay
 
     # --- compress / decompress -----------------------------------------------------
@@ -294,7 +293,7 @@ class VSAGradientCompressor(Checkpointable):
 
         ``coord_bits`` is a bound on the sign-cleared float32 bits of ``|coords|`` (0: at most ``2**16``).
         """
-        lay = self._layout(meta.key_index)
+        lay = self._projection(meta.key_index)
         # Overflow becomes Inf or NaN, caught below; numpy must not warn about it.
         with np.errstate(over="ignore", invalid="ignore"):
             x = _proj.transpose(self._be, coords, lay, self.config.seed, step, meta.key_index)
@@ -323,7 +322,7 @@ class VSAGradientCompressor(Checkpointable):
             Bad input; nothing changes (the step counter and residuals included).
         """
         be, xp = self._be, self._be.xp
-        infos = validate_gradients(gradients, self._shapes, be)
+        infos = self._layout.validate(gradients, be)
         step = self._step & 0xFFFFFFFF
         seed = self.config.seed
         inputs = []
@@ -339,7 +338,7 @@ class VSAGradientCompressor(Checkpointable):
         metas, payload, new_res = [], [], []
         bundle = None
         for info, (x, e) in zip(infos, inputs):
-            i, lay = info.index, self._layout(info.index)
+            i, lay = info.index, self._projection(info.index)
             f1, f2 = _split_exponent(-e)
             y = _proj.forward(be, (x * f1) * f2, lay, seed, step, i)
             if self.config.use_ternary:
@@ -394,8 +393,8 @@ class VSAGradientCompressor(Checkpointable):
             raise EncodingError(f"compressed: encoding {compressed.encoding!r}, expected {expected!r}")
         check_int(compressed.step, "compressed.step", 0, 2**32 - 1)
         got = [(t.name, tuple(t.shape)) for t in compressed.tensors]
-        if got != list(self._shapes):
-            raise ShapeError(f"compressed: tensors {got} do not match param_shapes {list(self._shapes)}")
+        if got != list(self._layout.pairs):
+            raise ShapeError(f"compressed: tensors {got} do not match param_shapes {list(self._layout.pairs)}")
         for k, t in enumerate(compressed.tensors):
             if t.key_index != k or t.dim != self._dims[k]:
                 raise ShapeError(f"compressed: tensor {t.name!r} has key {t.key_index}, dim {t.dim}; expected {k}, {self._dims[k]}")
@@ -442,7 +441,7 @@ class VSAGradientCompressor(Checkpointable):
         step, seed = compressed.step, self.config.seed
         out = {}
         for meta in compressed.tensors:
-            lay = self._layout(meta.key_index)
+            lay = self._projection(meta.key_index)
             if self.mode == "bundled":
                 coords = be.random_signs(arrays[0], seed, STREAM_KEYS, step, meta.key_index)
             else:
@@ -459,7 +458,7 @@ class VSAGradientCompressor(Checkpointable):
     # --- state -------------------------------------------------------------------
 
     def _identity(self) -> dict:
-        return {"param_shapes": [[n, list(shape)] for n, shape in self._shapes], "mode": self.mode, "error_feedback": self.error_feedback}
+        return {**super()._identity(), "mode": self.mode, "error_feedback": self.error_feedback}
 
     @classmethod
     def _construct(cls, identity: dict, config: Any, backend: Any) -> VSAGradientCompressor:
@@ -476,7 +475,7 @@ class VSAGradientCompressor(Checkpointable):
         residuals = None
         if self._residuals is not None:
             xp = self._be.xp
-            residuals = [xp.asarray(f.array(f"residual.{i}", np.float32, (n,), finite=False)) for i, n in enumerate(self._sizes)]
+            residuals = [xp.asarray(f.array(f"residual.{i}", np.float32, (n,), finite=False)) for i, n in enumerate(self._layout.sizes)]
         f.require(residuals is not None or not any(k.startswith("residual.") for k in f.arrays), "residuals without error feedback")
 
         def install() -> None:
@@ -487,6 +486,6 @@ class VSAGradientCompressor(Checkpointable):
 
     def __repr__(self) -> str:
         return (
-            f"VSAGradientCompressor(params={len(self._shapes)}, mode={self.mode!r}, "
+            f"VSAGradientCompressor(params={len(self._layout.pairs)}, mode={self.mode!r}, "
             f"dim={self.compressed_dim}, error_feedback={self.error_feedback}, backend={self._be.name!r})"
         )

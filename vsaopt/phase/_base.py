@@ -147,13 +147,6 @@ class TrainerBase(Checkpointable):
 
     # --- state ---------------------------------------------------------------------------
 
-    def _identity(self) -> dict:
-        return {"param_shapes": self._layout.as_list()}
-
-    @classmethod
-    def _construct(cls, identity: dict, config: Any, backend: Any) -> Any:
-        return cls(identity.get("param_shapes"), config, backend=backend)
-
     def _export_counters(self) -> tuple[dict, dict]:
         """The step protocol's fields, shared by both trainers."""
         header = {

@@ -65,7 +65,7 @@ class DeterministicPredictor(Checkpointable):
             config = DeterministicPredictionConfig()
         if not isinstance(config, DeterministicPredictionConfig):
             raise ConfigError(f"config: expected a DeterministicPredictionConfig, got {type(config).__name__}")
-        self.layout = ParamLayout(param_shapes)
+        self._layout = ParamLayout(param_shapes)
         self.config = config
         self._be = resolve_backend(backend)
         self._cap = config.history_window + 2
@@ -97,6 +97,11 @@ class DeterministicPredictor(Checkpointable):
     def backend(self) -> Any:
         """The resolved backend."""
         return self._be
+
+    @property
+    def layout(self) -> ParamLayout:
+        """The declared parameters: names, shapes, sizes and flat offsets."""
+        return self._layout
 
     @property
     def global_step(self) -> int:
@@ -244,13 +249,6 @@ class DeterministicPredictor(Checkpointable):
         self._reset_state()
 
     # --- state -----------------------------------------------------------------
-
-    def _identity(self) -> dict:
-        return {"param_shapes": self.layout.as_list()}
-
-    @classmethod
-    def _construct(cls, identity: dict, config: Any, backend: Any) -> DeterministicPredictor:
-        return cls(identity.get("param_shapes"), config, backend=backend)
 
     def export_state(self) -> tuple[dict, dict]:
         """``(header, arrays)`` of the full state; arrays are host copies."""

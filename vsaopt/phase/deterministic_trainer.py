@@ -252,13 +252,9 @@ class DeterministicPhaseTrainer(TrainerBase):
         """
         header, arrays = self._export_counters()
         arrays["last_loss"] = np.array(self._last_loss, dtype=np.float32)
-        parts: dict[str, Any] = {"predictor": self._predictor}
+        self.nest("predictor", self._predictor, header, arrays)
         if self._history is not None:
-            parts["loss_history"] = self._history
-        for name, part in parts.items():
-            p_header, p_arrays = part.export_state()
-            header[name] = p_header
-            arrays.update({f"{name}.{k}": v for k, v in p_arrays.items()})
+            self.nest("loss_history", self._history, header, arrays)
         return header, arrays
 
     def import_state(self, f: Fields) -> Callable[[], None]:

@@ -64,7 +64,7 @@ class GradientPredictor(Checkpointable):
             config = PredictionConfig()
         if not isinstance(config, PredictionConfig):
             raise ConfigError(f"config: expected a PredictionConfig, got {type(config).__name__}")
-        self.layout = ParamLayout(param_shapes)
+        self._layout = ParamLayout(param_shapes)
         self.config = config
         self._be = resolve_backend(backend)
         xp = self._be.xp
@@ -84,6 +84,11 @@ class GradientPredictor(Checkpointable):
     def backend(self) -> Any:
         """The resolved backend."""
         return self._be
+
+    @property
+    def layout(self) -> ParamLayout:
+        """The declared parameters: names, shapes, sizes and flat offsets."""
+        return self._layout
 
     @property
     def total_steps(self) -> int:
@@ -226,13 +231,6 @@ class GradientPredictor(Checkpointable):
         self._reset_state()
 
     # --- state -----------------------------------------------------------------
-
-    def _identity(self) -> dict:
-        return {"param_shapes": self.layout.as_list()}
-
-    @classmethod
-    def _construct(cls, identity: dict, config: Any, backend: Any) -> GradientPredictor:
-        return cls(identity.get("param_shapes"), config, backend=backend)
 
     def export_state(self) -> tuple[dict, dict]:
         """``(header, arrays)`` of the full state; arrays are host copies."""

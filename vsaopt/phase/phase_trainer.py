@@ -275,14 +275,10 @@ class PhaseTrainer(TrainerBase):
         ('PhaseTrainer', ['loss.CORRECT', 'loss.FULL'])
         """
         header, arrays = self._export_counters()
-        p_header, p_arrays = self._predictor.export_state()
-        header["predictor"] = p_header
-        arrays.update({f"predictor.{k}": v for k, v in p_arrays.items()})
+        self.nest("predictor", self._predictor, header, arrays)
         arrays.update({f"loss.{p.name}": np.array(list(self._phase_losses[p]), dtype=np.float32) for p in TrainingPhase})
         if self._ternary is not None:
-            t_header, t_arrays = self._ternary.export_state()
-            header["ternary"] = t_header
-            arrays.update({f"ternary.{k}": v for k, v in t_arrays.items()})
+            self.nest("ternary", self._ternary, header, arrays)
         return header, arrays
 
     def import_state(self, f: Fields) -> Callable[[], None]:
