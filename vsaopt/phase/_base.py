@@ -11,7 +11,7 @@ import numpy as np
 
 from ..checkpoint import Checkpointable, Fields
 from ..errors import PhaseError
-from ._scalar import adaptive_trend
+from ._scalar import F32, adaptive_trend, check_loss
 from .types import StepInfo
 
 log = logging.getLogger("vsaopt")
@@ -58,6 +58,32 @@ class TrainerBase(Checkpointable):
     def param_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         """The declared ``(name, shape)`` pairs (a new list)."""
         return list(self._layout.pairs)
+
+    @property
+    def current_phase(self) -> Any:
+        """Phase of the current (or last begun) step."""
+        return self._phase
+
+    @property
+    def cycle_count(self) -> int:
+        """Entries into FULL after the first (the deterministic trainer's first is the one that ends warmup)."""
+        return self._cycle
+
+    @property
+    def speedup_ratio(self) -> float:
+        """Total steps / max(steps with a backward pass, 1), float32 (both counted by :meth:`end_step`)."""
+        backward = sum(self._taken[p] for p in self._BACKWARD)
+        return float(F32(F32(self._total_step) / F32(max(backward, 1))))
+
+    @property
+    def current_full_steps(self) -> int:
+        """FULL length now in use (adaptive scheduling changes it; the config keeps the initial one)."""
+        return self._full_len
+
+    @property
+    def current_predict_steps(self) -> int:
+        """PREDICT length now in use."""
+        return self._predict_len
 
     @property
     def phase_step(self) -> int:
@@ -111,11 +137,45 @@ class TrainerBase(Checkpointable):
             log.debug("%s adaptive: full %d -> %d, predict %d -> %d", type(self).__name__, before[0], self._full_len,
                       before[1], self._predict_len)
 
-    def _init_step_state(self) -> None:
+    def _reset_step_counters(self) -> None:
+        """Back to the first phase with no step taken (the phase lengths are the trainer's to reset)."""
         self._in_step = False
         self._recorded = False
         self._predicted = False
         self._recent: deque[np.float32] = deque(maxlen=RECENT_LOSSES)
+        self._phase = next(iter(self._PHASES))
+        self._phase_step = 0
+        self._total_step = 0
+        self._cycle = 0
+        self._taken = {p: 0 for p in self._PHASES}
+
+    def _record_loss(self, loss: np.float32) -> None:  # pragma: no cover - defined by each trainer
+        raise NotImplementedError
+
+    def end_step(self, loss: float | None) -> None:
+        """End the step with its loss (finite; used as float32), or ``None`` when no loss was measured.
+
+        ``end_step(None)`` is a vsaopt extension of the crate's API (spec/schedule.md,
+        sections 3 and 4): a PREDICT step may skip its forward pass too.  The step is
+        counted as usual, but no loss enters the adaptive window or the trainer's
+        loss records, so adaptive scheduling uses measured losses only.
+
+        Raises
+        ------
+        PhaseError
+            No step in progress.
+        DTypeError, NonFiniteError
+            ``loss`` is not a real number (or None) or not finite as float32 (nothing is changed).
+        """
+        v = None if loss is None else check_loss(loss)
+        self._require_step("end_step")
+        if v is not None:
+            self._recent.append(v)
+            self._record_loss(v)
+        self._taken[self._phase] += 1
+        self._phase_step += 1
+        self._total_step += 1
+        self._in_step, self._recorded, self._predicted = False, False, False
 
     # --- step protocol -------------------------------------------------------------
 

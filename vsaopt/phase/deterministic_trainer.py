@@ -16,7 +16,7 @@ from ..checkpoint import Fields
 from ..errors import ConfigError, PhaseError
 from ._base import TrainerBase, log
 from .._grads import ParamLayout
-from ._scalar import F32, check_loss
+from ._scalar import F32
 from .configs import DeterministicPhaseConfig
 from .deterministic_predictor import DeterministicPredictor
 from .loss_history import LossHistory
@@ -77,27 +77,12 @@ class DeterministicPhaseTrainer(TrainerBase):
         self._reset_counters()
 
     def _reset_counters(self) -> None:
-        self._init_step_state()
-        self._phase = DeterministicPhase.WARMUP
-        self._phase_step = 0
-        self._total_step = 0
-        self._cycle = 0
-        self._taken = {p: 0 for p in DeterministicPhase}
+        self._reset_step_counters()
         self._last_loss = F32(0.0)
         self._full_len = self.config.full_steps
         self._predict_len = self.config.predict_steps
 
     # --- properties ----------------------------------------------------------------
-
-    @property
-    def current_phase(self) -> DeterministicPhase:
-        """Phase of the current (or last begun) step."""
-        return self._phase
-
-    @property
-    def cycle_count(self) -> int:
-        """Entries into FULL other than the one that ends warmup."""
-        return self._cycle
 
     @property
     def warmup_complete(self) -> bool:
@@ -113,22 +98,6 @@ class DeterministicPhaseTrainer(TrainerBase):
     def predictor(self) -> DeterministicPredictor:
         """The least-squares predictor (read its state; drive it through the trainer)."""
         return self._predictor
-
-    @property
-    def speedup_ratio(self) -> float:
-        """Total steps / max(WARMUP + FULL + CORRECT steps, 1), float32."""
-        backward = sum(self._taken[p] for p in _BACKWARD)
-        return float(F32(F32(self._total_step) / F32(max(backward, 1))))
-
-    @property
-    def current_full_steps(self) -> int:
-        """FULL length now in use."""
-        return self._full_len
-
-    @property
-    def current_predict_steps(self) -> int:
-        """PREDICT length now in use."""
-        return self._predict_len
 
     # --- schedule ------------------------------------------------------------------------
 
@@ -191,31 +160,10 @@ class DeterministicPhaseTrainer(TrainerBase):
         self._predicted = True
         return out
 
-    def end_step(self, loss: float | None) -> None:
-        """End the step with its loss (finite; used as float32), or ``None`` when no loss was measured.
-
-        ``end_step(None)`` is a vsaopt extension (spec/schedule.md, section 4): the
-        step is counted, but the adaptive window, ``last_loss`` and the loss
-        history see measured losses only.
-
-        Raises
-        ------
-        PhaseError
-            No step in progress.
-        DTypeError, NonFiniteError
-            Bad loss (nothing is changed).
-        """
-        v = None if loss is None else check_loss(loss)
-        self._require_step("end_step")
-        if v is not None:
-            self._recent.append(v)
-            self._last_loss = v
-            if self._history is not None:
-                self._history.record(v, self._phase)
-        self._taken[self._phase] += 1
-        self._phase_step += 1
-        self._total_step += 1
-        self._in_step, self._recorded, self._predicted = False, False, False
+    def _record_loss(self, loss: np.float32) -> None:
+        self._last_loss = loss
+        if self._history is not None:
+            self._history.record(loss, self._phase)
 
     def get_stats(self) -> DeterministicTrainerStats:
         """Counters, float32 speedup, the predictor's mean error and the last loss."""

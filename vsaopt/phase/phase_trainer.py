@@ -19,7 +19,7 @@ from ..compressor import VSAGradientCompressor
 from ..errors import ConfigError, PhaseError
 from ._base import TrainerBase, log
 from .._grads import ParamLayout
-from ._scalar import F32, check_loss, sum_f32
+from ._scalar import F32, sum_f32
 from .configs import PhaseConfig
 from .momentum_predictor import GradientPredictor
 from .types import TrainerStats, TrainingPhase
@@ -84,41 +84,10 @@ class PhaseTrainer(TrainerBase):
         self._reset_counters()
 
     def _reset_counters(self) -> None:
-        self._init_step_state()
-        self._phase = TrainingPhase.FULL
-        self._phase_step = 0
-        self._total_step = 0
-        self._cycle = 0
-        self._taken = {p: 0 for p in TrainingPhase}
+        self._reset_step_counters()
         self._phase_losses: dict[TrainingPhase, deque[np.float32]] = {p: deque(maxlen=PHASE_LOSSES) for p in TrainingPhase}
 
     # --- properties ------------------------------------------------------------------
-
-    @property
-    def current_phase(self) -> TrainingPhase:
-        """Phase of the current (or last begun) step."""
-        return self._phase
-
-    @property
-    def cycle_count(self) -> int:
-        """Entries into FULL after the first."""
-        return self._cycle
-
-    @property
-    def speedup_ratio(self) -> float:
-        """Total steps / max(FULL + CORRECT steps, 1), float32 (both counted by :meth:`end_step`)."""
-        backward = self._taken[TrainingPhase.FULL] + self._taken[TrainingPhase.CORRECT]
-        return float(F32(F32(self._total_step) / F32(max(backward, 1))))
-
-    @property
-    def current_full_steps(self) -> int:
-        """FULL length now in use (adaptive scheduling changes it; the config keeps the initial one)."""
-        return self._full_len
-
-    @property
-    def current_predict_steps(self) -> int:
-        """PREDICT length now in use."""
-        return self._predict_len
 
     @property
     def ternary_accumulator(self) -> Any:
@@ -210,30 +179,8 @@ class PhaseTrainer(TrainerBase):
             raise PhaseError("apply_correction: phase FULL; corrections are applied in PREDICT or CORRECT steps")
         self._predictor.apply_correction(gradients)
 
-    def end_step(self, loss: float | None) -> None:
-        """End the step with its loss (finite; used as float32), or ``None`` when no loss was measured.
-
-        ``end_step(None)`` is a vsaopt extension of the crate's API (spec/schedule.md,
-        section 3): a PREDICT step may skip its forward pass too.  The step is
-        counted as usual, but no loss enters the adaptive window or the per-phase
-        averages, so adaptive scheduling uses measured losses only.
-
-        Raises
-        ------
-        PhaseError
-            No step in progress.
-        DTypeError, NonFiniteError
-            ``loss`` is not a real number (or None) or not finite as float32.
-        """
-        v = None if loss is None else check_loss(loss)
-        self._require_step("end_step")
-        if v is not None:
-            self._recent.append(v)
-            self._phase_losses[self._phase].append(v)
-        self._taken[self._phase] += 1
-        self._phase_step += 1
-        self._total_step += 1
-        self._in_step, self._recorded, self._predicted = False, False, False
+    def _record_loss(self, loss: np.float32) -> None:
+        self._phase_losses[self._phase].append(loss)
 
     def get_stats(self) -> TrainerStats:
         """Counters, current phase lengths and the float32 mean of each phase's last 100 losses (newest first)."""
