@@ -1,4 +1,4 @@
-"""Misuse survey: bad arguments and wrong call orders across the public API (checkpoints aside).
+"""Misuse survey: bad arguments and wrong call orders across the public API (checkpoint contents aside).
 
 Each case builds a fresh target, snapshots it, makes one bad call and checks that
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -24,8 +25,10 @@ from vsaopt import ternary, vsa
 from vsaopt.accumulator import TernaryGradientAccumulator
 from vsaopt.backend import get_backend
 from vsaopt.compressor import VSAGradientCompressor
+from vsaopt.wire import CompressedGradients
 from vsaopt.config import TernaryConfig, VSAConfig
 from vsaopt.errors import (
+    CheckpointError,
     ConfigError,
     DTypeError,
     EncodingError,
@@ -76,8 +79,6 @@ def snapshot(target: Any) -> Any:
         if isinstance(sd, dict) and "header" in sd:
             return json.dumps(sd["header"], sort_keys=True), freeze(sd.get("arrays", {}))
         return freeze(sd)
-    if isinstance(target, VSAGradientCompressor):  # no state_dict here: the step counter and residuals
-        return target.step, freeze(target._residuals or [])
     if hasattr(target, "to_json"):
         return target.to_json()
     return freeze(target)
@@ -350,6 +351,16 @@ CASES = [
     Case("accumulator-bad-count-bits", _arrays,
          lambda d: TernaryGradientAccumulator(SHAPES, TernaryConfig(), backend="numpy", count_bits=3), ConfigError,
          "count_bits", lambda d: TernaryGradientAccumulator(SHAPES, backend="numpy").state_dict()),
+    # found by the reliability survey (items 2, 9, 10, 11 of its list)
+    Case("map-bind-nan", _arrays, lambda d: vmap.bind(np.full(16, np.nan, np.float32), d["fb"]), NonFiniteError, "a",
+         lambda d: vmap.bind(d["fa"], d["fb"])),
+    Case("vsa-bundle-1d", _arrays, lambda d: vsa.bundle(d["a"]), ShapeError, "vectors", lambda d: vsa.bundle(d["trits"])),
+    Case("phase-apply-correction-outside-step", lambda: _phase_trainer(5), lambda t: t.apply_correction(_grads()),
+         PhaseError, "apply_correction", lambda t: (t.begin_step(), _finish_step(t))),
+    Case("compressed-from-json-deep", _compressor, lambda c: CompressedGradients.from_json("[" * 100_000),
+         EncodingError, "compressed", _compress_and_back),
+    Case("trainer-save-onto-a-folder", lambda: _phase_trainer(3), lambda t: t.save(tempfile.gettempdir()),
+         CheckpointError, "folder", lambda t: (t.begin_step(), _finish_step(t))),
     Case("compressor-duplicate-names", _arrays,
          lambda d: VSAGradientCompressor([("w", (2,)), ("w", (3,))], backend="numpy"), ConfigError, "w",
          lambda d: VSAGradientCompressor(SHAPES, backend="numpy").dims),
