@@ -334,3 +334,51 @@ def test_digits_comparison_figures():
         digits_comparison(optimizer="lbfgs")
     with pytest.raises(ConfigError):
         digits_comparison(modes=("jax",))
+
+
+@pytest.mark.parametrize("kind,cfg", [("deterministic", DCFG), ("phase", PCFG)])
+def test_a_predict_step_may_skip_its_forward_pass(kind, cfg):
+    """end_step(None) in PREDICT: the same gradients as the trainer driven with losses only where measured."""
+    model = _model()
+    accel = PhaseAccelerator(model, cfg, trainer=kind, backend="numpy")
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    seen, skipped = [], 0
+    for step in range(40):
+        info = accel.begin_step()
+        opt.zero_grad()
+        if info.needs_backward:
+            x, y = _batch(step)
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            accel.record_gradients()
+        else:
+            accel.apply_predicted_gradients()
+            loss, skipped = None, skipped + 1
+        seen.append({n: p.grad.detach().numpy().copy() for n, p in model.named_parameters()})
+        opt.step()
+        accel.end_step(loss)
+    assert skipped > 0 and accel.total_step == 40
+    ref_model = _model()
+    cls = DeterministicPhaseTrainer if kind == "deterministic" else PhaseTrainer
+    trainer = cls([(n, tuple(p.shape)) for n, p in ref_model.named_parameters()], cfg, backend="numpy")
+    ref_opt = torch.optim.SGD(ref_model.parameters(), lr=0.05)
+    for step in range(40):
+        info = trainer.begin_step()
+        ref_opt.zero_grad()
+        loss = None
+        if info.needs_backward:
+            x, y = _batch(step)
+            out = torch.nn.functional.mse_loss(ref_model(x), y)
+            out.backward()
+            trainer.record_full_gradients({n: p.grad.numpy().copy() for n, p in ref_model.named_parameters()})
+            loss = out.item()
+        else:
+            pred = trainer.get_predicted_gradients()
+            if kind == "phase":
+                trainer.apply_correction(pred)
+            for n, p in ref_model.named_parameters():
+                p.grad = torch.from_numpy(np.array(pred[n]))
+        for n, p in ref_model.named_parameters():
+            assert p.grad.numpy().tobytes() == seen[step][n].tobytes(), (step, n)
+        ref_opt.step()
+        trainer.end_step(loss)

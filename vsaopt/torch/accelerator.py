@@ -239,7 +239,10 @@ class PhaseAccelerator:
                 p.grad.copy_(src)
 
     def end_step(self, loss: Any) -> None:
-        """End the step with its loss (a Python number or a one-element tensor; finite).
+        """End the step with its loss (a Python number or a one-element tensor; finite), or ``None``.
+
+        ``None`` says no loss was measured: a PREDICT step may skip its forward
+        pass as well as its backward pass (the trainers' ``end_step(None)``).
 
         Raises
         ------
@@ -254,8 +257,8 @@ class PhaseAccelerator:
             if not (loss.dtype.is_floating_point or loss.dtype in (torch.int32, torch.int64)):
                 raise DTypeError(f"loss: expected a real tensor, got {loss.dtype}")
             loss = float(loss.detach().reshape(()).item())
-        elif not isinstance(loss, numbers.Real) or isinstance(loss, bool):
-            raise DTypeError(f"loss: expected a real number or a one-element tensor, got {type(loss).__name__}")
+        elif loss is not None and (not isinstance(loss, numbers.Real) or isinstance(loss, bool)):
+            raise DTypeError(f"loss: expected a real number, a one-element tensor or None, got {type(loss).__name__}")
         self._trainer.end_step(loss)
 
     # --- stats and state ---------------------------------------------------------------------
