@@ -94,4 +94,9 @@ def cases() -> list[dict]:
     ker("abs_sum_above", "masked |x| sum", x=sample_f32(9000, seed=42), threshold=0.2)
     ker("nibble_pack", "counts -8..7 packed two a byte, odd length", counts=np.array([-8, -7, -1, 0, 1, 6, 7], np.int8))
     ker("nibble_unpack", "every byte value", packed=np.arange(256, dtype=np.uint8), n=511)
+    edge = np.array([127, -128, 127, -128, 0, 5], np.int8)
+    ones = np.array([1.0, -1.0, -1.0, 1.0, 0.0, -0.0], f32)
+    ker("accum_add_stochastic", "int8 counts wrap: 127 + 1 = -128, -128 - 1 = 127 (p = 1 always keeps)",
+        counts=edge, g=ones, inv_scale=1.0, seed=0, stream=0x41435155, step=0, tensor=0)
+    ker("accum_add_threshold", "int8 counts wrap at the threshold kernel too", counts=edge, g=ones, threshold=0.5)
     return out

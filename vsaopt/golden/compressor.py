@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
 
+from ..arraycodec import encode
+from ..backend import get_backend
 from ..compressor import VSAGradientCompressor
 from ..config import VSAConfig
 from ..projection import SRHTProjection
@@ -49,27 +52,26 @@ def _compress(be, grads, dimension, ratio, use_ternary, seed, mode, error_feedba
     return out
 
 
-def _mismatch(be, what):
-    """Decompress a message with a compressor that differs in ``what`` (raises), or the same one (``"none"``)."""
-    shapes = [("w", (4, 8)), ("b", (8,))]
-    cfg = VSAConfig(dimension=64, seed=1)
-    comp = VSAGradientCompressor(shapes, cfg, be)
-    g = {"w": on(be, sample_f32(32, 1).reshape(4, 8)), "b": on(be, sample_f32(8, 2))}
-    msg = comp.compress(g)
-    if what == "config":
-        other = VSAGradientCompressor(shapes, VSAConfig(dimension=64, seed=2), be)
-    elif what == "shapes":
-        other = VSAGradientCompressor([("w", (8, 4)), ("b", (8,))], cfg, be)
-    elif what == "mode":
-        other = VSAGradientCompressor(shapes, cfg, be, mode="per_tensor")
-    elif what == "none":
-        other = comp
-    else:
-        other = comp
-        d = msg.to_dict()
-        d["payload"][0]["hex"] = "ff" * (len(d["payload"][0]["hex"]) // 2)
-        msg = CompressedGradients.from_dict(d)
-    return {"decompressed": list(other.decompress(msg).values())}
+def _message(value: Any) -> Any:
+    """A decoded message object back in wire form: arrays re-encoded, float scalars as JSON numbers."""
+    if isinstance(value, dict):
+        return {k: _message(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_message(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return encode(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def _decompress(be, param_shapes, dimension, ratio, use_ternary, seed, mode, error_feedback, message):
+    """Decompress the wire-format ``message`` with the compressor the other inputs describe."""
+    shapes = [(str(name), tuple(int(d) for d in dims)) for name, dims in param_shapes]
+    cfg = VSAConfig(dimension=int(dimension), compression_ratio=_num(ratio), use_ternary=bool(use_ternary), seed=int(seed))
+    comp = VSAGradientCompressor(shapes, cfg, be, mode=mode, error_feedback=bool(error_feedback))
+    rec = comp.decompress(CompressedGradients.from_dict(_message(message)))
+    return {"decompressed": [rec[n] for n, _ in shapes]}
 
 
 def _kernel(be, op, args):
@@ -82,7 +84,7 @@ def _kernel(be, op, args):
     return {"out": getattr(be, op)(**a)}
 
 
-OPS = {"project": _project, "project_long": _project_long, "compress": _compress, "mismatch": _mismatch, "kernel": _kernel}
+OPS = {"project": _project, "project_long": _project_long, "compress": _compress, "decompress": _decompress, "kernel": _kernel}
 
 
 def cases() -> list[dict]:
@@ -127,8 +129,28 @@ def cases() -> list[dict]:
     comp([w * f32(1e30), b * f32(1e-35)], "huge and tiny tensors: power-of-two prescale", mode="per_tensor", dimension=16)
     comp([np.zeros((3, 3), f32), b], "a zero gradient", mode="per_tensor", dimension=16)
     comp([np.array([np.inf], f32), b], "Inf is rejected")
-    for what, comment in (("none", "the same compressor decompresses its own message"), ("config", "a message of another seed is rejected"), ("shapes", "a message for other shapes is rejected"),
-                          ("mode", "a bundled message given to a per-tensor compressor is rejected"),
-                          ("payload", "a payload with invalid 2-bit codes is rejected")):
-        out.append({"op": "mismatch", "comment": comment, "inputs": {"what": what}})
+    out.extend(_decompress_cases())
     return out
+
+
+def _decompress_cases() -> list[dict]:
+    """Self-contained decompression cases: each names the decompressing compressor and holds the whole message."""
+    ref = get_backend("numpy")
+    shapes = [("w", (4, 8)), ("b", (8,))]
+    g = {"w": sample_f32(32, 1).reshape(4, 8), "b": sample_f32(8, 2)}
+    msg = VSAGradientCompressor(shapes, VSAConfig(dimension=64, seed=1), ref).compress(g).to_dict()
+    tampered = copy.deepcopy(msg)
+    tampered["payload"][0]["hex"] = "ff" * (len(tampered["payload"][0]["hex"]) // 2)
+    rows = [
+        ("the same compressor decompresses its own message", shapes, 1, "bundled", msg),
+        ("a message of another seed is rejected", shapes, 2, "bundled", msg),
+        ("a message for other shapes is rejected", [("w", (8, 4)), ("b", (8,))], 1, "bundled", msg),
+        ("a bundled message given to a per-tensor compressor is rejected", shapes, 1, "per_tensor", msg),
+        ("a payload with invalid 2-bit codes is rejected", shapes, 1, "bundled", tampered),
+    ]
+    return [
+        {"op": "decompress", "comment": comment,
+         "inputs": {"param_shapes": [[name, list(dims)] for name, dims in sh], "dimension": 64, "ratio": 0.1,
+                    "use_ternary": True, "seed": seed, "mode": mode, "error_feedback": False, "message": m}}
+        for comment, sh, seed, mode, m in rows
+    ]

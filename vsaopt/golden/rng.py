@@ -62,4 +62,10 @@ def cases() -> list[dict]:
                 "inputs": {"n": 4, "seed": -1, "stream": 0, "step": 0, "tensor_index": 0}})
     out.append({"op": "uniform", "comment": "stream beyond 32 bits is rejected",
                 "inputs": {"n": 4, "seed": 0, "stream": 2**32, "step": 0, "tensor_index": 0}})
+    out.append({"op": "philox4x32", "comment": "key with 3 words is rejected",
+                "inputs": {"counter": _u32([0, 0, 0, 0]), "key": _u32([0, 0, 0]), "rounds": 10}})
+    out.append({"op": "philox4x32", "comment": "batch shapes (2,) and (3,) do not broadcast",
+                "inputs": {"counter": np.zeros((2, 4), np.uint32), "key": np.zeros((3, 2), np.uint32), "rounds": 10}})
+    out.append({"op": "philox4x32", "comment": "65537 rounds are rejected",
+                "inputs": {"counter": _u32([0, 0, 0, 0]), "key": _u32([0, 0]), "rounds": 2**16 + 1}})
     return out

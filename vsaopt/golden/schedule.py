@@ -5,7 +5,11 @@ parameter ``"g"`` of ``grads.shape[1]`` elements: ``begin_step``; in a backward
 phase ``record_full_gradients({"g": grads[step]})`` (PhaseTrainer, CORRECT:
 then ``apply_correction`` on a copy of ``grads[step]``, kept as ``corrected``);
 in PREDICT ``get_predicted_gradients()`` (kept as ``predictions``);
-``end_step(losses[step])``.  Configs are given as JSON text.
+``end_step(losses[step])``.  Configs are JSON objects listing every field
+(floats as float64 scalars, as everywhere in the vector files).
+
+``momentum_predictor_run`` drives a bare momentum predictor through a list of
+actions, one gradient row each, to pin what the trainer loop never exercises.
 """
 
 from __future__ import annotations
@@ -54,22 +58,31 @@ def _run(be: Any, trainer: Any, losses: np.ndarray, grads: np.ndarray, correct: 
     }
 
 
-def phase_trainer_run(be: Any, config: str, losses: np.ndarray, grads: np.ndarray) -> dict:
+def _plain(value: Any) -> Any:
+    """A decoded config object with its float64 scalars as Python floats (what ``from_dict`` takes)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def phase_trainer_run(be: Any, config: dict, losses: np.ndarray, grads: np.ndarray) -> dict:
     """Run a PhaseTrainer (momentum prediction) over a loss series and gradient rows."""
     from ..phase import PhaseConfig, PhaseTrainer
 
-    trainer = PhaseTrainer([("g", (grads.shape[1],))], PhaseConfig.from_json(config), backend=be)
+    trainer = PhaseTrainer([("g", (grads.shape[1],))], PhaseConfig.from_dict(_plain(config)), backend=be)
     out = _run(be, trainer, losses, grads, correct=True)
     stats = trainer.get_stats()
     out.update(full_steps=stats.full_steps, predict_steps=stats.predict_steps, correct_steps=stats.correct_steps)
     return out
 
 
-def deterministic_trainer_run(be: Any, config: str, losses: np.ndarray, grads: np.ndarray) -> dict:
+def deterministic_trainer_run(be: Any, config: dict, losses: np.ndarray, grads: np.ndarray) -> dict:
     """Run a DeterministicPhaseTrainer (least-squares prediction) over a loss series and gradient rows."""
     from ..phase import DeterministicPhaseConfig, DeterministicPhaseTrainer
 
-    trainer = DeterministicPhaseTrainer([("g", (grads.shape[1],))], DeterministicPhaseConfig.from_json(config), backend=be)
+    trainer = DeterministicPhaseTrainer([("g", (grads.shape[1],))], DeterministicPhaseConfig.from_dict(_plain(config)), backend=be)
     out = _run(be, trainer, losses, grads, correct=False)
     stats = trainer.get_stats()
     arrays = trainer.state_dict()["arrays"]
@@ -82,6 +95,52 @@ def deterministic_trainer_run(be: Any, config: str, losses: np.ndarray, grads: n
         residual=arrays["predictor.residual"],
     )
     return out
+
+
+def momentum_predictor_run(be: Any, config: dict, grads: np.ndarray, actions: list) -> dict:
+    """Drive a GradientPredictor over one parameter ``"g"``: action ``k`` uses gradient row ``grads[k]``.
+
+    Actions: ``"record"`` (a FULL record), ``"record_correct"`` (a CORRECT record:
+    record, then correct against the stored prediction), ``"predict"``,
+    ``"correct"`` (``compute_correction``) and ``"apply"`` (``apply_correction`` on
+    a copy of the row).
+    """
+    from ..phase import GradientPredictor, PredictionConfig
+
+    xp = be.xp
+    n = grads.shape[1]
+    pred = GradientPredictor([("g", (n,))], PredictionConfig.from_dict(_plain(config)), backend=be)
+    predictions, corrections, made, applied = [], [], [], []
+    for k, action in enumerate(actions):
+        row = xp.asarray(grads[k])
+        if action == "record":
+            pred.record_flat(row)
+        elif action == "record_correct":
+            pred.record_flat(row, correct=True)
+        elif action == "predict":
+            predictions.append(to_host(pred.predict_gradient()["g"]))
+        elif action == "correct":
+            corr = pred.compute_correction({"g": row})
+            made.append(bool(corr))
+            if corr:
+                corrections.append(to_host(corr["g"]))
+        elif action == "apply":
+            c = xp.array(grads[k], dtype=xp.float32)
+            pred.apply_correction({"g": c})
+            applied.append(to_host(c))
+        else:
+            raise ValueError(f"unknown action {action!r}")
+    stats = pred.get_stats()
+    return {
+        "predictions": np.array(predictions, dtype=np.float32).reshape(-1, n),
+        "corrections": np.array(corrections, dtype=np.float32).reshape(-1, n),
+        "correction_made": np.array(made, dtype=np.uint8),
+        "applied": np.array(applied, dtype=np.float32).reshape(-1, n),
+        "mean_error": np.float32(stats.mean_error),
+        "recent_error": np.float32(stats.recent_error),
+        "total_steps": pred.total_steps,
+        "should_compute_full": bool(pred.should_compute_full()),
+    }
 
 
 def _scalar(x: Any) -> float:
@@ -143,6 +202,7 @@ def wls_fit(be: Any, history: np.ndarray, steps: np.ndarray, decay: Any) -> dict
 OPS = {
     "phase_trainer_run": phase_trainer_run,
     "deterministic_trainer_run": deterministic_trainer_run,
+    "momentum_predictor_run": momentum_predictor_run,
     "predict_linear": predict_linear,
     "momentum_extrapolate": momentum_extrapolate,
     "axpy": axpy,
@@ -184,12 +244,12 @@ def cases() -> list[dict]:
     out: list[dict] = []
 
     def pt(comment: str, config: Any, losses: np.ndarray, grads: np.ndarray) -> None:
-        text = config if isinstance(config, str) else config.to_json()
-        out.append({"op": "phase_trainer_run", "comment": comment, "inputs": {"config": text, "losses": losses, "grads": grads}})
+        obj = config if isinstance(config, dict) else config.to_dict()
+        out.append({"op": "phase_trainer_run", "comment": comment, "inputs": {"config": obj, "losses": losses, "grads": grads}})
 
     def dt(comment: str, config: Any, losses: np.ndarray, grads: np.ndarray) -> None:
-        text = config if isinstance(config, str) else config.to_json()
-        out.append({"op": "deterministic_trainer_run", "comment": comment, "inputs": {"config": text, "losses": losses, "grads": grads}})
+        obj = config if isinstance(config, dict) else config.to_dict()
+        out.append({"op": "deterministic_trainer_run", "comment": comment, "inputs": {"config": obj, "losses": losses, "grads": grads}})
 
     n = 5
     pt("crate test_phase_transitions: full=2 predict=4 correct_every=2", PhaseConfig(full_steps=2, predict_steps=4, correct_every=2), _series("flat", 12), _linear_grads(12, n, 1))
@@ -201,7 +261,7 @@ def cases() -> list[dict]:
     pt("short phases full=3 predict=7 correct_every=3, noisy loss", PhaseConfig(full_steps=3, predict_steps=7, correct_every=3), _series("noisy", 90), _noisy_grads(90, n, 7, 0.2))
     pt("degenerate lengths full=0 predict=0 correct_every=1", PhaseConfig(full_steps=0, predict_steps=0, correct_every=1), _series("flat", 20), _linear_grads(20, n, 8))
     pt("momentum predictor with history_size=1 and momentum 0.5", PhaseConfig(full_steps=2, predict_steps=5, correct_every=2, prediction_config=PredictionConfig(history_size=1, momentum=0.5)), _series("flat", 30), _noisy_grads(30, n, 9, 0.1))
-    pt("correct_every=0 is a ConfigError (the crate panics)", '{"correct_every": 0}', _series("flat", 3), _linear_grads(3, n, 10))
+    pt("correct_every=0 is a ConfigError (the crate panics)", {**PhaseConfig().to_dict(), "correct_every": 0}, _series("flat", 3), _linear_grads(3, n, 10))
 
     dt("defaults, flat loss, linear gradients: 43 backward passes in 100 steps", DeterministicPhaseConfig(), _series("flat", 100), _linear_grads(100, n, 11))
     dt("crate test_full_cycle: warmup=3 full=2 predict=4 correct_every=2", DeterministicPhaseConfig(warmup_steps=3, full_steps=2, predict_steps=4, correct_every=2), (1.0 / np.arange(1, 21)).astype(np.float32), _linear_grads(20, n, 12))
@@ -230,4 +290,17 @@ def cases() -> list[dict]:
     out.append({"op": "wls_fit", "comment": "seven rows at irregular steps, decay 0.95", "inputs": {"history": f(7, m), "steps": steps, "decay": 0.95}})
     lin = np.asarray(1.0 + 0.25 * steps[:, None] * np.ones((1, m)), dtype=np.float32)
     out.append({"op": "wls_fit", "comment": "exactly linear rows: baseline 3.5, velocity 0.25", "inputs": {"history": lin, "steps": steps, "decay": 0.9}})
+    def mp(comment: str, config: PredictionConfig, actions: list[str], grads: np.ndarray) -> None:
+        out.append({"op": "momentum_predictor_run", "comment": comment,
+                    "inputs": {"config": config.to_dict(), "grads": grads, "actions": actions}})
+
+    mp("two corrections against one prediction: the stored prediction is kept after a correction", PredictionConfig(),
+       ["record", "record", "predict", "correct", "correct", "apply"], _noisy_grads(6, n, 19, 0.2))
+    mp("a CORRECT record: record, then correct; a second apply changes nothing", PredictionConfig(history_size=2, momentum=0.5),
+       ["record", "record", "predict", "record_correct", "apply", "apply", "predict", "record_correct", "record_correct", "apply"],
+       _noisy_grads(10, n, 20, 0.2))
+    mp("no prediction yet: a correction is empty; one record predicts a copy", PredictionConfig(),
+       ["correct", "record_correct", "predict", "correct", "apply"], _linear_grads(5, n, 21))
+    mp("ten corrections: recent error over the last ten, newest first", PredictionConfig(prediction_steps=20),
+       ["record", "record", "predict"] + ["correct"] * 11, _noisy_grads(14, n, 22, 1.0))
     return out
