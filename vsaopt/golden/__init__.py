@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..arraycodec import decode, encode
+from .schema import SCHEMA_NAME, build_schema
 from ..backend import get_backend, to_device
 from ..errors import OptimError, SpecError
 
@@ -60,10 +61,15 @@ def run_case(module: Any, be: Any, case: dict) -> dict:
 
 
 def generate(directory: str | Path, families: tuple[str, ...] = FAMILIES) -> list[Path]:
-    """Write the vector file of each of ``families`` into ``directory`` from the numpy reference."""
+    """Write the vector file of each of ``families`` into ``directory`` from the numpy reference.
+
+    When every family is generated, the schema (:func:`vsaopt.golden.schema.build_schema`)
+    is written beside them too.
+    """
     ref = get_backend("numpy")
     directory = Path(directory)
     written = []
+    docs = {}
     for fam in families:
         module = _family(fam)
         tests = []
@@ -73,12 +79,17 @@ def generate(directory: str | Path, families: tuple[str, ...] = FAMILIES) -> lis
         doc = {
             "family": fam,
             "specVersion": SPEC_VERSION,
-            "schema": "vectors.schema.json",
+            "schema": SCHEMA_NAME,
             "numberOfTests": len(tests),
             "tests": tests,
         }
         path = directory / f"{fam}_test.json"
         path.write_text(json.dumps(doc, indent=1) + "\n")
+        written.append(path)
+        docs[fam] = doc
+    if tuple(families) == FAMILIES:
+        path = directory / SCHEMA_NAME
+        path.write_text(json.dumps(build_schema(docs, SPEC_VERSION), indent=1) + "\n")
         written.append(path)
     return written
 
