@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from .._bits import f32_from_bits, sign_cleared_bits
+from .._grads import ParamLayout
 from ..backend import resolve_backend
 from ..checkpoint import Checkpointable, Fields
 from ..errors import ConfigError, DTypeError, PhaseError
-from .._grads import ParamLayout
 from ._scalar import F32, powi
 from .configs import DeterministicPredictionConfig
 from .types import DeterministicPredictorStats

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from .._grads import ParamLayout
 from ..backend import resolve_backend
 from ..checkpoint import Fields
 from ..errors import ConfigError, PhaseError
 from ._base import TrainerBase, log
-from .._grads import ParamLayout
 from ._scalar import F32
 from .configs import DeterministicPhaseConfig
 from .deterministic_predictor import DeterministicPredictor

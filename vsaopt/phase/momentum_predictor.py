@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from .._grads import ParamLayout
 from ..backend import resolve_backend
 from ..checkpoint import Checkpointable, Fields
 from ..errors import ConfigError, DTypeError
-from .._grads import ParamLayout
 from ._scalar import F32, sum_f32
 from .configs import PredictionConfig
 from .types import MomentumPredictorStats

@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from .._grads import ParamLayout
 from ..accumulator import TernaryGradientAccumulator
 from ..backend import resolve_backend
 from ..checkpoint import Fields
 from ..compressor import VSAGradientCompressor
 from ..errors import ConfigError, PhaseError
 from ._base import TrainerBase, log
-from .._grads import ParamLayout
 from ._scalar import F32, sum_f32
 from .configs import PhaseConfig
 from .momentum_predictor import GradientPredictor
