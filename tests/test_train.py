@@ -272,3 +272,12 @@ def test_train_framework_torch_compares_plain_torch_and_both_trainers(tmp_path):
 def test_train_framework_torch_rejects_other_datasets():
     result = CliRunner().invoke(cli, ["train", "--framework", "torch", "--dataset", "wine"])
     assert result.exit_code != 0 and "digits" in result.output
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, "{}", '{"settings": 1, "machine": {}, "modes": []}', "1" * 5000, None])
+def test_a_malformed_run_result_is_a_config_error(text):
+    from vsaopt.errors import ConfigError
+    from vsaopt.train import RunResult
+
+    with pytest.raises(ConfigError, match="RunResult"):
+        RunResult.from_json(text)

@@ -100,7 +100,7 @@ def results_table(run: Any) -> Table:
 
 
 def write_plot(run: Any, path: Path) -> None:
-    """PNG of mini-batch loss and test accuracy against training wall-clock time, PREDICT/CORRECT steps marked."""
+    """Plot of mini-batch loss and test accuracy against training wall-clock time, PREDICT/CORRECT steps marked (format from the suffix)."""
     try:
         import matplotlib
 

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from .._json import parse_json
 from ..errors import ConfigError
 from ..phase import DeterministicPhaseConfig, PhaseConfig
 
@@ -298,5 +299,11 @@ class RunResult:
 
     @classmethod
     def from_json(cls, text: str) -> RunResult:
-        """Inverse of :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
+        """Inverse of :meth:`to_json`; malformed text or fields raise :class:`~vsaopt.errors.ConfigError`."""
+        data = parse_json(text, "RunResult")
+        try:
+            return cls.from_dict(data)
+        except ConfigError:
+            raise
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ConfigError(f"RunResult: malformed result ({type(exc).__name__}: {exc})") from None
