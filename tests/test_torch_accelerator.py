@@ -28,8 +28,11 @@ def _batch(step, dtype=torch.float32):
     return torch.randn(16, 6, generator=g).to(dtype), torch.randn(16, 2, generator=g).to(dtype)
 
 
-def _loop(model, accel, steps, lr=0.05):
-    """The documented loop; returns each step's p.grad (as float32 numpy) and phase."""
+def _loop(model, accel, steps, lr=0.05, predict_forward=True):
+    """The documented loop; returns each step's p.grad (as float32 numpy) and phase.
+
+    ``predict_forward=False``: PREDICT steps run no forward pass and end with ``end_step(None)``.
+    """
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     seen = []
     dtype = next(model.parameters()).dtype
@@ -37,7 +40,7 @@ def _loop(model, accel, steps, lr=0.05):
         info = accel.begin_step()
         opt.zero_grad()
         x, y = _batch(step, dtype)
-        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss = torch.nn.functional.mse_loss(model(x), y) if info.needs_backward or predict_forward else None
         if info.needs_backward:
             loss.backward()
             accel.record_gradients()
@@ -49,7 +52,7 @@ def _loop(model, accel, steps, lr=0.05):
     return seen
 
 
-def _reference(kind, cfg, steps, lr=0.05):
+def _reference(kind, cfg, steps, lr=0.05, predict_forward=True):
     """The same loop driving the trainer with numpy arrays and no accelerator."""
     model = _model()
     names = [n for n, _ in model.named_parameters()]
@@ -73,7 +76,7 @@ def _reference(kind, cfg, steps, lr=0.05):
                 p.grad = torch.from_numpy(np.array(pred[n]))
         seen.append((str(info.phase), {n: p.grad.numpy().copy() for n, p in model.named_parameters()}))
         opt.step()
-        trainer.end_step(loss.item())
+        trainer.end_step(loss.item() if info.needs_backward or predict_forward else None)
     return names, seen
 
 
@@ -341,44 +344,8 @@ def test_a_predict_step_may_skip_its_forward_pass(kind, cfg):
     """end_step(None) in PREDICT: the same gradients as the trainer driven with losses only where measured."""
     model = _model()
     accel = PhaseAccelerator(model, cfg, trainer=kind, backend="numpy")
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    seen, skipped = [], 0
-    for step in range(40):
-        info = accel.begin_step()
-        opt.zero_grad()
-        if info.needs_backward:
-            x, y = _batch(step)
-            loss = torch.nn.functional.mse_loss(model(x), y)
-            loss.backward()
-            accel.record_gradients()
-        else:
-            accel.apply_predicted_gradients()
-            loss, skipped = None, skipped + 1
-        seen.append({n: p.grad.detach().numpy().copy() for n, p in model.named_parameters()})
-        opt.step()
-        accel.end_step(loss)
-    assert skipped > 0 and accel.total_step == 40
-    ref_model = _model()
-    cls = DeterministicPhaseTrainer if kind == "deterministic" else PhaseTrainer
-    trainer = cls([(n, tuple(p.shape)) for n, p in ref_model.named_parameters()], cfg, backend="numpy")
-    ref_opt = torch.optim.SGD(ref_model.parameters(), lr=0.05)
-    for step in range(40):
-        info = trainer.begin_step()
-        ref_opt.zero_grad()
-        loss = None
-        if info.needs_backward:
-            x, y = _batch(step)
-            out = torch.nn.functional.mse_loss(ref_model(x), y)
-            out.backward()
-            trainer.record_full_gradients({n: p.grad.numpy().copy() for n, p in ref_model.named_parameters()})
-            loss = out.item()
-        else:
-            pred = trainer.get_predicted_gradients()
-            if kind == "phase":
-                trainer.apply_correction(pred)
-            for n, p in ref_model.named_parameters():
-                p.grad = torch.from_numpy(np.array(pred[n]))
-        for n, p in ref_model.named_parameters():
-            assert p.grad.numpy().tobytes() == seen[step][n].tobytes(), (step, n)
-        ref_opt.step()
-        trainer.end_step(loss)
+    seen = _loop(model, accel, 40, predict_forward=False)
+    _, want = _reference(kind, cfg, 40, predict_forward=False)
+    assert "PREDICT" in {phase for phase, _ in seen} and accel.total_step == 40
+    for (phase, grads), (ref_phase, ref_grads) in zip(seen, want):
+        assert phase == ref_phase and all(grads[n].tobytes() == ref_grads[n].tobytes() for n in grads)
