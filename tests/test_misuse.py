@@ -111,16 +111,21 @@ def _arrays() -> dict[str, Any]:
             "fa": rng.standard_normal(16).astype(np.float32), "fb": rng.standard_normal(16).astype(np.float32)}
 
 
-def _phase_trainer(steps: int = 0) -> PhaseTrainer:
-    t = PhaseTrainer(SHAPES, PhaseConfig(full_steps=2, predict_steps=3, correct_every=2), backend="numpy")
+def _drive(t: Any, steps: int, loss: Callable[[int], float]) -> Any:
+    """Run ``steps`` valid steps of trainer ``t`` (real gradients or predictions, losses ``loss(k)``)."""
     for k in range(steps):
         info = t.begin_step()
         if info.needs_backward:
             t.record_full_gradients(_grads(k))
         else:
             t.get_predicted_gradients()
-        t.end_step(1.0 / (k + 1))
+        t.end_step(loss(k))
     return t
+
+
+def _phase_trainer(steps: int = 0) -> PhaseTrainer:
+    t = PhaseTrainer(SHAPES, PhaseConfig(full_steps=2, predict_steps=3, correct_every=2), backend="numpy")
+    return _drive(t, steps, lambda k: 1.0 / (k + 1))
 
 
 def _phase_trainer_in_step(steps: int = 0) -> PhaseTrainer:
@@ -138,15 +143,7 @@ def _phase_trainer_recorded() -> PhaseTrainer:
 
 def _det_trainer(steps: int = 0) -> DeterministicPhaseTrainer:
     cfg = DeterministicPhaseConfig(warmup_steps=2, full_steps=1, predict_steps=2, correct_every=4, history_window=1)
-    t = DeterministicPhaseTrainer(SHAPES, cfg, backend="numpy")
-    for k in range(steps):
-        info = t.begin_step()
-        if info.needs_backward:
-            t.record_full_gradients(_grads(k))
-        else:
-            t.get_predicted_gradients()
-        t.end_step(1.0)
-    return t
+    return _drive(DeterministicPhaseTrainer(SHAPES, cfg, backend="numpy"), steps, lambda k: 1.0)
 
 
 def _det_trainer_in_step(steps: int = 0) -> DeterministicPhaseTrainer:
