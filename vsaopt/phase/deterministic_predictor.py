@@ -216,6 +216,14 @@ class DeterministicPredictor(Checkpointable):
         wres = F32(powi(float(self._decay32), self._steps_since_fit))
         return self._be.predict_linear(self._baseline, self._velocity, self._residual, dt, wres)
 
+    def peek_flat(self) -> Any | None:
+        """The flat prediction :meth:`predict_gradient` would return now, without counting a step (None during warmup)."""
+        return self._predict_flat() if self._ready else None
+
+    def newest_flat(self) -> Any | None:
+        """The newest recorded flat gradient (a view of the history; None before the first record)."""
+        return self._ring[(self._head - 1) % self._cap] if self._steps else None
+
     def predict_gradient(self) -> dict[str, Any]:
         """Predicted gradients at the current global step (new arrays, declared shapes); counts a step.
 

@@ -152,6 +152,19 @@ class GradientPredictor(Checkpointable):
             return self._row(0).copy()
         return self._be.momentum_extrapolate(self._row(1), self._row(0), F32(self.config.momentum))
 
+    def peek_flat(self) -> Any | None:
+        """The flat prediction :meth:`predict_gradient` would return now, without counting a step (None with no history).
+
+        The array may share memory with the history: read it, do not write it.
+        """
+        if self._count == 0:
+            return None
+        return self._row(0) if self._count == 1 else self._predict_flat()
+
+    def newest_flat(self) -> Any | None:
+        """The newest recorded flat gradient (a view of the history; None with no history)."""
+        return self._row(0) if self._count else None
+
     def predict_gradient(self) -> dict[str, Any]:
         """Predicted gradients (new arrays of the backend, declared shapes); counts a predicted step."""
         flat = self._predict_flat()
