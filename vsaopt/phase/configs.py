@@ -16,6 +16,7 @@ import dataclasses
 from .._arrays import check_int, check_real
 from ..config import ConfigBase, TernaryConfig, VSAConfig, check_bool
 from ..errors import ConfigError
+from .history_codec import check_compression
 
 __all__ = [
     "PredictionConfig",
@@ -39,6 +40,13 @@ def _f32(value: object, name: str, lo: float = -F32_MAX, hi: float = F32_MAX, *,
     return check_real(value, name, lo, hi, lo_open=lo_open)
 
 
+def _without_default_compression(d: dict) -> dict:
+    """``d`` without ``history_compression`` when it is ``"none"`` (dicts and vectors made before the field stay valid)."""
+    if d.get("history_compression") == "none":
+        del d["history_compression"]
+    return d
+
+
 def _sub(value: object, cls: type, name: str) -> None:
     if not isinstance(value, cls):
         raise ConfigError(f"{name}: expected a {cls.__name__}, got {type(value).__name__}")
@@ -60,6 +68,9 @@ class PredictionConfig(ConfigBase):
         Weight of the accumulated corrections in :meth:`GradientPredictor.apply_correction`.
     min_correlation : float in [-1, 1]
         Unused (the crate never reads it).
+    history_compression : {"none", "bfloat16", "ternary"}
+        How the history rows are held (spec/history.md); "none" keeps float32.
+        ``to_dict`` omits the field when it is "none".
 
     Examples
     --------
@@ -76,6 +87,7 @@ class PredictionConfig(ConfigBase):
     momentum: float = 0.9
     correction_weight: float = 0.5
     min_correlation: float = 0.8
+    history_compression: str = "none"
 
     def _validate(self) -> None:
         _count(self.history_size, "history_size", 1)
@@ -83,6 +95,11 @@ class PredictionConfig(ConfigBase):
         _f32(self.momentum, "momentum")
         _f32(self.correction_weight, "correction_weight")
         _f32(self.min_correlation, "min_correlation", -1.0, 1.0)
+        check_compression(self.history_compression)
+
+    def to_dict(self) -> dict:
+        """Plain dict of the fields (``history_compression`` only when not "none")."""
+        return _without_default_compression(super().to_dict())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,6 +213,10 @@ class DeterministicPredictionConfig(ConfigBase):
         Weight ``history_decay ** age`` of a history entry, and decay of the residual.
     residual_threshold : float >= 0
         Any ``|residual|`` element above it asks for a correction.
+    history_compression : {"none", "bfloat16", "ternary"}
+        How the history rows are held (spec/history.md); "none" keeps float32.
+        With compression the fit is recomputed from the history when used and
+        the residual is held in bfloat16.  ``to_dict`` omits the field when it is "none".
 
     Examples
     --------
@@ -208,8 +229,10 @@ class DeterministicPredictionConfig(ConfigBase):
     prediction_horizon: int = 4
     history_decay: float = 0.95
     residual_threshold: float = 0.5
+    history_compression: str = "none"
 
     def _validate(self) -> None:
+        check_compression(self.history_compression)
         _count(self.warmup_steps, "warmup_steps")
         _count(self.history_window, "history_window")
         if self.history_window > 1_000_000:
@@ -217,6 +240,10 @@ class DeterministicPredictionConfig(ConfigBase):
         _count(self.prediction_horizon, "prediction_horizon")
         _f32(self.history_decay, "history_decay", 0.0, 1.0)
         _f32(self.residual_threshold, "residual_threshold", 0.0)
+
+    def to_dict(self) -> dict:
+        """Plain dict of the fields (``history_compression`` only when not "none")."""
+        return _without_default_compression(super().to_dict())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -289,6 +316,8 @@ class DeterministicPhaseConfig(ConfigBase):
         Passed to the predictor (the crate hard-codes 0.95).
     residual_threshold : float >= 0
         Passed to the predictor (the crate hard-codes 0.5).
+    history_compression : {"none", "bfloat16", "ternary"}
+        Passed to the predictor (see :class:`DeterministicPredictionConfig`).
 
     Examples
     --------
@@ -308,6 +337,7 @@ class DeterministicPhaseConfig(ConfigBase):
     loss_history_config: LossHistoryConfig = dataclasses.field(default_factory=LossHistoryConfig)
     history_decay: float = 0.95
     residual_threshold: float = 0.5
+    history_compression: str = "none"
 
     @classmethod
     def recommended(cls) -> DeterministicPhaseConfig:
@@ -347,7 +377,11 @@ class DeterministicPhaseConfig(ConfigBase):
         _f32(self.max_grad_norm, "max_grad_norm", 0.0, lo_open=True)
         check_bool(self.track_loss_history, "track_loss_history")
         _sub(self.loss_history_config, LossHistoryConfig, "loss_history_config")
-        self.predictor_config()  # validates warmup_steps, history_window, history_decay, residual_threshold
+        self.predictor_config()  # validates warmup_steps, history_window, history_decay, residual_threshold, history_compression
+
+    def to_dict(self) -> dict:
+        """Plain dict of the fields (``history_compression`` only when not "none")."""
+        return _without_default_compression(super().to_dict())
 
     def predictor_config(self) -> DeterministicPredictionConfig:
         """The predictor config the trainer builds (``prediction_horizon = predict_steps``, as in the crate)."""
@@ -357,4 +391,5 @@ class DeterministicPhaseConfig(ConfigBase):
             prediction_horizon=self.predict_steps,
             history_decay=self.history_decay,
             residual_threshold=self.residual_threshold,
+            history_compression=self.history_compression,
         )
