@@ -55,6 +55,8 @@ STREAM_HISTORY = int(Stream.HISTORY)
 BF16_MAX_BITS = 0x7F7F
 #: bfloat16 bit pattern of +Inf (sign cleared).
 BF16_INF_BITS = 0x7F80
+#: bfloat16 bit pattern a NaN is held as (sign kept).
+BF16_NAN_BITS = 0x7FC0
 #: Exponent range of a ternary scale ``2**E`` (an exact normal float32).
 SCALE_EXP_MIN, SCALE_EXP_MAX = -126, 127
 
@@ -72,7 +74,9 @@ def bf16_encode(x: Any, be: Any) -> Any:
     .. math:: h = \\lfloor (b + \\mathtt{0x7FFF} + ((b \\gg 16) \\mathbin{\\&} 1)) / 2^{16} \\rfloor
 
     on the uint32 pattern ``b`` of each element; a result whose magnitude is
-    the Inf pattern ``0x7F80`` becomes ``0x7F7F`` (the largest finite value, sign kept).
+    the Inf pattern ``0x7F80`` (a rounding overflow, or an infinite input)
+    becomes ``0x7F7F`` (the largest finite value, sign kept); a NaN becomes
+    ``0x7FC0`` with its sign.
 
     Examples
     --------
@@ -86,7 +90,10 @@ def bf16_encode(x: Any, be: Any) -> Any:
     lsb = (bits >> xp.uint32(16)) & xp.uint32(1)
     top = ((bits + (xp.uint32(0x7FFF) + lsb)) >> xp.uint32(16)).astype(xp.uint16)
     mag = top & xp.uint16(0x7FFF)
-    return xp.where(mag == xp.uint16(BF16_INF_BITS), top - xp.uint16(1), top)
+    top = xp.where(mag == xp.uint16(BF16_INF_BITS), top - xp.uint16(1), top)
+    nan = (bits & xp.uint32(0x7FFFFFFF)) > xp.uint32(0x7F800000)
+    sign = (bits >> xp.uint32(16)).astype(xp.uint16) & xp.uint16(0x8000)
+    return xp.where(nan, sign | xp.uint16(BF16_NAN_BITS), top)
 
 
 def bf16_decode(h: Any, be: Any) -> Any:
