@@ -34,6 +34,7 @@ class TrainerBase(Checkpointable):
     _layout: Any
     _phase: Any
     _be: Any
+    _predictor: Any
     _phase_step: int
     _total_step: int
     _cycle: int
@@ -94,6 +95,11 @@ class TrainerBase(Checkpointable):
     def total_step(self) -> int:
         """Steps ended so far."""
         return self._total_step
+
+    @property
+    def predictor_state_bytes(self) -> int:
+        """Bytes of predictor state held now (spec/history.md §4); also in the predictor's stats."""
+        return int(self._predictor.state_bytes)
 
     def _next_phase(self) -> Any:  # pragma: no cover - defined by each trainer
         raise NotImplementedError
