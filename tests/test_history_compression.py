@@ -249,3 +249,17 @@ def test_a_damaged_ternary_row_is_rejected():
     with pytest.raises(CheckpointError, match="2-bit code"):
         fresh.load_state_dict(state)
     assert fresh.predictor_state_bytes == 0 and fresh.total_step == 0
+
+
+def test_predictor_memory_bench_rows():
+    from vsaopt.benchmarks.predictor_memory import predictor_memory_rows
+
+    rows = predictor_memory_rows(steps=30, backend="numpy", presets=("PhaseConfig.recommended()", "DeterministicPhaseConfig()"))
+    assert [(r.preset, r.compression) for r in rows][:3] == [("PhaseConfig.recommended()", c) for c in ("none", "bfloat16", "ternary")]
+    for preset in {r.preset for r in rows}:
+        none, bf16, tern = (r for r in rows if r.preset == preset)
+        assert tern.held_bytes_per_param < bf16.held_bytes_per_param < none.held_bytes_per_param
+        assert tern.state_dict_bytes_per_param < bf16.state_dict_bytes_per_param < none.state_dict_bytes_per_param
+        assert none.cosine_vs_float32 == pytest.approx(1.0, abs=1e-9) and none.cosine_vs_actual == none.float32_cosine_vs_actual
+        assert bf16.compared > 0 and bf16.cosine_vs_float32 > 0.999
+        assert -1.0 <= tern.cosine_vs_float32 < bf16.cosine_vs_float32

@@ -131,8 +131,9 @@ def _mean(xs: list[float]) -> float:
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    return float(np.dot(a.astype(np.float64), b.astype(np.float64)) / (na * nb)) if na and nb else 0.0
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    na, nb = float(np.linalg.norm(a64)), float(np.linalg.norm(b64))
+    return float(np.dot(a64, b64) / (na * nb)) if na and nb else 0.0
 
 
 def predictor_memory_rows(steps: int = 200, backend: str = "numba", presets: tuple[str, ...] = tuple(PRESETS)) -> list[MemoryRow]:

@@ -272,7 +272,11 @@ class DeterministicPredictor(Checkpointable):
         return self._predict_flat() if self._ready else None
 
     def newest_flat(self) -> Any | None:
-        """The newest recorded flat gradient (a view of the history; None before the first record)."""
+        """The newest recorded flat gradient (None before the first record).
+
+        Uncompressed, a view of the history: read it, do not write it.  With
+        ``history_compression`` a decoded float32 copy of the held row.
+        """
         if not self._steps:
             return None
         newest = self._ring[(self._head - 1) % self._cap]

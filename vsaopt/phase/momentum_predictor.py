@@ -184,7 +184,11 @@ class GradientPredictor(Checkpointable):
         return self._row(0) if self._count == 1 else self._predict_flat()
 
     def newest_flat(self) -> Any | None:
-        """The newest recorded flat gradient (a view of the history; None with no history)."""
+        """The newest recorded flat gradient (None with no history).
+
+        Uncompressed, a view of the history: read it, do not write it.  With
+        ``history_compression`` a decoded float32 copy of the held row.
+        """
         return self._row(0) if self._count else None
 
     def predict_gradient(self) -> dict[str, Any]:
