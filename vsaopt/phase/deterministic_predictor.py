@@ -271,6 +271,11 @@ class DeterministicPredictor(Checkpointable):
         """The flat prediction :meth:`predict_gradient` would return now, without counting a step (None during warmup)."""
         return self._predict_flat() if self._ready else None
 
+    @property
+    def prediction_is_newest(self) -> bool:
+        """Always False: the prediction is the fit's extrapolation."""
+        return False
+
     def newest_flat(self) -> Any | None:
         """The newest recorded flat gradient (None before the first record).
 
