@@ -1,7 +1,8 @@
 """Predictor memory: state bytes per parameter of each preset with each history compression, and what compression costs in prediction cosine.
 
-The gradient sequence is real: mini-batch gradients of a small
-:class:`~vsaopt.train.MLP` trained by plain SGD on the bundled digits data.
+The gradient sequence is real: mini-batch gradients (batch :data:`BATCH`)
+of a small :class:`~vsaopt.train.MLP` trained by plain SGD on the bundled
+digits data.
 Each preset's trainer runs over that fixed sequence (the backward steps
 record the sequence's gradient of that step; PREDICT steps predict it), once
 with a float32 history and once per compression, side by side.  At the
@@ -35,6 +36,8 @@ PRESETS: dict[str, Callable[[], Any]] = {
 }
 #: Layer widths of the MLP whose gradients are replayed (64 digits features, 10 classes).
 MLP_SIZES = (64, 128, 10)
+#: Mini-batch size: large against the gradient noise of digits, so the gated presets predict too.
+BATCH = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +88,7 @@ class MemoryRow:
         return {**dataclasses.asdict(self), "held_x_fp32": self.held_x_fp32, "state_dict_x_fp32": self.state_dict_x_fp32}
 
 
-def digits_gradients(steps: int, batch: int = 64, lr: float = 0.05, seed: int = 0) -> tuple[list[tuple[str, tuple[int, ...]]], list[dict]]:
+def digits_gradients(steps: int, batch: int = BATCH, lr: float = 0.05, seed: int = 0) -> tuple[list[tuple[str, tuple[int, ...]]], list[dict]]:
     """``(param_shapes, gradients)``: the mini-batch gradients of ``steps`` plain SGD steps of an MLP on digits (host float32)."""
     data = load_dataset("digits", seed=seed, backend="numpy")
     net = MLP(MLP_SIZES, seed=seed, backend="numpy")

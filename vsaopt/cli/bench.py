@@ -72,7 +72,7 @@ def _predictor_memory(ctx: dict, quick: bool, backend: str) -> list[BenchRow]:
 def _predictor_memory_table(rows: list) -> Table:
     table = Table(title="predictor_memory: predictor state per parameter, and the cosine cost of compressing its history",
                   title_justify="left", caption_justify="left",
-                  caption="gradients of an MLP (64-128-10) on digits, plain SGD; x fp32 = bytes over 4 bytes per parameter; "
+                  caption="gradients of an MLP (64-128-10) on digits, plain SGD, batch 1024; steps = steps at which both runs predicted; x fp32 = bytes over 4 bytes per parameter; "
                           "held = most bytes held at once; cos(f32) = with the float32-history prediction; cos(g) = with the real gradient")
     for col in ("preset", "history", "params", "held x fp32", "state_dict x fp32", "steps", "cos(f32)", "cos(g)", "f32 cos(g)"):
         table.add_column(col, justify="left" if col in ("preset", "history") else "right")
