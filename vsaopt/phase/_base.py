@@ -36,7 +36,6 @@ class TrainerBase(Checkpointable):
     _layout: Any
     _phase: Any
     _be: Any
-    _predictor: Any
     _phase_step: int
     _total_step: int
     _cycle: int
