@@ -114,8 +114,8 @@ def test_unknown_compression_is_a_config_error(value):
         DeterministicPhaseConfig(history_compression=value)
 
 
-def test_default_is_left_out_of_the_dict_and_the_option_round_trips():
-    assert "history_compression" not in DeterministicPhaseConfig().to_dict()
+def test_the_option_is_in_the_dict_and_round_trips():
+    assert DeterministicPhaseConfig().to_dict()["history_compression"] == "none"
     cfg = DeterministicPhaseConfig(history_compression="ternary")
     assert DeterministicPhaseConfig.from_json(cfg.to_json()) == cfg
     assert cfg.predictor_config().history_compression == "ternary"

@@ -41,13 +41,6 @@ def _f32(value: object, name: str, lo: float = -F32_MAX, hi: float = F32_MAX, *,
     return check_real(value, name, lo, hi, lo_open=lo_open)
 
 
-def _without_default_compression(d: dict) -> dict:
-    """``d`` without ``history_compression`` when it is ``"none"`` (dicts and vectors made before the field stay valid)."""
-    if d.get("history_compression") == "none":
-        del d["history_compression"]
-    return d
-
-
 def _sub(value: object, cls: type, name: str) -> None:
     if not isinstance(value, cls):
         raise ConfigError(f"{name}: expected a {cls.__name__}, got {type(value).__name__}")
@@ -159,9 +152,6 @@ class PredictionConfig(ConfigBase):
         _f32(self.min_correlation, "min_correlation", -1.0, 1.0)
         check_compression(self.history_compression)
 
-    def to_dict(self) -> dict:
-        """Plain dict of the fields (``history_compression`` only when not "none")."""
-        return _without_default_compression(super().to_dict())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,9 +332,6 @@ class DeterministicPredictionConfig(ConfigBase):
         _f32(self.history_decay, "history_decay", 0.0, 1.0)
         _f32(self.residual_threshold, "residual_threshold", 0.0)
 
-    def to_dict(self) -> dict:
-        """Plain dict of the fields (``history_compression`` only when not "none")."""
-        return _without_default_compression(super().to_dict())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -508,9 +495,6 @@ class DeterministicPhaseConfig(ConfigBase):
         _check_gate(self)
         self.predictor_config()  # validates warmup_steps, history_window, history_decay, residual_threshold, history_compression
 
-    def to_dict(self) -> dict:
-        """Plain dict of the fields (``history_compression`` only when not "none")."""
-        return _without_default_compression(super().to_dict())
 
     def predictor_config(self) -> DeterministicPredictionConfig:
         """The predictor config the trainer builds (``prediction_horizon = predict_steps``, as in the crate)."""
