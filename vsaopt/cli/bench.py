@@ -23,21 +23,40 @@ from .options import POSITIVE, output_file
 console = Console()
 
 
-def _comm_rows(quick: bool) -> list[BenchRow]:
-    """The DDP ternary comm hook against the fp32 all-reduce on 2 local gloo processes (needs torch)."""
+def _comm_rows(ctx: dict, quick: bool) -> list[BenchRow]:
+    """DDP hooks (fp32, fp16, PowerSGD rank 1 and 4, ternary) on 2 and 4 local gloo processes; rows go to their own tables (``ctx["comm"]``)."""
     try:
-        from ..benchmarks.torch_comm_hook import comm_hook_benchmark
+        from ..benchmarks.torch_comm_compare import comm_compare_benchmark
     except ImportError as exc:
-        return [BenchRow("comm", "ternary comm hook", "-", 0, 0.0, note=f"skipped: {exc}")]
-    res = comm_hook_benchmark(steps=5 if quick else 30, warmup=2 if quick else 5)
-    rows = []
-    for mode in ("fp32", "ternary"):
-        r = res[mode]
-        rows.append(BenchRow("comm", f"{mode} all-reduce: {r['bytes_per_step']:,.0f} B sent per rank per step", "torch gloo x2",
-                             res.get("parameters", 0), r["seconds_per_step"],
-                             speedup=None if mode == "fp32" else res["fp32"]["seconds_per_step"] / r["seconds_per_step"],
-                             note="" if mode == "fp32" else f"{res['bytes_ratio']:.1f}x fewer bytes; speedup = fp32 time / hook time"))
-    return rows
+        return [BenchRow("comm", "DDP comm hooks", "-", 0, 0.0, note=f"skipped: {exc}")]
+    ctx["comm"] = comm_compare_benchmark(steps=5 if quick else 100, compute_repeats=3 if quick else 10)
+    return []
+
+
+_HOOK_NAMES = {"fp32": "fp32 all-reduce", "fp16": "fp16_compress_hook", "powersgd1": "powerSGD_hook rank 1",
+               "powersgd4": "powerSGD_hook rank 4", "ternary": "vsaopt ternary + error feedback"}
+
+
+def _comm_tables(res: dict) -> list[Table]:
+    """The measured table (per world size) and the modeled one (bytes ratio and step time on 1/10/100 Gbit/s links)."""
+    measured = Table(title=f"comm: DDP hooks on local gloo processes, MLP {res['parameters']:,} parameters on digits, {res['steps']} steps",
+                     title_justify="left", caption="bytes: sent per rank per step (ring algorithms); compute: the hook on a one-rank group; "
+                     "time: step time / fp32 step time (loaded machine: ratios are noisy)", caption_justify="left")
+    for col in ("hook", "W", "bytes", "fewer than fp32", "compute", "step", "step vs fp32", "accuracy"):
+        measured.add_column(col, justify="left" if col == "hook" else "right")
+    for w, hooks in res["measured"].items():
+        f = hooks["fp32"]
+        for h, r in hooks.items():
+            measured.add_row(_HOOK_NAMES[h], str(w), f"{r['bytes_per_step']:,.0f}", f"{f['bytes_per_step'] / r['bytes_per_step']:.1f}x",
+                             _fmt_seconds(r["compute_seconds"]), _fmt_seconds(r["seconds_per_step"]),
+                             f"{r['seconds_per_step'] / f['seconds_per_step']:.2f}", f"{100 * r['accuracy']:.1f}")
+    modeled = Table(title="comm, modeled: local step + hook compute + bytes / link (bandwidth only, no latency)", title_justify="left")
+    for col in ("W", "hook", "fewer bytes than fp32", "1 Gbit/s", "10 Gbit/s", "100 Gbit/s"):
+        modeled.add_column(col, justify="left" if col == "hook" else "right")
+    for w, hooks in res["modeled"].items():
+        for h, r in hooks.items():
+            modeled.add_row(str(w), _HOOK_NAMES[h], f"{r['ratio']:.1f}x", *(_fmt_seconds(r["seconds"][g]) for g in sorted(r["seconds"])))
+    return [measured, modeled]
 
 
 def _fidelity(ctx: dict, quick: bool) -> list[BenchRow]:
@@ -101,7 +120,7 @@ def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, pr
         "accumulator": lambda ctx: cb.accumulator_rows(size, ctx["bandwidth"], backend),
         "compressor": lambda ctx: cb.compressor_rows(backend),
         "fidelity": lambda ctx: _fidelity(ctx, quick),
-        "comm": lambda ctx: _comm_rows(quick),
+        "comm": lambda ctx: _comm_rows(ctx, quick),
         "predictor_memory": lambda ctx: _predictor_memory(ctx, quick, backend),
     }
 
@@ -173,11 +192,15 @@ def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predic
         console.print(_fidelity_table(ctx["fidelity"]))
     if "predictor_memory" in ctx:
         console.print(_predictor_memory_table(ctx["predictor_memory"]))
+    for table in _comm_tables(ctx["comm"]) if "comm" in ctx else []:
+        console.print(table)
     if json_path is not None:
         doc: dict = {"vsaopt": __version__, "backend": backend, "machine": machine, "platform": platform.platform(), "size": size,
                "sections": {k: [r.to_dict() for r in v] for k, v in results.items() if v}}
         for name in ("fidelity", "predictor_memory"):
             if name in ctx:
                 doc["sections"][name] = [r.to_dict() for r in ctx[name]]
+        if "comm" in ctx:
+            doc["sections"]["comm"] = ctx["comm"]
         json_path.write_text(json.dumps(doc, indent=1))
         console.print(f"wrote {json_path}")

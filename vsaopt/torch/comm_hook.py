@@ -1,11 +1,24 @@
 """Ternary all-reduce (glossary: docs/architecture.md): a TernGrad-style compressed gradient hook for ``DistributedDataParallel``.
 
-Each rank ternarizes its gradient bucket (:func:`vsaopt.ternary.quantize_stochastic`,
-one ``max |x|`` scale per chunk), packs the trits four to a byte
-(:func:`vsaopt.ternary.pack`, ``"2bit"``), and exchanges packed trits and
-float32 scales with one ``all_gather`` on the process group.  Every rank
-decodes the gathered payloads in rank order with the same float32 arithmetic,
-so all ranks end the step with bit-identical averaged gradients.
+Two schemes exchange a bucket; ``TernaryCommState(scheme="auto")`` picks, per
+bucket, the one that sends fewer bytes (all-gather at two ranks, reduce-scatter
+from four; both are bit-identical on every rank).
+
+**All-gather.**  Each rank ternarizes its gradient bucket
+(:func:`vsaopt.ternary.quantize_stochastic`, one ``max |x|`` scale per chunk),
+packs the trits four to a byte (:func:`vsaopt.ternary.pack`, ``"2bit"``), and
+exchanges packed trits and float32 scales with one ``all_gather``.  Every rank
+decodes the gathered payloads in rank order with the same float32 arithmetic.
+A rank sends ``(W - 1) (4 K + n / 4)`` bytes: it grows with the world size.
+
+**Reduce-scatter** (:mod:`vsaopt.torch.trit_reduce_scatter`, ``spec/comm.md``).
+An ``all_reduce`` MAX of the per-chunk scales (as int32 bit patterns) gives
+every rank the same scales; each rank quantizes against them and sends shard
+``j`` of its packed trits to rank ``j`` with ``all_to_all_single``; rank ``j``
+sums the trits exactly, rounds the sums stochastically to 4 bits and the
+shards are exchanged with ``all_gather``.  A rank sends about
+``0.75 (W - 1) / W * n`` bytes, at most ``n`` / 10.6 of the fp32 all-reduce at any
+``W``.  These three collectives all work on gloo (CPU) and NCCL (CUDA).
 
 Randomness: element ``i`` of chunk ``c`` of bucket ``b`` on rank ``r`` at hook
 step ``k`` (the number of earlier calls for bucket ``b``) uses the Philox draw
@@ -13,10 +26,11 @@ step ``k`` (the number of earlier calls for bucket ``b``) uses the Philox draw
 tensor_index=(r << 20) | (b << 10) | c)``, so ranks draw independently and a
 run is reproducible from the seed.
 
-Decoding (per element ``i``, chunk ``c(i)``): ``acc = 0.0f``; for ranks
+All-gather decoding (per element ``i``, chunk ``c(i)``): ``acc = 0.0f``; for ranks
 ``r = 0 .. W-1``: ``acc = f32(acc + f32(t_r[i]) * s_r[c(i)])``; result
 ``f32(acc / f32(W))``.  Because stochastic ternarization is unbiased,
-``E[result] = mean_r x_r`` (up to the ``2**-24`` grid of the uniforms).
+``E[result] = mean_r x_r`` (up to the ``2**-24`` grid of the uniforms); the
+same holds for the reduce-scatter scheme.
 """
 
 import dataclasses
@@ -33,9 +47,10 @@ from ..backend import to_host
 from ..checkpoint import Checkpointable, Fields
 from ..errors import CheckpointError, ConfigError, NonFiniteError
 from ..ternary import pack, quantize_stochastic, unpack
+from . import trit_reduce_scatter as rs
 from ._dlpack import backend_for, from_array, to_array
 
-__all__ = ["COMM_HOOK_STREAM", "CommStats", "TernaryCommState", "ternary_comm_hook", "MAX_RANKS", "MAX_BUCKETS", "MAX_CHUNKS"]
+__all__ = ["COMM_HOOK_STREAM", "SCHEMES", "CommStats", "TernaryCommState", "ternary_comm_hook", "MAX_RANKS", "MAX_BUCKETS", "MAX_CHUNKS"]
 
 #: Philox ``stream`` word of the hook's draws: ASCII "TERN".
 COMM_HOOK_STREAM = int(Stream.COMM_HOOK)
@@ -45,6 +60,8 @@ MAX_RANKS = 1 << 12
 MAX_BUCKETS = 1 << 10
 #: Chunks per bucket addressable in ``tensor_index`` (10 bits); larger buckets get larger chunks.
 MAX_CHUNKS = 1 << 10
+#: Values of ``TernaryCommState(scheme=...)``.
+SCHEMES = ("auto", "all_gather", "reduce_scatter")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,14 +70,15 @@ class CommStats:
 
     Byte counts follow ring algorithms (what gloo and NCCL use): an all-gather
     of ``s`` bytes per rank sends ``(W - 1) s`` bytes from each rank, an
-    all-reduce of ``S`` bytes sends ``2 (W - 1) / W * S``.
+    all-reduce of ``S`` bytes sends ``2 (W - 1) / W * S``, an all-to-all of
+    ``S`` bytes sends ``(W - 1) / W * S``.
 
     Attributes
     ----------
     steps : int
         Backward passes seen (calls for the last bucket).
     compressed_buckets, fallback_buckets : int
-        Bucket calls exchanged as trits, and as an fp32 (bucket dtype) all-reduce.
+        Bucket calls exchanged as trits (either scheme), and as an fp32 (bucket dtype) all-reduce.
     elements : int
         Gradient elements communicated.
     bytes_sent : int
@@ -68,6 +86,8 @@ class CommStats:
     fp32_bytes : int
         Bytes an fp32 all-reduce of the same buckets would have sent.
     world_size : int
+    reduce_scatter_buckets : int
+        The compressed bucket calls that used the reduce-scatter scheme.
     """
 
     steps: int
@@ -77,6 +97,7 @@ class CommStats:
     bytes_sent: int
     fp32_bytes: int
     world_size: int
+    reduce_scatter_buckets: int = 0
 
     @property
     def compression_ratio(self) -> float:
@@ -131,6 +152,12 @@ class TernaryCommState(Checkpointable):
     backend : None, a backend name or a backend object
         vsaopt backend for quantization and packing (None: numba or numpy for
         CPU buckets, cupy for CUDA buckets).
+    scheme : {"auto", "all_gather", "reduce_scatter"}
+        How compressed buckets are exchanged (see the module docstring).
+        ``"auto"`` takes, per bucket, the scheme that sends fewer bytes
+        (all-gather on ties): all-gather at 2 ranks, reduce-scatter from 4.
+        The reduce-scatter scheme shares one scale per chunk across ranks
+        (the largest), so its variance is a little higher at the same ``W``.
 
     Examples
     --------
@@ -150,9 +177,12 @@ class TernaryCommState(Checkpointable):
         min_compress_numel: int = 1024,
         chunk_size: int = 65536,
         backend: Any = None,
+        scheme: str = "auto",
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2**64:
             raise ConfigError(f"seed: expected an integer in [0, 2**64), got {seed!r}")
+        if scheme not in SCHEMES:
+            raise ConfigError(f"scheme: expected one of {list(SCHEMES)}, got {scheme!r}")
         if not isinstance(error_feedback, bool):
             raise ConfigError(f"error_feedback: expected a bool, got {error_feedback!r}")
         for name, v, lo in (("min_compress_numel", min_compress_numel, 0), ("chunk_size", chunk_size, 1)):
@@ -163,6 +193,7 @@ class TernaryCommState(Checkpointable):
         self.error_feedback: bool = error_feedback
         self.min_compress_numel: int = int(min_compress_numel)
         self.chunk_size: int = int(chunk_size)
+        self.scheme: str = scheme
         self._backend_arg: Any = backend
         self._backends: dict[str, Any] = {}
         self._steps: dict[int, int] = {}
@@ -174,6 +205,7 @@ class TernaryCommState(Checkpointable):
         self._n_steps = 0
         self._n_compressed = 0
         self._n_fallback = 0
+        self._n_reduce_scatter = 0
         self._n_elements = 0
         self._bytes = 0
         self._fp32_bytes = 0
@@ -182,7 +214,8 @@ class TernaryCommState(Checkpointable):
     def stats(self) -> CommStats:
         """Counters since construction or :meth:`reset_stats`."""
         return CommStats(
-            self._n_steps, self._n_compressed, self._n_fallback, self._n_elements, self._bytes, self._fp32_bytes, self._world
+            self._n_steps, self._n_compressed, self._n_fallback, self._n_elements, self._bytes, self._fp32_bytes, self._world,
+            self._n_reduce_scatter,
         )
 
     def residual(self, bucket_index: int) -> Optional[torch.Tensor]:
@@ -201,6 +234,20 @@ class TernaryCommState(Checkpointable):
         size = max(self.chunk_size, -(-n // MAX_CHUNKS))
         return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
 
+    def scheme_for(self, n: int, world: int) -> str:
+        """The scheme an ``n``-element compressed bucket uses at ``world`` ranks (``"all_gather"`` or ``"reduce_scatter"``).
+
+        Examples
+        --------
+        >>> state = TernaryCommState()
+        >>> state.scheme_for(10**6, 2), state.scheme_for(10**6, 4)
+        ('all_gather', 'reduce_scatter')
+        """
+        if self.scheme != "auto":
+            return self.scheme
+        k = len(self.chunk_bounds(n))
+        return "reduce_scatter" if rs.reduce_scatter_bytes(n, k, world) < rs.all_gather_bytes(n, k, world) else "all_gather"
+
     def _backend(self, device: torch.device) -> Any:
         key = str(device)
         if key not in self._backends:
@@ -215,7 +262,8 @@ class TernaryCommState(Checkpointable):
     # --- state ---------------------------------------------------------------------
 
     def _config_dict(self) -> dict:
-        return {"seed": self.seed, "error_feedback": self.error_feedback, "min_compress_numel": self.min_compress_numel, "chunk_size": self.chunk_size}
+        return {"seed": self.seed, "error_feedback": self.error_feedback, "min_compress_numel": self.min_compress_numel, "chunk_size": self.chunk_size,
+                "scheme": self.scheme}
 
     @classmethod
     def _config_from_dict(cls, data: Any) -> Any:
@@ -292,8 +340,10 @@ def ternary_comm_hook(state: "TernaryCommState", bucket: dist.GradBucket) -> tor
     """DDP communication hook: average gradients across ranks as stochastic trits plus per-chunk scales.
 
     Register with ``ddp_model.register_comm_hook(state, ternary_comm_hook)``.
-    Per bucket and rank the payload is 4 bytes per chunk (the float32 scales) then
-    ``ceil(n / 4)`` bytes of packed trits, against ``4 n`` bytes of an fp32 all-reduce; buckets below
+    A rank sends, per bucket of ``n`` elements and ``K`` chunks, ``(W-1) (4 K +
+    ceil(n / 4))`` bytes under the all-gather scheme and about ``0.75 (W-1) / W
+    * n`` under the reduce-scatter scheme (:meth:`TernaryCommState.scheme_for`
+    says which), against ``2 (W-1) / W * 4 n`` for an fp32 all-reduce; buckets below
     ``state.min_compress_numel`` elements use the ordinary all-reduce.  Works
     with gloo (CPU tensors) and NCCL (CUDA tensors, with cupy installed).
     float16/bfloat16/float64 buckets are quantized in float32 and written back
@@ -355,12 +405,12 @@ def ternary_comm_hook(state: "TernaryCommState", bucket: dist.GradBucket) -> tor
             residual = xp.asarray(residual)
         v = v + residual
     step = state._next_step(index)
-    trits, scales, payload = _encode(state, v, be, rank, index, step)
     bounds = state.chunk_bounds(n)
+    if state.scheme_for(n, world) == "reduce_scatter":
+        return _reduce_scatter(state, buf, v, be, group, world, rank, index, step, bounds)
+    trits, scales, payload = _encode(state, v, be, rank, index, step)
     if state.error_feedback:
-        r = v - _scaled(trits, scales, bounds, xp.empty(n, dtype=xp.float32), xp)
-        r[~xp.isfinite(r)] = 0.0
-        state._residuals[index] = r
+        _keep_residual(state, index, v, trits, scales, bounds, xp)
     send = from_array(payload)
     nbytes = int(send.numel())
     state._n_compressed += 1
@@ -372,9 +422,7 @@ def ternary_comm_hook(state: "TernaryCommState", bucket: dist.GradBucket) -> tor
 
     def _decode(f: torch.futures.Future) -> torch.Tensor:
         f.wait()
-        # decode straight into a float32 bucket (its values were consumed by the encoder)
-        direct = buf.dtype == torch.float32 and buf.is_contiguous()
-        acc = to_array(buf).reshape(-1) if direct else xp.empty(n, dtype=xp.float32)
+        direct, acc = _output(buf, n, xp)
         tmp = xp.empty(n, dtype=xp.float32) if world > 1 else acc
         for r_ in range(world):
             data = to_array(gathered[r_])
@@ -386,8 +434,65 @@ def ternary_comm_hook(state: "TernaryCommState", bucket: dist.GradBucket) -> tor
                 xp.add(acc, tmp, out=acc)
         if world > 1:
             xp.divide(acc, xp.float32(world), out=acc)
-        if not direct:
-            buf.copy_(from_array(acc).view(buf.shape))
-        return buf
+        return _write_back(buf, direct, acc)
+
+    return work.get_future().then(_decode)
+
+
+def _keep_residual(state: "TernaryCommState", index: int, v: Any, trits: Any, scales: Any, bounds: list, xp: Any) -> None:
+    """Error feedback: store ``v - scale * trits`` (non-finite entries zeroed) as the bucket's residual."""
+    r = v - _scaled(trits, scales, bounds, xp.empty(v.shape[0], dtype=xp.float32), xp)
+    r[~xp.isfinite(r)] = 0.0
+    state._residuals[index] = r
+
+
+def _output(buf: torch.Tensor, n: int, xp: Any) -> tuple[bool, Any]:
+    """Where to decode: the bucket itself when it is contiguous float32 (the encoder has consumed its values), else a new array."""
+    direct = buf.dtype == torch.float32 and buf.is_contiguous()
+    return direct, to_array(buf).reshape(-1) if direct else xp.empty(n, dtype=xp.float32)
+
+
+def _write_back(buf: torch.Tensor, direct: bool, acc: Any) -> torch.Tensor:
+    if not direct:
+        buf.copy_(from_array(acc).view(buf.shape))
+    return buf
+
+
+def _reduce_scatter(
+    state: "TernaryCommState", buf: torch.Tensor, v: Any, be: Any, group: Any, world: int, rank: int, index: int, step: int, bounds: list
+) -> torch.futures.Future[torch.Tensor]:
+    """The reduce-scatter scheme (:mod:`vsaopt.torch.trit_reduce_scatter`): scale MAX, all-to-all of trits, all-gather of nibbles.
+
+    The first two collectives complete inside this call and only the last one
+    is left in flight, so every rank issues every bucket's collectives in the
+    same order whatever the order in which futures complete.
+    """
+    xp = be.xp
+    n = v.shape[0]
+    local = rs.chunk_scale_bits(v, bounds, be)
+    shared = torch.from_numpy(local).to(buf.device)
+    dist.all_reduce(shared, op=dist.ReduceOp.MAX, group=group)
+    bits = shared.cpu().numpy()
+    base = (rank << 20) | (index << 10)
+    trits, packed = rs.encode(v, bits, bounds, world, be, state.seed, COMM_HOOK_STREAM, step, base)
+    if state.error_feedback:
+        scales = xp.asarray(bits.astype(np.uint32).view(np.float32))
+        _keep_residual(state, index, v, trits, scales, bounds, xp)
+    send = from_array(packed)
+    received = torch.empty_like(send)
+    dist.all_to_all_single(received, send, group=group)
+    shard = from_array(rs.reduce_shard(to_array(received), world, be, state.seed, step, (rank << 20) | (index << 10)))
+    gathered = [torch.empty_like(shard) for _ in range(world)]
+    work = dist.all_gather(gathered, shard, group=group, async_op=True)
+    state._n_compressed += 1
+    state._n_reduce_scatter += 1
+    state._bytes += rs.reduce_scatter_bytes(n, len(bounds), world)
+
+    def _decode(f: torch.futures.Future) -> torch.Tensor:
+        f.wait()
+        direct, out = _output(buf, n, xp)
+        whole = xp.concatenate([to_array(g) for g in gathered])
+        rs.decode(whole, n, bits, bounds, world, be, out)
+        return _write_back(buf, direct, out)
 
     return work.get_future().then(_decode)
