@@ -358,3 +358,11 @@ def test_an_array_of_another_device_kind_is_rejected():
     acc = TernaryGradientAccumulator([("a", (2,))], backend="numpy")
     with pytest.raises(BackendError):
         acc.accumulate({"a": FakeCupy()})
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 6, 19, 20])
+def test_nibble_unpack_ignores_bytes_past_n_counts_on_every_backend(backend, reference, n):
+    packed = (np.arange(10, dtype=np.uint8) * 17).astype(np.uint8)
+    want = reference.nibble_unpack(packed, n)
+    got = backend.nibble_unpack(backend.xp.asarray(packed), n)
+    assert to_host(got).tobytes() == want.tobytes() and got.shape == (n,)

@@ -44,6 +44,8 @@ class Stream(IntEnum):
     COMM_HOOK = 0x5445524E  # "TERN"
     #: Stochastic trits of compressed predictor history (:mod:`vsaopt.phase.history_codec`).
     HISTORY = 0x50485354  # "PHST"
+    #: Stochastic rounding of shard sums in the reduce-scatter comm scheme (:mod:`vsaopt.torch.trit_reduce_scatter`).
+    COMM_SUM = 0x5452534D  # "TRSM"
 
     def __str__(self) -> str:
         return self.name

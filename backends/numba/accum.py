@@ -421,7 +421,8 @@ def _nunpack_par(p, out, start, stop):
 def nibble_unpack(packed, n):
     """Inverse of :func:`nibble_pack`: ``n`` int8 counts."""
     out = np.empty(n, dtype=np.int8)
-    run(n, _nunpack_range, _nunpack_par, packed, out, 0, packed.shape[0])
+    nbytes = min(packed.shape[0], (n + 1) // 2)  # bytes past the n counts are ignored, as in the reference
+    run(n, _nunpack_range, _nunpack_par, packed, out, 0, nbytes)
     return out
 
 

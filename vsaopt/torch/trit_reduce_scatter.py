@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .._bits import F32_INF_BITS, f32_from_bits
+from ..rng import Stream
 
 __all__ = [
     "COMM_SUM_STREAM",
@@ -44,8 +45,8 @@ __all__ = [
     "all_gather_bytes",
 ]
 
-#: Philox ``stream`` word of the stochastic rounding of shard sums: ASCII "TRSM".
-COMM_SUM_STREAM = 0x5452534D
+#: Philox ``stream`` word of the stochastic rounding of shard sums (ASCII "TRSM").
+COMM_SUM_STREAM = int(Stream.COMM_SUM)
 #: Largest magnitude a rounded shard sum may take (4-bit two's complement holds [-8, 7]).
 NIBBLE_MAX = 7
 
