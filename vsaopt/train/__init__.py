@@ -14,7 +14,7 @@ from .data import DATASETS, Dataset, load_dataset
 from .model import MLP
 from .optim import SGDMomentum
 from .results import TARGET_MARGIN, ModeResult, RunResult, TrainSettings
-from .run import MODES, batch_schedule, run_training
+from .run import CONTROL_MODES, METHOD_MODES, MODES, QUICK_MODES, batch_schedule, run_training
 
 __all__ = [
     "DATASETS",
