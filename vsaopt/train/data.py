@@ -21,7 +21,7 @@ import numpy as np
 from ..backend import resolve_backend
 from ..errors import ConfigError
 
-__all__ = ["DATASETS", "REGRESSION_DATASETS", "Dataset", "load_dataset"]
+__all__ = ["DATASETS", "REGRESSION_DATASETS", "Dataset", "load_dataset", "holdout"]
 
 #: Data set name -> scikit-learn loader name (all ship with scikit-learn; nothing is downloaded).
 DATASETS: dict[str, str] = {
@@ -174,5 +174,54 @@ def load_dataset(name: str = "digits", seed: int = 0, test_fraction: float = 0.2
         x_test=xp.asarray(z[test]),
         y_test=xp.asarray(y[test]),
         n_classes=n_classes,
+        seed=int(seed),
+    )
+
+
+def holdout(data: Dataset, fraction: float = 0.2, seed: int = 0, backend: Any = None) -> Dataset:
+    """A validation split of ``data``'s *training* rows: the returned set's test part is held out of its training part.
+
+    Split as :func:`load_dataset` splits (stratified for classes, else one
+    seeded permutation); the features stay as they are (standardized with the
+    whole training split's statistics).  The test rows of ``data`` are not
+    used, so choices made on this split (a learning rate) never see them.
+
+    Parameters
+    ----------
+    data : Dataset
+    fraction : float in (0, 1)
+        Share of the training rows held out.
+    seed : int
+    backend : None, a backend name or a backend object
+        Where ``data``'s arrays live.
+
+    Returns
+    -------
+    Dataset
+        Named like ``data``; ``x_test``/``y_test`` are the held-out rows.
+
+    Examples
+    --------
+    >>> ds = load_dataset("iris", backend="numpy")
+    >>> holdout(ds, 0.2, seed=0, backend="numpy")
+    Dataset(name='iris', train=96, test=24, features=4, classes=3, seed=0)
+    """
+    if not (0.0 < float(fraction) < 1.0):
+        raise ConfigError(f"fraction: expected a number in (0, 1), got {fraction!r}")
+    be = resolve_backend(backend)
+    y = be.to_host(data.y_train)
+    split_seed = int(np.random.default_rng([int(seed), 3]).integers(2**31))  # not the test split's permutation
+    if data.is_regression:
+        train, test = _random_split(y.shape[0], float(fraction), split_seed)
+    else:
+        train, test = _split(y, float(fraction), split_seed)
+    rows_train, rows_test = be.xp.asarray(train), be.xp.asarray(test)
+    return Dataset(
+        name=data.name,
+        x_train=data.x_train[rows_train],
+        y_train=data.y_train[rows_train],
+        x_test=data.x_train[rows_test],
+        y_test=data.y_train[rows_test],
+        n_classes=data.n_classes,
         seed=int(seed),
     )
