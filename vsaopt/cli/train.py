@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform
 from pathlib import Path
 from typing import Any
 
@@ -312,7 +311,9 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
         deterministic_config=dc,
         diagnose=diagnose,
     )
-    machine = f"{platform.machine()} {platform.processor() or ''}".strip() + f", Python {platform.python_version()}"
+    from .suite_report import machine_description
+
+    machine = machine_description()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
         tasks: dict[str, Any] = {}
