@@ -42,8 +42,10 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 def _phase_options(f: Any) -> Any:
     """Options for the fields of the two phase configs (unset: the recommended presets' values)."""
     opts = [
-        click.option("--preset", type=click.Choice(["recommended", "crate"]), default="recommended", show_default=True,
-                     help="Start from PhaseConfig/DeterministicPhaseConfig.recommended() or from the crate's defaults."),
+        click.option("--preset", type=click.Choice(["recommended", "risky_fixed", "crate"]), default="recommended",
+                     show_default=True,
+                     help="Start from PhaseConfig/DeterministicPhaseConfig.recommended() (gated by the measured "
+                          "predictability), their risky_fixed() (fixed schedules tuned on one setting) or the crate's defaults."),
         click.option("--full-steps", type=COUNT, help="FULL steps per cycle (both trainers)."),
         click.option("--predict-steps", type=COUNT, help="PREDICT steps per cycle (both trainers)."),
         click.option("--correct-every", type=POSITIVE, help="A CORRECT step after this many predicted steps (both trainers)."),
@@ -71,8 +73,11 @@ def build_configs(preset: str, opts: dict[str, Any]) -> tuple[PhaseConfig, Deter
     >>> pc.full_steps, dc.full_steps, pc.predict_steps == PhaseConfig().predict_steps
     (2, 2, True)
     """
-    pc = PhaseConfig.recommended() if preset == "recommended" else PhaseConfig()
-    dc = DeterministicPhaseConfig.recommended() if preset == "recommended" else DeterministicPhaseConfig()
+    presets = {"recommended": (PhaseConfig.recommended, DeterministicPhaseConfig.recommended),
+               "risky_fixed": (PhaseConfig.risky_fixed, DeterministicPhaseConfig.risky_fixed),
+               "crate": (PhaseConfig, DeterministicPhaseConfig)}
+    make_pc, make_dc = presets[preset]
+    pc, dc = make_pc(), make_dc()
     shared = {"full_steps": "full_steps", "predict_steps": "predict_steps", "correct_every": "correct_every",
               "adaptive": "adaptive_phases", "loss_threshold": "loss_threshold"}
     common = {field: opts[o] for o, field in shared.items() if opts.get(o) is not None}

@@ -47,7 +47,6 @@ Nothing here prints; :mod:`vsaopt.cli.train` formats the results.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -85,9 +84,6 @@ MODES: tuple[str, ...] = ("baseline", *METHOD_MODES, *CONTROL_MODES)
 #: The modes of the quick default run of ``vsaopt train``.
 QUICK_MODES: tuple[str, ...] = ("baseline", "phase", "deterministic", "skip")
 
-# Whether the trainers take the gradient's batch size (it enables their noise-scale estimate).
-_RECORD_TAKES_BATCH = "batch_size" in inspect.signature(PhaseTrainer.record_full_gradients).parameters
-
 
 def batch_schedule(n_train: int, batch_size: int, steps: int, seed: int) -> np.ndarray:
     """Sample indices of every step's mini-batch, ``(steps, batch_size)`` int64.
@@ -111,14 +107,21 @@ def batch_schedule(n_train: int, batch_size: int, steps: int, seed: int) -> np.n
 
 
 def nominal_predict_share(config: PhaseConfig, steps: int) -> float:
-    """Share of PREDICT steps of ``config``'s schedule over ``steps`` steps without adaptive changes.
+    """Share of PREDICT steps of ``config``'s schedule over ``steps`` steps without adaptive changes or the gate.
+
+    The nominal share of the fixed cycle.  A gated schedule's realized share
+    depends on the measured predictability and is known only after a run
+    (the controls of :func:`run_training` copy it from ``phase``'s record).
 
     Examples
     --------
     >>> nominal_predict_share(PhaseConfig(full_steps=2, predict_steps=2, correct_every=5), 100)
     0.5
+    >>> nominal_predict_share(PhaseConfig.recommended(), 100)      # its gate may allow fewer
+    0.8
     """
-    trainer = PhaseTrainer([("g", (1,))], dataclasses.replace(config, adaptive_phases=False), backend="numpy")
+    fixed = dataclasses.replace(config, adaptive_phases=False, gate=dataclasses.replace(config.gate, enabled=False))
+    trainer = PhaseTrainer([("g", (1,))], fixed, backend="numpy")
     g = {"g": np.zeros(1, np.float32)}
     predicted = 0
     for _ in range(steps):
@@ -190,14 +193,11 @@ class MLPLearner:
         idx = self._idx[step]
         loss, grads = self.model.loss_and_gradients(self.data.x_train[idx], self.data.y_train[idx])
         if self.trainer is not None:
-            if _RECORD_TAKES_BATCH:
-                self.trainer.record_full_gradients(grads, batch_size=self.batch_size)
-            else:
-                self.trainer.record_full_gradients(grads)
+            # the batch size enables the trainer's gradient noise-scale estimate
+            self.trainer.record_full_gradients(grads, batch_size=self.batch_size)
             # a CORRECT record of the momentum trainer accumulates a correction for the next prediction
             self._correction_pending |= self.mode == "phase" and self._label == "CORRECT"
-            telemetry = getattr(self.trainer, "telemetry", None)
-            self.telemetry.append(None if telemetry is None else telemetry.to_dict())
+            self.telemetry.append(self.trainer.telemetry.to_dict())
         self._grads = self._last_real = grads
         return loss
 
