@@ -144,24 +144,43 @@ def _plot_telemetry(ax: Any, run: Any, colors: dict[str, str]) -> None:
         if not r.telemetry:
             continue
         c = colors.get(mode)
-        for key, style in (("prediction_cosine", "-"), ("rho", "--")):
+        # the noisy per-step cosine thin and light, its average (rho) bold
+        for key, lw, alpha in (("prediction_cosine", 0.5, 0.35), ("rho", 1.8, 1.0)):
             ts, vs = _telemetry_series(r, key)
             if ts:
-                ax.plot(ts, vs, style, lw=0.9, color=c, label=f"{mode} {key.replace('_', ' ')}", alpha=0.85)
+                ax.plot(ts, vs, lw=lw, color=c, label=f"{mode} {key.replace('_', ' ')}", alpha=alpha)
                 drawn = True
         ts, vs = _telemetry_series(r, "predict_budget")
         if ts:
-            budget_ax.step(ts, vs, where="post", lw=0.8, color=c, alpha=0.5, ls=":", label=f"{mode} predict budget")
+            budget_ax.step(ts, vs, where="post", lw=1.0, color=c, alpha=0.8, ls="--", label=f"{mode} predict budget")
     if not drawn:
         ax.text(0.5, 0.5, "no prediction telemetry recorded", ha="center", va="center", transform=ax.transAxes)
     ax.axhline(0.0, color="gray", lw=0.5)
     ax.set_ylim(-1.05, 1.05)
     ax.set_ylabel("cosine (real-gradient steps)")
-    budget_ax.set_ylabel("PREDICT steps allowed next")
+    budget_ax.set_ylabel("PREDICT steps allowed next (dashed)")
+    budget_ax.set_ylim(bottom=-0.2)
     lines = ax.get_legend_handles_labels()
     more = budget_ax.get_legend_handles_labels()
     if lines[0] or more[0]:
-        ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower right", fontsize=7, ncol=2)
+        ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower right", fontsize=7, ncol=3, framealpha=0.9)
+
+
+def telemetry_lines(run: Any, configs: dict[str, Any]) -> list[str]:
+    """Per phase-trained mode: whether its gate is on, and the last prediction telemetry it measured."""
+    lines = []
+    for mode, r in run.modes.items():
+        last = next((t for t in reversed(r.telemetry) if t is not None), None)
+        if last is None:
+            continue
+        gate = "gated" if configs[mode].gate.enabled else "fixed schedule"
+        parts = [f"{key.replace('_', ' ')} {last[key]:.3g}" for key in ("prediction_cosine", "rho", "quality")
+                 if last.get(key) is not None]
+        noise = last.get("noise_scale")
+        parts.append("noise scale " + ("-" if noise is None else f"{noise:.3g} samples (batch {run.settings['batch_size']})"))
+        parts.append(f"predict budget {last['predict_budget']}")
+        lines.append(f"{mode} ({gate}), telemetry at step {last['step']}: " + ", ".join(parts))
+    return lines
 
 
 def write_plot(run: Any, path: Path) -> None:
@@ -333,6 +352,8 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
                   f"{settings.batch_size}, lr {settings.lr} (not tuned; --suite tunes it), hidden {list(widths)}, "
                   f"preset {preset}")
     console.print(results_table(run))
+    for line in telemetry_lines(run, {"phase": pc, "deterministic": dc}):
+        console.print(line)
     if diagnose:
         for mode, r in run.modes.items():
             if r.pred_cosine:
