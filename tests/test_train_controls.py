@@ -156,6 +156,19 @@ def test_controls_copy_phase_in_a_run(preset):
     assert small.batch_fraction == small_batch_size(142, 40, phase.backward_passes) / 142
     if preset == "risky_fixed":
         assert skipped > 0 and small.batch_fraction < 1
+    # the controls' wall-clock reference: a baseline run of their own round
+    assert phase.baseline_eval_time == [] and len(skip.baseline_eval_time) == len(skip.eval_time)
+    assert skip.baseline_eval_time == reuse.baseline_eval_time != run.modes["baseline"].eval_time
+
+
+def test_a_control_wall_speedup_uses_the_baseline_of_its_round():
+    base = _mode("baseline", [True] * 4, [True] * 4, [0.1, 0.8, 0.9])
+    skip = _mode("skip", [True] * 4, [True] * 4, [0.1, 0.9, 0.9])
+    run = RunResult(TrainSettings(steps=4).to_dict(), "m", {"baseline": base, "skip": skip})
+    assert run.speedup("skip") == pytest.approx(0.4 / 0.2)  # the first round's baseline reaches 0.895 at 0.4 s
+    skip.baseline_eval_time = [0.0, 1.0, 3.0]  # its round's baseline was slower
+    assert run.speedup("skip") == pytest.approx(3.0 / 0.2)
+    assert run.pass_speedup("skip") == 2.0  # pass units do not depend on the clock
 
 
 def test_telemetry_is_recorded_at_real_gradient_steps_and_written_to_json(tmp_path):

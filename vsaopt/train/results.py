@@ -176,6 +176,9 @@ class ModeResult:
     the pass units.  ``telemetry``, for the phase-trained modes, holds per step
     the trainer's :class:`~vsaopt.phase.PredictionTelemetry` as a dict on
     steps with a real gradient, None elsewhere (empty for the other modes).
+    ``baseline_eval_time``, for the controls (which run in a second round),
+    holds the evaluation times of a baseline run interleaved with them: their
+    wall-clock reference (empty: the first round's baseline is the reference).
 
     Examples
     --------
@@ -203,6 +206,7 @@ class ModeResult:
     metric: str = "accuracy"
     batch_fraction: float = 1.0
     telemetry: list[dict | None] = dataclasses.field(default_factory=list)
+    baseline_eval_time: list[float] = dataclasses.field(default_factory=list)
 
     @property
     def steps(self) -> int:
@@ -382,8 +386,18 @@ class RunResult:
         return base / this
 
     def speedup(self, mode: str) -> float | None:
-        """Baseline's wall time to target / ``mode``'s (None when either did not reach it)."""
-        return self._ratio(self.time_to_target("baseline"), self.time_to_target(mode))
+        """Baseline's wall time to target / ``mode``'s (None when either did not reach it).
+
+        The baseline's time is that of the baseline run interleaved with
+        ``mode`` (:attr:`ModeResult.baseline_eval_time`, for the controls), so
+        both were timed under the same machine load.
+        """
+        r = self.modes[mode]
+        base = self.time_to_target("baseline")
+        if r.baseline_eval_time and base is not None and self.target_metric is not None:
+            i = self.modes["baseline"].reached(self.target_metric)
+            base = None if i is None else r.baseline_eval_time[i]
+        return self._ratio(base, self.time_to_target(mode))
 
     def pass_speedup(self, mode: str) -> float | None:
         """Baseline's pass units to target / ``mode``'s (None when either did not reach it)."""

@@ -21,7 +21,9 @@ step's gradient comes from:
 
 Because a gated schedule decides as it trains how many steps it predicts, the
 run has two rounds: first ``baseline`` with the methods (interleaved), then
-the controls (interleaved among themselves), built from ``phase``'s record.
+the controls, built from ``phase``'s record, interleaved with a second
+``baseline`` run that is only their wall-clock reference (same weights, data
+and metrics; its clock ran under the same load as theirs).
 ``phase`` runs whenever a control is asked for, and is reported only when
 asked for too.
 
@@ -321,11 +323,12 @@ def _run_all(settings: TrainSettings, modes: Sequence[str], on_step: Any, machin
         learners[mode] = MLPLearner(mode, settings, data, init, rows, mask, be)
         return learners[mode]
 
-    def play(group: list[str]) -> dict[str, ModeResult]:
+    def play(group: list[str], step_name: Callable[[str], str] = str) -> dict[str, ModeResult]:
         out = run_interleaved(
             learner, group, settings.steps, eval_every=settings.eval_every, loss_every=settings.loss_every,
             interleave=settings.interleave, warmup_steps=settings.timing_warmup_steps,
-            diagnose=lambda m: settings.diagnose and m != "baseline", on_step=on_step,
+            diagnose=lambda m: settings.diagnose and m != "baseline",
+            on_step=None if on_step is None else lambda m, k: on_step(step_name(m), k),
         )
         metric = "mse" if data.is_regression else "accuracy"
         for mode, res in out.items():
@@ -337,5 +340,10 @@ def _run_all(settings: TrainSettings, modes: Sequence[str], on_step: Any, machin
     results = play(["baseline", *methods])
     if controls:
         plan = plan_controls(results["phase"].backward, settings.batch_size, settings.seed)
-        results.update(play(controls))
+        # a second baseline run interleaved with the controls is their wall-clock reference
+        second = play(["baseline", *controls], lambda m: "baseline (timing reference)" if m == "baseline" else m)
+        reference = second.pop("baseline").eval_time
+        for res in second.values():
+            res.baseline_eval_time = reference
+        results.update(second)
     return RunResult(settings.to_dict(), machine, {m: results[m] for m in MODES if m == "baseline" or m in modes})

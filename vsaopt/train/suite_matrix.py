@@ -16,8 +16,8 @@ from .data import DATASETS
 
 __all__ = ["SuiteSetting", "SUITE_MATRIX", "QUICK_MATRIX", "LR_GRID", "QUICK_LR_GRID"]
 
-#: Baseline learning rates tried per setting (log-spaced, half a decade apart).
-LR_GRID: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3)
+#: Baseline learning rates tried per setting: 10**-2.5 .. 10**-0.5, half a decade apart (0.0032 .. 0.32).
+LR_GRID: tuple[float, ...] = tuple(10.0 ** (k / 2) for k in range(-5, 0))
 #: The learning rates of the smoke matrix.
 QUICK_LR_GRID: tuple[float, ...] = (0.01, 0.1)
 
