@@ -144,3 +144,11 @@ def test_cli_suite_quick_writes_tables_json_and_plot(tmp_path):
 def test_cli_quick_needs_suite():
     result = CliRunner().invoke(cli, ["train", "--quick"])
     assert result.exit_code == 2 and "--suite" in result.output
+
+
+def test_the_command_line_lists_match_the_library():
+    from vsaopt.cli import train as cli_train
+    from vsaopt.train import DATASETS, QUICK_MODES
+
+    assert cli_train._MODES == MODES and cli_train._QUICK_MODES == QUICK_MODES
+    assert set(cli_train._DATASETS) == set(DATASETS) == set(cli_train.DATASET_DEFAULTS)

@@ -194,6 +194,7 @@ def write_plot(run: Any, path: Path) -> None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise click.UsageError("--plot needs matplotlib: pip install 'vsaopt[plot]'") from exc
     fig, (ax_loss, ax_acc, ax_tel) = plt.subplots(3, 1, figsize=(10, 11), sharex=True,
@@ -231,6 +232,10 @@ def write_plot(run: Any, path: Path) -> None:
             row += 1
     _plot_telemetry(ax_tel, run, colors)
     ax_loss.set_yscale("log")
+    if not accuracy:  # the MSE's log axis: 0.6 rather than 6 x 10^-1
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+        ax_acc.yaxis.set_major_formatter(plain)
+        ax_acc.yaxis.set_minor_formatter(plain)
     ax_loss.set_ylabel("mini-batch loss (measured steps)")
     ax_acc.set_ylabel("test accuracy (%)" if accuracy else "test MSE (lower is better)")
     ax_tel.set_xlabel("training wall-clock time (s, evaluations excluded)")
