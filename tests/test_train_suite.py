@@ -50,13 +50,12 @@ def test_a_bad_setting_is_a_config_error():
 
 
 def test_pick_learning_rate_by_validation_metric_then_loss():
-    nan = math.nan
-    acc = [LrScore(0.01, 0.80, 0.5), LrScore(0.03, 0.92, 0.4), LrScore(0.1, 0.92, 0.3), LrScore(0.3, nan, nan)]
+    acc = [LrScore(0.01, 0.80, 0.5), LrScore(0.03, 0.92, 0.4), LrScore(0.1, 0.92, 0.3), LrScore(0.3, None, None)]
     assert pick_learning_rate(acc, higher_is_better=True) == 0.1  # tie on accuracy: the lower loss
     mse = [LrScore(0.01, 0.70, 0.70), LrScore(0.03, 0.45, 0.45), LrScore(0.1, 0.50, 0.50)]
     assert pick_learning_rate(mse, higher_is_better=False) == 0.03
     assert pick_learning_rate(mse, higher_is_better=True) == 0.01  # the direction matters
-    assert pick_learning_rate([LrScore(0.3, nan, nan), LrScore(0.1, 0.0, 9.0)], True) == 0.1
+    assert pick_learning_rate([LrScore(0.3, None, None), LrScore(0.1, 0.0, 9.0)], True) == 0.1
     with pytest.raises(ConfigError):
         pick_learning_rate([], True)
 
@@ -66,8 +65,9 @@ def test_tuning_rejects_a_rate_that_does_not_learn_and_one_that_diverges():
     lr, scores = tune_learning_rate(data, (8,), [1e-6, 0.01, 50.0], steps=40, batch_size=32, seed=0, backend="numpy")
     assert [s.lr for s in scores] == [1e-6, 0.01, 50.0]
     assert lr == 0.01
-    assert math.isnan(scores[2].metric)  # diverged
+    assert scores[2].diverged and scores[2].metric is None and not scores[1].diverged
     assert scores[1].metric < scores[0].metric  # lower validation MSE
+    assert [type(s).from_dict(json.loads(json.dumps(s.to_dict()))) for s in scores] == scores
 
 
 # --- aggregation and JSON ----------------------------------------------------------------------------
@@ -152,3 +152,22 @@ def test_the_command_line_lists_match_the_library():
 
     assert cli_train._MODES == MODES and cli_train._QUICK_MODES == QUICK_MODES
     assert set(cli_train._DATASETS) == set(DATASETS) == set(cli_train.DATASET_DEFAULTS)
+
+
+def test_a_diverged_run_is_the_worst_drop_and_not_within_tolerance():
+    base = [_outcome(0.0, 1.0, 0.0)] * 2
+    gone = ModeOutcome(None, None, None, None, 0.5, 10.0, 1.0)
+    reg = SettingResult(SuiteSetting("diabetes", None, (8,), 10), 353, 10, 0.1, [], [0, 1],
+                        {"baseline": base, "skip": [_outcome(-0.1, 1.0), gone]})
+    cls = SettingResult(SuiteSetting("wine", 16, (8,), 10), 16, 10, 0.1, [], [0, 1],
+                        {"baseline": base, "skip": [_outcome(0.2, 1.0)] * 2})
+    assert reg.median("skip", "metric_drop") is None and not reg.within_tolerance("skip")
+    assert reg.median("skip", "final_metric") is None
+    suite = SuiteResult([cls, reg], {"seeds": [0, 1]}, "m")
+    row = suite.summary()["skip"]
+    assert row["diverged"] == "1/2" and row["within_tolerance"] == "1/2"
+    assert row["mse_drop_worst"] is None and row["accuracy_drop_worst"] == pytest.approx(0.2)
+    assert SuiteResult.from_json(suite.to_json()) == suite
+    three = SettingResult(SuiteSetting("diabetes", None, (8,), 10), 353, 10, 0.1, [], [0, 1, 2],
+                          {"skip": [_outcome(1.0, 1.0), _outcome(2.0, 1.0), gone]})
+    assert three.median("skip", "metric_drop") == 2.0  # a diverged seed ranks as the largest drop

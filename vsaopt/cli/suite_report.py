@@ -13,8 +13,10 @@ from rich.table import Table
 
 from .. import __version__
 
-__all__ = ["MODE_COLORS", "machine_description", "settings_table", "summary_table", "write_suite_plot", "run_suite_command"]
+__all__ = ["DIVERGED_MARK", "MODE_COLORS", "machine_description", "settings_table", "summary_table", "write_suite_plot", "run_suite_command"]
 
+#: Height (in tolerances) of the marker of a diverged run in the plot's drop panel.
+DIVERGED_MARK = 100.0
 #: Plot colour of every mode.
 MODE_COLORS: dict[str, str] = {"baseline": "black", "phase": "tab:blue", "deterministic": "tab:green",
                                "skip": "tab:gray", "reuse": "tab:orange", "small_batch": "tab:purple"}
@@ -31,7 +33,7 @@ def _speed(x: float | None) -> str:
 
 def _drop(x: float | None, metric: str) -> str:
     if x is None:
-        return "-"
+        return "diverged"
     return f"{x:+.2f} pt" if metric == "accuracy" else f"{x:+.1f} %"
 
 
@@ -53,7 +55,7 @@ def settings_table(suite: Any) -> Table:
     for s in suite.settings:
         for i, mode in enumerate(s.outcomes):
             final = s.median(mode, "final_metric")
-            text = "-" if final is None else (f"{final * 100:.2f}%" if s.metric == "accuracy" else f"{final:.4f}")
+            text = "diverged" if final is None else (f"{final * 100:.2f}%" if s.metric == "accuracy" else f"{final:.4f}")
             table.add_row(s.setting.label if i == 0 else "", f"{s.lr:g}" if i == 0 else "", mode, text,
                           _drop(s.median(mode, "metric_drop"), s.metric), _share(s.median(mode, "skipped_share")),
                           _speed(s.median(mode, "pass_speedup")), _speed(s.median(mode, "wall_speedup")),
@@ -66,12 +68,12 @@ def summary_table(suite: Any) -> Table:
     table = Table(title=f"Summary over {len(suite.settings)} settings (of the per-setting medians); "
                         "x: speedup to target; 'not reached' counts as the worst", title_justify="left")
     for col in ("mode", "pass x median", "pass x worst", "wall x median", "wall x worst",
-                "worst acc drop", "worst MSE drop", "skipped median", "within tol."):
+                "worst acc drop", "worst MSE drop", "diverged", "skipped median", "within tol."):
         table.add_column(col, justify="left" if col == "mode" else "right", no_wrap=col == "mode")
     for mode, row in suite.summary().items():
         table.add_row(mode, _speed(row["pass_speedup_median"]), _speed(row["pass_speedup_worst"]),
                       _speed(row["wall_speedup_median"]), _speed(row["wall_speedup_worst"]),
-                      _drop(row["accuracy_drop_worst"], "accuracy"), _drop(row["mse_drop_worst"], "mse"),
+                      _drop(row["accuracy_drop_worst"], "accuracy"), _drop(row["mse_drop_worst"], "mse"), row["diverged"],
                       _share(row["skipped_share_median"]), row["within_tolerance"])
     return table
 
@@ -97,8 +99,12 @@ def write_suite_plot(suite: Any, path: Path) -> None:
     for j, mode in enumerate(modes):
         xs = [i - 0.4 + width * (j + 0.5) for i in range(n)]
         c = MODE_COLORS.get(mode)
-        drops = [(s.median(mode, "metric_drop") or 0.0) / s.tolerance for s in suite.settings]
-        ax_drop.bar(xs, drops, width, color=c, label=mode)
+        drops = [s.median(mode, "metric_drop") for s in suite.settings]
+        ax_drop.bar(xs, [0.0 if d is None else d / s.tolerance for d, s in zip(drops, suite.settings)], width, color=c,
+                    label=mode)
+        gone = [x for x, d in zip(xs, drops) if d is None]
+        if gone:  # diverged: a marker at the top
+            ax_drop.scatter(gone, [DIVERGED_MARK] * len(gone), marker="v", color=c, s=30, zorder=3)
         ax_skip.bar(xs, [(s.median(mode, "skipped_share") or 0.0) * 100 for s in suite.settings], width, color=c, label=mode)
         speeds = [s.median(mode, "pass_speedup") for s in suite.settings]
         ax_speed.bar([x for x, v in zip(xs, speeds) if v is not None], [v for v in speeds if v is not None], width,
@@ -109,7 +115,7 @@ def write_suite_plot(suite: Any, path: Path) -> None:
     ax_drop.axhline(1.0, color="red", ls="--", lw=1.0, label="tolerance (1 point / 5 % MSE)")
     ax_drop.axhline(0.0, color="black", lw=0.5)
     ax_drop.set_yscale("symlog", linthresh=1.0)
-    ax_drop.set_ylabel("drop vs tuned baseline\n(in tolerances; above the red line: worse)")
+    ax_drop.set_ylabel("drop vs tuned baseline\n(in tolerances; above the red line: worse;\nv at the top: diverged)")
     ax_skip.set_ylabel("backward passes skipped (%)")
     ax_skip.set_ylim(0, 100)
     ax_speed.axhline(1.0, color="black", lw=0.8, ls="--")

@@ -4,7 +4,7 @@ Per setting, plain backprop (SGD with momentum, the run's batch size, steps
 and data order) trains once per learning rate of a small log-spaced grid on
 80 % of the training split; the rate with the best *validation* metric wins
 (accuracy: highest, MSE: lowest; ties go to the lower validation loss, then to
-the smaller rate).  A run whose loss is not finite scores worst.
+the smaller rate).  A run whose loss is not finite has diverged and scores worst.
 """
 
 from __future__ import annotations
@@ -36,24 +36,29 @@ class LrScore:
     Attributes
     ----------
     lr : float
-    metric : float
-        Validation accuracy, or MSE for a regression (NaN: diverged).
-    loss : float
-        Validation loss (NaN: diverged).
+    metric : float or None
+        Validation accuracy, or MSE for a regression (None: the run diverged).
+    loss : float or None
+        Validation loss (None: the run diverged).
     """
 
     lr: float
-    metric: float
-    loss: float
+    metric: float | None
+    loss: float | None
+
+    @property
+    def diverged(self) -> bool:
+        """Whether the run's loss stopped being finite."""
+        return self.metric is None or self.loss is None
 
     def to_dict(self) -> dict:
-        """JSON-ready dict (NaN as None)."""
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in dataclasses.asdict(self).items()}
+        """JSON-ready dict."""
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> LrScore:
         """Inverse of :meth:`to_dict`."""
-        return cls(float(data["lr"]), *(math.nan if data[k] is None else float(data[k]) for k in ("metric", "loss")))
+        return cls(float(data["lr"]), *(None if data[k] is None else float(data[k]) for k in ("metric", "loss")))
 
 
 def pick_learning_rate(scores: Sequence[LrScore], higher_is_better: bool) -> float:
@@ -76,7 +81,7 @@ def pick_learning_rate(scores: Sequence[LrScore], higher_is_better: bool) -> flo
 
     Examples
     --------
-    >>> pick_learning_rate([LrScore(0.01, 0.90, 0.3), LrScore(0.1, 0.95, 0.2), LrScore(1.0, float("nan"), float("nan"))], True)
+    >>> pick_learning_rate([LrScore(0.01, 0.90, 0.3), LrScore(0.1, 0.95, 0.2), LrScore(1.0, None, None)], True)
     0.1
     >>> pick_learning_rate([LrScore(0.01, 0.40, 0.40), LrScore(0.1, 0.55, 0.55)], higher_is_better=False)
     0.01
@@ -85,9 +90,9 @@ def pick_learning_rate(scores: Sequence[LrScore], higher_is_better: bool) -> flo
         raise ConfigError("scores: expected at least one learning rate")
 
     def key(s: LrScore) -> tuple[float, float, float]:
-        finite = math.isfinite(s.metric) and math.isfinite(s.loss)
-        badness = (-s.metric if higher_is_better else s.metric) if finite else math.inf
-        return badness, s.loss if finite else math.inf, s.lr
+        if s.metric is None or s.loss is None:
+            return math.inf, math.inf, s.lr
+        return (-s.metric if higher_is_better else s.metric), s.loss, s.lr
 
     return min(scores, key=key).lr
 
@@ -132,12 +137,12 @@ def validation_score(data: Dataset, hidden: Sequence[int], lr: float, *, steps: 
         for idx in rows:
             loss, grads = model.loss_and_gradients(data.x_train[idx], data.y_train[idx])
             if not math.isfinite(loss):
-                return LrScore(float(lr), math.nan, math.nan)
+                return LrScore(float(lr), None, None)
             opt.step(grads)
         val_loss = model.loss(data.x_test, data.y_test)
         metric = val_loss if data.is_regression else model.accuracy(data.x_test, data.y_test)
-    if not math.isfinite(val_loss):
-        return LrScore(float(lr), math.nan, math.nan)
+    if not (math.isfinite(val_loss) and math.isfinite(metric)):
+        return LrScore(float(lr), None, None)
     return LrScore(float(lr), float(metric), float(val_loss))
 
 

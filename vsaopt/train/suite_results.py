@@ -9,9 +9,11 @@ Medians and worst cases treat a speedup of None (the target was not reached)
 as the worst value: the worst case is then None, and a median that falls on
 it is None too.  The *drop* is how much worse a mode's final test metric is
 than the baseline's: accuracy points, or percent of the MSE for a
-regression.  A mode is *within tolerance* on a setting when its median drop
-is at most :data:`ACCURACY_TOLERANCE` points or :data:`MSE_TOLERANCE`
-percent.  Everything round-trips through JSON (:meth:`SuiteResult.from_json`).
+regression; a run whose final metric is not finite has *diverged* (final
+metric and drop None), which ranks as the worst drop.  A mode is *within
+tolerance* on a setting when its median drop is at most
+:data:`ACCURACY_TOLERANCE` points or :data:`MSE_TOLERANCE` percent (a
+diverged median is not).  Everything round-trips through JSON (:meth:`SuiteResult.from_json`).
 """
 
 from __future__ import annotations
@@ -81,10 +83,10 @@ class ModeOutcome:
 
     Attributes
     ----------
-    final_metric : float
-        Final test accuracy, or test MSE.
-    metric_drop : float
-        Accuracy points, or percent of the MSE, below the baseline (negative: better).
+    final_metric : float or None
+        Final test accuracy, or test MSE (None: diverged).
+    metric_drop : float or None
+        Accuracy points, or percent of the MSE, below the baseline (negative: better; None: diverged).
     pass_speedup, wall_speedup : float or None
         Baseline's pass units (wall seconds) to target / the mode's; None: not reached.
     skipped_share : float
@@ -95,8 +97,8 @@ class ModeOutcome:
         The last prediction telemetry of a phase-trained mode (None for the others).
     """
 
-    final_metric: float
-    metric_drop: float
+    final_metric: float | None
+    metric_drop: float | None
     pass_speedup: float | None
     wall_speedup: float | None
     skipped_share: float
@@ -109,9 +111,12 @@ class ModeOutcome:
         """The figures of ``mode`` in ``run``."""
         r = run.modes[mode]
         last = next((t for t in reversed(r.telemetry) if t is not None), None)
+        final = r.final_metric if math.isfinite(r.final_metric) else None
         drop = run.metric_drop(mode)
-        return cls(r.final_metric, 0.0 if drop is None else drop, run.pass_speedup(mode), run.speedup(mode),
-                   r.backward_skipped_share, r.pass_units, r.wall_seconds, last)
+        if final is None or drop is None or not math.isfinite(drop):
+            drop = None
+        return cls(final, drop, run.pass_speedup(mode), run.speedup(mode), r.backward_skipped_share, r.pass_units,
+                   r.wall_seconds, last)
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
@@ -165,8 +170,16 @@ class SettingResult:
         return ACCURACY_TOLERANCE if self.metric == "accuracy" else MSE_TOLERANCE
 
     def median(self, mode: str, field: str) -> float | None:
-        """Median over seeds of one :class:`ModeOutcome` field (None ranked lowest)."""
-        return median_or_none([getattr(o, field) for o in self.outcomes[mode]])
+        """Median over seeds of one :class:`ModeOutcome` field; None ranks as the worst value.
+
+        The worst is the lowest for speedups and accuracies, the highest for
+        drops and MSEs; None when the median falls on a None.
+        """
+        values = [getattr(o, field) for o in self.outcomes[mode]]
+        if field == "metric_drop" or (field == "final_metric" and self.metric == "mse"):
+            flipped = median_or_none([None if v is None else -v for v in values])
+            return None if flipped is None else -flipped
+        return median_or_none(values)
 
     def within_tolerance(self, mode: str) -> bool:
         """Whether ``mode``'s median drop is at most :attr:`tolerance`."""
@@ -232,7 +245,11 @@ class SuiteResult:
         return list(self.settings[0].outcomes) if self.settings else []
 
     def summary(self) -> dict[str, dict[str, Any]]:
-        """Per mode over the matrix (of the per-setting medians): median and worst speedups, worst drops, skipped share."""
+        """Per mode over the matrix (of the per-setting medians): median and worst speedups, skipped share, settings within tolerance.
+
+        The worst drops are over the settings that did not diverge;
+        ``diverged`` counts those that did (median drop None).
+        """
         out: dict[str, dict[str, Any]] = {}
         for mode in self.modes:
             rows = [s for s in self.settings if mode in s.outcomes]
@@ -240,6 +257,7 @@ class SuiteResult:
             wall_speed = [s.median(mode, "wall_speedup") for s in rows]
             acc_drops = [s.median(mode, "metric_drop") for s in rows if s.metric == "accuracy"]
             mse_drops = [s.median(mode, "metric_drop") for s in rows if s.metric == "mse"]
+            diverged = sum(d is None for d in acc_drops + mse_drops)
             skipped = [s.median(mode, "skipped_share") for s in rows]
             out[mode] = {
                 "pass_speedup_median": median_or_none(pass_speed),
@@ -249,6 +267,7 @@ class SuiteResult:
                 "accuracy_drop_worst": max((d for d in acc_drops if d is not None), default=None),
                 "mse_drop_worst": max((d for d in mse_drops if d is not None), default=None),
                 "skipped_share_median": median_or_none(skipped),
+                "diverged": f"{diverged}/{len(rows)}",
                 "within_tolerance": f"{sum(s.within_tolerance(mode) for s in rows)}/{len(rows)}",
             }
         return out
