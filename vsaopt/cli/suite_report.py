@@ -16,7 +16,7 @@ from .. import __version__
 __all__ = ["DIVERGED_MARK", "MODE_COLORS", "machine_description", "settings_table", "summary_table", "write_suite_plot", "run_suite_command"]
 
 #: Height (in tolerances) of the marker of a diverged run in the plot's drop panel.
-DIVERGED_MARK = 100.0
+DIVERGED_MARK = 50.0
 #: Plot colour of every mode.
 MODE_COLORS: dict[str, str] = {"baseline": "black", "phase": "tab:blue", "deterministic": "tab:green",
                                "skip": "tab:gray", "reuse": "tab:orange", "small_batch": "tab:purple"}
@@ -104,7 +104,7 @@ def write_suite_plot(suite: Any, path: Path) -> None:
                     label=mode)
         gone = [x for x, d in zip(xs, drops) if d is None]
         if gone:  # diverged: a marker at the top
-            ax_drop.scatter(gone, [DIVERGED_MARK] * len(gone), marker="v", color=c, s=30, zorder=3)
+            ax_drop.scatter(gone, [DIVERGED_MARK] * len(gone), marker="v", color=c, s=60, zorder=3, edgecolors="black")
         ax_skip.bar(xs, [(s.median(mode, "skipped_share") or 0.0) * 100 for s in suite.settings], width, color=c, label=mode)
         speeds = [s.median(mode, "pass_speedup") for s in suite.settings]
         ax_speed.bar([x for x, v in zip(xs, speeds) if v is not None], [v for v in speeds if v is not None], width,
@@ -115,6 +115,7 @@ def write_suite_plot(suite: Any, path: Path) -> None:
     ax_drop.axhline(1.0, color="red", ls="--", lw=1.0, label="tolerance (1 point / 5 % MSE)")
     ax_drop.axhline(0.0, color="black", lw=0.5)
     ax_drop.set_yscale("symlog", linthresh=1.0)
+    ax_drop.set_ylim(top=max(ax_drop.get_ylim()[1], 2 * DIVERGED_MARK))
     ax_drop.set_ylabel("drop vs tuned baseline\n(in tolerances; above the red line: worse;\nv at the top: diverged)")
     ax_skip.set_ylabel("backward passes skipped (%)")
     ax_skip.set_ylim(0, 100)

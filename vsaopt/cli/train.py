@@ -295,7 +295,7 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
     a backward pass, the cost in pass units and in wall-clock time, the final
     test metric, and the time to reach the target (the baseline's final test
     accuracy minus 0.5 points, or its final MSE plus 5 %), with the speedups
-    over the baseline in pass units and in wall time.  ``--suite`` runs the
+    over the baseline in pass units and in wall time.  With --suite it runs the
     evaluation matrix instead.
     """
     from ..train import RunResult, TrainSettings, run_training

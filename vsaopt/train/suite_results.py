@@ -178,7 +178,7 @@ class SettingResult:
         values = [getattr(o, field) for o in self.outcomes[mode]]
         if field == "metric_drop" or (field == "final_metric" and self.metric == "mse"):
             flipped = median_or_none([None if v is None else -v for v in values])
-            return None if flipped is None else -flipped
+            return None if flipped is None else 0.0 - flipped  # not -0.0
         return median_or_none(values)
 
     def within_tolerance(self, mode: str) -> bool:
