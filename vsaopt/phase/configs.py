@@ -203,12 +203,15 @@ class PhaseConfig(ConfigBase):
     def recommended(cls) -> PhaseConfig:
         """Safe preset (``vsaopt train`` default): reuse the last real gradient only while the gate measures it predictable.
 
-        - ``gate=GateConfig(enabled=True)``: after every real step the next
-          PREDICT run gets ``k`` steps from the measured prediction cosine
-          (:class:`GateConfig`); where consecutive gradients are nearly
+        - ``gate=GateConfig(enabled=True, safety=2.0)``: after every real step
+          the next PREDICT run gets ``k`` steps from the measured prediction
+          cosine (:class:`GateConfig`); where consecutive gradients are nearly
           uncorrelated (small batches at a tuned learning rate) ``k`` is 0 and
           the trainer runs plain backprop, and where they are predictable
           (large or full batches) up to ``predict_steps = 4`` steps reuse it.
+          A safety of 2 needs a cosine of 0.8 before the first reuse; it lost
+          no more than safety 1 on the settings tried and saved somewhat fewer
+          backward passes (``docs/training.md``).
         - ``prediction_config.momentum=0.0, history_size=1``: the prediction is
           the last real gradient; the crate's ``g1 + 0.9 (g1 - g0)`` carries
           ``1.9**2 + 0.9**2 = 4.4`` times the mini-batch noise of one gradient.
@@ -227,7 +230,7 @@ class PhaseConfig(ConfigBase):
         False
         """
         return cls(full_steps=1, predict_steps=4, correct_every=5, adaptive_phases=False,
-                   prediction_config=PredictionConfig(history_size=1, momentum=0.0), gate=GateConfig(enabled=True))
+                   prediction_config=PredictionConfig(history_size=1, momentum=0.0), gate=GateConfig(enabled=True, safety=2.0))
 
     @classmethod
     def risky_fixed(cls) -> PhaseConfig:
@@ -415,7 +418,7 @@ class DeterministicPhaseConfig(ConfigBase):
     def recommended(cls) -> DeterministicPhaseConfig:
         """Safe preset (``vsaopt train`` default): short extrapolations of a short least-squares fit, as long as the gate allows.
 
-        - ``gate=GateConfig(enabled=True)``: as for :meth:`PhaseConfig.recommended`;
+        - ``gate=GateConfig(enabled=True, safety=2.0)``: as for :meth:`PhaseConfig.recommended`;
           the gate reads the cosine of the fit's prediction with each real gradient.
         - ``predict_steps=4`` (the longest PREDICT run, also the prediction
           horizon), ``full_steps=1``, ``correct_every=5`` (> ``predict_steps``).
@@ -433,7 +436,7 @@ class DeterministicPhaseConfig(ConfigBase):
         20
         """
         return cls(warmup_steps=4, full_steps=1, predict_steps=4, correct_every=5, history_window=2, adaptive_phases=False,
-                   gate=GateConfig(enabled=True))
+                   gate=GateConfig(enabled=True, safety=2.0))
 
     @classmethod
     def risky_fixed(cls) -> DeterministicPhaseConfig:

@@ -162,6 +162,11 @@ class GradientPredictor(Checkpointable):
         return self._row(0) if self._count == 1 else self._predict_flat()
 
     @property
+    def has_pending_correction(self) -> bool:
+        """Whether corrections are accumulated and not applied yet (:meth:`apply_correction` would change something)."""
+        return self._correction is not None
+
+    @property
     def prediction_is_newest(self) -> bool:
         """Whether the prediction is the newest recorded gradient itself (one entry in history)."""
         return self._count == 1

@@ -168,6 +168,14 @@ class PhaseTrainer(TrainerBase):
         self._predicted = True
         return out
 
+    @property
+    def has_pending_correction(self) -> bool:
+        """Whether a CORRECT step accumulated corrections that :meth:`apply_correction` has not applied yet.
+
+        A caller may skip :meth:`apply_correction` (and its input checks) when False.
+        """
+        return bool(self._predictor.has_pending_correction)
+
     def apply_correction(self, gradients: Any) -> None:
         """Add ``correction_weight`` x the accumulated corrections to ``gradients`` in place, then clear them.
 
