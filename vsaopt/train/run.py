@@ -177,7 +177,6 @@ class MLPLearner:
             self.trainer = DeterministicPhaseTrainer(self.model.param_shapes(), settings.deterministic_config, backend=be)
         self._grads: dict | None = None  # the gradient this step uses
         self._last_real: dict | None = None
-        self._correction_pending = False
         self._label = ""
 
     def begin_step(self, step: int) -> tuple[bool, str]:
@@ -197,8 +196,6 @@ class MLPLearner:
         if self.trainer is not None:
             # the batch size enables the trainer's gradient noise-scale estimate
             self.trainer.record_full_gradients(grads, batch_size=self.batch_size)
-            # a CORRECT record of the momentum trainer accumulates a correction for the next prediction
-            self._correction_pending |= self.mode == "phase" and self._label == "CORRECT"
             self.telemetry.append(self.trainer.telemetry.to_dict())
         self._grads = self._last_real = grads
         return loss
@@ -207,9 +204,9 @@ class MLPLearner:
         """The trainer's predicted gradient (the control: the last real one); the loss when measured."""
         if self.trainer is not None:
             grads = self.trainer.get_predicted_gradients()
-            if self._correction_pending:  # apply_correction validates its input even with nothing pending
+            # a CORRECT record of the momentum trainer accumulated a correction for this prediction
+            if self.mode == "phase" and self.trainer.has_pending_correction:
                 self.trainer.apply_correction(grads)
-                self._correction_pending = False
         else:
             assert self._last_real is not None  # step 0 is never skipped
             grads = self._last_real
