@@ -129,7 +129,9 @@ def test_sgd_momentum_matches_the_formula():
 
 
 def _small(**kw):
-    base = dict(steps=24, hidden=(16,), batch_size=32, eval_every=6, backend="numpy", interleave=5)
+    # fixed schedules: these runs predict whatever the measured predictability (the gated presets may not in 24 steps)
+    base = dict(steps=24, hidden=(16,), batch_size=32, eval_every=6, backend="numpy", interleave=5,
+                phase_config=PhaseConfig.risky_fixed(), deterministic_config=DeterministicPhaseConfig.risky_fixed())
     base.update(kw)
     return TrainSettings(**base)
 
@@ -259,7 +261,9 @@ def test_skip_control_never_skips_the_first_step_and_skips_exactly_count():
 def test_train_framework_torch_compares_plain_torch_and_both_trainers(tmp_path):
     pytest.importorskip("torch")
     out = tmp_path / "torch.json"
-    result = CliRunner().invoke(cli, ["train", "--framework", "torch", "--batch-size", "256", "--json", str(out)])
+    # a fixed schedule: the gated presets may predict no step of this short run
+    result = CliRunner().invoke(cli, ["train", "--framework", "torch", "--batch-size", "256", "--preset", "risky_fixed",
+                                      "--json", str(out)])
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
     assert set(doc["runs"]) == {"phase", "deterministic"}

@@ -1,10 +1,16 @@
-"""``vsaopt train``: train an MLP on a bundled data set with and without phase training, and compare wall-clock times."""
+"""``vsaopt train``: train an MLP on a bundled data set with and without phase training, and compare costs.
+
+The default run trains one setting (the methods, the baseline and the ``skip``
+control) and prints pass units, wall time and the share of backward passes
+skipped; ``--suite`` runs the evaluation matrix of :mod:`vsaopt.train.suite`
+(tuned baselines, every control, several seeds), reported by
+:mod:`vsaopt.cli.suite_report`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import platform
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +25,27 @@ from .options import COUNT, POSITIVE, SEED, output_file, plot_file
 
 console = Console()
 
-_MODES = ("baseline", "phase", "deterministic", "skip")
-_DATASETS = ("digits", "wine", "breast_cancer")
+_MODES = ("baseline", "phase", "deterministic", "skip", "reuse", "small_batch")  # vsaopt.train.MODES
+_QUICK_MODES = ("baseline", "phase", "deterministic", "skip")  # vsaopt.train.QUICK_MODES
+_DATASETS = ("digits", "wine", "breast_cancer", "iris", "diabetes")  # vsaopt.train.DATASETS
 
 #: Per data set: batch size, learning rate and steps of the default run (see docs/training.md).
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "digits": {"batch_size": 256, "lr": 0.02, "steps": 600},
     "breast_cancer": {"batch_size": 128, "lr": 0.005, "steps": 400},
     "wine": {"batch_size": 32, "lr": 0.005, "steps": 400},
+    "iris": {"batch_size": 16, "lr": 0.01, "steps": 400},
+    "diabetes": {"batch_size": 32, "lr": 0.005, "steps": 400},
 }
 
 
 def _phase_options(f: Any) -> Any:
     """Options for the fields of the two phase configs (unset: the recommended presets' values)."""
     opts = [
-        click.option("--preset", type=click.Choice(["recommended", "crate"]), default="recommended", show_default=True,
-                     help="Start from PhaseConfig/DeterministicPhaseConfig.recommended() or from the crate's defaults."),
+        click.option("--preset", type=click.Choice(["recommended", "risky_fixed", "crate"]), default="recommended",
+                     show_default=True,
+                     help="Start from PhaseConfig/DeterministicPhaseConfig.recommended() (gated by the measured "
+                          "predictability), their risky_fixed() (fixed schedules tuned on one setting) or the crate's defaults."),
         click.option("--full-steps", type=COUNT, help="FULL steps per cycle (both trainers)."),
         click.option("--predict-steps", type=COUNT, help="PREDICT steps per cycle (both trainers)."),
         click.option("--correct-every", type=POSITIVE, help="A CORRECT step after this many predicted steps (both trainers)."),
@@ -62,8 +73,11 @@ def build_configs(preset: str, opts: dict[str, Any]) -> tuple[PhaseConfig, Deter
     >>> pc.full_steps, dc.full_steps, pc.predict_steps == PhaseConfig().predict_steps
     (2, 2, True)
     """
-    pc = PhaseConfig.recommended() if preset == "recommended" else PhaseConfig()
-    dc = DeterministicPhaseConfig.recommended() if preset == "recommended" else DeterministicPhaseConfig()
+    presets = {"recommended": (PhaseConfig.recommended, DeterministicPhaseConfig.recommended),
+               "risky_fixed": (PhaseConfig.risky_fixed, DeterministicPhaseConfig.risky_fixed),
+               "crate": (PhaseConfig, DeterministicPhaseConfig)}
+    make_pc, make_dc = presets[preset]
+    pc, dc = make_pc(), make_dc()
     shared = {"full_steps": "full_steps", "predict_steps": "predict_steps", "correct_every": "correct_every",
               "adaptive": "adaptive_phases", "loss_threshold": "loss_threshold"}
     common = {field: opts[o] for o, field in shared.items() if opts.get(o) is not None}
@@ -82,63 +96,151 @@ def _fmt_time(t: float | None) -> str:
     return "not reached" if t is None else f"{t:.3f}"
 
 
+def _fmt_speed(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}x"
+
+
+def fmt_metric(metric: str, value: float) -> str:
+    """A test metric for a table: accuracy in percent, MSE as a number."""
+    return f"{value * 100:.2f}%" if metric == "accuracy" else f"{value:.4f}"
+
+
+def target_text(run: Any) -> str:
+    """How the run's target is defined, with its value."""
+    target = run.target_metric
+    if run.metric == "accuracy":
+        return f"target = baseline's final test accuracy - 0.5 points = {target * 100:.2f} %"
+    return f"target = baseline's final test MSE x 1.05 = {target:.4f} (lower is better)"
+
+
 def results_table(run: Any) -> Table:
     """The summary table of a :class:`~vsaopt.train.RunResult`."""
-    target = run.target_accuracy
-    table = Table(title=f"{run.settings['dataset']}, {run.settings['steps']} steps: target = baseline's final test accuracy "
-                        f"- 0.5 points = {target * 100:.2f} %", title_justify="left",
-                  caption="backward/forward: passes run; wall s: training time (evaluations excluded); speedup: baseline's "
-                          "time to target / the mode's", caption_justify="left")
-    for col in ("mode", "backward", "forward", "wall s", "final acc", "to target s", "speedup"):
+    table = Table(title=f"{run.settings['dataset']}, {run.settings['steps']} steps: {target_text(run)}", title_justify="left",
+                  caption="backward/forward: passes run; skipped: share of steps without a backward pass; pass units: "
+                          "forward 1 + backward 2 per mini-batch; wall s: training time (evaluations excluded); "
+                          "speedup: baseline's cost to target / the mode's, in pass units and in wall time",
+                  caption_justify="left")
+    for col in ("mode", "backward", "forward", "skipped", "pass units", "wall s", "final " + ("acc" if run.metric == "accuracy" else "MSE"),
+                "to target s", "pass speedup", "wall speedup"):
         table.add_column(col, justify="left" if col == "mode" else "right", no_wrap=col == "mode")
     for mode, r in run.modes.items():
-        speed = run.speedup(mode)
-        table.add_row(mode, str(r.backward_passes), str(r.forward_passes), f"{r.wall_seconds:.3f}",
-                      f"{r.final_test_accuracy * 100:.2f}%", _fmt_time(run.time_to_target(mode)),
-                      "-" if speed is None else f"{speed:.2f}x")
+        table.add_row(mode, str(r.backward_passes), str(r.forward_passes), f"{r.backward_skipped_share * 100:.0f}%",
+                      f"{r.pass_units:.0f}", f"{r.wall_seconds:.3f}", fmt_metric(r.metric, r.final_metric),
+                      _fmt_time(run.time_to_target(mode)), _fmt_speed(run.pass_speedup(mode)), _fmt_speed(run.speedup(mode)))
     return table
 
 
+def _telemetry_series(r: Any, key: str) -> tuple[list[float], list[float]]:
+    """Times and values of one telemetry field at the steps where it was measured."""
+    pts = [(t, rec[key]) for t, rec in zip(r.time, r.telemetry) if rec is not None and rec.get(key) is not None]
+    return [p[0] for p in pts], [float(p[1]) for p in pts]
+
+
+def _plot_telemetry(ax: Any, run: Any, colors: dict[str, str]) -> None:
+    """Prediction cosine and rho of the phase-trained modes over training time; the gate's budget on a second axis."""
+    budget_ax = ax.twinx()
+    drawn = False
+    for mode, r in run.modes.items():
+        if not r.telemetry:
+            continue
+        c = colors.get(mode)
+        # the noisy per-step cosine thin and light, its average (rho) bold
+        for key, lw, alpha in (("prediction_cosine", 0.5, 0.35), ("rho", 1.8, 1.0)):
+            ts, vs = _telemetry_series(r, key)
+            if ts:
+                ax.plot(ts, vs, lw=lw, color=c, label=f"{mode} {key.replace('_', ' ')}", alpha=alpha)
+                drawn = True
+        ts, vs = _telemetry_series(r, "predict_budget")
+        if ts:
+            budget_ax.step(ts, vs, where="post", lw=1.0, color=c, alpha=0.8, ls="--", label=f"{mode} predict budget")
+    if not drawn:
+        ax.text(0.5, 0.5, "no prediction telemetry recorded", ha="center", va="center", transform=ax.transAxes)
+    ax.axhline(0.0, color="gray", lw=0.5)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_ylabel("cosine (real-gradient steps)")
+    budget_ax.set_ylabel("PREDICT steps allowed next (dashed)")
+    budget_ax.set_ylim(bottom=-0.2)
+    lines = ax.get_legend_handles_labels()
+    more = budget_ax.get_legend_handles_labels()
+    if lines[0] or more[0]:
+        ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower right", fontsize=7, ncol=3, framealpha=0.9)
+
+
+def telemetry_lines(run: Any, configs: dict[str, Any]) -> list[str]:
+    """Per phase-trained mode: whether its gate is on, and the last prediction telemetry it measured."""
+    lines = []
+    for mode, r in run.modes.items():
+        last = next((t for t in reversed(r.telemetry) if t is not None), None)
+        if last is None:
+            continue
+        gate = "gated" if configs[mode].gate.enabled else "fixed schedule"
+        parts = [f"{key.replace('_', ' ')} {last[key]:.3g}" for key in ("prediction_cosine", "rho", "quality")
+                 if last.get(key) is not None]
+        noise = last.get("noise_scale")
+        parts.append("noise scale " + ("-" if noise is None else f"{noise:.3g} samples (batch {run.settings['batch_size']})"))
+        parts.append(f"predict budget {last['predict_budget']}")
+        lines.append(f"{mode} ({gate}), telemetry at step {last['step']}: " + ", ".join(parts))
+    return lines
+
+
 def write_plot(run: Any, path: Path) -> None:
-    """Plot of mini-batch loss and test accuracy against training wall-clock time, PREDICT/CORRECT steps marked (format from the suffix)."""
+    """Plot of mini-batch loss, the test metric and the prediction telemetry against training wall-clock time (format from the suffix).
+
+    PREDICT and CORRECT steps of the phase-trained modes are marked under the
+    test-metric curves.
+    """
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise click.UsageError("--plot needs matplotlib: pip install 'vsaopt[plot]'") from exc
-    fig, (ax_loss, ax_acc) = plt.subplots(2, 1, figsize=(10, 8), sharex=True)
-    colors = {"baseline": "black", "phase": "tab:blue", "deterministic": "tab:green", "skip": "tab:gray"}
+    fig, (ax_loss, ax_acc, ax_tel) = plt.subplots(3, 1, figsize=(10, 11), sharex=True,
+                                                  gridspec_kw={"height_ratios": [1, 1, 0.8]})
+    colors = {"baseline": "black", "phase": "tab:blue", "deterministic": "tab:green", "skip": "tab:gray",
+              "reuse": "tab:orange", "small_batch": "tab:purple"}
+    accuracy = run.metric == "accuracy"
+    scale = 100.0 if accuracy else 1.0
     for mode, r in run.modes.items():
         c = colors.get(mode, None)
         pts = [(t, v) for t, v in zip(r.time, r.loss) if v is not None]
         if pts:
             ax_loss.plot([p[0] for p in pts], [p[1] for p in pts], lw=0.8, color=c, label=mode, alpha=0.8)
-        ax_acc.plot(r.eval_time, [a * 100 for a in r.eval_accuracy], lw=1.2, color=c, label=mode)
-    target = run.target_accuracy
+        ax_acc.plot(r.eval_time, [a * scale for a in r.eval_metric], lw=1.2, color=c, label=mode)
+    target = run.target_metric
     if target is not None:
-        ax_acc.axhline(target * 100, ls="--", color="red", lw=0.8, label="target")
-    lo = min(min(r.eval_accuracy[len(r.eval_accuracy) // 10:]) for r in run.modes.values()) * 100
-    ax_acc.set_ylim(max(0.0, lo - 2), 100.5)
-    # Phase ticks: a rug under the accuracy curves, one row per phase-trained mode.
-    y0 = ax_acc.get_ylim()[0]
+        ax_acc.axhline(target * scale, ls="--", color="red", lw=0.8, label="target")
+    tails = [v * scale for r in run.modes.values() for v in r.eval_metric[len(r.eval_metric) // 10:]]
+    if accuracy:
+        ax_acc.set_ylim(max(0.0, min(tails) - 2), 100.5)
+    else:
+        ax_acc.set_yscale("log")
+    # Phase ticks: a rug under the metric curves, one row per phase-trained mode.
+    lo, hi = ax_acc.get_ylim()
     row = 0
     for mode, r in run.modes.items():
         if mode not in ("phase", "deterministic"):
             continue
         for label, marker in (("PREDICT", "|"), ("CORRECT", "x")):
             ts = [t for t, p in zip(r.time, r.phase) if p == label]
+            y = lo + (0.3 + 0.5 * row) if accuracy else lo * (hi / lo) ** (0.02 + 0.03 * row)
             if ts:
-                ax_acc.scatter(ts, [y0 + 0.3 + 0.5 * row] * len(ts), marker=marker, s=10, color=colors[mode],
+                ax_acc.scatter(ts, [y] * len(ts), marker=marker, s=10, color=colors[mode],
                                label=f"{mode} {label} steps", linewidths=0.6)
             row += 1
+    _plot_telemetry(ax_tel, run, colors)
     ax_loss.set_yscale("log")
+    if not accuracy:  # the MSE's log axis: 0.6 rather than 6 x 10^-1
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+        ax_acc.yaxis.set_major_formatter(plain)
+        ax_acc.yaxis.set_minor_formatter(plain)
     ax_loss.set_ylabel("mini-batch loss (measured steps)")
-    ax_acc.set_ylabel("test accuracy (%)")
-    ax_acc.set_xlabel("training wall-clock time (s, evaluations excluded)")
+    ax_acc.set_ylabel("test accuracy (%)" if accuracy else "test MSE (lower is better)")
+    ax_tel.set_xlabel("training wall-clock time (s, evaluations excluded)")
     ax_loss.legend(loc="upper right", fontsize=8)
-    ax_acc.legend(loc="center right", fontsize=8, ncol=2)
+    ax_acc.legend(loc="center right" if accuracy else "upper right", fontsize=8, ncol=2)
     s = run.settings
     fig.suptitle(f"vsaopt train: {s['dataset']}, {s['steps']} steps, batch {s['batch_size']}, lr {s['lr']}, {run.machine}",
                  fontsize=10)
@@ -148,8 +250,9 @@ def write_plot(run: Any, path: Path) -> None:
 
 
 @click.command()
-@click.option("--mode", "modes", multiple=True, type=click.Choice([*_MODES, "all"]), default=("all",), show_default=True,
-              help="Modes to run (repeatable; 'all': every mode). baseline always runs: it defines the target.")
+@click.option("--mode", "modes", multiple=True, type=click.Choice([*_MODES, "all"]), default=_QUICK_MODES, show_default=True,
+              help="Modes to run (repeatable; 'all': also the reuse and small_batch controls). baseline always runs: it "
+                   "defines the target; phase runs for any control (they copy its realized schedule).")
 @click.option("--dataset", type=click.Choice(_DATASETS), default="digits", show_default=True,
               help="scikit-learn bundled data set (no download).")
 @click.option("--steps", type=POSITIVE, help="Training steps per mode [default: per data set, see docs/training.md].")
@@ -172,18 +275,28 @@ def write_plot(run: Any, path: Path) -> None:
               help="Write an image (PNG, SVG, PDF, ... by its suffix) of loss and test accuracy against wall-clock time (needs matplotlib).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), callback=output_file,
               help="Write every figure as JSON.")
+@click.option("--suite", is_flag=True,
+              help="Run the evaluation matrix instead (data sets x batch sizes x depths, tuned baseline lr, every mode "
+                   "and control, several seeds); --dataset, --steps, --batch-size, --lr, --hidden and --mode do not apply.")
+@click.option("--seeds", type=POSITIVE, default=2, show_default=True, help="--suite: seeds per setting (from --seed on).")
+@click.option("--suite-steps", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="--suite: scale of every setting's training steps.")
+@click.option("--quick", is_flag=True, help="--suite: a tiny smoke matrix (seconds), not an evaluation.")
 @click.option("--framework", type=click.Choice(["numpy", "torch"]), default="numpy", show_default=True,
               help="numpy: the framework-free MLP and four modes; torch: a torch MLP on digits, plain torch vs "
                    "PhaseAccelerator (needs the torch extra).")
 def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, backend: str, batch_size: int | None,
           lr: float | None, sgd_momentum: float, hidden: str, loss_every: int, eval_every: int, interleave: int,
           threads: int, diagnose: bool, preset: str, plot_path: Path | None, json_path: Path | None,
-          framework: str, **phase_opts: Any) -> None:
-    """Train an MLP on a bundled data set: plain backprop vs phase training vs a random-skip control.
+          suite: bool, seeds: int, suite_steps: float, quick: bool, framework: str, **phase_opts: Any) -> None:
+    """Train an MLP on a bundled data set: plain backprop vs phase training vs controls.
 
-    Prints, per mode, backward and forward passes, training wall-clock time,
-    final test accuracy, and the time to reach the baseline's final test
-    accuracy minus 0.5 points, with the speedup over the baseline.
+    Prints, per mode, backward and forward passes, the share of steps without
+    a backward pass, the cost in pass units and in wall-clock time, the final
+    test metric, and the time to reach the target (the baseline's final test
+    accuracy minus 0.5 points, or its final MSE plus 5 %), with the speedups
+    over the baseline in pass units and in wall time.  With --suite it runs the
+    evaluation matrix instead.
     """
     from ..train import RunResult, TrainSettings, run_training
 
@@ -194,6 +307,17 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
     chosen = list(_MODES) if "all" in modes else [m for m in _MODES if m in modes]
     defaults = DATASET_DEFAULTS[dataset]
     pc, dc = build_configs(preset, phase_opts)
+    if quick and not suite:
+        raise click.UsageError("--quick applies to --suite only")
+    if suite:
+        if framework != "numpy":
+            raise click.UsageError("--suite runs the numpy MLP only")
+        from .suite_report import run_suite_command
+
+        run_suite_command(console, seed=seed, seeds=seeds, steps_scale=suite_steps, quick=quick, backend=backend,
+                          threads=threads, interleave=interleave, phase_config=pc, deterministic_config=dc,
+                          preset=preset, json_path=json_path, plot_path=plot_path)
+        return
     if framework == "torch":
         if dataset != "digits" or plot_path is not None:
             raise click.UsageError("--framework torch runs the digits comparison only, without --plot")
@@ -216,16 +340,25 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
         deterministic_config=dc,
         diagnose=diagnose,
     )
-    machine = f"{platform.machine()} {platform.processor() or ''}".strip() + f", Python {platform.python_version()}"
-    run_modes = ["baseline", *[m for m in chosen if m != "baseline"]]
+    from .suite_report import machine_description
+
+    machine = machine_description()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
-        tasks = {m: progress.add_task(f"training {m}", total=settings.steps) for m in run_modes}
-        run: RunResult = run_training(settings, chosen, on_step=lambda m, k: progress.update(tasks[m], completed=k),
-                                      machine=machine)
+        tasks: dict[str, Any] = {}
+
+        def advance(mode: str, done: int) -> None:
+            if mode not in tasks:  # the modes of the second round (controls) appear when they start
+                tasks[mode] = progress.add_task(f"training {mode}", total=settings.steps)
+            progress.update(tasks[mode], completed=done)
+
+        run: RunResult = run_training(settings, chosen, on_step=advance, machine=machine)
     console.print(f"[bold]vsaopt {__version__} train[/] on {machine}; backend {settings.backend}, batch "
-                  f"{settings.batch_size}, lr {settings.lr}, hidden {list(widths)}, preset {preset}")
+                  f"{settings.batch_size}, lr {settings.lr} (not tuned; --suite tunes it), hidden {list(widths)}, "
+                  f"preset {preset}")
     console.print(results_table(run))
+    for line in telemetry_lines(run, {"phase": pc, "deterministic": dc}):
+        console.print(line)
     if diagnose:
         for mode, r in run.modes.items():
             if r.pred_cosine:

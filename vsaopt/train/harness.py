@@ -39,8 +39,8 @@ class Learner(Protocol):
     def finish_step(self, loss: float | None) -> None:
         """Optimizer update and the end of the trainer's step."""
 
-    def evaluate(self) -> tuple[float, float]:
-        """Test-set accuracy and loss of the current weights."""
+    def evaluate(self) -> tuple[float | None, float]:
+        """Test-set accuracy (None for a regression, whose metric is the loss) and loss of the current weights."""
 
     def diagnose(self, step: int) -> tuple[float, float, float]:
         """Cosines of (used, real mini-batch), (used, full training set) and (real mini-batch, full) gradients."""
@@ -90,7 +90,8 @@ class ModeRun:
         r = self.res
         r.eval_step.append(self.done)
         r.eval_time.append(self.elapsed)
-        r.eval_accuracy.append(accuracy)
+        if accuracy is not None:
+            r.eval_accuracy.append(accuracy)
         r.eval_loss.append(loss)
 
     def step(self) -> None:

@@ -12,6 +12,16 @@ arrays (numpy and numba backends) and on cupy arrays.
 
 The backward pass is the textbook one: ``dz = (softmax(z) - onehot(y)) / n``,
 ``dW_i = h_i^T d_i``, ``db_i = sum_k d_i``, ``d_{i-1} = (d_i W_i^T) * [h_i > 0]``.
+
+The regression head (``loss="mse"``) keeps the linear output and replaces the
+cross-entropy by the mean squared error over samples and outputs,
+
+.. math::
+
+    \\ell = \\frac{1}{n m}\\sum_{k, j} (z_{kj} - y_{kj})^2, \\qquad
+    dz = \\frac{2}{n m} (z - y),
+
+with targets ``y`` of shape ``(n,)`` (one output) or ``(n, m)``.
 """
 
 from __future__ import annotations
@@ -25,22 +35,28 @@ import numpy as np
 from ..backend import resolve_backend
 from ..errors import ConfigError
 
-__all__ = ["MLP"]
+__all__ = ["LOSSES", "MLP"]
+
+#: The loss heads: softmax cross-entropy (classes) and mean squared error (a regression).
+LOSSES: tuple[str, ...] = ("cross_entropy", "mse")
 
 
 class MLP:
-    """Fully connected ReLU network with a softmax cross-entropy loss.
+    """Fully connected ReLU network with a softmax cross-entropy loss, or a mean-squared-error regression head.
 
     Parameters
     ----------
     sizes : sequence of int
-        Layer widths, input first, classes last (at least two entries).
+        Layer widths, input first, classes (or regression outputs) last (at least two entries).
     seed : int
         Seed of the initialisation (He-uniform for hidden layers, Glorot-uniform
         for the output layer, zero biases), drawn on the host with
         ``numpy.random.default_rng(seed)`` so every backend starts from the same
         weights.
     backend : None, a backend name or a backend object
+    loss : {"cross_entropy", "mse"}
+        The loss head: class labels (int) with softmax cross-entropy, or real
+        targets (float32) with the mean squared error of the linear output.
 
     Attributes
     ----------
@@ -57,12 +73,19 @@ class MLP:
     >>> loss, grads = net.loss_and_gradients(x, y)
     >>> sorted(grads) == sorted(net.params), abs(loss - net.loss(x, y)) < 1e-6
     (True, True)
+    >>> reg = MLP([4, 8, 1], seed=0, backend="numpy", loss="mse")
+    >>> target = np.zeros(5, np.float32)
+    >>> abs(reg.mse(x, target) - reg.loss(x, target)) < 1e-6
+    True
     """
 
-    def __init__(self, sizes: Sequence[int], seed: int = 0, backend: Any = None) -> None:
+    def __init__(self, sizes: Sequence[int], seed: int = 0, backend: Any = None, loss: str = "cross_entropy") -> None:
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
             raise ConfigError(f"sizes: expected at least two positive layer widths, got {sizes!r}")
+        if loss not in LOSSES:
+            raise ConfigError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
+        self.loss_kind = loss
         self.sizes = tuple(sizes)
         self.backend = resolve_backend(backend)
         xp = self.backend.xp
@@ -121,16 +144,33 @@ class MLP:
         z /= s[:, None]
         return loss, z
 
+    def _squared_loss(self, z: Any, y: Any) -> tuple[float, Any]:
+        """Mean squared error and the residual ``z - y`` (``z`` is overwritten)."""
+        xp = self.backend.xp
+        z -= y.reshape(z.shape)
+        return float(xp.mean(z * z)), z
+
+    def _head(self, z: Any, y: Any) -> tuple[float, Any]:
+        """The loss and its gradient with respect to ``z`` (unscaled by the batch size; ``z`` is overwritten)."""
+        if self.loss_kind == "mse":
+            loss, d = self._squared_loss(z, y)
+            d *= np.float32(2.0 / d.shape[1])
+            return loss, d
+        loss, d = self._softmax_loss(z, y)
+        d[self.backend.xp.arange(d.shape[0]), y] -= 1.0
+        return loss, d
+
     def logits(self, x: Any) -> Any:
-        """Class scores ``(n, classes)``."""
+        """Class scores ``(n, classes)`` (the regression's predictions ``(n, outputs)``)."""
         return self._forward(x)[1]
 
     def loss(self, x: Any, y: Any) -> float:
-        """Mean cross-entropy of the batch (a forward pass only)."""
-        return self._softmax_loss(self._forward(x)[1], y)[0]
+        """Mean cross-entropy (or squared error) of the batch (a forward pass only)."""
+        z = self._forward(x)[1]
+        return self._squared_loss(z, y)[0] if self.loss_kind == "mse" else self._softmax_loss(z, y)[0]
 
     def loss_and_gradients(self, x: Any, y: Any) -> tuple[float, dict[str, Any]]:
-        """Mean cross-entropy and its gradient with respect to every parameter (forward and backward pass).
+        """Mean cross-entropy (or squared error) and its gradient with respect to every parameter (forward and backward pass).
 
         Returns
         -------
@@ -141,9 +181,8 @@ class MLP:
         xp = self.backend.xp
         p = self.params
         acts, z = self._forward(x)
-        loss, d = self._softmax_loss(z, y)
+        loss, d = self._head(z, y)
         n = x.shape[0]
-        d[xp.arange(n), y] -= 1.0
         d *= np.float32(1.0 / n)
         grads: dict[str, Any] = {}
         for i in range(self._n_layers - 1, -1, -1):
@@ -156,6 +195,10 @@ class MLP:
         return loss, {k: grads[k] for k in p}
 
     def accuracy(self, x: Any, y: Any) -> float:
-        """Share of samples whose highest score is the true class."""
+        """Share of samples whose highest score is the true class (a classification)."""
         xp = self.backend.xp
         return float(xp.mean(xp.argmax(self.logits(x), axis=1) == y))
+
+    def mse(self, x: Any, y: Any) -> float:
+        """Mean squared error of the predictions (a regression; the same as :meth:`loss` with ``loss="mse"``)."""
+        return self._squared_loss(self._forward(x)[1], y)[0]

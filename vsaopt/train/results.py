@@ -2,9 +2,21 @@
 
 What :func:`~vsaopt.train.run.run_training` is given and what it returns:
 the settings shared by every mode, each mode's per-step and per-evaluation
-records, and the run as a whole (target accuracy, time to target, speedup).
-Each round-trips through ``to_dict`` / ``from_dict`` (``RunResult`` also
-through JSON text) exactly.
+records, and the run as a whole (target, time and pass units to target,
+speedups).  Each round-trips through ``to_dict`` / ``from_dict``
+(``RunResult`` also through JSON text) exactly.
+
+The test metric is the accuracy of a classification (higher is better) or the
+MSE of a regression (lower is better; the test loss).  The *target* is the
+baseline's final test accuracy minus :data:`TARGET_MARGIN`, or the baseline's
+final test MSE times :data:`MSE_TARGET_FACTOR`; a mode reaches it at its first
+evaluation at least as good.
+
+Cost is counted in *pass units*: a forward pass over a mini-batch of the
+run's batch size costs 1, a backward pass 2 (a step with a backward pass also
+runs its forward pass: 3 units).  A mode that trains on smaller batches (the
+``small_batch`` control) pays in proportion to its batch
+(:attr:`ModeResult.batch_fraction`).
 """
 
 from __future__ import annotations
@@ -19,10 +31,27 @@ from .._json import parse_json
 from ..errors import ConfigError
 from ..phase import DeterministicPhaseConfig, PhaseConfig
 
-__all__ = ["TARGET_MARGIN", "TrainSettings", "ModeResult", "RunResult"]
+__all__ = [
+    "TARGET_MARGIN",
+    "MSE_TARGET_FACTOR",
+    "METRIC_HIGHER_IS_BETTER",
+    "FORWARD_UNITS",
+    "BACKWARD_UNITS",
+    "TrainSettings",
+    "ModeResult",
+    "RunResult",
+]
 
 #: Target accuracy = baseline's final test accuracy minus this (0.5 percentage points).
 TARGET_MARGIN = 0.005
+#: Target MSE of a regression = baseline's final test MSE times this (5 % worse).
+MSE_TARGET_FACTOR = 1.05
+#: Test metric -> whether a larger value is better (accuracy up, MSE down).
+METRIC_HIGHER_IS_BETTER: dict[str, bool] = {"accuracy": True, "mse": False}
+#: Cost of a forward pass over one mini-batch, in pass units.
+FORWARD_UNITS = 1
+#: Cost of a backward pass over one mini-batch, in pass units (on top of its forward pass).
+BACKWARD_UNITS = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +90,9 @@ class TrainSettings:
         Also compute the real gradient at every predicted step (outside the
         timed region) and record the cosine similarity and relative error of
         the prediction.  Costs time, not timed.
+    timing_warmup_steps : int
+        Untimed warm-up steps per mode before the timed run (compiled kernels
+        loaded, caches warm); :data:`vsaopt.train.harness.WARMUP_STEPS` by default.
 
     Examples
     --------
@@ -86,9 +118,11 @@ class TrainSettings:
         default_factory=lambda: DeterministicPhaseConfig.recommended()
     )
     diagnose: bool = False
+    timing_warmup_steps: int = 60
 
     def __post_init__(self) -> None:
-        for name, lo in (("steps", 1), ("batch_size", 1), ("loss_every", 0), ("eval_every", 1), ("threads", 0), ("interleave", 0)):
+        for name, lo in (("steps", 1), ("batch_size", 1), ("loss_every", 0), ("eval_every", 1), ("threads", 0),
+                         ("interleave", 0), ("timing_warmup_steps", 0)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ConfigError(f"{name}: expected an integer >= {lo}, got {v!r}")
@@ -122,7 +156,8 @@ class ModeResult:
     """Everything recorded while training one mode.
 
     Per-step lists (one entry per step): ``phase`` (``"FULL"``, ``"PREDICT"``,
-    ``"CORRECT"``, ``"WARMUP"``; ``"SKIP"`` for the control's reused steps),
+    ``"CORRECT"``, ``"WARMUP"``; ``"SKIP"`` and ``"REUSE"`` for the controls'
+    steps without a backward pass),
     ``backward`` and ``forward`` (whether the step ran them), ``time``
     (cumulative training seconds at the end of the step) and ``loss`` (the
     measured mini-batch loss, None when not measured).  Per evaluation:
@@ -134,11 +169,22 @@ class ModeResult:
     ``batch_full_cosine``, of the real mini-batch gradient with the whole
     training set's (what a backward pass would have given, for reference).
 
+    ``metric`` names the test metric (``"accuracy"``; ``"mse"`` for a
+    regression, whose ``eval_accuracy`` stays empty and whose metric is
+    ``eval_loss``, the test MSE).  ``batch_fraction`` is the mode's batch size
+    over the run's (below 1 only for the ``small_batch`` control); it scales
+    the pass units.  ``telemetry``, for the phase-trained modes, holds per step
+    the trainer's :class:`~vsaopt.phase.PredictionTelemetry` as a dict on
+    steps with a real gradient, None elsewhere (empty for the other modes).
+    ``baseline_eval_time``, for the controls (which run in a second round),
+    holds the evaluation times of a baseline run interleaved with them: their
+    wall-clock reference (empty: the first round's baseline is the reference).
+
     Examples
     --------
     >>> r = ModeResult("baseline", ["FULL"], [True], [True], [0.01], [2.3], [0, 1], [0.0, 0.01], [0.1, 0.2], [2.3, 2.2])
-    >>> r.backward_passes, r.wall_seconds, r.final_test_accuracy
-    (1, 0.01, 0.2)
+    >>> r.backward_passes, r.wall_seconds, r.final_test_accuracy, r.pass_units
+    (1, 0.01, 0.2, 3.0)
     >>> ModeResult.from_dict(json.loads(json.dumps(r.to_dict()))) == r
     True
     """
@@ -157,6 +203,10 @@ class ModeResult:
     pred_full_cosine: list[float | None] = dataclasses.field(default_factory=list)
     batch_full_cosine: list[float | None] = dataclasses.field(default_factory=list)
     trainer_stats: dict = dataclasses.field(default_factory=dict)
+    metric: str = "accuracy"
+    batch_fraction: float = 1.0
+    telemetry: list[dict | None] = dataclasses.field(default_factory=list)
+    baseline_eval_time: list[float] = dataclasses.field(default_factory=list)
 
     @property
     def steps(self) -> int:
@@ -180,15 +230,55 @@ class ModeResult:
 
     @property
     def final_test_accuracy(self) -> float:
-        """Test accuracy after the last step."""
+        """Test accuracy after the last step (a classification)."""
         return self.eval_accuracy[-1]
 
-    def time_to(self, accuracy: float) -> float | None:
-        """Training seconds at the first evaluation with test accuracy >= ``accuracy`` (None: never)."""
-        for t, a in zip(self.eval_time, self.eval_accuracy):
-            if a >= accuracy:
-                return t
+    @property
+    def higher_is_better(self) -> bool:
+        """Whether a larger test metric is better (accuracy: yes; MSE: no)."""
+        return METRIC_HIGHER_IS_BETTER[self.metric]
+
+    @property
+    def eval_metric(self) -> list[float]:
+        """The test metric at every evaluation: ``eval_accuracy``, or for a regression ``eval_loss`` (the test MSE)."""
+        return self.eval_accuracy if self.metric == "accuracy" else self.eval_loss
+
+    @property
+    def final_metric(self) -> float:
+        """The test metric after the last step."""
+        return self.eval_metric[-1]
+
+    def step_pass_units(self) -> list[float]:
+        """Pass units of every step: ``(forward * FORWARD_UNITS + backward * BACKWARD_UNITS) * batch_fraction``."""
+        return [(FORWARD_UNITS * f + BACKWARD_UNITS * b) * self.batch_fraction for f, b in zip(self.forward, self.backward)]
+
+    @property
+    def pass_units(self) -> float:
+        """Pass units of the whole run."""
+        return float(sum(self.step_pass_units()))
+
+    @property
+    def backward_skipped_share(self) -> float:
+        """Share of the steps that ran no backward pass."""
+        return 1.0 - self.backward_passes / self.steps if self.steps else 0.0
+
+    def reached(self, target: float) -> int | None:
+        """Index of the first evaluation whose test metric is at least as good as ``target`` (None: never)."""
+        better = self.higher_is_better
+        for i, v in enumerate(self.eval_metric):
+            if (v >= target) if better else (v <= target):
+                return i
         return None
+
+    def time_to(self, accuracy: float) -> float | None:
+        """Training seconds at the first evaluation with a test metric at least as good as ``accuracy`` (None: never)."""
+        i = self.reached(accuracy)
+        return None if i is None else self.eval_time[i]
+
+    def pass_units_to(self, target: float) -> float | None:
+        """Pass units spent up to the first evaluation with a test metric at least as good as ``target`` (None: never)."""
+        i = self.reached(target)
+        return None if i is None else float(sum(self.step_pass_units()[: self.eval_step[i]]))
 
     def phase_counts(self) -> dict[str, int]:
         """Steps per phase label."""
@@ -202,7 +292,7 @@ class ModeResult:
         sums: dict[int, list[float]] = {}
         run = 0
         for p, c in zip(self.phase, getattr(self, which) or [None] * self.steps):
-            if p in ("PREDICT", "SKIP"):
+            if p in ("PREDICT", "SKIP", "REUSE"):
                 run += 1
                 if c is not None:
                     sums.setdefault(run, []).append(c)
@@ -216,8 +306,13 @@ class ModeResult:
             "steps": self.steps,
             "backward_passes": self.backward_passes,
             "forward_passes": self.forward_passes,
+            "backward_skipped_share": self.backward_skipped_share,
+            "pass_units": self.pass_units,
             "wall_seconds": self.wall_seconds,
-            "final_test_accuracy": self.final_test_accuracy,
+            "metric": self.metric,
+            "higher_is_better": self.higher_is_better,
+            "final_metric": self.final_metric,
+            **({"final_test_accuracy": self.final_test_accuracy} if self.metric == "accuracy" else {}),
             "phase_counts": self.phase_counts(),
         }
 
@@ -245,6 +340,8 @@ class RunResult:
     >>> run = RunResult(TrainSettings(steps=2).to_dict(), "test machine", {"baseline": base})
     >>> round(run.target_accuracy, 3), run.time_to_target("baseline"), run.speedup("baseline")
     (0.945, 2.0, 1.0)
+    >>> run.pass_units_to_target("baseline"), run.pass_speedup("baseline"), run.metric_drop("baseline")
+    (6.0, 1.0, 0.0)
     >>> RunResult.from_json(run.to_json()) == run
     True
     """
@@ -254,36 +351,87 @@ class RunResult:
     modes: dict[str, ModeResult]
 
     @property
-    def target_accuracy(self) -> float | None:
-        """Baseline's final test accuracy minus :data:`TARGET_MARGIN` (None without a baseline)."""
+    def metric(self) -> str:
+        """The test metric of the run (the baseline's): ``"accuracy"`` or ``"mse"``."""
         base = self.modes.get("baseline")
-        return None if base is None else base.final_test_accuracy - TARGET_MARGIN
+        return "accuracy" if base is None else base.metric
+
+    @property
+    def target_metric(self) -> float | None:
+        """Baseline's final test accuracy minus :data:`TARGET_MARGIN`, or its final MSE times :data:`MSE_TARGET_FACTOR` (None without a baseline)."""
+        base = self.modes.get("baseline")
+        if base is None:
+            return None
+        return base.final_metric - TARGET_MARGIN if base.higher_is_better else base.final_metric * MSE_TARGET_FACTOR
+
+    @property
+    def target_accuracy(self) -> float | None:
+        """Baseline's final test accuracy minus :data:`TARGET_MARGIN` (None without a baseline, or for a regression)."""
+        return self.target_metric if self.metric == "accuracy" else None
 
     def time_to_target(self, mode: str) -> float | None:
-        """Training seconds ``mode`` took to reach :attr:`target_accuracy` (None: not reached)."""
-        target = self.target_accuracy
+        """Training seconds ``mode`` took to reach :attr:`target_metric` (None: not reached)."""
+        target = self.target_metric
         return None if target is None else self.modes[mode].time_to(target)
 
-    def speedup(self, mode: str) -> float | None:
-        """Baseline's time to target / ``mode``'s (None when either did not reach it)."""
-        base, this = self.time_to_target("baseline"), self.time_to_target(mode)
+    def pass_units_to_target(self, mode: str) -> float | None:
+        """Pass units ``mode`` spent to reach :attr:`target_metric` (None: not reached)."""
+        target = self.target_metric
+        return None if target is None else self.modes[mode].pass_units_to(target)
+
+    @staticmethod
+    def _ratio(base: float | None, this: float | None) -> float | None:
         if base is None or this is None or this <= 0:
             return None
         return base / this
 
+    def speedup(self, mode: str) -> float | None:
+        """Baseline's wall time to target / ``mode``'s (None when either did not reach it).
+
+        The baseline's time is that of the baseline run interleaved with
+        ``mode`` (:attr:`ModeResult.baseline_eval_time`, for the controls), so
+        both were timed under the same machine load.
+        """
+        r = self.modes[mode]
+        base = self.time_to_target("baseline")
+        if r.baseline_eval_time and base is not None and self.target_metric is not None:
+            i = self.modes["baseline"].reached(self.target_metric)
+            base = None if i is None else r.baseline_eval_time[i]
+        return self._ratio(base, self.time_to_target(mode))
+
+    def pass_speedup(self, mode: str) -> float | None:
+        """Baseline's pass units to target / ``mode``'s (None when either did not reach it)."""
+        return self._ratio(self.pass_units_to_target("baseline"), self.pass_units_to_target(mode))
+
+    def metric_drop(self, mode: str) -> float | None:
+        """How much worse ``mode``'s final test metric is than the baseline's: accuracy points, or % of the MSE (negative: better).
+
+        None without a baseline.
+        """
+        base = self.modes.get("baseline")
+        if base is None:
+            return None
+        this = self.modes[mode].final_metric
+        if base.higher_is_better:
+            return (base.final_metric - this) * 100.0
+        return (this / base.final_metric - 1.0) * 100.0 if base.final_metric > 0 else 0.0
+
     def summary(self) -> dict:
-        """Per mode: counters, time to target and speedup (JSON-ready)."""
+        """Per mode: counters, time and pass units to target, speedups and the metric drop (JSON-ready)."""
         return {
-            m: {**r.summary(), "time_to_target": self.time_to_target(m), "speedup": self.speedup(m)}
+            m: {**r.summary(), "time_to_target": self.time_to_target(m), "speedup": self.speedup(m),
+                "wall_speedup": self.speedup(m), "pass_units_to_target": self.pass_units_to_target(m),
+                "pass_speedup": self.pass_speedup(m), "metric_drop": self.metric_drop(m)}
             for m, r in self.modes.items()
         }
 
     def to_dict(self) -> dict:
-        """JSON-ready dict (with ``target_accuracy`` and ``summary``, ignored by :meth:`from_dict`)."""
+        """JSON-ready dict (with ``target_accuracy``, ``target_metric`` and ``summary``, ignored by :meth:`from_dict`)."""
         return {
             "settings": self.settings,
             "machine": self.machine,
             "target_accuracy": self.target_accuracy,
+            "target_metric": self.target_metric,
             "summary": self.summary(),
             "modes": {m: r.to_dict() for m, r in self.modes.items()},
         }
