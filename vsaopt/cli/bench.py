@@ -18,9 +18,9 @@ from ..benchmarks import BenchRow
 from ..benchmarks import compression as cb
 from ..benchmarks import kernels as kb
 from ..benchmarks import prediction as pb
-from .options import POSITIVE, output_file
+from .options import POSITIVE, output_file, wide_console_width
 
-console = Console()
+console = Console(width=wide_console_width())
 
 
 def _comm_rows(ctx: dict, quick: bool) -> list[BenchRow]:

@@ -15,9 +15,9 @@ from rich.table import Table
 from .. import __version__
 from ..backend import BACKEND_NAMES, backend_status, get_backend
 from ..errors import OptimError
-from .options import output_folder
+from .options import output_folder, wide_console_width
 
-console = Console()
+console = Console(width=wide_console_width())
 
 
 class _Group(click.Group):

@@ -6,6 +6,8 @@ option), not a traceback after a long run.
 
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -144,3 +146,8 @@ def plot_file(ctx: click.Context, param: click.Parameter | None, value: Path | N
             param=param,
         )
     return value
+
+
+def wide_console_width() -> int | None:
+    """Width of the CLI's console: the terminal's, or 160 columns when output goes to a file or pipe (tables stay whole)."""
+    return None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160

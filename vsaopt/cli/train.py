@@ -21,9 +21,9 @@ from rich.table import Table
 
 from .. import __version__
 from ..phase import DeterministicPhaseConfig, PhaseConfig
-from .options import COUNT, POSITIVE, SEED, output_file, plot_file
+from .options import COUNT, POSITIVE, SEED, output_file, plot_file, wide_console_width
 
-console = Console()
+console = Console(width=wide_console_width())
 
 _MODES = ("baseline", "phase", "deterministic", "skip", "reuse", "small_batch")  # vsaopt.train.MODES
 _QUICK_MODES = ("baseline", "phase", "deterministic", "skip")  # vsaopt.train.QUICK_MODES
@@ -140,6 +140,7 @@ def _plot_telemetry(ax: Any, run: Any, colors: dict[str, str]) -> None:
     """Prediction cosine and rho of the phase-trained modes over training time; the gate's budget on a second axis."""
     budget_ax = ax.twinx()
     drawn = False
+    top = 1
     for mode, r in run.modes.items():
         if not r.telemetry:
             continue
@@ -153,13 +154,15 @@ def _plot_telemetry(ax: Any, run: Any, colors: dict[str, str]) -> None:
         ts, vs = _telemetry_series(r, "predict_budget")
         if ts:
             budget_ax.step(ts, vs, where="post", lw=1.0, color=c, alpha=0.8, ls="--", label=f"{mode} predict budget")
+            top = max(top, *vs)
     if not drawn:
         ax.text(0.5, 0.5, "no prediction telemetry recorded", ha="center", va="center", transform=ax.transAxes)
     ax.axhline(0.0, color="gray", lw=0.5)
     ax.set_ylim(-1.05, 1.05)
     ax.set_ylabel("cosine (real-gradient steps)")
     budget_ax.set_ylabel("PREDICT steps allowed next (dashed)")
-    budget_ax.set_ylim(bottom=-0.2)
+    budget_ax.set_ylim(-0.05 * top, 1.05 * top)
+    budget_ax.yaxis.get_major_locator().set_params(integer=True)
     lines = ax.get_legend_handles_labels()
     more = budget_ax.get_legend_handles_labels()
     if lines[0] or more[0]:
