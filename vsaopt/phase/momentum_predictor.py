@@ -122,6 +122,11 @@ class GradientPredictor(Checkpointable):
         """Whether a prediction was made since construction or :meth:`reset` (corrections compare against it)."""
         return self._last_prediction is not None
 
+    @property
+    def has_correction(self) -> bool:
+        """Whether corrections are pending (accumulated since the last :meth:`apply_correction`)."""
+        return self._correction is not None
+
     def record_gradient(self, gradients: Any) -> None:
         """Append real gradients (mapping name -> array, every declared name) to the history."""
         self.record_flat(self.layout.flatten(gradients, self._be, "gradients"))

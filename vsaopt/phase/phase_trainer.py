@@ -198,6 +198,11 @@ class PhaseTrainer(TrainerBase):
         self._predictor.predict_into(out)
         self._predicted = True
 
+    @property
+    def has_pending_correction(self) -> bool:
+        """Whether :meth:`apply_correction` would change anything now (corrections accumulated in CORRECT steps)."""
+        return self._predictor.has_correction
+
     def _record_loss(self, loss: np.float32) -> None:
         self._phase_losses[self._phase].append(loss)
 

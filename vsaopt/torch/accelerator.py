@@ -309,7 +309,7 @@ class PhaseAccelerator:
         """
         if self._buffer.zero_copy:
             self._trainer.predict_gradients_into(self._buffer.array)
-            if self._kind == "phase" and self._apply_corrections:
+            if self._kind == "phase" and self._apply_corrections and self._trainer.has_pending_correction:
                 self._trainer.apply_correction(self._trainer._layout.split(self._buffer.array))
             self._buffer.install(self._params, self._present)
             return
