@@ -130,7 +130,7 @@ def test_checkpoint_file_is_versioned_without_pickle(tmp_path, reference):
     with np.load(path, allow_pickle=False) as npz:
         header = json.loads(npz["__header__"].tobytes())
         assert all(npz[k].dtype != object for k in npz.files)
-    assert header["format"] == "vsaopt.checkpoint" and header["version"] == 2
+    assert header["format"] == "vsaopt.checkpoint" and header["version"] == 3
     assert header["kind"] == "DeterministicPhaseTrainer" and len(header["sha256"]) == 64
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]  # no temporary file left
 

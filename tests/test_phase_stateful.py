@@ -18,12 +18,14 @@ from vsaopt.phase import (
     DeterministicPhase,
     DeterministicPhaseConfig,
     DeterministicPhaseTrainer,
+    GateConfig,
     PhaseConfig,
     PredictionConfig,
     PhaseTrainer,
     TrainingPhase,
 )
 from vsaopt.phase._scalar import adaptive_trend
+from vsaopt.phase.telemetry import gate_budget
 from vsaopt.testing import assert_bit_equal, to_host
 
 F32 = np.float32
@@ -187,6 +189,22 @@ class TrainerMachine(RuleBasedStateMachine):
             backward = parts - s.predict_steps
             assert s.speedup == float(F32(F32(self.ended) / F32(max(backward, 1)))) or self.ended == 0
 
+    @invariant()
+    def gate_sets_the_predict_length(self):
+        """Gated: ``P`` is the rule of schedule.md section 11 applied to the telemetry, within [0, predict_steps]."""
+        for t in self.trainers:
+            if not t.gated:
+                continue
+            tel = t.telemetry
+            q = None if tel.quality is None else F32(tel.quality)
+            last = None if tel.prediction_cosine is None else F32(tel.prediction_cosine)
+            want = gate_budget(q, last, tel.samples, t.config.gate, t.config.predict_steps)
+            assert t.current_predict_steps == tel.predict_budget == want <= t.config.predict_steps
+
+
+def _gate(gated, min_samples):
+    return GateConfig(enabled=gated, min_samples=min_samples)
+
 
 def _transition(t, phases, needs_correction, trend_rules):
     """Next (phase, phase_step, cycle, lengths) by the transition table, from the trainer's visible state."""
@@ -194,8 +212,9 @@ def _transition(t, phases, needs_correction, trend_rules):
     phase, s, cycle = t.current_phase, t.phase_step, t.cycle_count
     F, L = t.current_full_steps, t.current_predict_steps
     every = t.config.correct_every
+    gated = t.config.gate.enabled
     if phase is P.FULL:
-        nxt = P.PREDICT if s >= F else P.FULL
+        nxt = P.PREDICT if s >= F and (L > 0 or not gated) else P.FULL
     elif phase is P.PREDICT:
         if s > 0 and s % every == 0:
             nxt = P.CORRECT
@@ -204,7 +223,7 @@ def _transition(t, phases, needs_correction, trend_rules):
         else:
             nxt = P.FULL if s >= L else P.PREDICT
     elif phase is P.CORRECT:
-        nxt = P.PREDICT if L - s > 0 else P.FULL
+        nxt = P.PREDICT if (L if gated else L - s) > 0 else P.FULL
     else:  # WARMUP
         nxt = P.FULL if t.predictor.is_ready() else phase
     if nxt is not phase:
@@ -215,7 +234,7 @@ def _transition(t, phases, needs_correction, trend_rules):
             if t.config.adaptive_phases:
                 trend = adaptive_trend(list(t._recent), t.config.loss_threshold)
                 F, L = trend_rules(trend, F, L)
-        elif nxt is P.PREDICT and phase is P.FULL:
+        elif nxt is P.PREDICT and (phase is P.FULL or gated):
             s = 0
     return nxt, s, cycle, (F, L)
 
@@ -242,11 +261,15 @@ class PhaseTrainerMachine(TrainerMachine):
 
     @initialize(
         full=st.integers(0, 4), predict=st.integers(0, 8), every=st.integers(1, 4), adaptive=st.booleans(),
-        history=st.integers(1, 3), momentum=st.sampled_from([0.0, 0.5, 0.9, -1.25]),
+        history=st.integers(1, 3), momentum=st.sampled_from([0.0, 0.5, 0.9, -1.25]), gated=st.booleans(),
+        min_samples=st.integers(1, 3),
     )
-    def build(self, full, predict, every, adaptive, history, momentum):
+    def build(self, full, predict, every, adaptive, history, momentum, gated, min_samples):
+        if gated:
+            full, adaptive = max(full, 1), False
         cfg = PhaseConfig(full_steps=full, predict_steps=predict, correct_every=every, adaptive_phases=adaptive,
-                          prediction_config=PredictionConfig(history_size=history, momentum=momentum))
+                          prediction_config=PredictionConfig(history_size=history, momentum=momentum),
+                          gate=_gate(gated, min_samples))
         self.trainers = [PhaseTrainer(SHAPES, cfg, backend=be) for be in BACKENDS]
 
     def expected_transition(self, t):
@@ -272,12 +295,14 @@ class DeterministicTrainerMachine(TrainerMachine):
     @initialize(
         warmup=st.integers(0, 5), full=st.integers(0, 4), predict=st.integers(0, 8), every=st.integers(1, 4),
         window=st.integers(0, 3), decay=st.sampled_from([0.5, 0.95, 1.0]), threshold=st.sampled_from([0.05, 0.5, 100.0]),
-        track=st.booleans(),
+        track=st.booleans(), gated=st.booleans(), min_samples=st.integers(1, 3),
     )
-    def build(self, warmup, full, predict, every, window, decay, threshold, track):
+    def build(self, warmup, full, predict, every, window, decay, threshold, track, gated, min_samples):
+        if gated:
+            full = max(full, 1)
         cfg = DeterministicPhaseConfig(warmup_steps=warmup, full_steps=full, predict_steps=predict, correct_every=every,
                                        history_window=window, history_decay=decay, residual_threshold=threshold,
-                                       track_loss_history=track)
+                                       track_loss_history=track, adaptive_phases=not gated, gate=_gate(gated, min_samples))
         self.trainers = [DeterministicPhaseTrainer(SHAPES, cfg, backend=be) for be in BACKENDS]
 
     def expected_transition(self, t):

@@ -29,7 +29,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from .errors import CheckpointError, OptimError
 __all__ = ["FORMAT", "VERSION", "Checkpointable", "Fields", "digest", "frame", "unframe", "write", "read"]
 
 FORMAT = "vsaopt.checkpoint"
-VERSION = 2
+VERSION = 3
 _HEADER = "__header__"
 #: Largest header a reader accepts (bytes of JSON).
 MAX_HEADER_BYTES = 64 * 2**20
@@ -311,6 +311,14 @@ class Fields:
             raise CheckpointError(f"{self.where}: inconsistent state ({what})")
 
 
+class StatePart(Protocol):
+    """A part of a checkpointed object's state (:meth:`Checkpointable.nest`)."""
+
+    def export_state(self) -> tuple[dict, dict]:
+        """``(header fields, arrays)``; arrays are host copies."""
+        ...
+
+
 class Checkpointable:
     """``state_dict`` / ``load_state_dict`` / ``save`` / ``load`` for an object that holds state.
 
@@ -357,7 +365,7 @@ class Checkpointable:
         raise NotImplementedError
 
     @staticmethod
-    def nest(name: str, part: Checkpointable, header: dict, arrays: dict) -> None:
+    def nest(name: str, part: StatePart, header: dict, arrays: dict) -> None:
         """Add ``part``'s exported state to ``header`` / ``arrays`` under ``name`` (read back with :meth:`Fields.sub`)."""
         p_header, p_arrays = part.export_state()
         header[name] = p_header

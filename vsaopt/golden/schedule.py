@@ -28,6 +28,7 @@ def _run(be: Any, trainer: Any, losses: np.ndarray, grads: np.ndarray, correct: 
     steps = losses.shape[0]
     phases, phase_steps, cycles, changed = [], [], [], []
     predictions, corrected = [], []
+    telemetry: list[Any] = []  # after each real step
     for step in range(steps):
         info = trainer.begin_step()
         phases.append(info.phase.value)
@@ -37,6 +38,7 @@ def _run(be: Any, trainer: Any, losses: np.ndarray, grads: np.ndarray, correct: 
         if info.needs_backward:
             g = xp.asarray(grads[step])
             trainer.record_full_gradients({"g": g})
+            telemetry.append(trainer.telemetry)
             if correct and str(info.phase) == "CORRECT":
                 c = xp.array(grads[step], dtype=xp.float32)
                 trainer.apply_correction({"g": c})
@@ -55,6 +57,23 @@ def _run(be: Any, trainer: Any, losses: np.ndarray, grads: np.ndarray, correct: 
         "speedup": np.float32(trainer.speedup_ratio),
         "current_full_steps": trainer.current_full_steps,
         "current_predict_steps": trainer.current_predict_steps,
+        **_telemetry_arrays(telemetry),
+    }
+
+
+def _telemetry_arrays(records: list) -> dict:
+    """Telemetry after each real step: float32 values (NaN where not measured) and the PREDICT budgets."""
+
+    def f32s(name: str) -> np.ndarray:
+        return np.array([np.nan if getattr(t, name) is None else getattr(t, name) for t in records], dtype=np.float32)
+
+    return {
+        "prediction_cosine": f32s("prediction_cosine"),
+        "norm_ratio": f32s("norm_ratio"),
+        "consecutive_cosine": f32s("consecutive_cosine"),
+        "rho": f32s("rho"),
+        "quality": f32s("quality"),
+        "predict_budget": np.array([t.predict_budget for t in records], dtype=np.int64),
     }
 
 
@@ -143,6 +162,23 @@ def momentum_predictor_run(be: Any, config: dict, grads: np.ndarray, actions: li
     }
 
 
+def cosine(be: Any, a: np.ndarray, b: np.ndarray) -> dict:
+    """The telemetry's cosine of two float32 vectors (spec'd sums, float64 division)."""
+    from ..phase.telemetry import flat_cosine
+
+    ad, bd = _dev(be, a, b)
+    return {"cosine": flat_cosine(be, ad, bd)}
+
+
+def gate_budget(be: Any, config: dict, quality: Any, last: Any, samples: int, cap: int) -> dict:
+    """The gate's rule on one measurement (host arithmetic; ``be`` unused)."""
+    from ..phase import GateConfig
+    from ..phase.telemetry import gate_budget as rule
+
+    cfg = GateConfig.from_dict(_plain(config))
+    return {"budget": rule(np.float32(_scalar(quality)), np.float32(_scalar(last)), samples, cfg, cap)}
+
+
 def _scalar(x: Any) -> float:
     """A float input (a float64 array of one element after decoding)."""
     return float(np.asarray(x, dtype=np.float64).reshape(-1)[0])
@@ -208,6 +244,8 @@ OPS = {
     "axpy": axpy,
     "residual_update": residual_update,
     "wls_fit": wls_fit,
+    "cosine": cosine,
+    "gate_budget": gate_budget,
 }
 
 
@@ -237,9 +275,16 @@ def _noisy_grads(steps: int, n: int, seed: int, scale: float) -> np.ndarray:
     return (_linear_grads(steps, n, seed).astype(np.float64) + scale * rng.standard_normal((steps, n))).astype(np.float32)
 
 
+def _switching_grads(steps: int, n: int, seed: int, switch: int, quiet: float, loud: float) -> np.ndarray:
+    """One direction plus noise of scale ``quiet`` before step ``switch`` and ``loud`` from it on."""
+    rng = np.random.default_rng(seed)
+    scale = np.where(np.arange(steps) < switch, quiet, loud)[:, None]
+    return (rng.standard_normal(n)[None, :] + scale * rng.standard_normal((steps, n))).astype(np.float32)
+
+
 def cases() -> list[dict]:
     """The golden cases of this family."""
-    from ..phase import DeterministicPhaseConfig, LossHistoryConfig, PhaseConfig, PredictionConfig
+    from ..phase import DeterministicPhaseConfig, GateConfig, LossHistoryConfig, PhaseConfig, PredictionConfig
 
     out: list[dict] = []
 
@@ -272,6 +317,24 @@ def cases() -> list[dict]:
     dt("history_decay=1.0 (unweighted) and window 0 (two points)", DeterministicPhaseConfig(history_decay=1.0, history_window=0, warmup_steps=2, track_loss_history=False), _series("noisy", 50), _noisy_grads(50, n, 17, 0.1))
     dt("warmup_steps=0 behaves as 1", DeterministicPhaseConfig(warmup_steps=0, full_steps=1, predict_steps=3, correct_every=2), _series("flat", 15), _linear_grads(15, n, 18))
 
+    n_gate = 16
+    pt("gated recommended preset: predictable gradients open the gate (budget up to 4), noise from step 40 closes it",
+       PhaseConfig.recommended(), _series("flat", 70), _switching_grads(70, n_gate, 23, 40, 0.05, 3.0))
+    pt("gated, correct_every=2, predict_steps=6, momentum 0.5: CORRECT steps re-measure and restart the run",
+       PhaseConfig(full_steps=2, predict_steps=6, correct_every=2, adaptive_phases=False,
+                   prediction_config=PredictionConfig(history_size=3, momentum=0.5), gate=GateConfig(enabled=True, min_samples=2)),
+       _series("noisy", 60), _switching_grads(60, n_gate, 24, 30, 0.1, 1.0))
+    pt("gated, safety 4 and ema_decay 0: budget from the last cosine alone, four noise scales of margin",
+       PhaseConfig(full_steps=1, predict_steps=8, correct_every=9, adaptive_phases=False,
+                   prediction_config=PredictionConfig(history_size=1, momentum=0.0),
+                   gate=GateConfig(enabled=True, safety=4.0, ema_decay=0.0, min_samples=1)),
+       _series("flat", 50), _switching_grads(50, n_gate, 25, 25, 0.02, 0.5))
+    dt("gated recommended preset: the fit's prediction quality opens and closes the gate",
+       DeterministicPhaseConfig.recommended(), _series("flat", 70), _switching_grads(70, n_gate, 26, 40, 0.05, 3.0))
+    dt("gated, linear gradients: exact predictions keep the budget at predict_steps; the horizon places CORRECT steps",
+       DeterministicPhaseConfig(warmup_steps=3, full_steps=1, predict_steps=5, correct_every=9, history_window=2, adaptive_phases=False,
+                                gate=GateConfig(enabled=True, min_samples=2)), _series("flat", 40), _linear_grads(40, n_gate, 27))
+
     rng = np.random.default_rng(99)
     m = 37
 
@@ -290,6 +353,31 @@ def cases() -> list[dict]:
     out.append({"op": "wls_fit", "comment": "seven rows at irregular steps, decay 0.95", "inputs": {"history": f(7, m), "steps": steps, "decay": 0.95}})
     lin = np.asarray(1.0 + 0.25 * steps[:, None] * np.ones((1, m)), dtype=np.float32)
     out.append({"op": "wls_fit", "comment": "exactly linear rows: baseline 3.5, velocity 0.25", "inputs": {"history": lin, "steps": steps, "decay": 0.9}})
+    big = np.array([3.0e38, -3.0e38, 1.0], dtype=np.float32)
+    for comment, a, b in (
+        ("random vectors", f(m), f(m)),
+        ("parallel: cosine 1", np.arange(1, 8, dtype=np.float32), 2 * np.arange(1, 8, dtype=np.float32)),
+        ("opposite: cosine -1", np.arange(1, 8, dtype=np.float32), -np.arange(1, 8, dtype=np.float32)),
+        ("a zero vector: cosine 0", np.zeros(5, np.float32), f(5)),
+        ("subnormal entries", np.array([1e-45, 2e-45, -1e-45], np.float32), np.array([1e-45, 1e-45, 1e-45], np.float32)),
+        ("huge entries: float64 sums stay finite", big, big[::-1].copy()),
+        ("an infinite entry: cosine 0", np.array([np.inf, 1.0], np.float32), np.array([1.0, 1.0], np.float32)),
+    ):
+        out.append({"op": "cosine", "comment": comment, "inputs": {"a": a, "b": b}})
+    gate_on = GateConfig(enabled=True).to_dict()
+    for comment, cfg, q, last, samples, cap in (
+        ("q = 0.5: k = floor(1) - 1 = 0", gate_on, 0.5, 0.9, 5, 4),
+        ("q = f32(2/3) = 0.6666667: x = 2.0000002, k = 1", gate_on, float(np.float32(2 / 3)), 0.9, 5, 4),
+        ("q = min(quality, last): the last cosine 0.8 limits k to 3", gate_on, 0.95, 0.8, 5, 8),
+        ("q = 0.95, cap 4: k = min(18, 4)", gate_on, 0.95, 0.99, 5, 4),
+        ("fewer than min_samples measurements: 0", gate_on, 0.99, 0.99, 2, 4),
+        ("q <= 0: 0", gate_on, -0.2, 0.5, 5, 4),
+        ("q = 1: the cap", gate_on, 1.0, 1.0, 5, 6),
+        ("safety 2: q = 0.9 gives floor(4.5) - 1 = 3", GateConfig(enabled=True, safety=2.0).to_dict(), 0.9, 0.9, 5, 8),
+    ):
+        out.append({"op": "gate_budget", "comment": comment,
+                    "inputs": {"config": cfg, "quality": q, "last": last, "samples": samples, "cap": cap}})
+
     def mp(comment: str, config: PredictionConfig, actions: list[str], grads: np.ndarray) -> None:
         out.append({"op": "momentum_predictor_run", "comment": comment,
                     "inputs": {"config": config.to_dict(), "grads": grads, "actions": actions}})

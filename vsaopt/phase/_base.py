@@ -9,10 +9,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .._arrays import check_int
 from ..checkpoint import Checkpointable, Fields
 from ..errors import PhaseError
 from ._scalar import F32, adaptive_trend, check_loss
-from .types import StepInfo
+from .telemetry import PredictionMonitor
+from .types import PredictionTelemetry, StepInfo
 
 log = logging.getLogger("vsaopt")
 
@@ -37,6 +39,8 @@ class TrainerBase(Checkpointable):
     _phase_step: int
     _total_step: int
     _cycle: int
+    _predictor: Any
+    _monitor: PredictionMonitor
 
     def __init__(self, param_shapes: Any, config: Any = None, backend: Any = None) -> None:  # pragma: no cover
         raise NotImplementedError
@@ -53,6 +57,16 @@ class TrainerBase(Checkpointable):
     def backend(self) -> Any:
         """The resolved backend."""
         return self._be
+
+    @property
+    def gated(self) -> bool:
+        """Whether the predictability gate sets the PREDICT lengths (``config.gate.enabled``)."""
+        return bool(self.config.gate.enabled)
+
+    @property
+    def telemetry(self) -> PredictionTelemetry:
+        """Prediction telemetry as of the last real-gradient step (spec/schedule.md, section 11)."""
+        return self._monitor.telemetry
 
     @property
     def param_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
@@ -115,7 +129,34 @@ class TrainerBase(Checkpointable):
         if changed:
             self._enter(nxt)
         self._in_step, self._recorded, self._predicted = True, False, False
-        return StepInfo(self._phase, self._phase_step, self._total_step, self._cycle, changed, self.needs_backward())
+        return StepInfo(self._phase, self._phase_step, self._total_step, self._cycle, changed, self.needs_backward(),
+                        self._monitor.telemetry)
+
+    def _initial_predict_len(self) -> int:
+        """The configured PREDICT length; 0 for a gated schedule until its first measurements allow more."""
+        return 0 if self.gated else int(self.config.predict_steps)
+
+    def _real_gradient(self, gradients: Any, batch_size: Any) -> Any:
+        """Validate a backward step's gradients and batch size, measure them against the prediction; the flat vector.
+
+        Nothing changes when a check fails.  When gated, the measurement sets
+        the next PREDICT length (section 11).
+        """
+        self.require_backward("record_full_gradients")
+        if batch_size is not None:
+            check_int(batch_size, "batch_size", 1, 2**62)
+        flat = self._layout.flatten(gradients, self._be, "gradients")
+        p = self._predictor
+        previous = p.newest_flat()
+        predicted = previous if p.prediction_is_newest else p.peek_flat()
+        cap = int(self.config.predict_steps) if self.gated else self._predict_len
+        budget = self._monitor.measure(flat, predicted, previous, step=self._total_step, batch_size=batch_size, cap=cap)
+        t = self._monitor.telemetry
+        log.debug("%s step %d telemetry: prediction cosine %s, rho %s, quality %s, budget %d", type(self).__name__,
+                  self._total_step, t.prediction_cosine, t.rho, t.quality, budget)
+        if self.gated:
+            self._predict_len = budget
+        return flat
 
     #: ``(full_up, full_max, predict_down, predict_min, full_down, full_min, predict_up, predict_max)``.
     _ADAPT_RULE: tuple[int, int, int, int, int, int, int, int]
@@ -148,6 +189,7 @@ class TrainerBase(Checkpointable):
         self._total_step = 0
         self._cycle = 0
         self._taken = {p: 0 for p in self._PHASES}
+        self._monitor.reset()
 
     def _record_loss(self, loss: np.float32) -> None:  # pragma: no cover - defined by each trainer
         raise NotImplementedError
@@ -221,7 +263,9 @@ class TrainerBase(Checkpointable):
             "recorded": self._recorded,
             "predicted": self._predicted,
         }
-        return header, {"recent_losses": np.array(list(self._recent), dtype=np.float32)}
+        arrays = {"recent_losses": np.array(list(self._recent), dtype=np.float32)}
+        self.nest("telemetry", self._monitor, header, arrays)
+        return header, arrays
 
     def _phase_len_range(self, configured: int, lo: int, hi: int) -> tuple[int, int]:
         """Lengths a phase can have: the configured one, or anything the adaptive rule reaches from it."""
@@ -237,15 +281,18 @@ class TrainerBase(Checkpointable):
         phase_step = f.integer("phase_step", 0, total)
         cycle = f.integer("cycle", 0, total)
         full_len = f.integer("full_len", *self._phase_len_range(self.config.full_steps, f_min, f_max))
-        predict_len = f.integer("predict_len", *self._phase_len_range(self.config.predict_steps, p_min, p_max))
+        predict_range = (0, self.config.predict_steps) if self.gated else self._phase_len_range(self.config.predict_steps, p_min, p_max)
+        predict_len = f.integer("predict_len", *predict_range)
         taken = f.counts("taken", self._PHASES)
         in_step, recorded, predicted = f.boolean("in_step"), f.boolean("recorded"), f.boolean("predicted")
         recent = f.f32_list("recent_losses", RECENT_LOSSES)
         f.require(sum(taken.values()) == total, "phase counters do not add up to total_step")
         f.require(not recorded or (in_step and phase in self._BACKWARD), "gradients recorded outside a backward step")
         f.require(not predicted or (in_step and phase in self._PREDICTING), "gradients predicted outside a PREDICT step")
+        install_monitor = self._monitor.import_state(f.sub("telemetry"), total, predict_range[1])
 
         def install() -> None:
+            install_monitor()
             self._phase, self._phase_step, self._total_step, self._cycle = phase, phase_step, total, cycle
             self._full_len, self._predict_len = full_len, predict_len
             self._taken = taken

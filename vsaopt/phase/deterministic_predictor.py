@@ -220,6 +220,11 @@ class DeterministicPredictor(Checkpointable):
         """The flat prediction :meth:`predict_gradient` would return now, without counting a step (None during warmup)."""
         return self._predict_flat() if self._ready else None
 
+    @property
+    def prediction_is_newest(self) -> bool:
+        """Always False: the prediction is the fit's extrapolation."""
+        return False
+
     def newest_flat(self) -> Any | None:
         """The newest recorded flat gradient (a view of the history; None before the first record)."""
         return self._ring[(self._head - 1) % self._cap] if self._steps else None

@@ -20,6 +20,7 @@ from ._scalar import F32
 from .configs import DeterministicPhaseConfig
 from .deterministic_predictor import DeterministicPredictor
 from .loss_history import LossHistory
+from .telemetry import PredictionMonitor
 from .types import DeterministicPhase, DeterministicTrainerStats
 
 __all__ = ["DeterministicPhaseTrainer"]
@@ -74,13 +75,14 @@ class DeterministicPhaseTrainer(TrainerBase):
         self._be = resolve_backend(backend)
         self._predictor = DeterministicPredictor(self._layout.pairs, config.predictor_config(), self._be)
         self._history = LossHistory(config.loss_history_config) if config.track_loss_history else None
+        self._monitor = PredictionMonitor(config.gate, self._be)
         self._reset_counters()
 
     def _reset_counters(self) -> None:
         self._reset_step_counters()
         self._last_loss = F32(0.0)
         self._full_len = self.config.full_steps
-        self._predict_len = self.config.predict_steps
+        self._predict_len = self._initial_predict_len()
 
     # --- properties ----------------------------------------------------------------
 
@@ -106,7 +108,8 @@ class DeterministicPhaseTrainer(TrainerBase):
         if p is DeterministicPhase.WARMUP:
             return DeterministicPhase.FULL if self._predictor.is_ready() else p
         if p is DeterministicPhase.FULL:
-            return DeterministicPhase.PREDICT if s >= self._full_len else p
+            open_ = not self.gated or self._predict_len > 0
+            return DeterministicPhase.PREDICT if s >= self._full_len and open_ else p
         if p is DeterministicPhase.PREDICT:
             if s > 0 and s % self.config.correct_every == 0:
                 return DeterministicPhase.CORRECT
@@ -115,7 +118,8 @@ class DeterministicPhaseTrainer(TrainerBase):
             if s >= self._predict_len:
                 return DeterministicPhase.FULL
             return p
-        return DeterministicPhase.PREDICT if self._predict_len - s > 0 else DeterministicPhase.FULL
+        left = self._predict_len if self.gated else self._predict_len - s  # gated: counted from this real step
+        return DeterministicPhase.PREDICT if left > 0 else DeterministicPhase.FULL
 
     def _enter(self, new: DeterministicPhase) -> None:
         old = self._phase
@@ -127,21 +131,24 @@ class DeterministicPhaseTrainer(TrainerBase):
             self._phase_step = 0
             if self.config.adaptive_phases:
                 self._adapt()
-        elif new is DeterministicPhase.PREDICT and old is DeterministicPhase.FULL:
+        elif new is DeterministicPhase.PREDICT and (old is DeterministicPhase.FULL or self.gated):
             self._phase_step = 0
 
-    def record_full_gradients(self, gradients: Any) -> None:
+    def record_full_gradients(self, gradients: Any, batch_size: int | None = None) -> None:
         """Record this step's real gradients (WARMUP, FULL, CORRECT); in CORRECT the residual is updated first.
+
+        The gradients are first measured against the fit's prediction for this
+        step (:attr:`telemetry`); ``batch_size``, the number of samples they
+        average, adds the noise-scale estimate.
 
         Raises
         ------
         PhaseError
             Outside a step, in PREDICT, or a second time in one step.
         ConfigError, ShapeError, DTypeError, NonFiniteError, BackendError
-            Bad gradients (nothing is changed).
+            Bad gradients or batch size (nothing is changed).
         """
-        self.require_backward("record_full_gradients")
-        flat = self._layout.flatten(gradients, self._be, "gradients")
+        flat = self._real_gradient(gradients, batch_size)
         self._predictor.record_flat(flat, is_correction=self._phase is DeterministicPhase.CORRECT)
         self._recorded = True
 
@@ -199,6 +206,7 @@ class DeterministicPhaseTrainer(TrainerBase):
             self.speedup_ratio,
             self._predictor.get_stats().mean_abs_error,
             float(self._last_loss),
+            self._monitor.telemetry,
         )
 
     def reset(self) -> None:

@@ -166,6 +166,11 @@ class GradientPredictor(Checkpointable):
             return None
         return self._row(0) if self._count == 1 else self._predict_flat()
 
+    @property
+    def prediction_is_newest(self) -> bool:
+        """Whether the prediction is the newest recorded gradient itself (one entry in history)."""
+        return self._count == 1
+
     def newest_flat(self) -> Any | None:
         """The newest recorded flat gradient (a view of the history; None with no history)."""
         return self._row(0) if self._count else None

@@ -22,6 +22,7 @@ from ._base import TrainerBase, log
 from ._scalar import F32, sum_f32
 from .configs import PhaseConfig
 from .momentum_predictor import GradientPredictor
+from .telemetry import PredictionMonitor
 from .types import TrainerStats, TrainingPhase
 
 __all__ = ["PhaseTrainer"]
@@ -79,8 +80,9 @@ class PhaseTrainer(TrainerBase):
         self._predictor = GradientPredictor(self._layout.pairs, config.prediction_config, self._be)
         self._ternary: Any = None
         self._vsa: Any = None
+        self._monitor = PredictionMonitor(config.gate, self._be)
         self._full_len = config.full_steps
-        self._predict_len = config.predict_steps
+        self._predict_len = self._initial_predict_len()
         self._reset_counters()
 
     def _reset_counters(self) -> None:
@@ -111,14 +113,16 @@ class PhaseTrainer(TrainerBase):
     def _next_phase(self) -> TrainingPhase:
         p, s = self._phase, self._phase_step
         if p is TrainingPhase.FULL:
-            return TrainingPhase.PREDICT if s >= self._full_len else p
+            open_ = not self.gated or self._predict_len > 0
+            return TrainingPhase.PREDICT if s >= self._full_len and open_ else p
         if p is TrainingPhase.PREDICT:
             if s > 0 and s % self.config.correct_every == 0:
                 return TrainingPhase.CORRECT
             if s >= self._predict_len:
                 return TrainingPhase.FULL
             return p
-        return TrainingPhase.PREDICT if self._predict_len - s > 0 else TrainingPhase.FULL
+        left = self._predict_len if self.gated else self._predict_len - s  # gated: counted from this real step
+        return TrainingPhase.PREDICT if left > 0 else TrainingPhase.FULL
 
     def _enter(self, new: TrainingPhase) -> None:
         old = self._phase
@@ -129,21 +133,25 @@ class PhaseTrainer(TrainerBase):
             self._cycle += 1
             if self.config.adaptive_phases:
                 self._adapt()
-        elif new is TrainingPhase.PREDICT and old is TrainingPhase.FULL:
+        elif new is TrainingPhase.PREDICT and (old is TrainingPhase.FULL or self.gated):
             self._phase_step = 0
 
-    def record_full_gradients(self, gradients: Any) -> None:
+    def record_full_gradients(self, gradients: Any, batch_size: int | None = None) -> None:
         """Record this step's real gradients (FULL or CORRECT); in CORRECT also accumulate ``actual - last prediction``.
+
+        The gradients are first measured against the prediction the predictor
+        would have made (:attr:`telemetry`); ``batch_size``, the number of samples
+        they average, adds the noise-scale estimate.
 
         Raises
         ------
         PhaseError
             Outside a step, in PREDICT, or a second time in one step.
         ConfigError, ShapeError, DTypeError, NonFiniteError, BackendError
-            Missing or unknown names, wrong shapes or dtypes, NaN/Inf, arrays of another backend.
+            Missing or unknown names, wrong shapes or dtypes, NaN/Inf, arrays of another backend;
+            a batch size that is not an integer >= 1.
         """
-        self.require_backward("record_full_gradients")
-        flat = self._layout.flatten(gradients, self._be, "gradients")
+        flat = self._real_gradient(gradients, batch_size)
         self._predictor.record_flat(flat, correct=self._phase is TrainingPhase.CORRECT)
         self._recorded = True
 
@@ -224,14 +232,17 @@ class PhaseTrainer(TrainerBase):
             self._full_len,
             self._predict_len,
             avgs,
+            self._monitor.telemetry,
         )
 
     def reset(self) -> None:
-        """Back to the first FULL step with empty history; the adapted phase lengths are kept (as in the crate)."""
+        """Back to the first FULL step with empty history; the adapted phase lengths are kept (as in the crate), a gated PREDICT length returns to 0."""
         self._predictor.reset()
         if self._ternary is not None:
             self._ternary.reset()
         self._reset_counters()
+        if self.gated:
+            self._predict_len = 0
 
     # --- state -------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ __all__ = [
     "TrainingPhase",
     "DeterministicPhase",
     "StepInfo",
+    "PredictionTelemetry",
     "TrainerStats",
     "DeterministicTrainerStats",
     "MomentumPredictorStats",
@@ -59,6 +60,59 @@ class DeterministicPhase(_Phase):
 
 
 @dataclasses.dataclass(frozen=True)
+class PredictionTelemetry:
+    """How well the gradient history predicted the last real gradient (spec/schedule.md, section 11).
+
+    Measured at every step with a real gradient, before it enters the history;
+    no extra backward pass.  Values are float32 numbers as Python floats, None
+    where not measured yet.
+
+    Attributes
+    ----------
+    step : int
+        ``total_step`` of the real step measured last (-1 before any).
+    samples : int
+        Prediction measurements so far (real steps at which a prediction existed).
+    prediction_cosine : float or None
+        Cosine between the gradient the predictor would have produced for that
+        step and the real one.
+    norm_ratio : float or None
+        ``|predicted| / |real|``.
+    consecutive_cosine : float or None
+        Cosine of the real gradient with the previous real one.
+    rho : float or None
+        Exponential average of ``consecutive_cosine``.
+    quality : float or None
+        Exponential average of ``prediction_cosine`` (what the gate reads).
+    noise_scale : float or None
+        Gradient noise scale ``B (1 - rho) / rho`` in samples, from the batch size
+        given with the gradient; None without one, or when ``rho <= 0`` (noise dominates).
+    predict_budget : int
+        PREDICT steps allowed after this real step: the gate's ``k`` when gated,
+        else the configured PREDICT length.
+
+    Examples
+    --------
+    >>> PredictionTelemetry().to_dict()["step"]
+    -1
+    """
+
+    step: int = -1
+    samples: int = 0
+    prediction_cosine: float | None = None
+    norm_ratio: float | None = None
+    consecutive_cosine: float | None = None
+    rho: float | None = None
+    quality: float | None = None
+    noise_scale: float | None = None
+    predict_budget: int = 0
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
 class StepInfo:
     """What :meth:`begin_step` decided for this step.
 
@@ -75,6 +129,8 @@ class StepInfo:
         This ``begin_step`` changed the phase.
     needs_backward : bool
         The step needs real gradients (FULL, CORRECT, WARMUP).
+    telemetry : PredictionTelemetry or None
+        The prediction telemetry as of the last real-gradient step.
     """
 
     phase: Any
@@ -83,6 +139,7 @@ class StepInfo:
     cycle: int
     phase_changed: bool
     needs_backward: bool
+    telemetry: PredictionTelemetry | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready dict (the phase by name)."""
@@ -114,6 +171,7 @@ class TrainerStats:
     current_full_steps: int
     current_predict_steps: int
     phase_avg_losses: dict
+    telemetry: PredictionTelemetry | None = None
 
     def __str__(self) -> str:
         return (
@@ -147,6 +205,7 @@ class DeterministicTrainerStats:
     speedup: float
     mean_prediction_error: float
     current_loss: float
+    telemetry: PredictionTelemetry | None = None
 
     def __str__(self) -> str:
         return (
