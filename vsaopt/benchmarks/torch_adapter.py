@@ -75,9 +75,7 @@ class AdapterCostRow:
 
 def _presets() -> dict[str, Any]:
     """Fixed-length schedules with short cycles, so every phase recurs often (the costs do not depend on the lengths)."""
-    phase = getattr(PhaseConfig, "risky_fixed", PhaseConfig.recommended)()
-    det = getattr(DeterministicPhaseConfig, "risky_fixed", DeterministicPhaseConfig.recommended)()
-    return {"phase": phase, "deterministic": det}
+    return {"phase": PhaseConfig.risky_fixed(), "deterministic": DeterministicPhaseConfig.risky_fixed()}
 
 
 def _plain_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> float:
