@@ -61,6 +61,66 @@ def _fidelity_table(rows: list) -> Table:
     return table
 
 
+def _torch_tables(ctx: dict, key: str, run: Callable[[], list]) -> list[BenchRow]:
+    """Run a torch benchmark whose rows go to their own table (``ctx[key]``); a missing torch/scikit-learn skips it."""
+    try:
+        ctx[key] = run()
+    except ImportError as exc:
+        console.print(f"[yellow]{key} skipped: {escape(str(exc))}[/]")
+    return []
+
+
+def _adapter(ctx: dict, quick: bool, backend: str) -> list[BenchRow]:
+    """The PyTorch adapter's own cost per phase as a share of a plain torch step (``ctx["adapter"]``)."""
+    def run() -> list:
+        from ..benchmarks.torch_adapter import adapter_cost
+
+        return adapter_cost(quick=quick, backend=None if backend == "cupy" else backend)
+
+    return _torch_tables(ctx, "adapter", run)
+
+
+def _adapter_table(rows: list) -> Table:
+    table = Table(title="adapter: PhaseAccelerator's own time per phase / one plain torch step (forward + backward + SGD)",
+                  title_justify="left", caption="one thread, modes interleaved step by step, medians; fixed presets "
+                  "(risky_fixed) so every phase recurs; zero_grad() sets p.grad to None", caption_justify="left")
+    for col in ("model", "params", "trainer", "phase", "steps", "plain step", "adapter", "share", "target"):
+        table.add_column(col, justify="left" if col in ("model", "trainer", "phase") else "right")
+    for r in rows:
+        target = "" if r.target is None else f"<= {r.target:.0%}" + (" ok" if r.share <= r.target else " missed")
+        table.add_row(r.model, f"{r.parameters:,}", r.trainer, r.phase, str(r.steps), _fmt_seconds(r.plain_seconds),
+                      _fmt_seconds(r.adapter_seconds), f"{r.share:.1%}", target)
+    return table
+
+
+def _time_to_accuracy(ctx: dict, quick: bool) -> list[BenchRow]:
+    """Time to accuracy with torch on digits (``ctx["torch_time_to_accuracy"]``)."""
+    def run() -> list:
+        from ..benchmarks.torch_time_to_accuracy import time_to_accuracy
+
+        return time_to_accuracy(quick=quick)
+
+    return _torch_tables(ctx, "torch_time_to_accuracy", run)
+
+
+def _time_to_accuracy_table(rows: list) -> Table:
+    r0 = rows[0]
+    table = Table(title="torch_time_to_accuracy: small CNN on digits, time to plain torch's final accuracy - 0.5 points",
+                  title_justify="left", caption=f"{r0.seeds} seed(s), medians; SGD momentum 0.9, lr {r0.lr:g} (grid-tuned for "
+                  f"plain torch); {r0.steps} steps; one thread; PREDICT steps run no forward pass", caption_justify="left")
+    for col in ("mode", "reached", "time to target", "backward to target", "backward passes", "final accuracy", "target"):
+        table.add_column(col, justify="left" if col == "mode" else "right")
+    for r in rows:
+        table.add_row(r.mode, f"{r.reached}/{r.seeds}", "-" if r.seconds_to_target is None else _fmt_seconds(r.seconds_to_target),
+                      "-" if r.backward_to_target is None else f"{r.backward_to_target:g}", f"{r.backward_passes:g} / {r.steps}",
+                      f"{r.final_accuracy:.3f}", f"{r.target:.3f}")
+    return table
+
+
+#: The torch sections whose rows print as their own table: ctx key -> table builder.
+_TORCH_TABLES = {"adapter": _adapter_table, "torch_time_to_accuracy": _time_to_accuracy_table}
+
+
 def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, predict_params: int, quick: bool,
               backend: str) -> dict[str, Callable[[dict], list[BenchRow]]]:
     """Section name -> function of a shared context (the copy bandwidth lives there)."""
@@ -81,6 +141,8 @@ def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, pr
         "compressor": lambda ctx: cb.compressor_rows(backend),
         "fidelity": lambda ctx: _fidelity(ctx, quick),
         "comm": lambda ctx: _comm_rows(quick),
+        "adapter": lambda ctx: _adapter(ctx, quick, backend),
+        "torch_time_to_accuracy": lambda ctx: _time_to_accuracy(ctx, quick),
     }
 
 
@@ -149,10 +211,16 @@ def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predic
             console.print(_table(name, rows))
     if "fidelity" in ctx:
         console.print(_fidelity_table(ctx["fidelity"]))
+    for key, make_table in _TORCH_TABLES.items():
+        if ctx.get(key):
+            console.print(make_table(ctx[key]))
     if json_path is not None:
         doc: dict = {"vsaopt": __version__, "backend": backend, "machine": machine, "platform": platform.platform(), "size": size,
                "sections": {k: [r.to_dict() for r in v] for k, v in results.items() if v}}
         if "fidelity" in ctx:
             doc["sections"]["fidelity"] = [r.to_dict() for r in ctx["fidelity"]]
+        for key in _TORCH_TABLES:
+            if ctx.get(key):
+                doc["sections"][key] = [r.to_dict() for r in ctx[key]]
         json_path.write_text(json.dumps(doc, indent=1))
         console.print(f"wrote {json_path}")
