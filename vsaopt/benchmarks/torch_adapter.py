@@ -78,21 +78,21 @@ def _presets() -> dict[str, Any]:
     return {"phase": PhaseConfig.risky_fixed(), "deterministic": DeterministicPhaseConfig.risky_fixed()}
 
 
-def _plain_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> float:
+def _plain_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, set_to_none: bool) -> float:
     t0 = time.perf_counter()
-    opt.zero_grad()
+    opt.zero_grad(set_to_none=set_to_none)
     torch.nn.functional.cross_entropy(model(x), y).backward()
     opt.step()
     return time.perf_counter() - t0
 
 
 def _adapter_step(model: torch.nn.Module, opt: torch.optim.Optimizer, accel: PhaseAccelerator, x: torch.Tensor,
-                  y: torch.Tensor) -> tuple[str, float]:
+                  y: torch.Tensor, set_to_none: bool = True) -> tuple[str, float]:
     """One step of the documented loop; returns its phase and the seconds spent in the adapter's calls."""
     t0 = time.perf_counter()
     info = accel.begin_step()
     spent = time.perf_counter() - t0
-    opt.zero_grad()
+    opt.zero_grad(set_to_none=set_to_none)
     loss = None
     if info.needs_backward:
         loss = torch.nn.functional.cross_entropy(model(x), y)
@@ -111,7 +111,8 @@ def _adapter_step(model: torch.nn.Module, opt: torch.optim.Optimizer, accel: Pha
     return str(info.phase), spent
 
 
-def _measure(spec: ModelSpec, trainer: str, config: Any, steps: int, warmup: int, backend: str | None) -> list[AdapterCostRow]:
+def _measure(spec: ModelSpec, trainer: str, config: Any, steps: int, warmup: int, backend: str | None,
+             set_to_none: bool) -> list[AdapterCostRow]:
     x, y = spec.batch(1)
     plain, model = spec.model(0), spec.model(0)
     opt_plain = torch.optim.SGD(plain.parameters(), lr=1e-3, momentum=0.9)
@@ -120,8 +121,8 @@ def _measure(spec: ModelSpec, trainer: str, config: Any, steps: int, warmup: int
     plain_times: list[float] = []
     by_phase: dict[str, list[float]] = {}
     for step in range(warmup + steps):
-        tp = _plain_step(plain, opt_plain, x, y)
-        phase, ta = _adapter_step(model, opt, accel, x, y)
+        tp = _plain_step(plain, opt_plain, x, y, set_to_none)
+        phase, ta = _adapter_step(model, opt, accel, x, y, set_to_none)
         if step >= warmup:
             plain_times.append(tp)
             by_phase.setdefault(phase, []).append(ta)
@@ -133,7 +134,7 @@ def _measure(spec: ModelSpec, trainer: str, config: Any, steps: int, warmup: int
 
 def adapter_cost(models: Sequence[str] = MODEL_NAMES, trainers: Sequence[str] = ("phase", "deterministic"), *,
                  quick: bool = False, steps: int | None = None, backend: str | None = None,
-                 threads: int = 1) -> list[AdapterCostRow]:
+                 threads: int = 1, set_to_none: bool = True) -> list[AdapterCostRow]:
     """The adapter's cost per phase as a share of a plain torch step, for each model and trainer.
 
     Parameters
@@ -150,6 +151,10 @@ def adapter_cost(models: Sequence[str] = MODEL_NAMES, trainers: Sequence[str] = 
         vsaopt backend (None: numba, else numpy).
     threads : int
         torch intra-op threads during the run (restored afterwards).
+    set_to_none : bool
+        ``optimizer.zero_grad(set_to_none=...)`` in both loops.  False lets
+        backward accumulate straight into the adapter's buffer (no copy in
+        backward steps); the plain loop then zeroes its gradients too.
 
     Returns
     -------
@@ -175,7 +180,7 @@ def adapter_cost(models: Sequence[str] = MODEL_NAMES, trainers: Sequence[str] = 
         rows: list[AdapterCostRow] = []
         for name in models:
             for trainer in trainers:
-                rows += _measure(specs[name], trainer, presets[trainer], steps, 4 if quick else 10, backend)
+                rows += _measure(specs[name], trainer, presets[trainer], steps, 4 if quick else 10, backend, set_to_none)
         return rows
     finally:
         torch.set_num_threads(saved)

@@ -149,7 +149,7 @@ def _run(mode: str, seed: int, data: tuple, lr: float, epochs: int, batch: int, 
                     needs = True
                     torch.nn.functional.cross_entropy(model(xtr[idx]), ytr[idx]).backward()
                     if schedule is not None:
-                        last = [p.grad.detach().clone() for p in model.parameters()]
+                        last = [torch.zeros_like(p) if p.grad is None else p.grad.detach().clone() for p in model.parameters()]
                 else:
                     for p, g in zip(model.parameters(), last):
                         p.grad = g.clone()
