@@ -118,12 +118,14 @@ class PhaseAccelerator:
     ...     info = accel.begin_step()
     ...     opt.zero_grad()
     ...     loss = torch.nn.functional.mse_loss(model(x), y)
+    ...     recorded = True
     ...     if info.needs_backward:
     ...         loss.backward()
-    ...         accel.record_gradients()
+    ...         recorded = accel.record_gradients()  # False only when skip_nonfinite skipped the step
     ...     else:
     ...         accel.apply_predicted_gradients()
-    ...     opt.step()
+    ...     if recorded:
+    ...         opt.step()
     ...     accel.end_step(loss)
     >>> stats = accel.get_stats()
     >>> stats.total_steps, stats.predict_steps > 0
