@@ -215,3 +215,21 @@ def test_telemetry_is_json_ready():
     t = PredictionTelemetry(3, 2, 0.5, 1.0, 0.25, 0.3, 0.4, 12.0, 1)
     assert t.to_dict() == {"step": 3, "samples": 2, "prediction_cosine": 0.5, "norm_ratio": 1.0, "consecutive_cosine": 0.25,
                            "rho": 0.3, "quality": 0.4, "noise_scale": 12.0, "predict_budget": 1}
+
+
+def test_has_pending_correction_says_when_apply_correction_changes_something():
+    t = PhaseTrainer([("w", (3,))], PhaseConfig(full_steps=1, predict_steps=3, correct_every=1), backend="numpy")
+    pending = []
+    for i in range(5):
+        info = t.begin_step()
+        if info.needs_backward:
+            t.record_full_gradients({"w": np.full(3, i, F32)})
+        else:
+            g = t.get_predicted_gradients()
+            pending.append(t.has_pending_correction)
+            before = g["w"].copy()
+            t.apply_correction(g)
+            assert (g["w"].tobytes() != before.tobytes()) == pending[-1]
+            assert not t.has_pending_correction
+        t.end_step(1.0)
+    assert pending == [False, True]

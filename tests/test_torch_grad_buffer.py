@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from vsaopt.errors import CheckpointError, ConfigError, NonFiniteError, PhaseError  # noqa: E402
+from vsaopt.errors import CheckpointError, ConfigError, DTypeError, NonFiniteError, PhaseError, ShapeError  # noqa: E402
 from vsaopt.phase import DeterministicPhaseConfig, PhaseConfig  # noqa: E402
 from vsaopt.torch import PhaseAccelerator  # noqa: E402
 from vsaopt.torch.param_source import UntrackedParameterWarning  # noqa: E402
@@ -294,3 +294,52 @@ def test_load_state_dict_rejects_other_states_and_changes_nothing():
     buf.seek(0)
     accel.load_state_dict(torch.load(buf, weights_only=True))
     assert _state_bytes(accel) == before
+
+
+@pytest.mark.parametrize("kind", ["phase", "deterministic"])
+@pytest.mark.parametrize("compression", ["none", "bfloat16", "ternary"])
+def test_predict_gradients_into_matches_get_predicted_gradients(kind, compression):
+    """Same values and the same trainer state as the mapping API, step after step."""
+    import dataclasses
+
+    from vsaopt.phase import DeterministicPhaseTrainer, PhaseTrainer, PredictionConfig
+
+    if kind == "phase":
+        cfg = PhaseConfig(full_steps=2, predict_steps=4, correct_every=2,
+                          prediction_config=PredictionConfig(history_compression=compression))
+        cls = PhaseTrainer
+    else:
+        cfg = dataclasses.replace(DeterministicPhaseConfig.risky_fixed(), history_compression=compression)
+        cls = DeterministicPhaseTrainer
+    shapes = [("w", (3, 4)), ("b", (5,))]
+    a, b = cls(shapes, cfg, backend="numpy"), cls(shapes, cfg, backend="numpy")
+    rng = np.random.default_rng(0)
+    out = np.empty(17, np.float32)
+    predicted = 0
+    for step in range(24):
+        ia, ib = a.begin_step(), b.begin_step()
+        assert ia.phase == ib.phase
+        if ia.needs_backward:
+            g = {"w": rng.standard_normal((3, 4)).astype(np.float32), "b": rng.standard_normal(5).astype(np.float32)}
+            a.record_full_gradients(g)
+            b.record_full_gradients(g)
+        else:
+            want = a.get_predicted_gradients()
+            b.predict_gradients_into(out)
+            assert out.tobytes() == np.concatenate([want["w"].ravel(), want["b"]]).tobytes()
+            predicted += 1
+        a.end_step(1.0)
+        b.end_step(1.0)
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa["header"] == sb["header"] and all(sa["arrays"][k].tobytes() == sb["arrays"][k].tobytes() for k in sa["arrays"])
+    assert predicted >= 6
+    while b.begin_step().needs_backward:
+        b.record_full_gradients({"w": np.ones((3, 4), np.float32), "b": np.ones(5, np.float32)})
+        b.end_step(1.0)
+    before = b.state_dict()["header"]
+    with pytest.raises(ShapeError):
+        b.predict_gradients_into(np.empty(16, np.float32))
+    with pytest.raises(DTypeError):
+        b.predict_gradients_into(np.empty(17, np.float64))
+    assert b.state_dict()["header"] == before
+    b.predict_gradients_into(out)  # still this step's prediction to make

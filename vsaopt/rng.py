@@ -42,6 +42,8 @@ class Stream(IntEnum):
     VSA_KEYS = 0x5653414B  # "VSAK"
     #: Stochastic rounding in :func:`vsaopt.torch.ternary_comm_hook`.
     COMM_HOOK = 0x5445524E  # "TERN"
+    #: Stochastic trits of compressed predictor history (:mod:`vsaopt.phase.history_codec`).
+    HISTORY = 0x50485354  # "PHST"
 
     def __str__(self) -> str:
         return self.name

@@ -121,6 +121,27 @@ def _time_to_accuracy_table(rows: list) -> Table:
 _TORCH_TABLES = {"adapter": _adapter_table, "torch_time_to_accuracy": _time_to_accuracy_table}
 
 
+def _predictor_memory(ctx: dict, quick: bool, backend: str) -> list[BenchRow]:
+    """Predictor state per preset and history compression; the rows go to their own table (``ctx["predictor_memory"]``)."""
+    from ..benchmarks.predictor_memory import predictor_memory_rows
+
+    ctx["predictor_memory"] = predictor_memory_rows(steps=40 if quick else 200, backend=backend)
+    return []
+
+
+def _predictor_memory_table(rows: list) -> Table:
+    table = Table(title="predictor_memory: predictor state per parameter, and the cosine cost of compressing its history",
+                  title_justify="left", caption_justify="left",
+                  caption="gradients of an MLP (64-128-10) on digits, plain SGD, batch 1024; steps = steps at which both runs predicted; x fp32 = bytes over 4 bytes per parameter; "
+                          "held = most bytes held at once; cos(f32) = with the float32-history prediction; cos(g) = with the real gradient")
+    for col in ("preset", "history", "params", "held x fp32", "state_dict x fp32", "steps", "cos(f32)", "cos(g)", "f32 cos(g)"):
+        table.add_column(col, justify="left" if col in ("preset", "history") else "right")
+    for r in rows:
+        table.add_row(r.preset, r.compression, f"{r.params:,}", f"{r.held_x_fp32:.3f}", f"{r.state_dict_x_fp32:.3f}",
+                      str(r.compared), f"{r.cosine_vs_float32:.5f}", f"{r.cosine_vs_actual:.3f}", f"{r.float32_cosine_vs_actual:.3f}")
+    return table
+
+
 def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, predict_params: int, quick: bool,
               backend: str) -> dict[str, Callable[[dict], list[BenchRow]]]:
     """Section name -> function of a shared context (the copy bandwidth lives there)."""
@@ -143,6 +164,7 @@ def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, pr
         "comm": lambda ctx: _comm_rows(quick),
         "adapter": lambda ctx: _adapter(ctx, quick, backend),
         "torch_time_to_accuracy": lambda ctx: _time_to_accuracy(ctx, quick),
+        "predictor_memory": lambda ctx: _predictor_memory(ctx, quick, backend),
     }
 
 
@@ -211,14 +233,17 @@ def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predic
             console.print(_table(name, rows))
     if "fidelity" in ctx:
         console.print(_fidelity_table(ctx["fidelity"]))
+    if "predictor_memory" in ctx:
+        console.print(_predictor_memory_table(ctx["predictor_memory"]))
     for key, make_table in _TORCH_TABLES.items():
         if ctx.get(key):
             console.print(make_table(ctx[key]))
     if json_path is not None:
         doc: dict = {"vsaopt": __version__, "backend": backend, "machine": machine, "platform": platform.platform(), "size": size,
                "sections": {k: [r.to_dict() for r in v] for k, v in results.items() if v}}
-        if "fidelity" in ctx:
-            doc["sections"]["fidelity"] = [r.to_dict() for r in ctx["fidelity"]]
+        for name in ("fidelity", "predictor_memory"):
+            if name in ctx:
+                doc["sections"][name] = [r.to_dict() for r in ctx[name]]
         for key in _TORCH_TABLES:
             if ctx.get(key):
                 doc["sections"][key] = [r.to_dict() for r in ctx[key]]

@@ -33,7 +33,7 @@ __all__ = ["on", "sample_f32", "FAMILIES", "SPEC_VERSION", "Failure", "generate"
 
 SPEC_VERSION = "3"
 #: Operation families, one vector file each.
-FAMILIES: tuple[str, ...] = ("rng", "reductions", "ternary", "pack", "vsa", "map", "schedule", "accumulator", "compressor")
+FAMILIES: tuple[str, ...] = ("rng", "reductions", "ternary", "pack", "vsa", "map", "schedule", "accumulator", "compressor", "history")
 
 
 def on(be: Any, value: Any) -> Any:

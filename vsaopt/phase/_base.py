@@ -109,6 +109,11 @@ class TrainerBase(Checkpointable):
         """Steps ended so far."""
         return self._total_step
 
+    @property
+    def predictor_state_bytes(self) -> int:
+        """Bytes of predictor state held now (spec/history.md §4); also in the predictor's stats."""
+        return int(self._predictor.state_bytes)
+
     def _next_phase(self) -> Any:  # pragma: no cover - defined by each trainer
         raise NotImplementedError
 

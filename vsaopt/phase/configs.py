@@ -16,6 +16,7 @@ import dataclasses
 from .._arrays import check_int, check_real
 from ..config import ConfigBase, TernaryConfig, VSAConfig, check_bool
 from ..errors import ConfigError
+from .history_codec import check_compression
 
 __all__ = [
     "GateConfig",
@@ -38,6 +39,13 @@ def _count(value: object, name: str, lo: int = 0) -> int:
 
 def _f32(value: object, name: str, lo: float = -F32_MAX, hi: float = F32_MAX, *, lo_open: bool = False) -> float:
     return check_real(value, name, lo, hi, lo_open=lo_open)
+
+
+def _without_default_compression(d: dict) -> dict:
+    """``d`` without ``history_compression`` when it is ``"none"`` (dicts and vectors made before the field stay valid)."""
+    if d.get("history_compression") == "none":
+        del d["history_compression"]
+    return d
 
 
 def _sub(value: object, cls: type, name: str) -> None:
@@ -122,6 +130,9 @@ class PredictionConfig(ConfigBase):
         Weight of the accumulated corrections in :meth:`GradientPredictor.apply_correction`.
     min_correlation : float in [-1, 1]
         Unused (the crate never reads it).
+    history_compression : {"none", "bfloat16", "ternary"}
+        How the history rows are held (spec/history.md); "none" keeps float32.
+        ``to_dict`` omits the field when it is "none".
 
     Examples
     --------
@@ -138,6 +149,7 @@ class PredictionConfig(ConfigBase):
     momentum: float = 0.9
     correction_weight: float = 0.5
     min_correlation: float = 0.8
+    history_compression: str = "none"
 
     def _validate(self) -> None:
         _count(self.history_size, "history_size", 1)
@@ -145,6 +157,11 @@ class PredictionConfig(ConfigBase):
         _f32(self.momentum, "momentum")
         _f32(self.correction_weight, "correction_weight")
         _f32(self.min_correlation, "min_correlation", -1.0, 1.0)
+        check_compression(self.history_compression)
+
+    def to_dict(self) -> dict:
+        """Plain dict of the fields (``history_compression`` only when not "none")."""
+        return _without_default_compression(super().to_dict())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,12 +220,15 @@ class PhaseConfig(ConfigBase):
     def recommended(cls) -> PhaseConfig:
         """Safe preset (``vsaopt train`` default): reuse the last real gradient only while the gate measures it predictable.
 
-        - ``gate=GateConfig(enabled=True)``: after every real step the next
-          PREDICT run gets ``k`` steps from the measured prediction cosine
-          (:class:`GateConfig`); where consecutive gradients are nearly
+        - ``gate=GateConfig(enabled=True, safety=2.0)``: after every real step
+          the next PREDICT run gets ``k`` steps from the measured prediction
+          cosine (:class:`GateConfig`); where consecutive gradients are nearly
           uncorrelated (small batches at a tuned learning rate) ``k`` is 0 and
           the trainer runs plain backprop, and where they are predictable
           (large or full batches) up to ``predict_steps = 4`` steps reuse it.
+          A safety of 2 needs a cosine of 0.8 before the first reuse; it lost
+          no more than safety 1 on the settings tried and saved somewhat fewer
+          backward passes (``docs/training.md``).
         - ``prediction_config.momentum=0.0, history_size=1``: the prediction is
           the last real gradient; the crate's ``g1 + 0.9 (g1 - g0)`` carries
           ``1.9**2 + 0.9**2 = 4.4`` times the mini-batch noise of one gradient.
@@ -227,7 +247,7 @@ class PhaseConfig(ConfigBase):
         False
         """
         return cls(full_steps=1, predict_steps=4, correct_every=5, adaptive_phases=False,
-                   prediction_config=PredictionConfig(history_size=1, momentum=0.0), gate=GateConfig(enabled=True))
+                   prediction_config=PredictionConfig(history_size=1, momentum=0.0), gate=GateConfig(enabled=True, safety=2.0))
 
     @classmethod
     def risky_fixed(cls) -> PhaseConfig:
@@ -294,6 +314,10 @@ class DeterministicPredictionConfig(ConfigBase):
         Weight ``history_decay ** age`` of a history entry, and decay of the residual.
     residual_threshold : float >= 0
         Any ``|residual|`` element above it asks for a correction.
+    history_compression : {"none", "bfloat16", "ternary"}
+        How the history rows are held (spec/history.md); "none" keeps float32.
+        With compression the fit is recomputed from the history when used and
+        the residual is held in bfloat16.  ``to_dict`` omits the field when it is "none".
 
     Examples
     --------
@@ -306,8 +330,10 @@ class DeterministicPredictionConfig(ConfigBase):
     prediction_horizon: int = 4
     history_decay: float = 0.95
     residual_threshold: float = 0.5
+    history_compression: str = "none"
 
     def _validate(self) -> None:
+        check_compression(self.history_compression)
         _count(self.warmup_steps, "warmup_steps")
         _count(self.history_window, "history_window")
         if self.history_window > 1_000_000:
@@ -315,6 +341,10 @@ class DeterministicPredictionConfig(ConfigBase):
         _count(self.prediction_horizon, "prediction_horizon")
         _f32(self.history_decay, "history_decay", 0.0, 1.0)
         _f32(self.residual_threshold, "residual_threshold", 0.0)
+
+    def to_dict(self) -> dict:
+        """Plain dict of the fields (``history_compression`` only when not "none")."""
+        return _without_default_compression(super().to_dict())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -390,6 +420,8 @@ class DeterministicPhaseConfig(ConfigBase):
     gate : GateConfig
         The predictability gate (disabled by default); when enabled,
         ``predict_steps`` is the longest PREDICT run it may allow.
+    history_compression : {"none", "bfloat16", "ternary"}
+        Passed to the predictor (see :class:`DeterministicPredictionConfig`).
 
     Examples
     --------
@@ -410,12 +442,13 @@ class DeterministicPhaseConfig(ConfigBase):
     history_decay: float = 0.95
     residual_threshold: float = 0.5
     gate: GateConfig = dataclasses.field(default_factory=GateConfig)
+    history_compression: str = "none"
 
     @classmethod
     def recommended(cls) -> DeterministicPhaseConfig:
         """Safe preset (``vsaopt train`` default): short extrapolations of a short least-squares fit, as long as the gate allows.
 
-        - ``gate=GateConfig(enabled=True)``: as for :meth:`PhaseConfig.recommended`;
+        - ``gate=GateConfig(enabled=True, safety=2.0)``: as for :meth:`PhaseConfig.recommended`;
           the gate reads the cosine of the fit's prediction with each real gradient.
         - ``predict_steps=4`` (the longest PREDICT run, also the prediction
           horizon), ``full_steps=1``, ``correct_every=5`` (> ``predict_steps``).
@@ -433,7 +466,7 @@ class DeterministicPhaseConfig(ConfigBase):
         20
         """
         return cls(warmup_steps=4, full_steps=1, predict_steps=4, correct_every=5, history_window=2, adaptive_phases=False,
-                   gate=GateConfig(enabled=True))
+                   gate=GateConfig(enabled=True, safety=2.0))
 
     @classmethod
     def risky_fixed(cls) -> DeterministicPhaseConfig:
@@ -473,7 +506,11 @@ class DeterministicPhaseConfig(ConfigBase):
         check_bool(self.track_loss_history, "track_loss_history")
         _sub(self.loss_history_config, LossHistoryConfig, "loss_history_config")
         _check_gate(self)
-        self.predictor_config()  # validates warmup_steps, history_window, history_decay, residual_threshold
+        self.predictor_config()  # validates warmup_steps, history_window, history_decay, residual_threshold, history_compression
+
+    def to_dict(self) -> dict:
+        """Plain dict of the fields (``history_compression`` only when not "none")."""
+        return _without_default_compression(super().to_dict())
 
     def predictor_config(self) -> DeterministicPredictionConfig:
         """The predictor config the trainer builds (``prediction_horizon = predict_steps``, as in the crate)."""
@@ -483,4 +520,5 @@ class DeterministicPhaseConfig(ConfigBase):
             prediction_horizon=self.predict_steps,
             history_decay=self.history_decay,
             residual_threshold=self.residual_threshold,
+            history_compression=self.history_compression,
         )

@@ -8,6 +8,11 @@ global step ``s`` is ``baseline + velocity * (s - fit_step) + residual *
 history_decay ** steps_since_fit`` (kernel ``predict_linear``).  A correction
 record first folds the error of the current line into the residual (kernel
 ``residual_update``).  spec/schedule.md states every operation.
+
+With ``history_compression`` other than "none" (spec/history.md) the rows are
+held encoded, the fit is not held but recomputed from them (in blocks of
+:data:`FIT_BLOCK` elements) when a prediction or a correction needs it, and
+the residual is held as bfloat16.
 """
 
 from __future__ import annotations
@@ -24,12 +29,16 @@ from ..checkpoint import Checkpointable, Fields
 from ..errors import ConfigError, DTypeError, PhaseError
 from ._scalar import F32, powi
 from .configs import DeterministicPredictionConfig
+from .history_codec import EncodedRow, bf16_decode, bf16_encode, decode_block, decode_row, encode_row
+from .history_io import export_rows, import_rows
 from .types import DeterministicPredictorStats
 
 __all__ = ["DeterministicPredictor"]
 
 #: |det| below which the fit degenerates to baseline = newest, velocity = 0.
 DET_EPS = 1e-10
+#: Elements per block when a compressed history is decoded for the fit (a multiple of 4).
+FIT_BLOCK = 1 << 20
 
 
 def _max_abs(bits: int) -> float:
@@ -69,14 +78,19 @@ class DeterministicPredictor(Checkpointable):
         self.config = config
         self._be = resolve_backend(backend)
         self._cap = config.history_window + 2
+        self._compression = config.history_compression
         xp = self._be.xp
-        self._ring = xp.zeros((self._cap, self.layout.total), dtype=xp.float32)
+        self._ring: Any = None
+        if self._compression == "none":
+            self._ring = xp.zeros((self._cap, self.layout.total), dtype=xp.float32)
         self._decay32 = F32(config.history_decay)
         self._reset_state()
 
     def _reset_state(self) -> None:
         xp = self._be.xp
         self._steps: list[int] = []  # global steps of the ring entries, oldest first
+        if self._compression != "none":
+            self._ring = [None] * self._cap  # held rows (EncodedRow), by ring slot
         self._head = 0
         self._recorded = 0
         self._global_step = 0
@@ -85,7 +99,8 @@ class DeterministicPredictor(Checkpointable):
         self._baseline: Any = None
         self._velocity: Any = None
         self._fit_step = 0
-        self._residual = xp.zeros(self.layout.total, dtype=xp.float32)
+        self._fitted = False
+        self._residual = xp.zeros(self.layout.total, dtype=xp.float32 if self._compression == "none" else xp.uint16)
         self._residual_max = [0.0] * len(self.layout.names)
         self._total_steps = 0
         self._full_steps = 0
@@ -138,7 +153,13 @@ class DeterministicPredictor(Checkpointable):
 
     def record_flat(self, flat: Any, is_correction: bool = False) -> None:
         """Record one validated flat float32 gradient (declaration order); for callers that flattened it already."""
-        self._ring[self._head] = flat
+        lazy = self._compression != "none"
+        if lazy and self._ready and is_correction:
+            self._update_residual(flat)  # the line of the history before this record
+        if lazy:
+            self._ring[self._head] = encode_row(flat, self._global_step, self._compression, self._be)
+        else:
+            self._ring[self._head] = flat
         self._head = (self._head + 1) % self._cap
         self._steps.append(self._global_step)
         if len(self._steps) > self._cap:
@@ -154,16 +175,26 @@ class DeterministicPredictor(Checkpointable):
             if is_correction:
                 if self._steps_since_fit < self.config.prediction_horizon:
                     self._early_corrections += 1
-                self._update_residual(flat)
+                if not lazy:
+                    self._update_residual(flat)
             self._fit()
         self._global_step += 1
         self._steps_since_fit = 0
+
+    def _residual_f32(self) -> Any:
+        """The residual as float32 (decoded from bfloat16 under compression)."""
+        return self._residual if self._compression == "none" else bf16_decode(self._residual, self._be)
 
     def _update_residual(self, actual: Any) -> None:
         be = self._be
         dt = F32(self._global_step - self._fit_step)
         one_minus = F32(1.0 - float(self._decay32))
-        new_res, err = be.residual_update(self._residual, actual, self._baseline, self._velocity, dt, self._decay32, one_minus)
+        baseline, velocity = self._line()
+        new_res, err = be.residual_update(self._residual_f32(), actual, baseline, velocity, dt, self._decay32, one_minus)
+        held = new_res
+        if self._compression != "none":  # held as bfloat16; the maxima are those of the held values
+            held = bf16_encode(new_res, be)
+            new_res = bf16_decode(held, be)
         mae = self._mean_abs_error
         maxes = []
         for off, n in zip(self.layout.offsets, self.layout.sizes):
@@ -172,9 +203,15 @@ class DeterministicPredictor(Checkpointable):
             mae = F32(F32(F32(0.9) * mae) + F32(F32(0.1) * mean_err))
             _, bits = be.abs_stats(new_res[off : off + n])
             maxes.append(_max_abs(bits))
-        self._residual = new_res
+        self._residual = held
         self._residual_max = maxes
         self._mean_abs_error = mae
+
+    def _line(self) -> tuple[Any, Any]:
+        """``(baseline, velocity)`` of the current fit: held, or recomputed from a compressed history."""
+        if self._compression == "none":
+            return self._baseline, self._velocity
+        return self._compute_fit()
 
     def _weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, float]:
         """Ring rows (oldest first), ``w_i``, ``w_i*t_i`` and the three float64 sums."""
@@ -196,25 +233,39 @@ class DeterministicPredictor(Checkpointable):
         return rows, w, wt, sum_w, sum_wt, sum_wt2
 
     def _fit(self) -> None:
+        if self._compression == "none":
+            self._baseline, self._velocity = self._compute_fit()
+        self._fitted = True
+        self._fit_step = self._global_step
+
+    def _compute_fit(self) -> tuple[Any, Any]:
+        """The least-squares line through the history now (float32 baseline and velocity)."""
         rows, w, wt, sw, swt, swt2 = self._weights()
         det = sw * swt2 - swt * swt
+        xp, n = self._be.xp, self.layout.total
         if abs(det) < DET_EPS:
-            xp = self._be.xp
-            self._baseline = self._ring[int(rows[-1])].copy()
-            self._velocity = xp.zeros(self.layout.total, dtype=xp.float32)
-        else:
-            xp = self._be.xp
-            self._baseline, self._velocity = self._be.wls_fit(
-                self._ring, xp.asarray(rows), xp.asarray(w), xp.asarray(wt), sw, swt, swt2, 1.0 / det
-            )
-        self._fit_step = self._global_step
+            newest = self._ring[int(rows[-1])]
+            base = newest.copy() if self._compression == "none" else decode_row(newest, self._be).copy()
+            return base, xp.zeros(n, dtype=xp.float32)
+        args = (xp.asarray(w), xp.asarray(wt), sw, swt, swt2, 1.0 / det)
+        if self._compression == "none":
+            return self._be.wls_fit(self._ring, xp.asarray(rows), *args)  # type: ignore[no-any-return]
+        held = [self._ring[int(r)] for r in rows]
+        order = xp.arange(len(held), dtype=xp.int64)
+        baseline = xp.empty(n, dtype=xp.float32)
+        velocity = xp.empty(n, dtype=xp.float32)
+        for lo in range(0, n, FIT_BLOCK):  # the fit is per element: blocks give the same bytes
+            hi = min(lo + FIT_BLOCK, n)
+            baseline[lo:hi], velocity[lo:hi] = self._be.wls_fit(decode_block(held, lo, hi, self._be), order, *args)
+        return baseline, velocity
 
     # --- predictions -------------------------------------------------------------
 
     def _predict_flat(self) -> Any:
         dt = F32(self._global_step - self._fit_step)
         wres = F32(powi(float(self._decay32), self._steps_since_fit))
-        return self._be.predict_linear(self._baseline, self._velocity, self._residual, dt, wres)
+        baseline, velocity = self._line()
+        return self._be.predict_linear(baseline, velocity, self._residual_f32(), dt, wres)
 
     def peek_flat(self) -> Any | None:
         """The flat prediction :meth:`predict_gradient` would return now, without counting a step (None during warmup)."""
@@ -226,8 +277,15 @@ class DeterministicPredictor(Checkpointable):
         return False
 
     def newest_flat(self) -> Any | None:
-        """The newest recorded flat gradient (a view of the history; None before the first record)."""
-        return self._ring[(self._head - 1) % self._cap] if self._steps else None
+        """The newest recorded flat gradient (None before the first record).
+
+        Uncompressed, a view of the history: read it, do not write it.  With
+        ``history_compression`` a decoded float32 copy of the held row.
+        """
+        if not self._steps:
+            return None
+        newest = self._ring[(self._head - 1) % self._cap]
+        return newest if self._compression == "none" else decode_row(newest, self._be)
 
     def predict_gradient(self) -> dict[str, Any]:
         """Predicted gradients at the current global step (new arrays, declared shapes); counts a step.
@@ -271,7 +329,19 @@ class DeterministicPredictor(Checkpointable):
             float(self._mean_abs_error),
             max(self._residual_max),
             self._early_corrections,
+            self.state_bytes,
+            self.state_bytes / self.layout.total if self.layout.total else 0.0,
         )
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes of state held now: history rows, the fit (held only without compression) and the residual."""
+        if self._compression == "none":
+            total = int(self._ring.nbytes)
+        else:
+            total = sum(r.nbytes for r in self._ring if r is not None)
+        held = [self._residual, self._baseline, self._velocity]
+        return total + sum(int(a.nbytes) for a in held if a is not None)
 
     def reset(self) -> None:
         """Forget history, fit, residuals and counters."""
@@ -281,17 +351,21 @@ class DeterministicPredictor(Checkpointable):
 
     def export_state(self) -> tuple[dict, dict]:
         """``(header, arrays)`` of the full state; arrays are host copies."""
-        be = self._be
+        be, n, comp = self._be, self.layout.total, self._compression
         k = len(self._steps)
-        rows = [be.to_host(self._ring[(self._head - k + i) % self._cap]) for i in range(k)]
-        hist = np.stack(rows) if rows else np.zeros((0, self.layout.total), np.float32)
+        slots = [self._ring[(self._head - k + i) % self._cap] for i in range(k)]
+        if comp == "none":
+            rows = [be.to_host(r) for r in slots]
+            hist = {"history": np.stack(rows) if rows else np.zeros((0, n), np.float32)}
+        else:
+            hist = export_rows(slots, "history", comp, n, be)
         header = {
             "steps": list(self._steps),
             "recorded": self._recorded,
             "global_step": self._global_step,
             "steps_since_fit": self._steps_since_fit,
             "ready": self._ready,
-            "fitted": self._baseline is not None,
+            "fitted": self._fitted,
             "fit_step": self._fit_step,
             "total_steps": self._total_steps,
             "full_steps": self._full_steps,
@@ -299,7 +373,7 @@ class DeterministicPredictor(Checkpointable):
             "early_corrections": self._early_corrections,
         }
         arrays = {
-            "history": hist,
+            **hist,
             "residual": be.to_host(self._residual),
             "mean_abs_error": np.array(self._mean_abs_error, dtype=np.float32),
         }
@@ -314,7 +388,7 @@ class DeterministicPredictor(Checkpointable):
         The history must be finite (recorded gradients are); the fit and the
         residual are computed from it and may have overflowed float32.
         """
-        n, cap = self.layout.total, self._cap
+        n, cap, comp = self.layout.total, self._cap, self._compression
         total = f.integer("total_steps")
         global_step = f.integer("global_step")
         full, predicted = f.integer("full_steps", 0, total), f.integer("predicted_steps", 0, total)
@@ -324,24 +398,34 @@ class DeterministicPredictor(Checkpointable):
         fit_step = f.integer("fit_step", 0, global_step)
         early = f.integer("early_corrections", 0, full)
         ready, fitted = f.boolean("ready"), f.boolean("fitted")
-        hist = f.array("history", np.float32, (len(steps), n))
-        residual = f.array("residual", np.float32, (n,), finite=False)
+        if comp == "none":
+            hist: Any = f.array("history", np.float32, (len(steps), n))
+            residual = f.array("residual", np.float32, (n,), finite=False)
+        else:
+            hist = import_rows(f, "history", comp, n, cap, self._be)
+            f.require(len(hist) == len(steps), "history rows and steps differ in number")
+            residual = f.array("residual", np.uint16, (n,))
         mae = f.array("mean_abs_error", np.float32, (), finite=False)
-        base = f.array("baseline", np.float32, (n,), finite=False) if fitted else None
-        vel = f.array("velocity", np.float32, (n,), finite=False) if fitted else None
+        held_fit = fitted and comp == "none"  # a compressed history's fit is recomputed, not saved
+        base = f.array("baseline", np.float32, (n,), finite=False) if held_fit else None
+        vel = f.array("velocity", np.float32, (n,), finite=False) if held_fit else None
         f.require(all(a < b for a, b in zip(steps, steps[1:])), "history steps must increase")
         f.require(fitted == ready, "a fit exists exactly when the predictor is ready")
         f.require(full + predicted == total and global_step == total, "step counters disagree")
         f.require(len(steps) <= recorded, "more history rows than records")
-        f.require(fitted or not (f.has("baseline") or f.has("velocity")), "fit arrays without a fit")
+        f.require(held_fit or not (f.has("baseline") or f.has("velocity")), "fit arrays without a held fit")
         xp, be = self._be.xp, self._be
-        ring = xp.zeros_like(self._ring)
-        if steps:
-            ring[: len(steps)] = xp.asarray(hist)
+        if comp == "none":
+            ring = xp.zeros_like(self._ring)
+            if steps:
+                ring[: len(steps)] = xp.asarray(hist)
+        else:
+            ring = [*hist, *([None] * (cap - len(hist)))]
         res = xp.asarray(residual)
+        res32 = res if comp == "none" else bf16_decode(res, be)
         maxes = []
         for off, size in zip(self.layout.offsets, self.layout.sizes):
-            _, bits = be.abs_stats(res[off : off + size])
+            _, bits = be.abs_stats(res32[off : off + size])
             maxes.append(_max_abs(bits))
 
         def install() -> None:
@@ -349,7 +433,7 @@ class DeterministicPredictor(Checkpointable):
             self._steps = steps
             self._head = len(steps) % cap
             self._recorded, self._global_step, self._steps_since_fit = recorded, global_step, ssf
-            self._ready, self._fit_step = ready, fit_step
+            self._ready, self._fit_step, self._fitted = ready, fit_step, fitted
             self._total_steps, self._full_steps, self._predicted_steps = total, full, predicted
             self._early_corrections = early
             self._mean_abs_error = np.float32(mae)

@@ -6,6 +6,10 @@ shape ``(history_size, total elements)``.  Prediction: ``g[-1] + momentum *
 with none, zeros.  Corrections (``actual - last prediction``) accumulate until
 :meth:`GradientPredictor.apply_correction` adds ``correction_weight`` times
 them to a gradient.
+
+With ``history_compression`` other than "none" (spec/history.md) the rows are
+held encoded and decoded when read, and the last prediction is held as the
+rows it was computed from, not as a float32 array.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from ..checkpoint import Checkpointable, Fields
 from ..errors import ConfigError, DTypeError
 from ._scalar import F32, sum_f32
 from .configs import PredictionConfig
+from .history_codec import EncodedRow, decode_row, encode_row
+from .history_io import export_rows, import_rows
 from .types import MomentumPredictorStats
 
 __all__ = ["GradientPredictor"]
@@ -67,16 +73,16 @@ class GradientPredictor(Checkpointable):
         self._layout = ParamLayout(param_shapes)
         self.config = config
         self._be = resolve_backend(backend)
-        xp = self._be.xp
-        self._ring = xp.zeros((config.history_size, self.layout.total), dtype=xp.float32)
+        self._compression = config.history_compression
         self._reset_state()
 
     def _reset_state(self) -> None:
+        self._ring: list[EncodedRow | None] = [None] * self.config.history_size  # held rows, by ring slot
         self._count = 0  # entries in the ring (<= history_size)
         self._head = 0  # ring row of the next record
         self._steps_since_full = 0
         self._total_steps = 0
-        self._last_prediction: Any = None
+        self._last_prediction: Any = None  # float32 array ("none") or the tuple of rows it extrapolates
         self._correction: Any = None
         self._errors: deque[np.float32] = deque(maxlen=MAX_ERRORS)
 
@@ -95,10 +101,15 @@ class GradientPredictor(Checkpointable):
         """Records plus predictions so far."""
         return self._total_steps
 
+    def _held(self, age: int) -> EncodedRow:
+        """Held row of the entry ``age`` records back (0 = newest)."""
+        row = self._ring[(self._head - 1 - age) % self.config.history_size]
+        assert row is not None
+        return row
+
     def _row(self, age: int) -> Any:
-        """Ring row of the entry ``age`` records back (0 = newest)."""
-        cap = self.config.history_size
-        return self._ring[(self._head - 1 - age) % cap]
+        """float32 row of the entry ``age`` records back (0 = newest; uncompressed: the held array itself)."""
+        return decode_row(self._held(age), self._be)
 
     def should_compute_full(self) -> bool:
         """Whether the next step needs a real gradient.
@@ -122,11 +133,6 @@ class GradientPredictor(Checkpointable):
         """Whether a prediction was made since construction or :meth:`reset` (corrections compare against it)."""
         return self._last_prediction is not None
 
-    @property
-    def has_correction(self) -> bool:
-        """Whether corrections are pending (accumulated since the last :meth:`apply_correction`)."""
-        return self._correction is not None
-
     def record_gradient(self, gradients: Any) -> None:
         """Append real gradients (mapping name -> array, every declared name) to the history."""
         self.record_flat(self.layout.flatten(gradients, self._be, "gradients"))
@@ -143,7 +149,7 @@ class GradientPredictor(Checkpointable):
             self._correct(flat)
 
     def _push(self, flat: Any) -> None:
-        self._ring[self._head] = flat
+        self._ring[self._head] = encode_row(flat, self._total_steps, self._compression, self._be)
         self._head = (self._head + 1) % self.config.history_size
         self._count = min(self._count + 1, self.config.history_size)
         self._steps_since_full = 0
@@ -153,9 +159,20 @@ class GradientPredictor(Checkpointable):
         xp = self._be.xp
         if self._count == 0:
             return xp.zeros(self.layout.total, dtype=xp.float32)
-        if self._count == 1:
-            return self._row(0).copy()
-        return self._be.momentum_extrapolate(self._row(1), self._row(0), F32(self.config.momentum))
+        return self._extrapolate(tuple(self._held(age) for age in range(min(self._count, 2))))
+
+    def _extrapolate(self, rows: tuple[EncodedRow, ...]) -> Any:
+        """The prediction from the newest row ``rows[0]`` and, when given, the one before it ``rows[1]``."""
+        if len(rows) == 1:
+            return decode_row(rows[0], self._be).copy()
+        prev, curr = decode_row(rows[1], self._be), decode_row(rows[0], self._be)
+        return self._be.momentum_extrapolate(prev, curr, F32(self.config.momentum))
+
+    def _prediction(self) -> Any:
+        """The last prediction as a float32 array (None when none was made)."""
+        if isinstance(self._last_prediction, tuple):
+            return self._extrapolate(self._last_prediction)
+        return self._last_prediction
 
     def peek_flat(self) -> Any | None:
         """The flat prediction :meth:`predict_gradient` would return now, without counting a step (None with no history).
@@ -167,18 +184,30 @@ class GradientPredictor(Checkpointable):
         return self._row(0) if self._count == 1 else self._predict_flat()
 
     @property
+    def has_pending_correction(self) -> bool:
+        """Whether corrections are accumulated and not applied yet (:meth:`apply_correction` would change something)."""
+        return self._correction is not None
+
+    @property
     def prediction_is_newest(self) -> bool:
         """Whether the prediction is the newest recorded gradient itself (one entry in history)."""
         return self._count == 1
 
     def newest_flat(self) -> Any | None:
-        """The newest recorded flat gradient (a view of the history; None with no history)."""
+        """The newest recorded flat gradient (None with no history).
+
+        Uncompressed, a view of the history: read it, do not write it.  With
+        ``history_compression`` a decoded float32 copy of the held row.
+        """
         return self._row(0) if self._count else None
 
     def predict_gradient(self) -> dict[str, Any]:
         """Predicted gradients (new arrays of the backend, declared shapes); counts a predicted step."""
         flat = self._predict_flat()
-        self._last_prediction = flat
+        if self._compression == "none" or self._count == 0:
+            self._last_prediction = flat
+        else:  # the rows it came from: kept alive by this reference, a fraction of a float32 row
+            self._last_prediction = tuple(self._held(age) for age in range(min(self._count, 2)))
         self._steps_since_full += 1
         self._total_steps += 1
         return self.layout.split(flat.copy())
@@ -191,7 +220,11 @@ class GradientPredictor(Checkpointable):
         """
         flat = self._predict_flat()
         out[...] = flat
-        self._last_prediction = flat
+        # the same bookkeeping as predict_gradient
+        if self._compression == "none" or self._count == 0:
+            self._last_prediction = flat
+        else:
+            self._last_prediction = tuple(self._held(age) for age in range(min(self._count, 2)))
         self._steps_since_full += 1
         self._total_steps += 1
 
@@ -209,7 +242,7 @@ class GradientPredictor(Checkpointable):
 
     def _correct(self, flat: Any) -> dict[str, Any]:
         be = self._be
-        corr = be.axpy(flat, F32(-1.0), self._last_prediction)
+        corr = be.axpy(flat, F32(-1.0), self._prediction())
         errors = []
         for off, n in zip(self.layout.offsets, self.layout.sizes):
             total, _ = be.abs_stats(corr[off : off + n])
@@ -259,7 +292,21 @@ class GradientPredictor(Checkpointable):
         else:
             recent = mean
         ratio = F32(F32(1.0) - F32(F32(1.0) / F32(self.config.prediction_steps + 1)))
-        return MomentumPredictorStats(self._total_steps, float(ratio), float(mean), float(recent), self._count)
+        held = self.state_bytes
+        per = held / self.layout.total if self.layout.total else 0.0
+        return MomentumPredictorStats(self._total_steps, float(ratio), float(mean), float(recent), self._count, held, per)
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes of state held now: distinct history rows (with those a pending prediction keeps), last prediction, correction."""
+        rows = {id(r): r for r in self._ring if r is not None}
+        if isinstance(self._last_prediction, tuple):
+            rows.update((id(r), r) for r in self._last_prediction)
+        total = sum(r.nbytes for r in rows.values())
+        for a in (self._last_prediction, self._correction):
+            if a is not None and not isinstance(a, tuple):
+                total += int(a.nbytes)
+        return total
 
     def reset(self) -> None:
         """Forget history, predictions, corrections, errors and counters."""
@@ -269,17 +316,28 @@ class GradientPredictor(Checkpointable):
 
     def export_state(self) -> tuple[dict, dict]:
         """``(header, arrays)`` of the full state; arrays are host copies."""
-        be = self._be
-        rows = [be.to_host(self._row(age)) for age in range(self._count - 1, -1, -1)]
-        hist = np.stack(rows) if rows else np.zeros((0, self.layout.total), np.float32)
-        header = {
+        be, n, comp = self._be, self.layout.total, self._compression
+        rows = [self._held(age) for age in range(self._count - 1, -1, -1)]
+        header: dict[str, Any] = {
             "steps_since_full": self._steps_since_full,
             "total_steps": self._total_steps,
             "has_prediction": self._last_prediction is not None,
             "has_correction": self._correction is not None,
         }
-        arrays = {"history": hist, "errors": np.array(list(self._errors), dtype=np.float32)}
-        if self._last_prediction is not None:
+        arrays = {**export_rows(rows, "history", comp, n, be), "errors": np.array(list(self._errors), dtype=np.float32)}
+        if isinstance(self._last_prediction, tuple):
+            # the rows the prediction extrapolates: a history position, or one of the extra saved rows after them
+            extra: list[EncodedRow] = []
+            where = []
+            for r in self._last_prediction:
+                pos = next((i for i, h in enumerate(rows) if h is r), None)
+                if pos is None:
+                    pos = len(rows) + len(extra)
+                    extra.append(r)
+                where.append(pos)
+            header["prediction_rows"] = where
+            arrays.update(export_rows(extra, "prediction_extra", comp, n, be))
+        elif self._last_prediction is not None:
             arrays["last_prediction"] = be.to_host(self._last_prediction)
         if self._correction is not None:
             arrays["correction"] = be.to_host(self._correction)
@@ -291,24 +349,29 @@ class GradientPredictor(Checkpointable):
         The history must be finite (recorded gradients are); the last prediction
         and the correction are extrapolations of it and may have overflowed.
         """
-        n, cap = self.layout.total, self.config.history_size
+        n, cap, comp = self.layout.total, self.config.history_size, self._compression
         total = f.integer("total_steps")
         ssf = f.integer("steps_since_full", 0, total)
         has_pred, has_corr = f.boolean("has_prediction"), f.boolean("has_correction")
-        hist = f.array("history", np.float32, (-1, n))
+        hist = import_rows(f, "history", comp, n, cap, self._be)
         errs = f.f32_list("errors", MAX_ERRORS, finite=False)  # means of corrections, which may overflow
-        f.require(hist.shape[0] <= cap, f"history has {hist.shape[0]} rows, at most {cap}")
-        f.require(hist.shape[0] <= total, "more history rows than steps")
-        pred = f.array("last_prediction", np.float32, (n,), finite=False) if has_pred else None
+        f.require(len(hist) <= total, "more history rows than steps")
+        pred: Any = None
+        if has_pred and "prediction_rows" in f.header:
+            f.require(comp != "none", "prediction rows in an uncompressed history")
+            extra = import_rows(f, "prediction_extra", comp, n, 2, self._be)
+            where = f.integer_list("prediction_rows", 2, 0, len(hist) + len(extra) - 1)
+            f.require(len(where) >= 1, "a prediction without rows")
+            pred = tuple((hist + extra)[i] for i in where)
+        elif has_pred:
+            pred = f.array("last_prediction", np.float32, (n,), finite=False)
         corr = f.array("correction", np.float32, (n,), finite=False) if has_corr else None
         f.require(has_pred or not f.has("last_prediction"), "a last_prediction array without has_prediction")
         f.require(has_corr or not f.has("correction"), "a correction array without has_correction")
         f.require(not has_corr or has_pred, "a correction without a prediction")
         xp = self._be.xp
-        ring = xp.zeros_like(self._ring)
-        k = hist.shape[0]
-        if k:
-            ring[:k] = xp.asarray(hist)
+        k = len(hist)
+        ring: list[EncodedRow | None] = [*hist, *([None] * (cap - k))]
 
         def install() -> None:
             self._ring = ring
@@ -316,7 +379,7 @@ class GradientPredictor(Checkpointable):
             self._head = k % cap
             self._steps_since_full = ssf
             self._total_steps = total
-            self._last_prediction = None if pred is None else xp.asarray(pred)
+            self._last_prediction = pred if pred is None or isinstance(pred, tuple) else xp.asarray(pred)
             self._correction = None if corr is None else xp.asarray(corr)
             self._errors = deque(errs, maxlen=MAX_ERRORS)
 

@@ -168,6 +168,14 @@ class PhaseTrainer(TrainerBase):
         self._predicted = True
         return out
 
+    @property
+    def has_pending_correction(self) -> bool:
+        """Whether a CORRECT step accumulated corrections that :meth:`apply_correction` has not applied yet.
+
+        A caller may skip :meth:`apply_correction` (and its input checks) when False.
+        """
+        return bool(self._predictor.has_pending_correction)
+
     def apply_correction(self, gradients: Any) -> None:
         """Add ``correction_weight`` x the accumulated corrections to ``gradients`` in place, then clear them.
 
@@ -205,11 +213,6 @@ class PhaseTrainer(TrainerBase):
         self._layout.require_flat(out, self._be, "out")
         self._predictor.predict_into(out)
         self._predicted = True
-
-    @property
-    def has_pending_correction(self) -> bool:
-        """Whether :meth:`apply_correction` would change anything now (corrections accumulated in CORRECT steps)."""
-        return self._predictor.has_correction
 
     def _record_loss(self, loss: np.float32) -> None:
         self._phase_losses[self._phase].append(loss)

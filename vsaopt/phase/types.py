@@ -223,6 +223,10 @@ class DeterministicTrainerStats:
 class MomentumPredictorStats:
     """Statistics of a :class:`~vsaopt.phase.GradientPredictor` (the crate's ``PredictorStats``; float32 values as Python floats).
 
+    ``state_bytes`` counts the bytes of predictor state held now (history rows,
+    last prediction, pending correction); ``state_bytes_per_param`` divides it
+    by the number of parameter elements (4.0 is the size of the parameters in float32).
+
     Examples
     --------
     >>> print(MomentumPredictorStats(3, 0.8, 0.25, 0.25, 2))
@@ -234,6 +238,8 @@ class MomentumPredictorStats:
     mean_error: float
     recent_error: float
     history_size: int
+    state_bytes: int = 0
+    state_bytes_per_param: float = 0.0
 
     def __str__(self) -> str:
         return (
@@ -261,6 +267,10 @@ class DeterministicPredictorStats:
         Largest ``|residual|`` element now held (the crate never fills it: always 0).
     early_corrections : int
         Corrections recorded before the prediction horizon elapsed (the crate never counts them).
+    state_bytes : int
+        Bytes of predictor state held now: history rows, fit, residual.
+    state_bytes_per_param : float
+        ``state_bytes`` per parameter element (4.0 is the size of the parameters in float32).
     """
 
     total_steps: int
@@ -269,6 +279,8 @@ class DeterministicPredictorStats:
     mean_abs_error: float
     max_residual: float
     early_corrections: int
+    state_bytes: int = 0
+    state_bytes_per_param: float = 0.0
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
