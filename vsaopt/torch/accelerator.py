@@ -271,13 +271,6 @@ class PhaseAccelerator:
             check_int(batch_size, "batch_size", 1, 2**62)
         if all(p.grad is None for _, p in self._params):
             raise PhaseError("record_gradients: no gradient in any parameter (call loss.backward() first)")
-        for name in self._source.new_untracked():
-            warnings.warn(
-                f"parameter {name!r} became trainable after the PhaseAccelerator was built and is not followed: "
-                "it gets gradients in backward steps only; build a new PhaseAccelerator to include it",
-                UntrackedParameterWarning,
-                stacklevel=2,
-            )
         try:
             present = self._buffer.gather(self._params)
         except NonFiniteError:
@@ -293,6 +286,13 @@ class PhaseAccelerator:
             self._trainer.record_full_gradients(flat, batch_size=batch_size)
         self._present = present
         self._buffer.install(self._params, present)
+        for name in self._source.new_untracked():
+            warnings.warn(
+                f"parameter {name!r} became trainable after the PhaseAccelerator was built and is not followed: "
+                "it gets gradients in backward steps only; build a new PhaseAccelerator to include it",
+                UntrackedParameterWarning,
+                stacklevel=2,
+            )
         return True
 
     def apply_predicted_gradients(self) -> None:
