@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from ._arrays import check_finite_bits, float32_array
 from ._bits import f32_from_bits
 from .errors import ConfigError, DTypeError, ShapeError
 
-__all__ = ["ParamShapes", "ParamLayout", "GradientInfo", "normalize_param_shapes", "validate_gradients"]
+__all__ = ["ParamShapes", "ParamLayout", "GradientInfo", "FlatGradients", "normalize_param_shapes", "validate_gradients"]
 
 #: Largest number of elements over all parameters.
 MAX_ELEMENTS = 2**40
@@ -188,7 +188,14 @@ class ParamLayout:
         return [info.flat for info in self.validate(gradients, be, what)]
 
     def flatten(self, gradients: Any, be: Any, what: str) -> Any:
-        """The validated gradients as one flat float32 vector (a new array)."""
+        """The validated gradients as one flat float32 vector.
+
+        A new array, except for :class:`FlatGradients` of this layout and backend:
+        their vector, checked when they were made, is returned as it is (no copy).
+        Callers read the result; they do not keep or write it.
+        """
+        if isinstance(gradients, FlatGradients) and gradients.layout == self and gradients.backend is be:
+            return gradients.flat
         parts = self.arrays(gradients, be, what)
         xp = be.xp
         flat = xp.empty(self.total, dtype=xp.float32)
@@ -196,6 +203,91 @@ class ParamLayout:
             flat[off : off + n] = arr
         return flat
 
+    def require_flat(self, flat: Any, be: Any, what: str, *, writeable: bool = True) -> None:
+        """Check that ``flat`` is a 1-D C-contiguous float32 array of backend ``be`` with :attr:`total` elements.
+
+        Raises
+        ------
+        DTypeError
+            Not a float32 array of the backend, or read-only when ``writeable``.
+        ShapeError
+            Not 1-D and C-contiguous with :attr:`total` elements.
+        """
+        if not be.owns(flat) or getattr(flat, "dtype", None) != np.float32:
+            raise DTypeError(f"{what}: expected a float32 array of backend {be.name!r}, got {type(flat).__name__} "
+                             f"of dtype {getattr(flat, 'dtype', None)}")
+        if flat.ndim != 1 or flat.shape[0] != self.total or not flat.flags.c_contiguous:
+            raise ShapeError(f"{what}: expected a C-contiguous 1-D array of {self.total} elements, got shape {tuple(flat.shape)}")
+        if writeable and not getattr(flat.flags, "writeable", True):
+            raise DTypeError(f"{what}: array is read-only; it is written in place")
+
     def split(self, flat: Any) -> dict[str, Any]:
         """Per-parameter views (declared shapes) of a flat vector."""
         return {name: flat[off : off + n].reshape(shape) for name, shape, off, n in zip(self.names, self.shapes, self.offsets, self.sizes)}
+
+
+class FlatGradients(Mapping):
+    """Every declared parameter's gradient in one flat float32 vector, checked once, recorded without a copy.
+
+    A mapping ``name -> view`` (declared shapes) like any gradient mapping, so it
+    goes wherever one does; :meth:`ParamLayout.flatten` of the same layout and
+    backend takes its vector as it is instead of validating and copying each
+    array again.  For callers that hold a model's gradients in one buffer (the
+    PyTorch adapter).  The vector must not change until the call that takes it
+    returns.
+
+    Parameters
+    ----------
+    layout : ParamLayout
+    flat : backend array
+        1-D, float32, C-contiguous, ``layout.total`` elements, of backend ``be``.
+    be : backend object
+    what : str
+        Name used in error messages.
+    finite_checked : bool
+        True when the caller has already checked that every element is finite
+        (e.g. in the pass that filled ``flat``); else :meth:`__init__` checks it
+        (one ``abs_stats`` pass).
+
+    Raises
+    ------
+    DTypeError
+        ``flat`` is not a float32 array of the backend.
+    ShapeError
+        ``flat`` is not 1-D C-contiguous with ``layout.total`` elements.
+    NonFiniteError
+        NaN or Inf in ``flat`` (names the first parameter that holds one).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from vsaopt.backend import get_backend
+    >>> be = get_backend("numpy")
+    >>> lay = ParamLayout([("w", (2,)), ("b", (1,))])
+    >>> g = FlatGradients(lay, np.array([1.0, 2.0, 3.0], np.float32), be)
+    >>> g["b"], lay.flatten(g, be, "g") is g.flat
+    (array([3.], dtype=float32), True)
+    """
+
+    def __init__(self, layout: ParamLayout, flat: Any, be: Any, what: str = "gradients", *, finite_checked: bool = False) -> None:
+        layout.require_flat(flat, be, what, writeable=False)
+        if not finite_checked:
+            for name, off, n in zip(layout.names, layout.offsets, layout.sizes):
+                check_finite_bits(int(be.abs_stats(flat[off : off + n])[1]), f"{what}[{name!r}]")
+        self.layout = layout
+        self.flat = flat
+        self.backend = be
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            k = self.layout.names.index(name)
+        except ValueError:
+            raise KeyError(name) from None
+        off, n = self.layout.offsets[k], self.layout.sizes[k]
+        return self.flat[off : off + n].reshape(self.layout.shapes[k])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.layout.names)
+
+    def __len__(self) -> int:
+        return len(self.layout.names)

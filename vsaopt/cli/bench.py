@@ -18,6 +18,7 @@ from ..benchmarks import BenchRow
 from ..benchmarks import compression as cb
 from ..benchmarks import kernels as kb
 from ..benchmarks import prediction as pb
+from .bench_tables import OWN_TABLES, fmt_seconds
 from .options import POSITIVE, output_file, wide_console_width
 
 console = Console(width=wide_console_width())
@@ -33,32 +34,6 @@ def _comm_rows(ctx: dict, quick: bool) -> list[BenchRow]:
     return []
 
 
-_HOOK_NAMES = {"fp32": "fp32 all-reduce", "fp16": "fp16_compress_hook", "powersgd1": "powerSGD_hook rank 1",
-               "powersgd4": "powerSGD_hook rank 4", "ternary": "vsaopt ternary + error feedback"}
-
-
-def _comm_tables(res: dict) -> list[Table]:
-    """The measured table (per world size) and the modeled one (bytes ratio and step time on 1/10/100 Gbit/s links)."""
-    measured = Table(title=f"comm: DDP hooks on local gloo processes, MLP {res['parameters']:,} parameters on digits, {res['steps']} steps",
-                     title_justify="left", caption="bytes: sent per rank per step (ring algorithms); compute: the hook on a one-rank group; "
-                     "time: step time / fp32 step time (loaded machine: ratios are noisy)", caption_justify="left")
-    for col in ("hook", "W", "bytes", "fewer than fp32", "compute", "step", "step vs fp32", "accuracy"):
-        measured.add_column(col, justify="left" if col == "hook" else "right")
-    for w, hooks in res["measured"].items():
-        f = hooks["fp32"]
-        for h, r in hooks.items():
-            measured.add_row(_HOOK_NAMES[h], str(w), f"{r['bytes_per_step']:,.0f}", f"{f['bytes_per_step'] / r['bytes_per_step']:.1f}x",
-                             _fmt_seconds(r["compute_seconds"]), _fmt_seconds(r["seconds_per_step"]),
-                             f"{r['seconds_per_step'] / f['seconds_per_step']:.2f}", f"{100 * r['accuracy']:.1f}")
-    modeled = Table(title="comm, modeled: local step + hook compute + bytes / link (bandwidth only, no latency)", title_justify="left")
-    for col in ("W", "hook", "fewer bytes than fp32", "1 Gbit/s", "10 Gbit/s", "100 Gbit/s"):
-        modeled.add_column(col, justify="left" if col == "hook" else "right")
-    for w, hooks in res["modeled"].items():
-        for h, r in hooks.items():
-            modeled.add_row(str(w), _HOOK_NAMES[h], f"{r['ratio']:.1f}x", *(_fmt_seconds(r["seconds"][g]) for g in sorted(r["seconds"])))
-    return [measured, modeled]
-
-
 def _fidelity(ctx: dict, quick: bool) -> list[BenchRow]:
     """Reconstruction fidelity of the compressor; the rows go to their own table (``ctx["fidelity"]``)."""
     from ..benchmarks.fidelity import fidelity_table
@@ -67,17 +42,33 @@ def _fidelity(ctx: dict, quick: bool) -> list[BenchRow]:
     return []
 
 
-def _fidelity_table(rows: list) -> Table:
-    table = Table(title="fidelity: cosine(g, decompress(compress(g)))", title_justify="left",
-                  caption="dense = the crate's dense-projection formula 1/sqrt(1 + n/d) with float32 messages",
-                  caption_justify="left")
-    for col in ("gradient", "mode", "ratio", "params", "dim", "message B", "cosine", "rel L2", "predicted", "dense"):
-        table.add_column(col, justify="left" if col in ("gradient", "mode") else "right")
-    for r in rows:
-        table.add_row(r.kind, r.mode, f"{r.compression_ratio:g}", f"{r.params:,}", f"{r.compressed_dim:,}",
-                      f"{r.message_bytes:,}", f"{r.cosine:.3f}", f"{r.rel_l2:.3f}", f"{r.predicted_cosine:.3f}",
-                      f"{r.dense_cosine:.3f}")
-    return table
+def _torch_tables(ctx: dict, key: str, run: Callable[[], list]) -> list[BenchRow]:
+    """Run a torch benchmark whose rows go to their own table (``ctx[key]``); a missing torch/scikit-learn skips it."""
+    try:
+        ctx[key] = run()
+    except ImportError as exc:
+        console.print(f"[yellow]{key} skipped: {escape(str(exc))}[/]")
+    return []
+
+
+def _adapter(ctx: dict, quick: bool, backend: str) -> list[BenchRow]:
+    """The PyTorch adapter's own cost per phase as a share of a plain torch step (``ctx["adapter"]``)."""
+    def run() -> list:
+        from ..benchmarks.torch_adapter import adapter_cost
+
+        return adapter_cost(quick=quick, backend=None if backend == "cupy" else backend)
+
+    return _torch_tables(ctx, "adapter", run)
+
+
+def _time_to_accuracy(ctx: dict, quick: bool) -> list[BenchRow]:
+    """Time to accuracy with torch on digits (``ctx["torch_time_to_accuracy"]``)."""
+    def run() -> list:
+        from ..benchmarks.torch_time_to_accuracy import time_to_accuracy
+
+        return time_to_accuracy(quick=quick)
+
+    return _torch_tables(ctx, "torch_time_to_accuracy", run)
 
 
 def _predictor_memory(ctx: dict, quick: bool, backend: str) -> list[BenchRow]:
@@ -86,19 +77,6 @@ def _predictor_memory(ctx: dict, quick: bool, backend: str) -> list[BenchRow]:
 
     ctx["predictor_memory"] = predictor_memory_rows(steps=40 if quick else 200, backend=backend)
     return []
-
-
-def _predictor_memory_table(rows: list) -> Table:
-    table = Table(title="predictor_memory: predictor state per parameter, and the cosine cost of compressing its history",
-                  title_justify="left", caption_justify="left",
-                  caption="gradients of an MLP (64-128-10) on digits, plain SGD, batch 1024; steps = steps at which both runs predicted; x fp32 = bytes over 4 bytes per parameter; "
-                          "held = most bytes held at once; cos(f32) = with the float32-history prediction; cos(g) = with the real gradient")
-    for col in ("preset", "history", "params", "held x fp32", "state_dict x fp32", "steps", "cos(f32)", "cos(g)", "f32 cos(g)"):
-        table.add_column(col, justify="left" if col in ("preset", "history") else "right")
-    for r in rows:
-        table.add_row(r.preset, r.compression, f"{r.params:,}", f"{r.held_x_fp32:.3f}", f"{r.state_dict_x_fp32:.3f}",
-                      str(r.compared), f"{r.cosine_vs_float32:.5f}", f"{r.cosine_vs_actual:.3f}", f"{r.float32_cosine_vs_actual:.3f}")
-    return table
 
 
 def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, predict_params: int, quick: bool,
@@ -121,12 +99,10 @@ def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, pr
         "compressor": lambda ctx: cb.compressor_rows(backend),
         "fidelity": lambda ctx: _fidelity(ctx, quick),
         "comm": lambda ctx: _comm_rows(ctx, quick),
+        "adapter": lambda ctx: _adapter(ctx, quick, backend),
+        "torch_time_to_accuracy": lambda ctx: _time_to_accuracy(ctx, quick),
         "predictor_memory": lambda ctx: _predictor_memory(ctx, quick, backend),
     }
-
-
-def _fmt_seconds(s: float) -> str:
-    return f"{s * 1e3:.3f} ms" if s < 1 else f"{s:.3f} s"
 
 
 def _table(section: str, rows: list[BenchRow]) -> Table:
@@ -145,7 +121,7 @@ def _table(section: str, rows: list[BenchRow]) -> Table:
     for r in rows:
         cells = {
             "measure": r.name, "backend": r.backend, "elements": f"{r.elements:,}",
-            "time/call": _fmt_seconds(r.seconds), "G elem/s": f"{r.gelem_per_s:.2f}",
+            "time/call": fmt_seconds(r.seconds), "G elem/s": f"{r.gelem_per_s:.2f}",
             "of bandwidth": "" if r.fraction_of_bandwidth is None else f"{r.fraction_of_bandwidth:.2f}",
             "speedup": "" if r.speedup is None else f"{r.speedup:.1f}x", "note": r.note,
         }
@@ -188,19 +164,12 @@ def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predic
     for name, rows in results.items():
         if rows:
             console.print(_table(name, rows))
-    if "fidelity" in ctx:
-        console.print(_fidelity_table(ctx["fidelity"]))
-    if "predictor_memory" in ctx:
-        console.print(_predictor_memory_table(ctx["predictor_memory"]))
-    for table in _comm_tables(ctx["comm"]) if "comm" in ctx else []:
-        console.print(table)
+    for key, (tables, _) in OWN_TABLES.items():
+        for table in tables(ctx[key]) if ctx.get(key) else []:
+            console.print(table)
     if json_path is not None:
         doc: dict = {"vsaopt": __version__, "backend": backend, "machine": machine, "platform": platform.platform(), "size": size,
                "sections": {k: [r.to_dict() for r in v] for k, v in results.items() if v}}
-        for name in ("fidelity", "predictor_memory"):
-            if name in ctx:
-                doc["sections"][name] = [r.to_dict() for r in ctx[name]]
-        if "comm" in ctx:
-            doc["sections"]["comm"] = ctx["comm"]
+        doc["sections"].update({key: to_json(ctx[key]) for key, (_, to_json) in OWN_TABLES.items() if ctx.get(key)})
         json_path.write_text(json.dumps(doc, indent=1))
         console.print(f"wrote {json_path}")

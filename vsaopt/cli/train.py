@@ -154,7 +154,7 @@ def _plot_telemetry(ax: Any, run: Any, colors: dict[str, str]) -> None:
         ts, vs = _telemetry_series(r, "predict_budget")
         if ts:
             budget_ax.step(ts, vs, where="post", lw=1.0, color=c, alpha=0.8, ls="--", label=f"{mode} predict budget")
-            top = max(top, *vs)
+            top = max(top, int(max(vs)))
     if not drawn:
         ax.text(0.5, 0.5, "no prediction telemetry recorded", ha="center", va="center", transform=ax.transAxes)
     ax.axhline(0.0, color="gray", lw=0.5)

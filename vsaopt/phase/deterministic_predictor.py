@@ -304,6 +304,22 @@ class DeterministicPredictor(Checkpointable):
         self._steps_since_fit += 1
         return self.layout.split(flat)
 
+    def predict_into(self, out: Any) -> None:
+        """Write the prediction :meth:`predict_gradient` would return into ``out`` (flat float32, ``layout.total``); counts a step.
+
+        Raises
+        ------
+        PhaseError
+            During warmup.
+        """
+        if not self._ready:
+            raise PhaseError("predict_into: cannot predict during warmup (record more gradients first)")
+        out[...] = self._predict_flat()
+        self._total_steps += 1
+        self._predicted_steps += 1
+        self._global_step += 1
+        self._steps_since_fit += 1
+
     def get_stats(self) -> DeterministicPredictorStats:
         """Counters, error average and the current largest ``|residual|``."""
         return DeterministicPredictorStats(

@@ -212,6 +212,22 @@ class GradientPredictor(Checkpointable):
         self._total_steps += 1
         return self.layout.split(flat.copy())
 
+    def predict_into(self, out: Any) -> None:
+        """Write the prediction :meth:`predict_gradient` would return into ``out`` and count a predicted step.
+
+        ``out``: a writeable flat float32 array of the backend with ``layout.total``
+        elements (checked by the caller, e.g. the trainer); one copy, no mapping.
+        """
+        flat = self._predict_flat()
+        out[...] = flat
+        # the same bookkeeping as predict_gradient
+        if self._compression == "none" or self._count == 0:
+            self._last_prediction = flat
+        else:
+            self._last_prediction = tuple(self._held(age) for age in range(min(self._count, 2)))
+        self._steps_since_full += 1
+        self._total_steps += 1
+
     def compute_correction(self, actual: Any) -> dict[str, Any]:
         """Corrections ``actual - last prediction`` per parameter; accumulated for :meth:`apply_correction`.
 

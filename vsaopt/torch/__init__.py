@@ -48,6 +48,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without torch
 __all__ = [
     "TorchUnavailableError",
     "PhaseAccelerator",
+    "UntrackedParameterWarning",
     "TernaryCommState",
     "CommStats",
     "ternary_comm_hook",
@@ -60,6 +61,7 @@ __all__ = [
 # public name -> the module defining it, relative to this package
 _LAZY = {
     "PhaseAccelerator": ".accelerator",
+    "UntrackedParameterWarning": ".param_source",
     "TernaryCommState": ".comm_hook",
     "CommStats": ".comm_hook",
     "ternary_comm_hook": ".comm_hook",

@@ -3,45 +3,27 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Mapping
+import warnings
 from typing import Any
 
 import torch
 
-from ..errors import BackendError, ConfigError, DTypeError, PhaseError
+from .._arrays import check_int
+from .._grads import FlatGradients
+from ..errors import BackendError, CheckpointError, ConfigError, DTypeError, NonFiniteError, PhaseError
 from ..phase import DeterministicPhaseTrainer, PhaseTrainer
-from ._dlpack import backend_for, float32_view, from_array, to_array
+from ._dlpack import backend_for, from_array
+from .grad_buffer import GradBuffer
+from .param_source import ParamSource, UntrackedParameterWarning
+from .torch_state import arrays_to_tensors, tensors_to_arrays
 
 __all__ = ["PhaseAccelerator"]
 
 _TRAINERS = {"deterministic": DeterministicPhaseTrainer, "phase": PhaseTrainer}
 
 
-def _named_parameters(source: Any) -> list[tuple[str, torch.nn.Parameter]]:
-    if isinstance(source, torch.nn.Module):
-        items = list(source.named_parameters())
-    elif isinstance(source, Mapping):
-        items = list(source.items())
-    elif isinstance(source, Iterable) and not isinstance(source, (str, bytes, torch.Tensor)):
-        items = list(source)
-    else:
-        raise ConfigError(
-            f"model_or_named_parameters: expected a torch.nn.Module, a mapping or an iterable of (name, parameter) pairs, got {type(source).__name__}"
-        )
-    out: list[tuple[str, torch.nn.Parameter]] = []
-    for k, item in enumerate(items):
-        if not isinstance(item, (tuple, list)) or len(item) != 2:
-            raise ConfigError(f"model_or_named_parameters[{k}]: expected a (name, parameter) pair, got {type(item).__name__}")
-        name, p = item
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"model_or_named_parameters[{k}]: the name must be a non-empty str, got {name!r}")
-        if not isinstance(p, torch.Tensor):
-            raise ConfigError(f"model_or_named_parameters[{name!r}]: expected a torch tensor, got {type(p).__name__}")
-        if p.requires_grad:
-            out.append((name, p))
-    if not out:
-        raise ConfigError("model_or_named_parameters: no trainable parameters (requires_grad=True) given")
-    return out
+#: ``format`` of :meth:`PhaseAccelerator.state_dict`.
+STATE_FORMAT = "vsaopt.torch.PhaseAccelerator/1"
 
 
 class PhaseAccelerator:
@@ -55,23 +37,44 @@ class PhaseAccelerator:
     2. if ``info.needs_backward``: ``loss.backward()`` then :meth:`record_gradients`
        (reads every ``p.grad``); else :meth:`apply_predicted_gradients` (writes the
        predicted gradient into every ``p.grad``; no backward pass);
-    3. the user's ``optimizer.step()``;
-    4. ``accel.end_step(loss)``.
+    3. the user's ``optimizer.step()`` (skipped when :meth:`record_gradients`
+       returned False, see ``skip_nonfinite``);
+    4. ``accel.end_step(loss)`` (``None`` when the step measured no loss).
 
-    Gradients cross into vsaopt through DLPack without copies: CPU tensors as
-    numpy arrays (numpy or numba backend), CUDA tensors as cupy arrays (cupy
-    backend).  The trainer keeps its history in float32.
+    Gradients live in one flat float32 buffer laid out as the trainer's history
+    (:class:`~vsaopt.torch.grad_buffer.GradBuffer`), shared with the trainer
+    through DLPack (numpy for CPU tensors, cupy for CUDA ones).  When every
+    parameter is float32, each ``p.grad`` the accelerator sets is a view of that
+    buffer: a PREDICT step writes the prediction once, in place (the ``p.grad``
+    tensors keep their memory from one PREDICT step to the next), and a backward
+    pass that accumulates into such a ``p.grad`` (``optimizer.zero_grad(set_to_none=False)``)
+    leaves nothing to copy.  Otherwise :meth:`record_gradients` copies each
+    ``p.grad`` into the buffer, reading it once, and checks finiteness on the
+    buffer.
 
-    Dtype rules: float32 parameters cross as views.  float16, bfloat16 and
-    float64 gradients are converted to float32 (a copy; float64 values are
-    rounded to nearest float32) before they are recorded, and predicted
-    gradients are written into ``p.grad`` in the parameter's dtype (rounded to
-    nearest for float16/bfloat16).  Other dtypes and sparse gradients raise
-    :class:`~vsaopt.errors.DTypeError`.  All parameters must be on one device.
+    Dtype rules: float16, bfloat16 and float64 gradients are converted to
+    float32 (float64 values rounded to nearest float32) before they are
+    recorded, and predicted gradients are written into ``p.grad`` in the
+    parameter's dtype (rounded to nearest for float16/bfloat16).  Other dtypes
+    and sparse gradients raise :class:`~vsaopt.errors.DTypeError`.  All
+    parameters must be on one device.
+
+    Missing gradients follow ``torch.optim``: a followed parameter whose
+    ``p.grad`` is None after the backward pass (unused in this step) has no
+    gradient.  The trainer records zeros for it (its slice of the recorded
+    vector is 0), and the PREDICT steps that follow leave its ``p.grad`` as
+    they find it (None after ``zero_grad()``), so the optimizer skips it as it
+    would without the accelerator; it takes part again from the next backward
+    step that gives it a gradient.  A parameter that becomes trainable after
+    construction (unfrozen, or added to the module) is not followed: the first
+    :meth:`record_gradients` that sees it warns with
+    :class:`~vsaopt.torch.param_source.UntrackedParameterWarning` naming it.
 
     Parameters
     ----------
-    model_or_named_parameters : torch.nn.Module, mapping name -> parameter, or iterable of (name, parameter)
+    model_or_named_parameters : torch.nn.Module, mapping name -> parameter, iterable of (name, parameter), or iterable of parameters
+        A module's parameters keep their ``named_parameters()`` names;
+        ``model.parameters()`` are named ``"0"``, ``"1"``, ... in order.
         Parameters with ``requires_grad=False`` are left out.
     config : DeterministicPhaseConfig or PhaseConfig, optional
         The trainer's config (its default when None).
@@ -82,6 +85,14 @@ class PhaseAccelerator:
     apply_corrections : bool
         With ``trainer="phase"``: add the corrections measured at CORRECT steps to
         the next predicted gradient (:meth:`~vsaopt.phase.PhaseTrainer.apply_correction`).
+    skip_nonfinite : bool
+        Like ``torch.amp.GradScaler``: a backward step whose gradients hold NaN
+        or Inf is skipped instead of raising.  :meth:`record_gradients` then
+        returns False, records nothing and counts the step in
+        :attr:`skipped_nonfinite`; the caller skips ``optimizer.step()`` for it
+        and ends the step as usual (:meth:`end_step` ignores that step's loss,
+        which is usually not finite either).  The step still counts in the
+        schedule, as a backward step without a recorded gradient.
 
     Raises
     ------
@@ -107,12 +118,14 @@ class PhaseAccelerator:
     ...     info = accel.begin_step()
     ...     opt.zero_grad()
     ...     loss = torch.nn.functional.mse_loss(model(x), y)
+    ...     recorded = True
     ...     if info.needs_backward:
     ...         loss.backward()
-    ...         accel.record_gradients()
+    ...         recorded = accel.record_gradients()  # False only when skip_nonfinite skipped the step
     ...     else:
     ...         accel.apply_predicted_gradients()
-    ...     opt.step()
+    ...     if recorded:
+    ...         opt.step()
     ...     accel.end_step(loss)
     >>> stats = accel.get_stats()
     >>> stats.total_steps, stats.predict_steps > 0
@@ -127,12 +140,16 @@ class PhaseAccelerator:
         backend: Any = None,
         *,
         apply_corrections: bool = True,
+        skip_nonfinite: bool = False,
     ) -> None:
         if trainer not in _TRAINERS:
             raise ConfigError(f"trainer: expected one of {sorted(_TRAINERS)}, got {trainer!r}")
         if not isinstance(apply_corrections, bool):
             raise ConfigError(f"apply_corrections: expected a bool, got {apply_corrections!r}")
-        params = _named_parameters(model_or_named_parameters)
+        if not isinstance(skip_nonfinite, bool):
+            raise ConfigError(f"skip_nonfinite: expected a bool, got {skip_nonfinite!r}")
+        source = ParamSource(model_or_named_parameters)
+        params = source.params
         devices = {p.device for _, p in params}
         if len(devices) > 1:
             raise BackendError(f"model_or_named_parameters: all parameters must be on one device, got {sorted(str(d) for d in devices)}")
@@ -141,10 +158,16 @@ class PhaseAccelerator:
                 raise DTypeError(f"parameter {name!r}: expected a float32, float16, bfloat16 or float64 tensor, got {p.dtype}")
         self._device = next(iter(devices))
         self._be = backend_for(self._device, backend)
+        self._source = source
         self._params = params
         self._trainer = _TRAINERS[trainer]([(n, tuple(p.shape)) for n, p in params], config, backend=self._be)
         self._kind = trainer
         self._apply_corrections = apply_corrections
+        self._skip_nonfinite = skip_nonfinite
+        self._buffer = GradBuffer(params, self._device)
+        self._present = [True] * len(params)  # which parameters had a gradient in the last recorded step
+        self._skipped = 0
+        self._skipping = False  # the current step's gradients were skipped (not finite)
 
     # --- properties ----------------------------------------------------------------------
 
@@ -167,6 +190,16 @@ class PhaseAccelerator:
     def parameter_names(self) -> tuple[str, ...]:
         """Names of the parameters the trainer follows, in declaration order."""
         return tuple(n for n, _ in self._params)
+
+    @property
+    def skipped_nonfinite(self) -> int:
+        """Backward steps skipped because their gradients were not finite (``skip_nonfinite=True``)."""
+        return self._skipped
+
+    @property
+    def grad_buffer(self) -> GradBuffer:
+        """The flat float32 gradient buffer whose views become the ``p.grad`` tensors."""
+        return self._buffer
 
     @property
     def config(self) -> Any:
@@ -199,40 +232,96 @@ class PhaseAccelerator:
         """
         return self._trainer.begin_step()
 
-    def record_gradients(self) -> None:
+    def record_gradients(self, batch_size: int | None = None) -> bool:
         """Record every parameter's ``p.grad`` (after ``loss.backward()``) as this step's real gradients.
+
+        Each ``p.grad`` is read once: copied into the gradient buffer (nothing to
+        copy when it already is its view of it) and checked finite there; the
+        trainer records the buffer as it is.  Afterwards each float32 parameter's
+        ``p.grad`` is its view of the buffer, holding the same values.  A
+        parameter without a gradient (``p.grad`` None) counts as absent (see the
+        class notes); at least one must have one.
+
+        Parameters
+        ----------
+        batch_size : int, optional
+            Samples the gradient was averaged over (passed to the trainer's
+            ``record_full_gradients``, which uses it for its noise-scale estimate).
+
+        Returns
+        -------
+        bool
+            True when recorded; False when ``skip_nonfinite`` skipped a non-finite
+            step (skip ``optimizer.step()`` then).
 
         Raises
         ------
         PhaseError
-            Outside a step, in a PREDICT step, a second time in one step, or a parameter has no gradient.
-        DTypeError, NonFiniteError, ShapeError
-            A gradient is sparse, of a non-floating dtype, holds NaN/Inf, or has the wrong shape.
+            Outside a step, in a PREDICT step, a second time in one step, or no parameter has a gradient.
+        DTypeError, NonFiniteError, BackendError
+            A gradient is sparse, of a non-floating dtype, holds NaN/Inf (without
+            ``skip_nonfinite``), or is on another device.  Nothing is changed.
+        ConfigError
+            ``batch_size`` is not a positive integer.
         """
         self._trainer.require_backward("record_gradients")  # PhaseError before anything is read
-        grads = {}
-        for name, p in self._params:
-            g = p.grad
-            if g is None:
-                raise PhaseError(f"record_gradients: parameter {name!r} has no gradient (call loss.backward() first)")
-            if g.device != self._device:
-                raise BackendError(f"record_gradients: gradient of {name!r} is on {g.device}, parameters on {self._device}")
-            grads[name] = to_array(float32_view(g, f"gradient of {name!r}"))
-        self._trainer.record_full_gradients(grads)
+        if self._skipping:
+            raise PhaseError("record_gradients: this step's gradients were already skipped as not finite")
+        if batch_size is not None:
+            check_int(batch_size, "batch_size", 1, 2**62)
+        if all(p.grad is None for _, p in self._params):
+            raise PhaseError("record_gradients: no gradient in any parameter (call loss.backward() first)")
+        try:
+            present = self._buffer.gather(self._params)
+        except NonFiniteError:
+            if not self._skip_nonfinite:
+                raise
+            self._skipped += 1
+            self._skipping = True
+            return False
+        flat = FlatGradients(self._trainer._layout, self._buffer.array, self._be, finite_checked=True)
+        if batch_size is None:
+            self._trainer.record_full_gradients(flat)
+        else:
+            self._trainer.record_full_gradients(flat, batch_size=batch_size)
+        self._present = present
+        self._buffer.install(self._params, present)
+        for name in self._source.new_untracked():
+            warnings.warn(
+                f"parameter {name!r} became trainable after the PhaseAccelerator was built and is not followed: "
+                "it gets gradients in backward steps only; build a new PhaseAccelerator to include it",
+                UntrackedParameterWarning,
+                stacklevel=2,
+            )
+        return True
 
     def apply_predicted_gradients(self) -> None:
-        """Write this PREDICT step's predicted gradients into every ``p.grad`` (allocated when None).
+        """Write this PREDICT step's predicted gradients into ``p.grad`` (allocated when None).
+
+        With float32 parameters the trainer writes the prediction straight into
+        the gradient buffer and each ``p.grad`` is (made) its view: no copy, and
+        the same ``p.grad`` memory every PREDICT step.  Parameters that had no
+        gradient in the last backward step keep their ``p.grad`` (see the class
+        notes).
 
         Raises
         ------
         PhaseError
             Outside a PREDICT step, during warmup, or a second time in one step.
         """
+        if self._buffer.zero_copy:
+            self._trainer.predict_gradients_into(self._buffer.array)
+            if self._kind == "phase" and self._apply_corrections and self._trainer.has_pending_correction:
+                self._trainer.apply_correction(self._trainer._layout.split(self._buffer.array))
+            self._buffer.install(self._params, self._present)
+            return
         preds = self._trainer.get_predicted_gradients()
         if self._kind == "phase" and self._apply_corrections:
             self._trainer.apply_correction(preds)
         with torch.no_grad():
-            for name, p in self._params:
+            for (name, p), has in zip(self._params, self._present):
+                if not has:
+                    continue
                 src = from_array(preds[name]).reshape(p.shape)
                 if p.grad is None:
                     p.grad = torch.empty_like(p, memory_format=torch.contiguous_format)
@@ -243,6 +332,8 @@ class PhaseAccelerator:
 
         ``None`` says no loss was measured: a PREDICT step may skip its forward
         pass as well as its backward pass (the trainers' ``end_step(None)``).
+        The loss of a step whose gradients ``skip_nonfinite`` skipped is not used
+        (the step ends as with ``None``).
 
         Raises
         ------
@@ -259,7 +350,8 @@ class PhaseAccelerator:
             loss = float(loss.detach().reshape(()).item())
         elif loss is not None and (not isinstance(loss, numbers.Real) or isinstance(loss, bool)):
             raise DTypeError(f"loss: expected a real number, a one-element tensor or None, got {type(loss).__name__}")
-        self._trainer.end_step(loss)
+        self._trainer.end_step(None if self._skipping else loss)
+        self._skipping = False
 
     # --- stats and state ---------------------------------------------------------------------
 
@@ -281,18 +373,63 @@ class PhaseAccelerator:
         return int(s.total_steps - s.predict_steps)
 
     def state_dict(self) -> dict:
-        """The trainer's :meth:`~vsaopt.phase.DeterministicPhaseTrainer.state_dict` (no torch objects inside)."""
-        return self._trainer.state_dict()
+        """The accelerator's state in plain types that ``torch.save`` and ``torch.load(weights_only=True)`` round-trip.
+
+        ``{"format", "trainer", "parameter_names", "present", "skipped_nonfinite",
+        "skipping", "trainer_state": {"header": JSON-able dict, "arrays": name ->
+        CPU tensor}}``: only str, int, float, bool, None, lists, dicts and tensors.
+
+        Examples
+        --------
+        >>> import io, torch
+        >>> accel = PhaseAccelerator(torch.nn.Linear(2, 1), backend="numpy")
+        >>> buf = io.BytesIO()
+        >>> torch.save(accel.state_dict(), buf)
+        >>> _ = buf.seek(0)
+        >>> accel.load_state_dict(torch.load(buf, weights_only=True))
+        """
+        inner = self._trainer.state_dict()
+        return {
+            "format": STATE_FORMAT,
+            "trainer": self._kind,
+            "parameter_names": list(self.parameter_names),
+            "present": list(self._present),
+            "skipped_nonfinite": self._skipped,
+            "skipping": self._skipping,
+            "trainer_state": {"header": inner["header"], "arrays": arrays_to_tensors(inner["arrays"])},
+        }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore a :meth:`state_dict` saved for the same parameters and config.
+        """Restore a :meth:`state_dict` saved for the same parameters, trainer and config.
+
+        Also accepts the wrapped trainer's own ``state_dict()`` (numpy arrays).
 
         Raises
         ------
         CheckpointError
-            Another format, config or parameter list; the accelerator is unchanged.
+            Another format, trainer, config or parameter list; the accelerator is unchanged.
         """
-        self._trainer.load_state_dict(state)
+        if not isinstance(state, dict):
+            raise CheckpointError(f"state dict: expected a dict, got {type(state).__name__}")
+        if state.get("format") != STATE_FORMAT:
+            if "header" in state and "arrays" in state:  # the trainer's own state
+                self._trainer.load_state_dict(state)
+                return
+            raise CheckpointError(f"state dict: expected format {STATE_FORMAT!r}, got {state.get('format')!r}")
+        if state.get("trainer") != self._kind:
+            raise CheckpointError(f"state dict: saved for trainer {state.get('trainer')!r}, this accelerator has {self._kind!r}")
+        if state.get("parameter_names") != list(self.parameter_names):
+            raise CheckpointError("state dict: saved for other parameters (names or order differ)")
+        present, skipped, skipping = state.get("present"), state.get("skipped_nonfinite"), state.get("skipping")
+        if not (isinstance(present, list) and len(present) == len(self._params) and all(isinstance(b, bool) for b in present)):
+            raise CheckpointError(f"state dict: 'present' must be a list of {len(self._params)} bools")
+        if isinstance(skipped, bool) or not isinstance(skipped, int) or skipped < 0 or not isinstance(skipping, bool):
+            raise CheckpointError("state dict: 'skipped_nonfinite' must be an int >= 0 and 'skipping' a bool")
+        inner = state.get("trainer_state")
+        if not isinstance(inner, dict) or set(inner) != {"header", "arrays"}:
+            raise CheckpointError("state dict: 'trainer_state' must be a dict of 'header' and 'arrays'")
+        self._trainer.load_state_dict({"header": inner["header"], "arrays": tensors_to_arrays(inner["arrays"], "trainer_state.arrays")})
+        self._present, self._skipped, self._skipping = list(present), skipped, skipping
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,132 @@
+"""GradBuffer: one flat float32 tensor that holds a model's gradients, and whose views become the ``p.grad`` tensors.
+
+The buffer is laid out as the trainer's :class:`~vsaopt._grads.ParamLayout`
+(declaration order, each parameter in C order), so the trainer records from it
+and predicts into it through one DLPack view, and float32 parameters can take
+slices of it as their ``p.grad``: a predicted gradient is then written once,
+straight where the optimizer reads it, and a gradient that backward
+accumulated into such a ``p.grad`` is already in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from .._arrays import NOT_FINITE_AS_FLOAT32
+from ..errors import BackendError, DTypeError, NonFiniteError
+from ._dlpack import FLOAT_DTYPES, to_array
+
+__all__ = ["GradBuffer"]
+
+
+class GradBuffer:
+    """The flat float32 gradient buffer of ``params`` and its per-parameter views.
+
+    Parameters
+    ----------
+    params : sequence of (name, parameter)
+        The parameters the trainer follows, in its declaration order.
+    device : torch.device
+        Where the parameters (and the buffer) live.
+
+    Attributes
+    ----------
+    flat : torch.Tensor
+        1-D float32, one element per parameter element.
+    array : numpy or cupy array
+        ``flat`` as the backend's array (shared memory).
+    views : list of torch.Tensor
+        ``flat`` sliced and shaped as each parameter.
+    zero_copy : bool
+        Whether every parameter is float32, so each ``p.grad`` can be its view.
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.nn.Parameter(torch.zeros(2, 2))
+    >>> buf = GradBuffer([("w", w)], w.device)
+    >>> w.grad = torch.ones(2, 2)
+    >>> buf.gather([("w", w)])
+    [True]
+    >>> buf.flat.tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
+
+    def __init__(self, params: Sequence[tuple[str, torch.Tensor]], device: torch.device) -> None:
+        sizes = [p.numel() for _, p in params]
+        self.flat = torch.zeros(sum(sizes), dtype=torch.float32, device=device)
+        self.array = to_array(self.flat)
+        self.views: list[torch.Tensor] = []
+        off = 0
+        for (_, p), n in zip(params, sizes):
+            self.views.append(self.flat[off : off + n].view(p.shape))
+            off += n
+        self.zero_copy = all(p.dtype == torch.float32 for _, p in params)
+
+    def holds(self, k: int, g: torch.Tensor) -> bool:
+        """Whether ``g`` is parameter ``k``'s view of this buffer (same memory, shape and strides)."""
+        v = self.views[k]
+        return g.data_ptr() == v.data_ptr() and g.dtype == v.dtype and g.stride() == v.stride() and g.shape == v.shape
+
+    def gather(self, params: Sequence[tuple[str, torch.Tensor]]) -> list[bool]:
+        """Bring every ``p.grad`` into the buffer (read once) and check that all are finite as float32.
+
+        A parameter whose ``p.grad`` is None has no gradient this step: its slice
+        is set to zeros and it is reported absent.  A ``p.grad`` that already is
+        its view costs nothing; any other is copied in (converted to float32).
+        Only slices that no ``p.grad`` views are written, so a call that raises
+        changes nothing a caller can see.
+
+        Returns
+        -------
+        list of bool
+            Per parameter, whether it had a gradient.
+
+        Raises
+        ------
+        DTypeError
+            A sparse gradient or one of a non-floating dtype.
+        BackendError
+            A gradient on another device than the buffer.
+        NonFiniteError
+            NaN or Inf (or a float64 value beyond the float32 range) in a gradient, which is named.
+        """
+        grads = [p.grad for _, p in params]
+        for (name, _), g in zip(params, grads):
+            if g is None:
+                continue
+            if g.layout != torch.strided:
+                raise DTypeError(f"gradient of {name!r}: expected a dense (strided) tensor, got layout {g.layout}")
+            if g.dtype not in FLOAT_DTYPES:
+                raise DTypeError(f"gradient of {name!r}: expected a float32, float16, bfloat16 or float64 tensor, got {g.dtype}")
+            if g.device != self.flat.device:
+                raise BackendError(f"record_gradients: gradient of {name!r} is on {g.device}, parameters on {self.flat.device}")
+        with torch.no_grad():
+            for k, g in enumerate(grads):
+                if g is None:
+                    self.views[k].zero_()
+                elif not self.holds(k, g):
+                    self.views[k].copy_(g)
+            self._check_finite(params)
+        return [g is not None for g in grads]
+
+    def _check_finite(self, params: Sequence[tuple[str, torch.Tensor]]) -> None:
+        # A finite sum proves every element finite (one Inf or NaN makes any sum Inf or NaN);
+        # only a non-finite sum, rare, takes the exact per-parameter test that names the culprit.
+        if bool(torch.isfinite(self.flat.sum())):
+            return
+        for (name, _), v in zip(params, self.views):
+            if not bool(torch.isfinite(v).all()):
+                raise NonFiniteError(f"gradient of {name!r}: {NOT_FINITE_AS_FLOAT32}")
+
+    def install(self, params: Sequence[tuple[str, torch.Tensor]], present: Sequence[bool]) -> None:
+        """Make each present float32 parameter's ``p.grad`` its view of the buffer (kept when it already is)."""
+        for k, ((_, p), has) in enumerate(zip(params, present)):
+            if has and p.dtype == torch.float32 and (p.grad is None or not self.holds(k, p.grad)):
+                p.grad = self.views[k]
+
+    def __repr__(self) -> str:
+        return f"GradBuffer(elements={self.flat.numel()}, parameters={len(self.views)}, zero_copy={self.zero_copy})"
