@@ -43,6 +43,8 @@ def float32_array(x: Any, name: str, be: Any) -> Any:
     arr = _as_backend_array(x, name, be)
     if arr.dtype.kind != "f":
         raise DTypeError(f"{name}: expected a floating-point array, got dtype {arr.dtype}")
+    if arr.dtype == np.float32 and arr.flags.c_contiguous:
+        return arr  # already what is asked for (asarray would return it too, after the errstate's cost)
     with np.errstate(over="ignore"):  # float64 beyond the float32 range becomes Inf, rejected by the caller
         return be.xp.asarray(arr, dtype=be.xp.float32, order="C")
 

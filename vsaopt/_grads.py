@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._arrays import check_finite_bits, float32_array
-from ._bits import f32_from_bits
+from ._bits import F32_INF_BITS, f32_from_bits
 from .errors import ConfigError, DTypeError, ShapeError
 
 __all__ = ["ParamShapes", "ParamLayout", "GradientInfo", "FlatGradients", "normalize_param_shapes", "validate_gradients"]
@@ -121,6 +121,16 @@ def validate_gradients(gradients: Any, param_shapes: ParamShapes, be: Any, name:
     >>> infos[0].flat.dtype, float(infos[0].abs_sum)
     (dtype('float32'), 4.0)
     """
+    out = []
+    for index, ((pname, shape), flat) in enumerate(zip(param_shapes, _float32_arrays(gradients, param_shapes, be, name))):
+        total, max_bits = be.abs_stats(flat)
+        check_finite_bits(max_bits, f"{name}[{pname!r}]")
+        out.append(GradientInfo(pname, index, shape, flat, float(total), int(max_bits)))
+    return out
+
+
+def _float32_arrays(gradients: Any, param_shapes: ParamShapes, be: Any, name: str) -> list[Any]:
+    """Names, shapes, dtypes and backends of a gradient mapping checked (values not); flat float32 arrays in declaration order."""
     if not isinstance(gradients, Mapping):
         raise DTypeError(f"{name}: expected a mapping name -> array, got {type(gradients).__name__}")
     if not gradients:
@@ -133,15 +143,12 @@ def validate_gradients(gradients: Any, param_shapes: ParamShapes, be: Any, name:
     if missing:
         raise ShapeError(f"{name}: missing parameter(s) {', '.join(missing)}")
     out = []
-    for index, (pname, shape) in enumerate(param_shapes):
+    for pname, shape in param_shapes:
         label = f"{name}[{pname!r}]"
         arr = float32_array(gradients[pname], label, be)
         if tuple(arr.shape) != shape:
             raise ShapeError(f"{label}: expected shape {shape}, got {tuple(arr.shape)}")
-        flat = arr.reshape(-1)
-        total, max_bits = be.abs_stats(flat)
-        check_finite_bits(max_bits, label)
-        out.append(GradientInfo(pname, index, shape, flat, float(total), int(max_bits)))
+        out.append(arr.reshape(-1))
     return out
 
 
@@ -187,8 +194,12 @@ class ParamLayout:
         """Each declared parameter's validated gradient, flat, in declaration order."""
         return [info.flat for info in self.validate(gradients, be, what)]
 
-    def flatten(self, gradients: Any, be: Any, what: str) -> Any:
-        """The validated gradients as one flat float32 vector.
+    def flatten(self, gradients: Any, be: Any, what: str, *, check_finite: bool = True) -> Any:
+        """The validated gradients as one flat float32 vector (one finite check over the whole vector).
+
+        ``check_finite=False`` leaves the values unchecked, for a caller whose
+        first pass over the vector checks them (the trainers' telemetry sum of
+        squares, :meth:`raise_non_finite`).
 
         A new array, except for :class:`FlatGradients` of this layout and backend:
         their vector, checked when they were made, is returned as it is (no copy).
@@ -196,12 +207,25 @@ class ParamLayout:
         """
         if isinstance(gradients, FlatGradients) and gradients.layout == self and gradients.backend is be:
             return gradients.flat
-        parts = self.arrays(gradients, be, what)
+        parts = _float32_arrays(gradients, self.pairs, be, what)
         xp = be.xp
         flat = xp.empty(self.total, dtype=xp.float32)
         for arr, off, n in zip(parts, self.offsets, self.sizes):
             flat[off : off + n] = arr
+        if check_finite:
+            _, max_bits = be.abs_stats(flat)
+            if max_bits >= F32_INF_BITS:
+                self.raise_non_finite(flat, be, what)
         return flat
+
+    def raise_non_finite(self, flat: Any, be: Any, what: str) -> None:
+        """Raise :class:`NonFiniteError` naming the first parameter whose part of ``flat`` holds NaN or Inf.
+
+        For callers that found a flat vector not finite (a sum over it is not); a finite vector raises nothing.
+        """
+        for name, off, n in zip(self.names, self.offsets, self.sizes):
+            _, bits = be.abs_stats(flat[off : off + n])
+            check_finite_bits(bits, f"{what}[{name!r}]")
 
     def require_flat(self, flat: Any, be: Any, what: str, *, writeable: bool = True) -> None:
         """Check that ``flat`` is a 1-D C-contiguous float32 array of backend ``be`` with :attr:`total` elements.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -13,7 +14,7 @@ from .._arrays import check_int
 from ..checkpoint import Checkpointable, Fields
 from ..errors import PhaseError
 from ._scalar import F32, adaptive_trend, check_loss
-from .telemetry import PredictionMonitor
+from .telemetry import PredictionMonitor, squared_norm
 from .types import PredictionTelemetry, StepInfo
 
 log = logging.getLogger("vsaopt")
@@ -150,12 +151,16 @@ class TrainerBase(Checkpointable):
         self.require_backward("record_full_gradients")
         if batch_size is not None:
             check_int(batch_size, "batch_size", 1, 2**62)
-        flat = self._layout.flatten(gradients, self._be, "gradients")
+        flat = self._layout.flatten(gradients, self._be, "gradients", check_finite=False)
+        sumsq = squared_norm(self._be, flat)  # the telemetry's first pass over the gradient is its finite check
+        if not math.isfinite(sumsq):
+            self._layout.raise_non_finite(flat, self._be, "gradients")
         p = self._predictor
         previous = p.newest_flat()
         predicted = previous if p.prediction_is_newest else p.peek_flat()
         cap = int(self.config.predict_steps) if self.gated else self._predict_len
-        budget = self._monitor.measure(flat, predicted, previous, step=self._total_step, batch_size=batch_size, cap=cap)
+        budget = self._monitor.measure(flat, predicted, previous, real_sumsq=sumsq, step=self._total_step, batch_size=batch_size,
+                                       cap=cap)
         t = self._monitor.telemetry
         log.debug("%s step %d telemetry: prediction cosine %s, rho %s, quality %s, budget %d", type(self).__name__,
                   self._total_step, t.prediction_cosine, t.rho, t.quality, budget)

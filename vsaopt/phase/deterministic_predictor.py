@@ -29,7 +29,7 @@ from ..checkpoint import Checkpointable, Fields
 from ..errors import ConfigError, DTypeError, PhaseError
 from ._scalar import F32, powi
 from .configs import DeterministicPredictionConfig
-from .history_codec import EncodedRow, bf16_decode, bf16_encode, decode_block, decode_row, encode_row
+from .history_codec import bf16_decode, bf16_encode, decode_block, decode_row, encode_row
 from .history_io import export_rows, import_rows
 from .types import DeterministicPredictorStats
 

@@ -21,7 +21,7 @@ from ._scalar import F32
 from .configs import GateConfig
 from .types import PredictionTelemetry
 
-__all__ = ["PredictionMonitor", "spec_cosine", "flat_cosine", "gate_budget"]
+__all__ = ["PredictionMonitor", "spec_cosine", "flat_cosine", "squared_norm", "gate_budget"]
 
 #: Order of the float32 values in a saved monitor (NaN: not measured).
 _VALUES = ("prediction_cosine", "norm_ratio", "consecutive_cosine", "rho", "quality")
@@ -45,7 +45,8 @@ def _dot(be: Any, a: Any, b: Any) -> float:
     return float(be.dot(a.reshape(1, -1), b.reshape(1, -1))[0, 0])
 
 
-def _sumsq(be: Any, a: Any) -> float:
+def squared_norm(be: Any, a: Any) -> float:
+    """``S(a*a)`` of a flat float32 array (kernel ``row_sumsq``): infinite or NaN exactly when ``a`` holds Inf or NaN."""
     return float(be.row_sumsq(a.reshape(1, -1))[0])
 
 
@@ -59,7 +60,7 @@ def flat_cosine(be: Any, a: Any, b: Any) -> np.float32:
     >>> float(flat_cosine(get_backend("numpy"), np.array([1, 0], np.float32), np.array([1, 1], np.float32)))
     0.7071067690849304
     """
-    return spec_cosine(_dot(be, a, b), _sumsq(be, a), _sumsq(be, b))
+    return spec_cosine(_dot(be, a, b), squared_norm(be, a), squared_norm(be, b))
 
 
 def gate_budget(quality: np.float32 | None, last: np.float32 | None, samples: int, config: GateConfig, cap: int) -> int:
@@ -110,6 +111,7 @@ class PredictionMonitor:
         self._prev_sumsq: float | None = None  # |previous real gradient|^2, reused by the next measurement
         self._batch: int | None = None
         self._budget = 0
+        self._record = PredictionTelemetry()
 
     @property
     def samples(self) -> int:
@@ -119,6 +121,9 @@ class PredictionMonitor:
     @property
     def telemetry(self) -> PredictionTelemetry:
         """The measurements as of the last real step."""
+        return self._record
+
+    def _make_record(self) -> PredictionTelemetry:
         v = {k: None if x is None else float(x) for k, x in self._values.items()}
         return PredictionTelemetry(self._step, self._samples, v["prediction_cosine"], v["norm_ratio"], v["consecutive_cosine"],
                                    v["rho"], v["quality"], self._noise_scale(), self._budget)
@@ -135,19 +140,20 @@ class PredictionMonitor:
         old = self._values[name]
         self._values[name] = x if old is None else F32(min(1.0, max(-1.0, F32(F32(self._decay * old) + F32(self._weight * x)))))
 
-    def measure(self, real: Any, predicted: Any | None, previous: Any | None, *, step: int, batch_size: int | None,
-                cap: int) -> int:
+    def measure(self, real: Any, predicted: Any | None, previous: Any | None, *, real_sumsq: float, step: int,
+                batch_size: int | None, cap: int) -> int:
         """Measure one real flat gradient; returns the PREDICT budget (the gate's when enabled, else ``cap``).
 
         ``predicted`` is the predictor's prediction for this step (None when it
         has none; the very ``previous`` object when it is the previous gradient),
-        ``previous`` the newest recorded gradient (None before the first).
+        ``previous`` the newest recorded gradient (None before the first);
+        ``real_sumsq`` is :func:`squared_norm` of ``real`` (finite).
         """
-        g2 = _sumsq(self._be, real)
+        g2 = real_sumsq
         v = self._values
         d_prev = prev2 = 0.0
         if previous is not None:
-            prev2 = _sumsq(self._be, previous) if self._prev_sumsq is None else self._prev_sumsq
+            prev2 = squared_norm(self._be, previous) if self._prev_sumsq is None else self._prev_sumsq
             d_prev = _dot(self._be, real, previous)
             consecutive = spec_cosine(d_prev, g2, prev2)
             v["consecutive_cosine"] = consecutive
@@ -156,7 +162,7 @@ class PredictionMonitor:
             if predicted is previous:
                 d, p2 = d_prev, prev2
             else:
-                d, p2 = _dot(self._be, real, predicted), _sumsq(self._be, predicted)
+                d, p2 = _dot(self._be, real, predicted), squared_norm(self._be, predicted)
             cos = spec_cosine(d, p2, g2)
             v["prediction_cosine"] = cos
             ratio = math.sqrt(p2) / math.sqrt(g2) if g2 > 0 and math.isfinite(p2) else math.nan
@@ -169,6 +175,7 @@ class PredictionMonitor:
         if self.config.enabled:
             cap = gate_budget(v["quality"], v["prediction_cosine"], self._samples, self.config, cap)
         self._budget = cap
+        self._record = self._make_record()
         return cap
 
     # --- state -----------------------------------------------------------------
@@ -199,5 +206,6 @@ class PredictionMonitor:
             self._batch = batch or None
             self._values = {k: None if np.isnan(x) else F32(x) for k, x in zip(_VALUES, values)}
             self._prev_sumsq = None if math.isnan(prev) else prev
+            self._record = self._make_record()
 
         return install
