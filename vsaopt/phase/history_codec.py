@@ -194,10 +194,11 @@ class EncodedRow:
         return int(self.data.nbytes) + (4 if self.compression == "ternary" else 0)
 
 
-def encode_row(flat: Any, step: int, compression: str, be: Any) -> EncodedRow:
+def encode_row(flat: Any, step: int, compression: str, be: Any, *, owned: bool = False) -> EncodedRow:
     """Hold the flat float32 gradient ``flat`` recorded at global ``step`` in ``compression``.
 
-    ``"none"`` keeps a copy of ``flat``; ``step`` only matters for ``"ternary"``.
+    ``"none"`` keeps a copy of ``flat`` (``flat`` itself when ``owned``: the
+    caller gives it up and never writes it again); ``step`` only matters for ``"ternary"``.
     """
     n = int(flat.shape[0])
     if compression == "bfloat16":
@@ -205,7 +206,7 @@ def encode_row(flat: Any, step: int, compression: str, be: Any) -> EncodedRow:
     if compression == "ternary":
         packed, scale = ternary_encode(flat, step, be)
         return EncodedRow(compression, n, packed, scale)
-    return EncodedRow(compression, n, flat.copy(), np.float32(0.0))
+    return EncodedRow(compression, n, flat if owned else flat.copy(), np.float32(0.0))
 
 
 def decode_row(row: EncodedRow, be: Any) -> Any:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .._grads import ParamLayout
+from .._grads import FlatGradients, ParamLayout
 from ..backend import resolve_backend
 from ..checkpoint import Checkpointable, Fields
 from ..errors import ConfigError, DTypeError
@@ -135,21 +135,22 @@ class GradientPredictor(Checkpointable):
 
     def record_gradient(self, gradients: Any) -> None:
         """Append real gradients (mapping name -> array, every declared name) to the history."""
-        self.record_flat(self.layout.flatten(gradients, self._be, "gradients"))
+        self.record_flat(self.layout.flatten(gradients, self._be, "gradients"), owned=not isinstance(gradients, FlatGradients))
 
-    def record_flat(self, flat: Any, correct: bool = False) -> None:
+    def record_flat(self, flat: Any, correct: bool = False, *, owned: bool = False) -> None:
         """Append one validated flat float32 gradient (declaration order) to the history.
 
         With ``correct`` and a prediction made, the correction ``flat - last
         prediction`` is accumulated too (as :meth:`compute_correction`).  For
-        callers that validated and flattened the gradients already (the trainer).
+        callers that validated and flattened the gradients already (the trainer);
+        ``owned``: ``flat`` is a new array the caller gives up (kept without a copy).
         """
-        self._push(flat)
+        self._push(flat, owned)
         if correct and self._last_prediction is not None:
             self._correct(flat)
 
-    def _push(self, flat: Any) -> None:
-        self._ring[self._head] = encode_row(flat, self._total_steps, self._compression, self._be)
+    def _push(self, flat: Any, owned: bool = False) -> None:
+        self._ring[self._head] = encode_row(flat, self._total_steps, self._compression, self._be, owned=owned)
         self._head = (self._head + 1) % self.config.history_size
         self._count = min(self._count + 1, self.config.history_size)
         self._steps_since_full = 0
@@ -164,7 +165,7 @@ class GradientPredictor(Checkpointable):
     def _extrapolate(self, rows: tuple[EncodedRow, ...]) -> Any:
         """The prediction from the newest row ``rows[0]`` and, when given, the one before it ``rows[1]``."""
         if len(rows) == 1:
-            return decode_row(rows[0], self._be).copy()
+            return decode_row(rows[0], self._be)  # held rows are replaced, never written: no copy
         prev, curr = decode_row(rows[1], self._be), decode_row(rows[0], self._be)
         return self._be.momentum_extrapolate(prev, curr, F32(self.config.momentum))
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .._grads import ParamLayout
+from .._grads import FlatGradients, ParamLayout
 from ..accumulator import TernaryGradientAccumulator
 from ..backend import resolve_backend
 from ..checkpoint import Fields
@@ -152,7 +152,8 @@ class PhaseTrainer(TrainerBase):
             a batch size that is not an integer >= 1.
         """
         flat = self._real_gradient(gradients, batch_size)
-        self._predictor.record_flat(flat, correct=self._phase is TrainingPhase.CORRECT)
+        owned = not isinstance(gradients, FlatGradients)  # flatten made a new array
+        self._predictor.record_flat(flat, correct=self._phase is TrainingPhase.CORRECT, owned=owned)
         self._recorded = True
 
     def get_predicted_gradients(self) -> dict[str, Any]:
