@@ -11,7 +11,8 @@ def _blocks(lang):
     return re.findall(rf"```{lang}\n(.*?)```", README.read_text(), flags=re.S)
 
 
-def test_python_examples_run():
+def test_python_examples_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the examples may write files (a checkpoint)
     for block in _blocks("python"):
         if "my_backend" in block:
             block = block.replace("my_backend", '"numba"')

@@ -22,6 +22,8 @@ UINT64_MAX = 2**64 - 1
 
 
 def _as_backend_array(x: Any, name: str, be: Any) -> Any:
+    if type(x) is np.ndarray and not is_gpu(be):  # the common case, decided without the general checks
+        return x
     if is_gpu(be):
         if not be.owns(x):
             raise BackendError(f"{name}: backend {be.name!r} expects a {be.array_type.__module__} array, got {type(x).__name__}")
