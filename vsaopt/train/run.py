@@ -166,8 +166,8 @@ class MLPLearner:
         self._skip_label = "REUSE" if mode == "reuse" else "SKIP"
         sizes = [data.n_features, *settings.hidden, data.n_outputs]
         self.model = MLP(sizes, seed=settings.seed, backend=be, loss="mse" if data.is_regression else "cross_entropy")
-        #: Per step: the trainer's telemetry dict after a real gradient, None on other steps (empty without a trainer).
-        self.telemetry: list[dict | None] = []
+        #: Per step: the trainer's telemetry after a real gradient, None on other steps (empty without a trainer).
+        self.telemetry: list[Any] = []
         self.model.set_params(init)
         self.opt = SGDMomentum(self.model.params, lr=settings.lr, momentum=settings.momentum)
         self.trainer: Any = None
@@ -196,7 +196,7 @@ class MLPLearner:
         if self.trainer is not None:
             # the batch size enables the trainer's gradient noise-scale estimate
             self.trainer.record_full_gradients(grads, batch_size=self.batch_size)
-            self.telemetry.append(self.trainer.telemetry.to_dict())
+            self.telemetry.append(self.trainer.telemetry)  # immutable; made a dict outside the timed steps
         self._grads = self._last_real = grads
         return loss
 
@@ -330,7 +330,7 @@ def _run_all(settings: TrainSettings, modes: Sequence[str], on_step: Any, machin
         metric = "mse" if data.is_regression else "accuracy"
         for mode, res in out.items():
             res.metric = metric
-            res.telemetry = learners[mode].telemetry
+            res.telemetry = [None if t is None else t.to_dict() for t in learners[mode].telemetry]
             res.batch_fraction = learners[mode].batch_size / settings.batch_size
         return out
 
