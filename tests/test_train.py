@@ -1,6 +1,7 @@
 """vsaopt.train and ``vsaopt train``: data split, MLP backward pass, optimizer, runs and their JSON."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -285,3 +286,16 @@ def test_a_malformed_run_result_is_a_config_error(text):
 
     with pytest.raises(ConfigError, match="RunResult"):
         RunResult.from_json(text)
+
+
+def test_a_trainer_mode_that_diverges_finishes_as_diverged():
+    from vsaopt.phase import DeterministicPhaseConfig, PhaseConfig
+
+    s = TrainSettings(steps=40, hidden=(16,), batch_size=64, lr=50.0, eval_every=10, backend="numpy", interleave=0,
+                      phase_config=PhaseConfig.risky_fixed(), deterministic_config=DeterministicPhaseConfig.risky_fixed())
+    run = run_training(s, ["phase", "deterministic"])  # the trainers refuse NaN gradients; the run goes on without them
+    for mode in ("phase", "deterministic"):
+        r = run.modes[mode]
+        assert r.steps == 40 and len(r.telemetry) == 40
+        assert not math.isfinite(r.eval_loss[-1])
+        assert r.trainer_stats["total_steps"] < 40  # the trainer stopped when the model diverged

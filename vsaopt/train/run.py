@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import resolve_backend
-from ..errors import ConfigError
+from ..errors import ConfigError, NonFiniteError
 from ..phase import DeterministicPhaseTrainer, PhaseConfig, PhaseTrainer
 from .controls import ControlPlan, plan_controls
 from .controls import skip_mask as _skip_steps  # noqa: F401  (the name the tests know)
@@ -178,6 +178,13 @@ class MLPLearner:
         self._grads: dict | None = None  # the gradient this step uses
         self._last_real: dict | None = None
         self._label = ""
+        self._tracked = self.trainer is not None  # records telemetry, one entry per step
+        self._stopped: Any = None  # the trainer, once the model diverged
+
+    def _diverged(self) -> None:
+        """The model's gradients or loss are no longer finite: the trainer stops (it refuses them) and the
+        remaining steps run plain backprop on them, so the run ends with a non-finite metric: diverged."""
+        self._stopped, self.trainer = self.trainer, None
 
     def begin_step(self, step: int) -> tuple[bool, str]:
         """Whether ``step`` runs a backward pass, and its phase label (``"SKIP"`` for the control's reused steps)."""
@@ -194,9 +201,12 @@ class MLPLearner:
         idx = self._idx[step]
         loss, grads = self.model.loss_and_gradients(self.data.x_train[idx], self.data.y_train[idx])
         if self.trainer is not None:
-            # the batch size enables the trainer's gradient noise-scale estimate
-            self.trainer.record_full_gradients(grads, batch_size=self.batch_size)
-            self.telemetry.append(self.trainer.telemetry)  # immutable; made a dict outside the timed steps
+            try:  # the batch size enables the trainer's gradient noise-scale estimate
+                self.trainer.record_full_gradients(grads, batch_size=self.batch_size)
+            except NonFiniteError:
+                self._diverged()
+        if self._tracked:  # immutable records; made dicts outside the timed steps
+            self.telemetry.append(None if self.trainer is None else self.trainer.telemetry)
         self._grads = self._last_real = grads
         return loss
 
@@ -210,7 +220,7 @@ class MLPLearner:
         else:
             assert self._last_real is not None  # step 0 is never skipped
             grads = self._last_real
-        if self.trainer is not None:
+        if self._tracked:
             self.telemetry.append(None)
         self._grads = grads
         if not measure_loss:
@@ -223,7 +233,10 @@ class MLPLearner:
         assert self._grads is not None
         self.opt.step(self._grads)
         if self.trainer is not None:
-            self.trainer.end_step(loss)
+            try:
+                self.trainer.end_step(loss)
+            except NonFiniteError:
+                self._diverged()
 
     def evaluate(self) -> tuple[float | None, float]:
         """Test accuracy (None for a regression) and loss (for a regression: the test MSE)."""
@@ -242,7 +255,8 @@ class MLPLearner:
 
     def trainer_stats(self) -> dict:
         """The trainer's statistics (empty for ``baseline`` and the controls)."""
-        return {} if self.trainer is None else self.trainer.get_stats().to_dict()
+        trainer = self.trainer if self.trainer is not None else self._stopped
+        return {} if trainer is None else trainer.get_stats().to_dict()
 
 
 def run_training(
