@@ -254,6 +254,25 @@ class TrainerBase(Checkpointable):
         if self._predicted:
             raise PhaseError(f"{what}: gradients were already predicted in this step")
 
+    def predict_gradients_into(self, out: Any) -> None:
+        """Write this PREDICT step's predicted gradients into ``out``, one flat float32 vector (declaration order).
+
+        The same values and bookkeeping as :meth:`get_predicted_gradients`, without a
+        mapping or a copy of its own: for callers whose gradients live in one
+        buffer (``out`` may be viewed by a framework's gradient tensors).
+
+        Raises
+        ------
+        PhaseError
+            Outside a step, outside a PREDICT step (or during warmup), or a second time in one step.
+        DTypeError, ShapeError
+            ``out`` is not a writeable 1-D C-contiguous float32 array of the backend with one element per parameter element.
+        """
+        self._require_predict("predict_gradients_into")
+        self._layout.require_flat(out, self._be, "out")
+        self._predictor.predict_into(out)
+        self._predicted = True
+
     def _trend(self, loss_threshold: float) -> int:
         return adaptive_trend(list(self._recent), loss_threshold)
 

@@ -160,33 +160,15 @@ class DeterministicPhaseTrainer(TrainerBase):
         PhaseError
             During warmup, outside a PREDICT step, or a second time in one step.
         """
-        if not self.warmup_complete:
-            raise PhaseError("get_predicted_gradients: cannot predict during warmup")
         self._require_predict("get_predicted_gradients")
         out = self._predictor.predict_gradient()
         self._predicted = True
         return out
 
-    def predict_gradients_into(self, out: Any) -> None:
-        """Write this PREDICT step's predicted gradients into ``out``, one flat float32 vector (declaration order).
-
-        The same values and bookkeeping as :meth:`get_predicted_gradients`, without a
-        mapping or a copy of its own: for callers whose gradients live in one
-        buffer (``out`` may be viewed by a framework's gradient tensors).
-
-        Raises
-        ------
-        PhaseError
-            During warmup, outside a PREDICT step, or a second time in one step.
-        DTypeError, ShapeError
-            ``out`` is not a writeable 1-D C-contiguous float32 array of the backend with one element per parameter element.
-        """
+    def _require_predict(self, what: str) -> None:
         if not self.warmup_complete:
-            raise PhaseError("predict_gradients_into: cannot predict during warmup")
-        self._require_predict("predict_gradients_into")
-        self._layout.require_flat(out, self._be, "out")
-        self._predictor.predict_into(out)
-        self._predicted = True
+            raise PhaseError(f"{what}: cannot predict during warmup")
+        super()._require_predict(what)
 
     def _record_loss(self, loss: np.float32) -> None:
         self._last_loss = loss

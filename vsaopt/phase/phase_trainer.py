@@ -196,25 +196,6 @@ class PhaseTrainer(TrainerBase):
             raise PhaseError("apply_correction: phase FULL; corrections are applied in PREDICT or CORRECT steps")
         self._predictor.apply_correction(gradients)
 
-    def predict_gradients_into(self, out: Any) -> None:
-        """Write this PREDICT step's predicted gradients into ``out``, one flat float32 vector (declaration order).
-
-        The same values and bookkeeping as :meth:`get_predicted_gradients`, without a
-        mapping or a copy of its own: for callers whose gradients live in one
-        buffer (``out`` may be viewed by a framework's gradient tensors).
-
-        Raises
-        ------
-        PhaseError
-            Outside a step, outside a PREDICT step, or a second time in one step.
-        DTypeError, ShapeError
-            ``out`` is not a writeable 1-D C-contiguous float32 array of the backend with one element per parameter element.
-        """
-        self._require_predict("predict_gradients_into")
-        self._layout.require_flat(out, self._be, "out")
-        self._predictor.predict_into(out)
-        self._predicted = True
-
     def _record_loss(self, loss: np.float32) -> None:
         self._phase_losses[self._phase].append(loss)
 

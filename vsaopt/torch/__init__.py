@@ -10,8 +10,9 @@ also an :class:`ImportError`) when torch is missing.
 - :func:`ternary_comm_hook` and :class:`TernaryCommState`: TernGrad-style
   compressed gradient all-reduce for
   ``DistributedDataParallel.register_comm_hook(state, hook)``;
-- :func:`comm_hook_benchmark` (bytes on the wire and time per step of the hook
-  against the fp32 all-reduce on local gloo processes) and
+- :func:`comm_compare_benchmark` (bytes on the wire, hook compute, step time and
+  accuracy of fp32, fp16, PowerSGD and the ternary hook on local gloo
+  processes, and the step time modeled on real links) and
   :func:`digits_comparison` (plain torch vs :class:`PhaseAccelerator` on
   scikit-learn's digits, on the training harness of :mod:`vsaopt.train.harness`
   with the torch learner of :mod:`vsaopt.torch.learner`).
@@ -53,7 +54,7 @@ __all__ = [
     "CommStats",
     "ternary_comm_hook",
     "COMM_HOOK_STREAM",
-    "comm_hook_benchmark",
+    "comm_compare_benchmark",
     "digits_comparison",
     "run_local_processes",
 ]
@@ -66,7 +67,7 @@ _LAZY = {
     "CommStats": ".comm_hook",
     "ternary_comm_hook": ".comm_hook",
     "COMM_HOOK_STREAM": ".comm_hook",
-    "comm_hook_benchmark": "..benchmarks.torch_comm_hook",
+    "comm_compare_benchmark": "..benchmarks.torch_comm_compare",
     "digits_comparison": ".demo",
     "run_local_processes": ".launch",
 }
