@@ -3,6 +3,8 @@
 - :class:`PhaseTrainer` (momentum prediction; FULL -> PREDICT <-> CORRECT -> FULL)
 - :class:`DeterministicPhaseTrainer` (weighted least-squares prediction; WARMUP first)
 - the predictors :class:`GradientPredictor` and :class:`DeterministicPredictor`
+- prediction telemetry (:class:`PredictionTelemetry`, measured at every real
+  step) and the predictability gate (:class:`GateConfig`)
 - :class:`LossHistory`, configs, phases, step infos and statistics
 
 The schedules, the predictor arithmetic and every deliberate difference from

@@ -154,7 +154,7 @@ class TrainerStats:
 
     ``speedup`` is total steps / max(FULL + CORRECT steps, 1) in float32;
     ``phase_avg_losses`` maps each phase with losses to the float32 mean of its
-    last 100 losses.
+    last 100 losses; ``telemetry`` is the trainer's :class:`PredictionTelemetry`.
 
     Examples
     --------
@@ -189,6 +189,8 @@ class TrainerStats:
 @dataclasses.dataclass(frozen=True)
 class DeterministicTrainerStats:
     """Counters of a :class:`~vsaopt.phase.DeterministicPhaseTrainer`; ``str()`` reads like the crate's.
+
+    ``telemetry`` is the trainer's :class:`PredictionTelemetry`.
 
     Examples
     --------
