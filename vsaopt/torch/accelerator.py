@@ -271,19 +271,20 @@ class PhaseAccelerator:
             check_int(batch_size, "batch_size", 1, 2**62)
         if all(p.grad is None for _, p in self._params):
             raise PhaseError("record_gradients: no gradient in any parameter (call loss.backward() first)")
+        present = self._buffer.gather(self._params, check_finite=False)
+        # the trainer's first pass over the buffer (the telemetry's sum of squares) is its finite check
+        flat = FlatGradients(self._trainer._layout, self._buffer.array, self._be, finite_checked=True)
         try:
-            present = self._buffer.gather(self._params)
-        except NonFiniteError:
+            if batch_size is None:
+                self._trainer.record_full_gradients(flat)
+            else:
+                self._trainer.record_full_gradients(flat, batch_size=batch_size)
+        except NonFiniteError:  # raised before the trainer changed anything
             if not self._skip_nonfinite:
                 raise
             self._skipped += 1
             self._skipping = True
             return False
-        flat = FlatGradients(self._trainer._layout, self._buffer.array, self._be, finite_checked=True)
-        if batch_size is None:
-            self._trainer.record_full_gradients(flat)
-        else:
-            self._trainer.record_full_gradients(flat, batch_size=batch_size)
         self._present = present
         self._buffer.install(self._params, present)
         for name in self._source.new_untracked():

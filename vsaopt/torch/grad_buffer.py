@@ -71,8 +71,11 @@ class GradBuffer:
         v = self.views[k]
         return g.data_ptr() == v.data_ptr() and g.dtype == v.dtype and g.stride() == v.stride() and g.shape == v.shape
 
-    def gather(self, params: Sequence[tuple[str, torch.Tensor]]) -> list[bool]:
+    def gather(self, params: Sequence[tuple[str, torch.Tensor]], *, check_finite: bool = True) -> list[bool]:
         """Bring every ``p.grad`` into the buffer (read once) and check that all are finite as float32.
+
+        ``check_finite=False`` leaves the check to the caller (the trainer's first
+        pass over the buffer makes it).
 
         A parameter whose ``p.grad`` is None has no gradient this step: its slice
         is set to zeros and it is reported absent.  A ``p.grad`` that already is
@@ -110,7 +113,8 @@ class GradBuffer:
                     self.views[k].zero_()
                 elif not self.holds(k, g):
                     self.views[k].copy_(g)
-            self._check_finite(params)
+            if check_finite:
+                self._check_finite(params)
         return [g is not None for g in grads]
 
     def _check_finite(self, params: Sequence[tuple[str, torch.Tensor]]) -> None:
