@@ -287,6 +287,17 @@ class DeterministicPredictor(Checkpointable):
         newest = self._ring[(self._head - 1) % self._cap]
         return newest if self._compression == "none" else decode_row(newest, self._be)
 
+    def _predict_counted(self, what: str) -> Any:
+        """The flat prediction at the current step (a new array); counts a predicted step."""
+        if not self._ready:
+            raise PhaseError(f"{what}: cannot predict during warmup (record more gradients first)")
+        flat = self._predict_flat()
+        self._total_steps += 1
+        self._predicted_steps += 1
+        self._global_step += 1
+        self._steps_since_fit += 1
+        return flat
+
     def predict_gradient(self) -> dict[str, Any]:
         """Predicted gradients at the current global step (new arrays, declared shapes); counts a step.
 
@@ -295,14 +306,7 @@ class DeterministicPredictor(Checkpointable):
         PhaseError
             During warmup.
         """
-        if not self._ready:
-            raise PhaseError("predict_gradient: cannot predict during warmup (record more gradients first)")
-        flat = self._predict_flat()
-        self._total_steps += 1
-        self._predicted_steps += 1
-        self._global_step += 1
-        self._steps_since_fit += 1
-        return self.layout.split(flat)
+        return self.layout.split(self._predict_counted("predict_gradient"))
 
     def predict_into(self, out: Any) -> None:
         """Write the prediction :meth:`predict_gradient` would return into ``out`` (flat float32, ``layout.total``); counts a step.
@@ -312,13 +316,7 @@ class DeterministicPredictor(Checkpointable):
         PhaseError
             During warmup.
         """
-        if not self._ready:
-            raise PhaseError("predict_into: cannot predict during warmup (record more gradients first)")
-        out[...] = self._predict_flat()
-        self._total_steps += 1
-        self._predicted_steps += 1
-        self._global_step += 1
-        self._steps_since_fit += 1
+        out[...] = self._predict_counted("predict_into")
 
     def get_stats(self) -> DeterministicPredictorStats:
         """Counters, error average and the current largest ``|residual|``."""

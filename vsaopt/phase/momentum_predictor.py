@@ -202,8 +202,8 @@ class GradientPredictor(Checkpointable):
         """
         return self._row(0) if self._count else None
 
-    def predict_gradient(self) -> dict[str, Any]:
-        """Predicted gradients (new arrays of the backend, declared shapes); counts a predicted step."""
+    def _predict_counted(self) -> Any:
+        """The flat prediction (read it, do not write it), kept for corrections; counts a predicted step."""
         flat = self._predict_flat()
         if self._compression == "none" or self._count == 0:
             self._last_prediction = flat
@@ -211,7 +211,11 @@ class GradientPredictor(Checkpointable):
             self._last_prediction = tuple(self._held(age) for age in range(min(self._count, 2)))
         self._steps_since_full += 1
         self._total_steps += 1
-        return self.layout.split(flat.copy())
+        return flat
+
+    def predict_gradient(self) -> dict[str, Any]:
+        """Predicted gradients (new arrays of the backend, declared shapes); counts a predicted step."""
+        return self.layout.split(self._predict_counted().copy())
 
     def predict_into(self, out: Any) -> None:
         """Write the prediction :meth:`predict_gradient` would return into ``out`` and count a predicted step.
@@ -219,15 +223,7 @@ class GradientPredictor(Checkpointable):
         ``out``: a writeable flat float32 array of the backend with ``layout.total``
         elements (checked by the caller, e.g. the trainer); one copy, no mapping.
         """
-        flat = self._predict_flat()
-        out[...] = flat
-        # the same bookkeeping as predict_gradient
-        if self._compression == "none" or self._count == 0:
-            self._last_prediction = flat
-        else:
-            self._last_prediction = tuple(self._held(age) for age in range(min(self._count, 2)))
-        self._steps_since_full += 1
-        self._total_steps += 1
+        out[...] = self._predict_counted()
 
     def compute_correction(self, actual: Any) -> dict[str, Any]:
         """Corrections ``actual - last prediction`` per parameter; accumulated for :meth:`apply_correction`.
