@@ -194,12 +194,20 @@ class ParamLayout:
         """Each declared parameter's validated gradient, flat, in declaration order."""
         return [info.flat for info in self.validate(gradients, be, what)]
 
-    def flatten(self, gradients: Any, be: Any, what: str, *, check_finite: bool = True) -> Any:
-        """The validated gradients as one flat float32 vector (one finite check over the whole vector).
+    def pieces(self, gradients: Any, be: Any, what: str) -> list[Any]:
+        """The gradients as flat float32 arrays in declaration order, names, shapes and dtypes checked; values not.
 
-        ``check_finite=False`` leaves the values unchecked, for a caller whose
-        first pass over the vector checks them (the trainers' telemetry sum of
-        squares, :meth:`raise_non_finite`).
+        No copy where an array already is C-contiguous float32 of the backend;
+        :class:`FlatGradients` of this layout and backend give their one vector.
+        For callers whose first pass over the values checks them (the trainers'
+        ``gather_stats``, then :meth:`raise_non_finite`).
+        """
+        if isinstance(gradients, FlatGradients) and gradients.layout == self and gradients.backend is be:
+            return [gradients.flat]
+        return _float32_arrays(gradients, self.pairs, be, what)
+
+    def flatten(self, gradients: Any, be: Any, what: str) -> Any:
+        """The validated gradients as one flat float32 vector (one finite check over the whole vector).
 
         A new array, except for :class:`FlatGradients` of this layout and backend:
         their vector, checked when they were made, is returned as it is (no copy).
@@ -212,10 +220,9 @@ class ParamLayout:
         flat = xp.empty(self.total, dtype=xp.float32)
         for arr, off, n in zip(parts, self.offsets, self.sizes):
             flat[off : off + n] = arr
-        if check_finite:
-            _, max_bits = be.abs_stats(flat)
-            if max_bits >= F32_INF_BITS:
-                self.raise_non_finite(flat, be, what)
+        _, max_bits = be.abs_stats(flat)
+        if max_bits >= F32_INF_BITS:
+            self.raise_non_finite(flat, be, what)
         return flat
 
     def raise_non_finite(self, flat: Any, be: Any, what: str) -> None:

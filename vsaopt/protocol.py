@@ -51,7 +51,9 @@ ACCUMULATOR_KERNELS: tuple[str, ...] = (
     "nibble_unpack",
 )
 #: Kernels of gradient prediction (phase training).
-PREDICTION_KERNELS: tuple[str, ...] = ("predict_linear", "momentum_extrapolate", "axpy", "residual_update", "wls_fit")
+PREDICTION_KERNELS: tuple[str, ...] = (
+    "predict_linear", "momentum_extrapolate", "axpy", "residual_update", "wls_fit", "gather_stats",
+)
 #: Every kernel a complete backend provides, in the order of ``spec/``.
 KERNEL_NAMES: tuple[str, ...] = CORE_KERNELS + ACCUMULATOR_KERNELS + PREDICTION_KERNELS
 
@@ -209,4 +211,14 @@ class KernelBackend(Protocol):
         self, history: Array, rows: Array, w: Array, wt: Array, sum_w: float, sum_wt: float, sum_wt2: float, inv_det: float
     ) -> tuple[Array, Array]:
         """Float32 ``(baseline, velocity)`` of the weighted least-squares line through ``history[rows]`` (float64 sums in row order)."""
+        ...
+
+    def gather_stats(
+        self, pieces: Any, out: Array, prev: Array | None, pred: Array | None
+    ) -> tuple[float, float | None, float | None, float | None]:
+        """Copy the concatenation ``x`` of float32 1-D ``pieces`` into ``out``; spec'd float64 ``S(x*x)``, ``S(x*prev)``, ``S(x*pred)``, ``S(pred*pred)``.
+
+        ``prev`` and ``pred`` are float32 ``(n,)`` or None (their sums are then None);
+        each sum equals ``row_sumsq`` / ``dot`` of ``x`` (SPEC.md section 4).
+        """
         ...

@@ -18,7 +18,7 @@ from vsaopt.backend import Backend
 from vsaopt.errors import BackendError
 
 #: Kernel modules of this backend; each defines a ``KERNELS`` name -> function mapping.
-KERNEL_MODULES = ("philox", "reduce", "ternary", "pack", "vsa", "accum", "predict")
+KERNEL_MODULES = ("philox", "reduce", "ternary", "pack", "vsa", "accum", "predict", "record")
 #: The CUDA source files (package data), one ``cupy.RawModule`` each.
 CUDA_SOURCES = ("philox.cu", "reduce.cu", "ternary.cu", "pack.cu", "vsa.cu", "accum.cu", "predict.cu")
 

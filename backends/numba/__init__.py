@@ -20,7 +20,7 @@ from vsaopt.backend import Backend
 from vsaopt.errors import BackendError
 
 #: Kernel modules of this backend; each defines a ``KERNELS`` name -> function mapping.
-KERNEL_MODULES = ("philox", "reduce", "ternary", "pack", "vsa", "accum", "predict")
+KERNEL_MODULES = ("philox", "reduce", "ternary", "pack", "vsa", "accum", "predict", "record")
 
 
 def kernel_modules() -> list[ModuleType]:

@@ -14,7 +14,7 @@ from .._arrays import check_int
 from ..checkpoint import Checkpointable, Fields
 from ..errors import PhaseError
 from ._scalar import F32, adaptive_trend, check_loss
-from .telemetry import PredictionMonitor, squared_norm
+from .telemetry import PredictionMonitor, RealGradientSums
 from .types import PredictionTelemetry, StepInfo
 
 log = logging.getLogger("vsaopt")
@@ -143,24 +143,30 @@ class TrainerBase(Checkpointable):
         return 0 if self.gated else int(self.config.predict_steps)
 
     def _real_gradient(self, gradients: Any, batch_size: Any) -> Any:
-        """Validate a backward step's gradients and batch size, measure them against the prediction; the flat vector.
+        """Validate a backward step's gradients and batch size, measure them against the prediction; a new flat vector.
 
-        Nothing changes when a check fails.  When gated, the measurement sets
-        the next PREDICT length (section 11).
+        One pass (kernel ``gather_stats``) copies the gradients into the flat
+        vector and takes every sum the telemetry needs; the sum of squares is
+        the finite check.  Nothing changes when a check fails.  When gated, the
+        measurement sets the next PREDICT length (section 11).
         """
         self.require_backward("record_full_gradients")
         if batch_size is not None:
             check_int(batch_size, "batch_size", 1, 2**62)
-        flat = self._layout.flatten(gradients, self._be, "gradients", check_finite=False)
-        sumsq = squared_norm(self._be, flat)  # the telemetry's first pass over the gradient is its finite check
-        if not math.isfinite(sumsq):
-            self._layout.raise_non_finite(flat, self._be, "gradients")
-        p = self._predictor
+        be, lay, p = self._be, self._layout, self._predictor
+        pieces = lay.pieces(gradients, be, "gradients")
         previous = p.newest_flat()
-        predicted = previous if p.prediction_is_newest else p.peek_flat()
+        own_prediction = None if p.prediction_is_newest else p.peek_flat()
+        flat = be.xp.empty(lay.total, dtype=be.xp.float32)
+        g2, d_prev, d_pred, p2 = be.gather_stats(pieces, flat, previous, own_prediction)
+        if not math.isfinite(g2):
+            lay.raise_non_finite(flat, be, "gradients")
+        prev2 = 0.0 if previous is None else self._monitor.previous_sumsq(previous)
+        if p.prediction_is_newest:
+            d_pred, p2 = d_prev, prev2
+        sums = RealGradientSums(g2, d_prev, prev2, d_pred, 0.0 if p2 is None else p2)
         cap = int(self.config.predict_steps) if self.gated else self._predict_len
-        budget = self._monitor.measure(flat, predicted, previous, real_sumsq=sumsq, step=self._total_step, batch_size=batch_size,
-                                       cap=cap)
+        budget = self._monitor.measure(sums, step=self._total_step, batch_size=batch_size, cap=cap)
         t = self._monitor.telemetry
         log.debug("%s step %d telemetry: prediction cosine %s, rho %s, quality %s, budget %d", type(self).__name__,
                   self._total_step, t.prediction_cosine, t.rho, t.quality, budget)

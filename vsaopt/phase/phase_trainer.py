@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .._grads import FlatGradients, ParamLayout
+from .._grads import ParamLayout
 from ..accumulator import TernaryGradientAccumulator
 from ..backend import resolve_backend
 from ..checkpoint import Fields
@@ -151,9 +151,8 @@ class PhaseTrainer(TrainerBase):
             Missing or unknown names, wrong shapes or dtypes, NaN/Inf, arrays of another backend;
             a batch size that is not an integer >= 1.
         """
-        flat = self._real_gradient(gradients, batch_size)
-        owned = not isinstance(gradients, FlatGradients)  # flatten made a new array
-        self._predictor.record_flat(flat, correct=self._phase is TrainingPhase.CORRECT, owned=owned)
+        flat = self._real_gradient(gradients, batch_size)  # a new array: the history keeps it
+        self._predictor.record_flat(flat, correct=self._phase is TrainingPhase.CORRECT, owned=True)
         self._recorded = True
 
     def get_predicted_gradients(self) -> dict[str, Any]:

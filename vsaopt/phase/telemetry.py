@@ -1,9 +1,10 @@
 """Prediction telemetry and the predictability gate (spec/schedule.md, section 11).
 
-At every real-gradient step a trainer hands its :class:`PredictionMonitor`
-the real gradient, the prediction its predictor would have made for that step
-and the previous real gradient.  The monitor measures their cosines with the
-spec'd float64 sums (kernels ``dot`` and ``row_sumsq``), keeps float32
+At every real-gradient step a trainer takes, in the pass that gathers the
+real gradient (kernel ``gather_stats``), its spec'd float64 sums with the
+prediction its predictor would have made for that step and with the previous
+real gradient, and hands them to its :class:`PredictionMonitor` as
+:class:`RealGradientSums`.  The monitor turns them into cosines, keeps float32
 exponential averages, and, when the gate is enabled, turns the measured
 quality into the length of the next PREDICT run (:func:`gate_budget`).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,7 @@ from ._scalar import F32
 from .configs import GateConfig
 from .types import PredictionTelemetry
 
-__all__ = ["PredictionMonitor", "spec_cosine", "flat_cosine", "squared_norm", "gate_budget"]
+__all__ = ["PredictionMonitor", "RealGradientSums", "spec_cosine", "flat_cosine", "squared_norm", "gate_budget"]
 
 #: Order of the float32 values in a saved monitor (NaN: not measured).
 _VALUES = ("prediction_cosine", "norm_ratio", "consecutive_cosine", "rho", "quality")
@@ -85,6 +87,21 @@ def gate_budget(quality: np.float32 | None, last: np.float32 | None, samples: in
     return int(max(0, min(cap, math.floor(min(x, 2.0**62)) - 1)))
 
 
+@dataclass(frozen=True)
+class RealGradientSums:
+    """The spec'd float64 sums one measurement reads (kernel ``gather_stats``; None: no such operand).
+
+    ``dot_predicted`` and ``predicted_sumsq`` are ``dot_previous`` and
+    ``previous_sumsq`` when the prediction is the previous gradient itself.
+    """
+
+    real_sumsq: float
+    dot_previous: float | None = None
+    previous_sumsq: float = 0.0
+    dot_predicted: float | None = None
+    predicted_sumsq: float = 0.0
+
+
 class PredictionMonitor:
     """Measures each real gradient against the prediction and the previous real gradient; keeps the averages.
 
@@ -140,30 +157,21 @@ class PredictionMonitor:
         old = self._values[name]
         self._values[name] = x if old is None else F32(min(1.0, max(-1.0, F32(F32(self._decay * old) + F32(self._weight * x)))))
 
-    def measure(self, real: Any, predicted: Any | None, previous: Any | None, *, real_sumsq: float, step: int,
-                batch_size: int | None, cap: int) -> int:
-        """Measure one real flat gradient; returns the PREDICT budget (the gate's when enabled, else ``cap``).
+    def previous_sumsq(self, previous: Any) -> float:
+        """``S(previous*previous)``: kept from the last measurement (its ``G``), computed only when none is kept."""
+        return squared_norm(self._be, previous) if self._prev_sumsq is None else self._prev_sumsq
 
-        ``predicted`` is the predictor's prediction for this step (None when it
-        has none; the very ``previous`` object when it is the previous gradient),
-        ``previous`` the newest recorded gradient (None before the first);
-        ``real_sumsq`` is :func:`squared_norm` of ``real`` (finite).
-        """
-        g2 = real_sumsq
+    def measure(self, sums: RealGradientSums, *, step: int, batch_size: int | None, cap: int) -> int:
+        """Measure one real gradient from its spec'd sums; returns the PREDICT budget (the gate's when enabled, else ``cap``)."""
+        g2 = sums.real_sumsq
         v = self._values
-        d_prev = prev2 = 0.0
-        if previous is not None:
-            prev2 = squared_norm(self._be, previous) if self._prev_sumsq is None else self._prev_sumsq
-            d_prev = _dot(self._be, real, previous)
-            consecutive = spec_cosine(d_prev, g2, prev2)
+        if sums.dot_previous is not None:
+            consecutive = spec_cosine(sums.dot_previous, g2, sums.previous_sumsq)
             v["consecutive_cosine"] = consecutive
             self._average("rho", consecutive)
-        if predicted is not None:
-            if predicted is previous:
-                d, p2 = d_prev, prev2
-            else:
-                d, p2 = _dot(self._be, real, predicted), squared_norm(self._be, predicted)
-            cos = spec_cosine(d, p2, g2)
+        if sums.dot_predicted is not None:
+            p2 = sums.predicted_sumsq
+            cos = spec_cosine(sums.dot_predicted, p2, g2)
             v["prediction_cosine"] = cos
             ratio = math.sqrt(p2) / math.sqrt(g2) if g2 > 0 and math.isfinite(p2) else math.nan
             v["norm_ratio"] = F32(ratio) if math.isfinite(ratio) and ratio <= 3.0e38 else None
