@@ -153,3 +153,58 @@ def test_numba_parallel_variants_identical(reference, tmp_path):
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip() == "ok 7"
+
+
+@st.composite
+def gather_inputs(draw):
+    """Pieces of a vector of up to 3 blocks (cut anywhere), with optional ``prev`` and ``pred``, magnitudes 1e-30..1e30."""
+    n = draw(st.integers(0, 3 * 8192 + 70))
+    seed = draw(st.integers(0, 2**32 - 1))
+    cuts = sorted(draw(st.lists(st.integers(0, n), max_size=6)))
+    rng = np.random.default_rng(seed)
+    scale = F32(10.0) ** rng.integers(-30, 31, size=(3, n)).astype(F32)
+    x, prev, pred = (rng.standard_normal((3, n)).astype(F32) * scale).astype(F32)
+    return np.split(x, cuts), x, (prev if draw(st.booleans()) else None), (pred if draw(st.booleans()) else None)
+
+
+def _sum_bytes(sums):
+    return [None if s is None else np.float64(s).tobytes() for s in sums]
+
+
+def test_gather_stats_identical(fast_backend, reference):
+    @given(gather_inputs())
+    def check(args):
+        pieces, x, prev, pred = args
+        expected_out = np.empty_like(x)
+        expected = reference.gather_stats(pieces, expected_out, prev, pred)
+        out = fast_backend.xp.empty(x.shape[0], dtype=fast_backend.xp.float32)
+        on = (lambda a: None if a is None else dev(fast_backend, a)[0])
+        got = fast_backend.gather_stats([on(p) for p in pieces], out, on(prev), on(pred))
+        assert_bit_equal(to_host(out), x)
+        assert_bit_equal(expected_out, x)
+        assert _sum_bytes(got) == _sum_bytes(expected)
+
+    check()
+
+
+def test_gather_stats_are_the_spec_sums_of_the_concatenation(reference):
+    rng = np.random.default_rng(3)
+    x, prev, pred = (rng.standard_normal((3, 20000)) * 1e20 ** rng.standard_normal((3, 20000))).astype(F32)
+    out = np.empty_like(x)
+    sums = reference.gather_stats(np.split(x, [5, 8190, 8200, 16385]), out, prev, pred)
+    X, P, Q = x.reshape(1, -1), prev.reshape(1, -1), pred.reshape(1, -1)
+    assert _sum_bytes(sums) == _sum_bytes([reference.row_sumsq(X)[0], reference.dot(X, P)[0, 0], reference.dot(X, Q)[0, 0],
+                                           reference.row_sumsq(Q)[0]])
+    naive = float(np.sum(x.astype(np.float64) * prev.astype(np.float64)))
+    assert naive != sums[1]  # the magnitudes make the order visible: only the spec's order gives these bytes
+    assert reference.gather_stats([x], out, None, None)[1:] == (None, None, None)
+
+
+def test_gather_stats_sum_of_squares_is_not_finite_exactly_when_an_input_is_not(backend):
+    for bad in (np.inf, -np.inf, np.nan):
+        x = np.ones(9000, F32)
+        x[8191] = bad
+        out = backend.xp.empty(9000, dtype=backend.xp.float32)
+        g2 = backend.gather_stats(dev(backend, x[:100], x[100:]), out, None, None)[0]
+        assert not np.isfinite(g2)
+    assert np.isfinite(backend.gather_stats(dev(backend, np.full(10, 3.4e38, F32)), backend.xp.empty(10, dtype=backend.xp.float32), None, None)[0])

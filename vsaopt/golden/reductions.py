@@ -13,7 +13,18 @@ def _stats(be, x):
     return {"abs_sum": total, "abs_max": peak}
 
 
-OPS = {"abs_stats": _stats}
+def _gather(be, pieces, prev, pred):
+    n = sum(int(p.shape[0]) for p in pieces)
+    out = be.xp.empty(n, dtype=be.xp.float32)
+    sumsq, dot_prev, dot_pred, sumsq_pred = be.gather_stats([on(be, p) for p in pieces], out, on(be, prev), on(be, pred))
+    res = {"x": out, "sumsq": sumsq}
+    for key, value in (("dot_prev", dot_prev), ("dot_pred", dot_pred), ("sumsq_pred", sumsq_pred)):
+        if value is not None:
+            res[key] = value
+    return res
+
+
+OPS = {"abs_stats": _stats, "gather_stats": _gather}
 
 
 def cases() -> list[dict]:
@@ -36,4 +47,17 @@ def cases() -> list[dict]:
         (np.array([np.inf, 1.0], f32), "Inf is rejected"),
         (np.array([1, 2], np.int32), "integer input is rejected"),
     ]
-    return [{"op": "abs_stats", "comment": c, "inputs": {"x": x}} for x, c in rows]
+    out = [{"op": "abs_stats", "comment": c, "inputs": {"x": x}} for x, c in rows]
+    wide = sample_f32(3 * 8192 + 45, seed=12, scale=2.0)
+    wide[::101] *= f32(1e25)  # sums whose float64 value depends on the order
+    prev, pred = sample_f32(wide.shape[0], seed=13), sample_f32(wide.shape[0], seed=14, scale=1e3)
+    gathers = [
+        ([np.zeros(0, f32)], None, None, "empty: all sums 0"),
+        ([wide[:40]], wide[1:41], None, "one piece, with prev"),
+        ([wide[:3], wide[3:33], wide[33:70]], prev[:70], pred[:70], "pieces cut off lane rows, every sum"),
+        (np.split(wide, [5, 8191, 8192, 8200, 16390, 16390]), prev, pred, "pieces across block boundaries (and an empty one), every sum"),
+        (np.split(wide, [12345]), None, pred, "pred without prev"),
+    ]
+    for pieces, pv, pd, c in gathers:
+        out.append({"op": "gather_stats", "comment": c, "inputs": {"pieces": pieces, "prev": pv, "pred": pd}})
+    return out
