@@ -119,28 +119,53 @@ def residual_update(residual, actual, baseline, velocity, dt, decay, one_minus_d
 WLS_TILE = 2048
 
 
+@njit(cache=True, inline="always")
+def _wls_rows(hist, rows, w, wt, i, count, s0, s1, t0, m):
+    """Add history rows ``rows[i : i + count]`` (in order) of elements ``t0 .. t0 + m - 1`` to the tile's sums.
+
+    Four rows are read side by side in one pass (the tile's sums are loaded
+    and stored once for them); fewer are added one pass each.
+    """
+    zero = np.uint64(0)
+    if count == 4:
+        r0, r1, r2, r3 = hist[rows[i]], hist[rows[i + 1]], hist[rows[i + 2]], hist[rows[i + 3]]
+        w0, w1, w2, w3 = w[i], w[i + 1], w[i + 2], w[i + 3]
+        u0, u1, u2, u3 = wt[i], wt[i + 1], wt[i + 2], wt[i + 3]
+        for j in range(zero, m):
+            e = t0 + j
+            g0, g1, g2, g3 = np.float64(r0[e]), np.float64(r1[e]), np.float64(r2[e]), np.float64(r3[e])
+            s0[j] = (((s0[j] + w0 * g0) + w1 * g1) + w2 * g2) + w3 * g3
+            s1[j] = (((s1[j] + u0 * g0) + u1 * g1) + u2 * g2) + u3 * g3
+        return
+    for q in range(i, i + count):
+        row = hist[rows[q]]
+        wq, uq = w[q], wt[q]
+        for j in range(zero, m):
+            g = np.float64(row[t0 + j])
+            s0[j] = s0[j] + wq * g
+            s1[j] = s1[j] + uq * g
+
+
 @njit(cache=True)
 def _wls(hist, rows, w, wt, a, b, c, inv, base, vel, lo, hi):
-    """Tiles of elements; within a tile, history rows in order (each row a contiguous, vectorized pass)."""
+    """Tiles of elements; within a tile, history rows in order, four at a time (unsigned indices: the loops vectorize)."""
     k = rows.shape[0]
     s0 = np.empty(WLS_TILE, dtype=np.float64)
     s1 = np.empty(WLS_TILE, dtype=np.float64)
-    for t0 in range(lo, hi, WLS_TILE):
-        m = min(WLS_TILE, hi - t0)
-        s0[:m] = 0.0
-        s1[:m] = 0.0
-        for i in range(k):
-            row = hist[rows[i], t0 : t0 + m]
-            wi, wti = w[i], wt[i]
-            for j in range(m):
-                g = np.float64(row[j])
-                s0[j] = s0[j] + wi * g
-                s1[j] = s1[j] + wti * g
-        bs = base[t0 : t0 + m]
-        vs = vel[t0 : t0 + m]
-        for j in range(m):
-            bs[j] = np.float32((c * s0[j] - b * s1[j]) * inv)
-            vs[j] = np.float32((a * s1[j] - b * s0[j]) * inv)
+    zero = np.uint64(0)
+    for t0 in range(np.uint64(lo), np.uint64(hi), np.uint64(WLS_TILE)):
+        m = min(np.uint64(WLS_TILE), np.uint64(hi) - t0)
+        for j in range(zero, m):
+            s0[j] = 0.0
+            s1[j] = 0.0
+        i = 0
+        while i < k:
+            count = min(4, k - i)
+            _wls_rows(hist, rows, w, wt, i, count, s0, s1, t0, m)
+            i += count
+        for j in range(zero, m):
+            base[t0 + j] = np.float32((c * s0[j] - b * s1[j]) * inv)
+            vel[t0 + j] = np.float32((a * s1[j] - b * s0[j]) * inv)
 
 
 @njit(cache=True, parallel=True)

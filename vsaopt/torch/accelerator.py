@@ -9,7 +9,6 @@ from typing import Any
 import torch
 
 from .._arrays import check_int
-from .._grads import FlatGradients
 from ..errors import BackendError, CheckpointError, ConfigError, DTypeError, NonFiniteError, PhaseError
 from ..phase import DeterministicPhaseTrainer, PhaseTrainer
 from ._dlpack import backend_for, from_array
@@ -48,9 +47,9 @@ class PhaseAccelerator:
     buffer: a PREDICT step writes the prediction once, in place (the ``p.grad``
     tensors keep their memory from one PREDICT step to the next), and a backward
     pass that accumulates into such a ``p.grad`` (``optimizer.zero_grad(set_to_none=False)``)
-    leaves nothing to copy.  Otherwise :meth:`record_gradients` copies each
-    ``p.grad`` into the buffer, reading it once, and checks finiteness on the
-    buffer.
+    stays in place.  :meth:`record_gradients` reads each ``p.grad`` once, where
+    it is (a float32 contiguous one is not copied first), in the trainer's
+    pass that records it.
 
     Dtype rules: float16, bfloat16 and float64 gradients are converted to
     float32 (float64 values rounded to nearest float32) before they are
@@ -235,12 +234,13 @@ class PhaseAccelerator:
     def record_gradients(self, batch_size: int | None = None) -> bool:
         """Record every parameter's ``p.grad`` (after ``loss.backward()``) as this step's real gradients.
 
-        Each ``p.grad`` is read once: copied into the gradient buffer (nothing to
-        copy when it already is its view of it) and checked finite there; the
-        trainer records the buffer as it is.  Afterwards each float32 parameter's
-        ``p.grad`` is its view of the buffer, holding the same values.  A
-        parameter without a gradient (``p.grad`` None) counts as absent (see the
-        class notes); at least one must have one.
+        Each ``p.grad`` is read once, where it is: the trainer's one pass
+        (kernel ``gather_stats``) copies it into its history, takes the
+        telemetry's sums and checks it finite.  Only gradients that are not
+        float32 and contiguous are converted into the gradient buffer first.
+        ``p.grad`` is left as it is, for the optimizer.  A parameter without a
+        gradient (``p.grad`` None) counts as absent (see the class notes); at
+        least one must have one.
 
         Parameters
         ----------
@@ -271,14 +271,14 @@ class PhaseAccelerator:
             check_int(batch_size, "batch_size", 1, 2**62)
         if all(p.grad is None for _, p in self._params):
             raise PhaseError("record_gradients: no gradient in any parameter (call loss.backward() first)")
-        present = self._buffer.gather(self._params, check_finite=False)
-        # the trainer's first pass over the buffer (the telemetry's sum of squares) is its finite check
-        flat = FlatGradients(self._trainer._layout, self._buffer.array, self._be, finite_checked=True)
+        arrays, present = self._buffer.sources(self._params)
+        # one pass of the trainer reads every gradient where it is, copies it into its history and checks it finite
+        grads = dict(zip(self.parameter_names, arrays))
         try:
             if batch_size is None:
-                self._trainer.record_full_gradients(flat)
+                self._trainer.record_full_gradients(grads)
             else:
-                self._trainer.record_full_gradients(flat, batch_size=batch_size)
+                self._trainer.record_full_gradients(grads, batch_size=batch_size)
         except NonFiniteError:  # raised before the trainer changed anything
             if not self._skip_nonfinite:
                 raise
@@ -286,7 +286,6 @@ class PhaseAccelerator:
             self._skipping = True
             return False
         self._present = present
-        self._buffer.install(self._params, present)
         for name in self._source.new_untracked():
             warnings.warn(
                 f"parameter {name!r} became trainable after the PhaseAccelerator was built and is not followed: "

@@ -4,8 +4,8 @@ The buffer is laid out as the trainer's :class:`~vsaopt._grads.ParamLayout`
 (declaration order, each parameter in C order), so the trainer records from it
 and predicts into it through one DLPack view, and float32 parameters can take
 slices of it as their ``p.grad``: a predicted gradient is then written once,
-straight where the optimizer reads it, and a gradient that backward
-accumulated into such a ``p.grad`` is already in place.
+straight where the optimizer reads it.  A backward step's gradients are read
+where they are (any float32 contiguous ``p.grad``), once, by the trainer.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from typing import Any
 
 import torch
 
-from .._arrays import NOT_FINITE_AS_FLOAT32
-from ..errors import BackendError, DTypeError, NonFiniteError
+from ..errors import BackendError, DTypeError
 from ._dlpack import FLOAT_DTYPES, to_array
 
 __all__ = ["GradBuffer"]
@@ -40,6 +39,8 @@ class GradBuffer:
         ``flat`` as the backend's array (shared memory).
     views : list of torch.Tensor
         ``flat`` sliced and shaped as each parameter.
+    array_views : list of numpy or cupy arrays
+        The same slices of ``array``.
     zero_copy : bool
         Whether every parameter is float32, so each ``p.grad`` can be its view.
 
@@ -48,11 +49,10 @@ class GradBuffer:
     >>> import torch
     >>> w = torch.nn.Parameter(torch.zeros(2, 2))
     >>> buf = GradBuffer([("w", w)], w.device)
-    >>> w.grad = torch.ones(2, 2)
-    >>> buf.gather([("w", w)])
-    [True]
-    >>> buf.flat.tolist()
-    [1.0, 1.0, 1.0, 1.0]
+    >>> w.grad = torch.ones(2, 2, dtype=torch.float64)
+    >>> arrays, present = buf.sources([("w", w)])
+    >>> present, arrays[0].dtype, buf.flat.tolist()   # converted into the buffer
+    ([True], dtype('float32'), [1.0, 1.0, 1.0, 1.0])
     """
 
     def __init__(self, params: Sequence[tuple[str, torch.Tensor]], device: torch.device) -> None:
@@ -60,9 +60,11 @@ class GradBuffer:
         self.flat = torch.zeros(sum(sizes), dtype=torch.float32, device=device)
         self.array = to_array(self.flat)
         self.views: list[torch.Tensor] = []
+        self.array_views: list[Any] = []
         off = 0
         for (_, p), n in zip(params, sizes):
             self.views.append(self.flat[off : off + n].view(p.shape))
+            self.array_views.append(self.array[off : off + n].reshape(tuple(p.shape)))
             off += n
         self.zero_copy = all(p.dtype == torch.float32 for _, p in params)
 
@@ -71,21 +73,23 @@ class GradBuffer:
         v = self.views[k]
         return g.data_ptr() == v.data_ptr() and g.dtype == v.dtype and g.stride() == v.stride() and g.shape == v.shape
 
-    def gather(self, params: Sequence[tuple[str, torch.Tensor]], *, check_finite: bool = True) -> list[bool]:
-        """Bring every ``p.grad`` into the buffer (read once) and check that all are finite as float32.
+    def sources(self, params: Sequence[tuple[str, torch.Tensor]]) -> tuple[list[Any], list[bool]]:
+        """Every ``p.grad`` as a float32 backend array of the parameter's shape, for the trainer to read once.
 
-        ``check_finite=False`` leaves the check to the caller (the trainer's first
-        pass over the buffer makes it).
-
-        A parameter whose ``p.grad`` is None has no gradient this step: its slice
-        is set to zeros and it is reported absent.  A ``p.grad`` that already is
-        its view costs nothing; any other is copied in (converted to float32).
-        Only slices that no ``p.grad`` views are written, so a call that raises
-        changes nothing a caller can see.
+        A float32 contiguous ``p.grad`` (its view of this buffer or any other
+        tensor) is shared as it is, without a copy.  Any other gradient is
+        converted into the parameter's slice of the buffer first (float16,
+        bfloat16, float64 or strided).  A parameter whose ``p.grad`` is None has
+        no gradient this step: its slice is set to zeros and it is reported
+        absent.  Only slices that no ``p.grad`` views are written, so a call that
+        raises changes nothing a caller can see.  Values are not checked: the
+        trainer's pass over them is the finite check.
 
         Returns
         -------
-        list of bool
+        arrays : list
+            Per parameter, a backend array of its shape.
+        present : list of bool
             Per parameter, whether it had a gradient.
 
         Raises
@@ -94,8 +98,6 @@ class GradBuffer:
             A sparse gradient or one of a non-floating dtype.
         BackendError
             A gradient on another device than the buffer.
-        NonFiniteError
-            NaN or Inf (or a float64 value beyond the float32 range) in a gradient, which is named.
         """
         grads = [p.grad for _, p in params]
         for (name, _), g in zip(params, grads):
@@ -107,24 +109,20 @@ class GradBuffer:
                 raise DTypeError(f"gradient of {name!r}: expected a float32, float16, bfloat16 or float64 tensor, got {g.dtype}")
             if g.device != self.flat.device:
                 raise BackendError(f"record_gradients: gradient of {name!r} is on {g.device}, parameters on {self.flat.device}")
+        arrays = []
         with torch.no_grad():
             for k, g in enumerate(grads):
-                if g is None:
-                    self.views[k].zero_()
-                elif not self.holds(k, g):
-                    self.views[k].copy_(g)
-            if check_finite:
-                self._check_finite(params)
-        return [g is not None for g in grads]
-
-    def _check_finite(self, params: Sequence[tuple[str, torch.Tensor]]) -> None:
-        # A finite sum proves every element finite (one Inf or NaN makes any sum Inf or NaN);
-        # only a non-finite sum, rare, takes the exact per-parameter test that names the culprit.
-        if bool(torch.isfinite(self.flat.sum())):
-            return
-        for (name, _), v in zip(params, self.views):
-            if not bool(torch.isfinite(v).all()):
-                raise NonFiniteError(f"gradient of {name!r}: {NOT_FINITE_AS_FLOAT32}")
+                if g is not None and self.holds(k, g):
+                    arrays.append(self.array_views[k])
+                elif g is not None and g.dtype == torch.float32 and g.is_contiguous() and not g.is_neg():
+                    arrays.append(to_array(g))
+                else:
+                    if g is None:
+                        self.views[k].zero_()
+                    else:
+                        self.views[k].copy_(g)
+                    arrays.append(self.array_views[k])
+        return arrays, [g is not None for g in grads]
 
     def install(self, params: Sequence[tuple[str, torch.Tensor]], present: Sequence[bool]) -> None:
         """Make each present float32 parameter's ``p.grad`` its view of the buffer (kept when it already is)."""
