@@ -164,7 +164,11 @@ def gather_inputs(draw):
     rng = np.random.default_rng(seed)
     scale = F32(10.0) ** rng.integers(-30, 31, size=(3, n)).astype(F32)
     x, prev, pred = (rng.standard_normal((3, n)).astype(F32) * scale).astype(F32)
-    return np.split(x, cuts), x, (prev if draw(st.booleans()) else None), (pred if draw(st.booleans()) else None)
+    kind = draw(st.sampled_from(["none", "array", "linear"]))
+    if kind == "linear":  # a least-squares prediction, computed in the pass
+        b, v, r = (rng.standard_normal((3, n)) * 100).astype(F32)
+        pred = (b, v, r, F32(draw(st.integers(0, 9))), F32(draw(st.floats(0, 1, width=32))))
+    return np.split(x, cuts), x, (prev if draw(st.booleans()) else None), (None if kind == "none" else pred)
 
 
 def _sum_bytes(sums):
@@ -178,7 +182,11 @@ def test_gather_stats_identical(fast_backend, reference):
         expected_out = np.empty_like(x)
         expected = reference.gather_stats(pieces, expected_out, prev, pred)
         out = fast_backend.xp.empty(x.shape[0], dtype=fast_backend.xp.float32)
-        on = (lambda a: None if a is None else dev(fast_backend, a)[0])
+        def on(a):
+            if isinstance(a, tuple):
+                return (*dev(fast_backend, *a[:3]), *a[3:])
+            return None if a is None else dev(fast_backend, a)[0]
+
         got = fast_backend.gather_stats([on(p) for p in pieces], out, on(prev), on(pred))
         assert_bit_equal(to_host(out), x)
         assert_bit_equal(expected_out, x)
@@ -198,6 +206,9 @@ def test_gather_stats_are_the_spec_sums_of_the_concatenation(reference):
     naive = float(np.sum(x.astype(np.float64) * prev.astype(np.float64)))
     assert naive != sums[1]  # the magnitudes make the order visible: only the spec's order gives these bytes
     assert reference.gather_stats([x], out, None, None)[1:] == (None, None, None)
+    b, v, r = prev, pred, x
+    linear = reference.gather_stats([x], out, None, (b, v, r, F32(2.0), F32(0.5)))
+    assert _sum_bytes(linear) == _sum_bytes(reference.gather_stats([x], out, None, reference.predict_linear(b, v, r, F32(2.0), F32(0.5))))
 
 
 def test_gather_stats_sum_of_squares_is_not_finite_exactly_when_an_input_is_not(backend):
@@ -208,3 +219,13 @@ def test_gather_stats_sum_of_squares_is_not_finite_exactly_when_an_input_is_not(
         g2 = backend.gather_stats(dev(backend, x[:100], x[100:]), out, None, None)[0]
         assert not np.isfinite(g2)
     assert np.isfinite(backend.gather_stats(dev(backend, np.full(10, 3.4e38, F32)), backend.xp.empty(10, dtype=backend.xp.float32), None, None)[0])
+
+
+def test_predict_linear_writes_into_out(backend, reference):
+    rng = np.random.default_rng(8)
+    b, v, r = rng.standard_normal((3, 5000)).astype(F32)
+    expected = reference.predict_linear(b, v, r, F32(3.0), F32(0.25))
+    out = backend.xp.full(5000, np.nan, dtype=backend.xp.float32)
+    got = backend.predict_linear(*dev(backend, b, v, r), F32(3.0), F32(0.25), out=out)
+    assert got is out
+    assert_bit_equal(to_host(out), expected)

@@ -77,6 +77,10 @@ def _runner() -> dict:
 def _reference_ops() -> dict:
     """The numpy reference's functions under the harness's op names, as a port would wire in its own."""
     from vsaopt import reductions, rng, ternary
+    from vsaopt.backend import get_backend
+    from vsaopt.golden.reductions import OPS as REDUCTION_OPS
+
+    gather = REDUCTION_OPS["gather_stats"]
 
     ref = "numpy"
 
@@ -91,6 +95,7 @@ def _reference_ops() -> dict:
         },
         "reductions": {
             "abs_stats": lambda x: dict(zip(("abs_sum", "abs_max"), reductions.abs_stats(x, backend=ref))),
+            "gather_stats": lambda **a: gather(get_backend(ref), **a),
         },
         "ternary": {
             "quantize_deterministic": lambda x, threshold, ratio: dict(

@@ -189,8 +189,11 @@ class KernelBackend(Protocol):
 
     # --- prediction kernels ----------------------------------------------------
 
-    def predict_linear(self, baseline: Array, velocity: Array, residual: Array, dt: float, w: float) -> Array:
-        """Float32 ``(baseline + velocity*dt) + residual*w``, each operation rounded, in that order; 1-D."""
+    def predict_linear(self, baseline: Array, velocity: Array, residual: Array, dt: float, w: float, out: Array | None = None) -> Array:
+        """Float32 ``(baseline + velocity*dt) + residual*w``, each operation rounded, in that order; 1-D.
+
+        Written into ``out`` (a float32 ``(n,)`` array not overlapping the inputs) when given, else a new array; returned.
+        """
         ...
 
     def momentum_extrapolate(self, prev: Array, curr: Array, momentum: float) -> Array:

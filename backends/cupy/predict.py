@@ -22,13 +22,14 @@ def _f32(*arrays: Any) -> list:
     return [b.as_device(a, cupy.float32) for a in arrays]
 
 
-def predict_linear(baseline: Any, velocity: Any, residual: Any, dt: float, w: float) -> Any:
-    """Float32 ``(baseline + velocity*dt) + residual*w``, each operation rounded, in that order; 1-D."""
+def predict_linear(baseline: Any, velocity: Any, residual: Any, dt: float, w: float, out: Any = None) -> Any:
+    """Float32 ``(baseline + velocity*dt) + residual*w``, each operation rounded, in that order; 1-D (into ``out`` when given)."""
     import cupy
 
     bl, v, r = _f32(baseline, velocity, residual)
     n = bl.shape[0]
-    out = cupy.empty(n, dtype=cupy.float32)
+    if out is None:
+        out = cupy.empty(n, dtype=cupy.float32)
     if n:
         b.launch(SOURCE, "vsaopt_predict_linear", n, (bl, v, r, out, b.u64(n), b.f32(dt), b.f32(w)))
     return out

@@ -38,9 +38,10 @@ def _linear_par(b, v, r, dt, w, out, start, stop):
         _linear(b, v, r, dt, w, out, lo, hi)
 
 
-def predict_linear(baseline, velocity, residual, dt, w):
-    """``(baseline + velocity*dt) + residual*w`` in float32 (see the reference)."""
-    out = np.empty_like(baseline)
+def predict_linear(baseline, velocity, residual, dt, w, out=None):
+    """``(baseline + velocity*dt) + residual*w`` in float32 (see the reference); into ``out`` when given."""
+    if out is None:
+        out = np.empty_like(baseline)
     run(out.shape[0], _linear, _linear_par, baseline, velocity, residual, np.float32(dt), np.float32(w), out, 0, out.shape[0])
     return out
 

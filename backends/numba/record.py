@@ -10,6 +10,7 @@ copy and the products share one loop, so each input is read once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -33,16 +34,22 @@ def _add(x, i, out, prev, has_prev, j, lanes, lane):
 
 
 @njit(cache=True, inline="always")
-def _add_pred(out, pred, j, lanes, lane):
-    """``x*pred`` and ``pred*pred`` of element ``j`` (``x`` read back from ``out``) into lane ``lane``."""
+def _add_pred(out, mode, pb, pv, pr, dt, wr, j, lanes, lane):
+    """``x*pred`` and ``pred*pred`` of element ``j`` (``x`` read back from ``out``) into lane ``lane``.
+
+    ``pred`` is ``pb`` (mode 1) or ``predict_linear(pb, pv, pr, dt, wr)`` computed here (mode 2).
+    """
     g = np.float64(out[j])
-    q = np.float64(pred[j])
+    if mode == 1:
+        q = np.float64(pb[j])
+    else:
+        q = np.float64((pb[j] + pv[j] * dt) + pr[j] * wr)  # float32 operations, each rounded, as predict_linear
     lanes[2, lane] += g * q
     lanes[3, lane] += q * q
 
 
 @njit(cache=True)
-def _gather_piece(x, off, out, prev, pred, has_prev, has_pred, lanes, sums, total):
+def _gather_piece(x, off, out, prev, has_prev, mode, pb, pv, pr, dt, wr, lanes, sums, total):
     """Copy piece ``x`` to ``out[off:]`` and add its products to the open blocks; close each block it completes.
 
     Indices are unsigned (no wraparound checks) and the copy shares the loop
@@ -62,19 +69,19 @@ def _gather_piece(x, off, out, prev, pred, has_prev, has_pred, lanes, sums, tota
         head = min(seg, (w - p0 % w) % w)
         for t in range(np.uint64(0), head):
             _add(x, i + t, out, prev, has_prev, j + t, lanes, (p0 + t) % w)
-            if has_pred:
-                _add_pred(out, pred, j + t, lanes, (p0 + t) % w)
+            if mode:
+                _add_pred(out, mode, pb, pv, pr, dt, wr, j + t, lanes, (p0 + t) % w)
         full = head + (seg - head) // w * w
         for r in range(head, full, w):  # rows that start at lane 0: these loops vectorize
             for lane in range(np.uint64(0), w):
                 _add(x, i + r + lane, out, prev, has_prev, j + r + lane, lanes, lane)
-            if has_pred:  # a second loop over the row, read back from cache (one loop of four sums does not vectorize)
+            if mode:  # a second loop over the row, read back from cache (one loop of four sums does not vectorize)
                 for lane in range(np.uint64(0), w):
-                    _add_pred(out, pred, j + r + lane, lanes, lane)
+                    _add_pred(out, mode, pb, pv, pr, dt, wr, j + r + lane, lanes, lane)
         for t in range(full, seg):
             _add(x, i + t, out, prev, has_prev, j + t, lanes, t - full)
-            if has_pred:
-                _add_pred(out, pred, j + t, lanes, t - full)
+            if mode:
+                _add_pred(out, mode, pb, pv, pr, dt, wr, j + t, lanes, t - full)
         if j + seg == end:
             for m in range(SUMS):
                 sums[m, k] = fold_lanes(lanes[m])
@@ -83,20 +90,29 @@ def _gather_piece(x, off, out, prev, pred, has_prev, has_pred, lanes, sums, tota
 
 
 def gather_stats(pieces: Sequence[np.ndarray], out: np.ndarray, prev: np.ndarray | None,
-                 pred: np.ndarray | None) -> tuple[float, float | None, float | None, float | None]:
-    """Concatenate float32 ``pieces`` into ``out``; ``S(x*x)``, ``S(x*prev)``, ``S(x*pred)``, ``S(pred*pred)`` of it (None: no operand)."""
+                 pred: Any) -> tuple[float, float | None, float | None, float | None]:
+    """Concatenate float32 ``pieces`` into ``out``; ``S(x*x)``, ``S(x*prev)``, ``S(x*pred)``, ``S(pred*pred)`` of it (None: no operand).
+
+    ``pred``: None, a float32 array, or ``(baseline, velocity, residual, dt, w)``
+    whose ``predict_linear`` is computed element by element in the same pass.
+    """
     total = out.shape[0]
     lanes = np.zeros((SUMS, LANES), dtype=np.float64)
     sums = np.zeros((SUMS, -(-total // BLOCK)), dtype=np.float64)
-    has_prev, has_pred = prev is not None, pred is not None
+    has_prev = prev is not None
     pv = prev if has_prev else _NONE
-    pd = pred if has_pred else _NONE
+    mode, pb, vel, res, dt, wr = 0, _NONE, _NONE, _NONE, np.float32(0), np.float32(0)
+    if isinstance(pred, tuple):
+        mode, (pb, vel, res, dt, wr) = 2, pred
+        dt, wr = np.float32(dt), np.float32(wr)
+    elif pred is not None:
+        mode, pb = 1, pred
     off = 0
     for p in pieces:
-        _gather_piece(p, off, out, pv, pd, has_prev, has_pred, lanes, sums, total)
+        _gather_piece(p, off, out, pv, has_prev, mode, pb, vel, res, dt, wr, lanes, sums, total)
         off += p.shape[0]
     folded = [float(fold_pairwise(sums[r])) if sums.shape[1] else 0.0 for r in range(SUMS)]
-    return (folded[0], folded[1] if has_prev else None, folded[2] if has_pred else None, folded[3] if has_pred else None)
+    return (folded[0], folded[1] if has_prev else None, folded[2] if mode else None, folded[3] if mode else None)
 
 
 KERNELS = {"gather_stats": gather_stats}

@@ -15,14 +15,16 @@ _quiet = np.errstate(over="ignore", invalid="ignore", under="ignore")
 
 
 @_quiet
-def predict_linear(baseline: np.ndarray, velocity: np.ndarray, residual: np.ndarray, dt: float, w: float) -> np.ndarray:
+def predict_linear(baseline: np.ndarray, velocity: np.ndarray, residual: np.ndarray, dt: float, w: float,
+                   out: np.ndarray | None = None) -> np.ndarray:
     """Fused linear prediction, float32: ``out = (baseline + velocity*dt) + residual*w``.
 
     Order: ``p = velocity*dt``; ``q = baseline + p``; ``s = residual*w``; ``out = q + s``,
-    each rounded to float32; ``dt`` and ``w`` are float32 scalars.
+    each rounded to float32; ``dt`` and ``w`` are float32 scalars.  Written into
+    ``out`` (float32, not overlapping the inputs) when given, else a new array.
     """
     dt32, w32 = np.float32(dt), np.float32(w)
-    out = np.multiply(velocity, dt32)
+    out = np.multiply(velocity, dt32, out=out)
     np.add(baseline, out, out=out)
     s = np.multiply(residual, w32)
     np.add(out, s, out=out)

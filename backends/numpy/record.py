@@ -2,7 +2,8 @@
 
 :func:`gather_with` writes the kernel in terms of a backend's ``dot`` and
 ``row_sumsq``, so its sums are theirs by construction (the cupy backend builds
-its kernel the same way).
+its kernel the same way).  A linear prediction operand is materialized with
+``predict_linear`` first.
 """
 
 from __future__ import annotations
@@ -10,20 +11,26 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .predict import predict_linear
 from .vsa import dot, row_sumsq
 
 Stats = tuple[float, "float | None", "float | None", "float | None"]
 
 
-def gather_with(dot: Callable[[Any, Any], Any], row_sumsq: Callable[[Any], Any]) -> Callable[..., Stats]:
-    """The ``gather_stats`` kernel composed of copies and the given ``dot`` and ``row_sumsq`` kernels."""
+def gather_with(dot: Callable[[Any, Any], Any], row_sumsq: Callable[[Any], Any],
+                predict_linear: Callable[..., Any]) -> Callable[..., Stats]:
+    """The ``gather_stats`` kernel composed of copies and the given ``dot``, ``row_sumsq`` and ``predict_linear`` kernels."""
 
-    def gather_stats(pieces: Sequence[Any], out: Any, prev: Any | None, pred: Any | None) -> Stats:
+    def gather_stats(pieces: Sequence[Any], out: Any, prev: Any | None, pred: Any) -> Stats:
         """Concatenate float32 ``pieces`` into ``out``; ``S(x*x)``, ``S(x*prev)``, ``S(x*pred)``, ``S(pred*pred)`` of it.
 
         ``x`` is the concatenation; each sum is the spec's (``row_sumsq`` and
-        ``dot`` of ``x``); a sum whose operand is None is None.
+        ``dot`` of ``x``); a sum whose operand is None is None.  ``pred`` is
+        None, a float32 array, or ``(baseline, velocity, residual, dt, w)``
+        standing for ``predict_linear`` of them.
         """
+        if isinstance(pred, tuple):
+            pred = predict_linear(*pred)
         off = 0
         for p in pieces:
             out[off : off + p.shape[0]] = p
@@ -40,6 +47,6 @@ def gather_with(dot: Callable[[Any, Any], Any], row_sumsq: Callable[[Any], Any])
     return gather_stats
 
 
-gather_stats = gather_with(dot, row_sumsq)
+gather_stats = gather_with(dot, row_sumsq, predict_linear)
 
 KERNELS = {"gather_stats": gather_stats}

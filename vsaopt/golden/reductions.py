@@ -13,9 +13,11 @@ def _stats(be, x):
     return {"abs_sum": total, "abs_max": peak}
 
 
-def _gather(be, pieces, prev, pred):
+def _gather(be, pieces, prev, pred, linear=None):
     n = sum(int(p.shape[0]) for p in pieces)
     out = be.xp.empty(n, dtype=be.xp.float32)
+    if linear is not None:  # the prediction is predict_linear(baseline, velocity, residual, dt, w)
+        pred = (*(on(be, linear[k]) for k in ("baseline", "velocity", "residual")), np.float32(linear["dt"]), np.float32(linear["w"]))
     sumsq, dot_prev, dot_pred, sumsq_pred = be.gather_stats([on(be, p) for p in pieces], out, on(be, prev), on(be, pred))
     res = {"x": out, "sumsq": sumsq}
     for key, value in (("dot_prev", dot_prev), ("dot_pred", dot_pred), ("sumsq_pred", sumsq_pred)):
@@ -60,4 +62,9 @@ def cases() -> list[dict]:
     ]
     for pieces, pv, pd, c in gathers:
         out.append({"op": "gather_stats", "comment": c, "inputs": {"pieces": pieces, "prev": pv, "pred": pd}})
+    m = wide.shape[0]
+    linear = {"baseline": sample_f32(m, seed=15, scale=4.0), "velocity": sample_f32(m, seed=16), "residual": sample_f32(m, seed=17),
+              "dt": np.float64(3.0), "w": np.float64(0.8100000023841858)}
+    out.append({"op": "gather_stats", "comment": "pred given as a linear prediction, computed in the pass",
+                "inputs": {"pieces": np.split(wide, [9000]), "prev": prev, "pred": None, "linear": linear}})
     return out

@@ -156,7 +156,7 @@ class TrainerBase(Checkpointable):
         be, lay, p = self._be, self._layout, self._predictor
         pieces = lay.pieces(gradients, be, "gradients")
         previous = p.newest_flat()
-        own_prediction = None if p.prediction_is_newest else p.peek_flat()
+        own_prediction = None if p.prediction_is_newest else p.prediction_operand()
         flat = be.xp.empty(lay.total, dtype=be.xp.float32)
         g2, d_prev, d_pred, p2 = be.gather_stats(pieces, flat, previous, own_prediction)
         if not math.isfinite(g2):

@@ -261,15 +261,30 @@ class DeterministicPredictor(Checkpointable):
 
     # --- predictions -------------------------------------------------------------
 
-    def _predict_flat(self) -> Any:
+    def _linear_operands(self) -> tuple[Any, Any, Any, np.float32, np.float32]:
+        """``(baseline, velocity, residual, dt, w)`` of the prediction at the current step (kernel ``predict_linear``)."""
         dt = F32(self._global_step - self._fit_step)
         wres = F32(powi(float(self._decay32), self._steps_since_fit))
         baseline, velocity = self._line()
-        return self._be.predict_linear(baseline, velocity, self._residual_f32(), dt, wres)
+        return baseline, velocity, self._residual_f32(), dt, wres
+
+    def _predict_flat(self, out: Any = None) -> Any:
+        """The prediction at the current step, into ``out`` when given (else a new array)."""
+        if out is None:
+            return self._be.predict_linear(*self._linear_operands())
+        return self._be.predict_linear(*self._linear_operands(), out=out)
 
     def peek_flat(self) -> Any | None:
         """The flat prediction :meth:`predict_gradient` would return now, without counting a step (None during warmup)."""
         return self._predict_flat() if self._ready else None
+
+    def prediction_operand(self) -> tuple[Any, Any, Any, np.float32, np.float32] | None:
+        """What :meth:`peek_flat` computes, unevaluated: the ``predict_linear`` operands (None during warmup).
+
+        The ``pred`` operand of kernel ``gather_stats``, which computes the
+        prediction in its own pass instead of reading a materialized one.
+        """
+        return self._linear_operands() if self._ready else None
 
     @property
     def prediction_is_newest(self) -> bool:
@@ -287,11 +302,11 @@ class DeterministicPredictor(Checkpointable):
         newest = self._ring[(self._head - 1) % self._cap]
         return newest if self._compression == "none" else decode_row(newest, self._be)
 
-    def _predict_counted(self, what: str) -> Any:
-        """The flat prediction at the current step (a new array); counts a predicted step."""
+    def _predict_counted(self, what: str, out: Any = None) -> Any:
+        """The flat prediction at the current step (into ``out``, else a new array); counts a predicted step."""
         if not self._ready:
             raise PhaseError(f"{what}: cannot predict during warmup (record more gradients first)")
-        flat = self._predict_flat()
+        flat = self._predict_flat(out)
         self._total_steps += 1
         self._predicted_steps += 1
         self._global_step += 1
@@ -316,7 +331,7 @@ class DeterministicPredictor(Checkpointable):
         PhaseError
             During warmup.
         """
-        out[...] = self._predict_counted("predict_into")
+        self._predict_counted("predict_into", out)  # the kernel writes into out: one pass
 
     def get_stats(self) -> DeterministicPredictorStats:
         """Counters, error average and the current largest ``|residual|``."""

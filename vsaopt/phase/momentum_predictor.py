@@ -184,6 +184,10 @@ class GradientPredictor(Checkpointable):
             return None
         return self._row(0) if self._count == 1 else self._predict_flat()
 
+    def prediction_operand(self) -> Any | None:
+        """:meth:`peek_flat`, as the ``pred`` operand of kernel ``gather_stats``."""
+        return self.peek_flat()
+
     @property
     def has_pending_correction(self) -> bool:
         """Whether corrections are accumulated and not applied yet (:meth:`apply_correction` would change something)."""

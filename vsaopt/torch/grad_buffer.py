@@ -47,7 +47,7 @@ class GradBuffer:
     Examples
     --------
     >>> import torch
-    >>> w = torch.nn.Parameter(torch.zeros(2, 2))
+    >>> w = torch.nn.Parameter(torch.zeros(2, 2, dtype=torch.float64))
     >>> buf = GradBuffer([("w", w)], w.device)
     >>> w.grad = torch.ones(2, 2, dtype=torch.float64)
     >>> arrays, present = buf.sources([("w", w)])
