@@ -19,11 +19,7 @@ def _gather(be, pieces, prev, pred, linear=None):
     if linear is not None:  # the prediction is predict_linear(baseline, velocity, residual, dt, w)
         pred = (*(on(be, linear[k]) for k in ("baseline", "velocity", "residual")), np.float32(linear["dt"]), np.float32(linear["w"]))
     sumsq, dot_prev, dot_pred, sumsq_pred = be.gather_stats([on(be, p) for p in pieces], out, on(be, prev), on(be, pred))
-    res = {"x": out, "sumsq": sumsq}
-    for key, value in (("dot_prev", dot_prev), ("dot_pred", dot_pred), ("sumsq_pred", sumsq_pred)):
-        if value is not None:
-            res[key] = value
-    return res
+    return {"x": out, "sumsq": sumsq, "dot_prev": dot_prev, "dot_pred": dot_pred, "sumsq_pred": sumsq_pred}
 
 
 OPS = {"abs_stats": _stats, "gather_stats": _gather}
@@ -61,7 +57,7 @@ def cases() -> list[dict]:
         (np.split(wide, [12345]), None, pred, "pred without prev"),
     ]
     for pieces, pv, pd, c in gathers:
-        out.append({"op": "gather_stats", "comment": c, "inputs": {"pieces": pieces, "prev": pv, "pred": pd}})
+        out.append({"op": "gather_stats", "comment": c, "inputs": {"pieces": pieces, "prev": pv, "pred": pd, "linear": None}})
     m = wide.shape[0]
     linear = {"baseline": sample_f32(m, seed=15, scale=4.0), "velocity": sample_f32(m, seed=16), "residual": sample_f32(m, seed=17),
               "dt": np.float64(3.0), "w": np.float64(0.8100000023841858)}
