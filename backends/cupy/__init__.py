@@ -19,7 +19,9 @@ from vsaopt.errors import BackendError
 
 #: Kernel modules of this backend; each defines a ``KERNELS`` name -> function mapping.
 KERNEL_MODULES = ("philox", "reduce", "ternary", "pack", "vsa", "accum", "predict", "record")
-#: The CUDA source files (package data), one ``cupy.RawModule`` each.
+#: Kernel modules that launch no CUDA source of their own (composed of the other modules' kernels).
+COMPOSED_MODULES = ("record",)
+#: The CUDA source files (package data), one ``cupy.RawModule`` each, in the order of the other kernel modules.
 CUDA_SOURCES = ("philox.cu", "reduce.cu", "ternary.cu", "pack.cu", "vsa.cu", "accum.cu", "predict.cu")
 
 
