@@ -229,3 +229,25 @@ def test_predict_linear_writes_into_out(backend, reference):
     got = backend.predict_linear(*dev(backend, b, v, r), F32(3.0), F32(0.25), out=out)
     assert got is out
     assert_bit_equal(to_host(out), expected)
+
+
+def test_gather_stats_parallel_path_identical(reference):
+    """Pieces of any size through numba's prange path (whole blocks in parallel, partial ends serial) give the serial bytes."""
+    pytest.importorskip("numba")
+    from vsaopt.backend import get_backend
+    from vsaopt.backends.numba import parallel_threshold
+
+    nb = get_backend("numba")
+
+    @given(gather_inputs())
+    def check(args):
+        pieces, x, prev, pred = args
+        expected_out = np.empty_like(x)
+        expected = reference.gather_stats(pieces, expected_out, prev, pred)
+        out = np.empty_like(x)
+        with parallel_threshold(1):
+            got = nb.gather_stats(pieces, out, prev, pred)
+        assert_bit_equal(out, x)
+        assert _sum_bytes(got) == _sum_bytes(expected)
+
+    check()

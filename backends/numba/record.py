@@ -4,7 +4,9 @@ The pieces are streamed in flat order; each block of 8192 elements keeps its
 32 float64 lanes across piece boundaries (element ``j`` adds to lane ``j mod
 32`` of block ``j div 8192``, in increasing ``j``), so every sum is the spec's
 and equals ``row_sumsq`` / ``dot`` of the concatenation byte for byte.  The
-copy and the products share one loop, so each input is read once.
+copy and the products share one loop, so each input is read once.  A piece
+of at least ``PARALLEL_MIN`` elements has its whole blocks summed in parallel
+(each an independent sum); its partial first and last blocks stay serial.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
+from ._config import use_parallel
+from ._dispatch import chunk_count, chunk_range
 from .reduce import BLOCK, LANES, fold_lanes, fold_pairwise
 
 #: Sums kept per block: ``x*x``, ``x*prev``, ``x*pred``, ``pred*pred``.
 SUMS = 4
 _NONE = np.zeros(1, dtype=np.float32)
+#: Blocks per work item of the parallel path.
+CHUNK_BLOCKS = 8
 
 
 @njit(cache=True, inline="always")
@@ -89,6 +95,36 @@ def _gather_piece(x, off, out, prev, has_prev, mode, pb, pv, pr, dt, wr, lanes, 
         i += seg
 
 
+@njit(cache=True, parallel=True)
+def _gather_blocks_par(x, off, out, prev, has_prev, mode, pb, pv, pr, dt, wr, sums, total):
+    """:func:`_gather_piece` of a piece that starts on a block boundary and ends on one (or at ``total``), blocks in parallel.
+
+    Each chunk of blocks has its own lanes; blocks are independent sums, so the
+    result is the serial one.
+    """
+    nblocks = (x.shape[0] + BLOCK - 1) // BLOCK
+    for c in prange(chunk_count(nblocks, CHUNK_BLOCKS)):
+        b0, b1 = chunk_range(c, CHUNK_BLOCKS, 0, nblocks)
+        lanes = np.zeros((SUMS, LANES), dtype=np.float64)
+        lo, hi = b0 * BLOCK, min(x.shape[0], b1 * BLOCK)
+        _gather_piece(x[lo:hi], off + lo, out, prev, has_prev, mode, pb, pv, pr, dt, wr, lanes, sums, total)
+
+
+def _gather(x, off, args, lanes, sums, total):
+    """One piece: serially, or with its whole blocks in parallel when it is large (the partial ends serially)."""
+    n = x.shape[0]
+    if not use_parallel(n):
+        _gather_piece(x, off, *args, lanes, sums, total)
+        return
+    a = min(n, -off % BLOCK)  # up to the first block boundary
+    stop = off + n if off + n == total else (off + n) // BLOCK * BLOCK
+    b = max(a, stop - off)  # through the last whole block
+    _gather_piece(x[:a], off, *args, lanes, sums, total)
+    if b > a:
+        _gather_blocks_par(x[a:b], off + a, *args, sums, total)
+    _gather_piece(x[b:], off + b, *args, lanes, sums, total)
+
+
 def gather_stats(pieces: Sequence[np.ndarray], out: np.ndarray, prev: np.ndarray | None,
                  pred: Any) -> tuple[float, float | None, float | None, float | None]:
     """Concatenate float32 ``pieces`` into ``out``; ``S(x*x)``, ``S(x*prev)``, ``S(x*pred)``, ``S(pred*pred)`` of it (None: no operand).
@@ -107,9 +143,10 @@ def gather_stats(pieces: Sequence[np.ndarray], out: np.ndarray, prev: np.ndarray
         dt, wr = np.float32(dt), np.float32(wr)
     elif pred is not None:
         mode, pb = 1, pred
+    args = (out, pv, has_prev, mode, pb, vel, res, dt, wr)
     off = 0
     for p in pieces:
-        _gather_piece(p, off, out, pv, has_prev, mode, pb, vel, res, dt, wr, lanes, sums, total)
+        _gather(p, off, args, lanes, sums, total)
         off += p.shape[0]
     folded = [float(fold_pairwise(sums[r])) if sums.shape[1] else 0.0 for r in range(SUMS)]
     return (folded[0], folded[1] if has_prev else None, folded[2] if mode else None, folded[3] if mode else None)

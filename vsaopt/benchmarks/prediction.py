@@ -1,18 +1,29 @@
-"""Phase-training benchmarks: the cost of one PREDICT step."""
+"""Phase-training benchmarks: the trainers' own PREDICT and FULL steps at a real model size, framework-free.
+
+Every figure is set against the copy bandwidth ``bw`` measured in the same run
+(``vsaopt bench``'s bandwidth section): a step's "passes" are its time over the
+time of one copy of the parameter vector at ``bw`` (``8 * params / bw``).
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from ..backend import get_backend, to_device
-from ..phase import DeterministicPhase, DeterministicPhaseConfig, DeterministicPhaseTrainer
+from ..phase import DeterministicPhase, DeterministicPhaseConfig, DeterministicPhaseTrainer, PhaseConfig, PhaseTrainer, TrainingPhase
 from .kernels import device_sync
 from .timing import BenchRow, best_time
 
 #: Parameters of the modelled network (10 M), split like a small transformer block stack.
 MODEL_PARAMS = 10_000_000
+#: Most copy passes a phase trainer's FULL step may cost (issue goal).
+FULL_PASSES_GOAL = 2.0
+#: Least fraction of the copy bandwidth a PREDICT step should reach (issue goal).
+PREDICT_BANDWIDTH_GOAL = 0.8
 
 
 def _layer_shapes(total: int) -> list[tuple[str, tuple[int, ...]]]:
@@ -23,8 +34,33 @@ def _layer_shapes(total: int) -> list[tuple[str, tuple[int, ...]]]:
     return shapes + ([("head.bias", (rest,))] if rest else [])
 
 
+def _phase_times(trainer: Any, grads: dict, phase: Any, step: Callable[[Any], None], repeat: int) -> float:
+    """Fastest of ``repeat`` timed calls of ``step(trainer)`` in steps of ``phase`` (after one untimed one).
+
+    Other steps record ``grads`` (backward phases) or predict into a scratch buffer.
+    """
+    be = trainer.backend
+    sync = device_sync(be)
+    scratch = be.xp.empty(sum(int(np.prod(s)) for _, s in trainer.param_shapes), dtype=be.xp.float32)
+    times: list[float] = []
+    while len(times) < repeat + 1:
+        info = trainer.begin_step()
+        if info.phase == phase:
+            t0 = time.perf_counter()
+            step(trainer)
+            if sync is not None:
+                sync()
+            times.append(time.perf_counter() - t0)
+        elif info.needs_backward:
+            trainer.record_full_gradients(grads)
+        else:
+            trainer.predict_gradients_into(scratch)
+        trainer.end_step(1.0)
+    return min(times[1:])
+
+
 def predict_step(params: int, bandwidth: float, backend: str = "numba", repeat: int = 5) -> list[BenchRow]:
-    """The fused prediction kernel on ``params`` elements, and a whole trainer PREDICT step, vs ``bandwidth``."""
+    """The prediction kernel, the trainers' PREDICT steps and their FULL steps on ``params`` elements, vs ``bandwidth``."""
     be = get_backend(backend)
     ref = get_backend("numpy")
     rng = np.random.default_rng(5)
@@ -32,28 +68,32 @@ def predict_step(params: int, bandwidth: float, backend: str = "numba", repeat: 
     db, dv, dr = (to_device(be, a) for a in (b, v, r))
     t_kernel = best_time(be.predict_linear, db, dv, dr, 3.0, 0.5, repeat=repeat, sync=device_sync(be))
     t_ref = best_time(ref.predict_linear, b, v, r, 3.0, 0.5, repeat=repeat)
-    rows = [
-        BenchRow("predict step", "predict_linear kernel", backend, params, t_kernel, 16, 16 * params / t_kernel / bandwidth,
-                 speedup=t_ref / t_kernel, note="(b + v*dt) + r*w, float32; speedup vs numpy reference; goal >= 0.8 of bw"),
-    ]
+    copy_time = 8 * params / bandwidth
+
+    def bw_row(name: str, seconds: float, nbytes: float, note: str, **extra: Any) -> BenchRow:
+        return BenchRow("predict step", name, backend, params, seconds, nbytes, nbytes * params / seconds / bandwidth, note=note, **extra)
+
+    rows = [bw_row("predict_linear kernel", t_kernel, 16,
+                   f"(b + v*dt) + r*w, float32; speedup vs numpy reference; goal >= {PREDICT_BANDWIDTH_GOAL} of bw", speedup=t_ref / t_kernel)]
     shapes = _layer_shapes(params)
-    cfg = DeterministicPhaseConfig(warmup_steps=2, full_steps=2, predict_steps=20, correct_every=50, history_window=4)
-    trainer = DeterministicPhaseTrainer(shapes, cfg, backend=be)
     grads = {name: to_device(be, rng.standard_normal(shape, dtype=np.float32)) for name, shape in shapes}
-    sync = device_sync(be)
-    predict_times: list[float] = []
-    while len(predict_times) < repeat + 1:  # the first PREDICT step is a warm-up
-        info = trainer.begin_step()
-        if info.phase == DeterministicPhase.PREDICT:
-            t0 = time.perf_counter()
-            trainer.get_predicted_gradients()
-            if sync is not None:
-                sync()
-            predict_times.append(time.perf_counter() - t0)
-        else:
-            trainer.record_full_gradients(grads)
-        trainer.end_step(1.0)
-    t_step = min(predict_times[1:])
-    rows.append(BenchRow("predict step", "DeterministicPhaseTrainer.get_predicted_gradients", backend, params, t_step, 16,
-                         16 * params / t_step / bandwidth, note=f"{len(shapes)} tensors; whole step incl. Python"))
+    out = be.xp.empty(params, dtype=be.xp.float32)
+    det_cfg = DeterministicPhaseConfig(warmup_steps=2, full_steps=2, predict_steps=20, correct_every=50, history_window=4)
+    pred = DeterministicPhase.PREDICT
+    t_map = _phase_times(DeterministicPhaseTrainer(shapes, det_cfg, backend=be), grads, pred, lambda t: t.get_predicted_gradients(), repeat)
+    t_into = _phase_times(DeterministicPhaseTrainer(shapes, det_cfg, backend=be), grads, pred, lambda t: t.predict_gradients_into(out), repeat)
+    rows += [
+        bw_row("DeterministicPhaseTrainer.get_predicted_gradients", t_map, 16, f"{len(shapes)} tensors; a new array and its mapping; incl. Python"),
+        bw_row("DeterministicPhaseTrainer.predict_gradients_into", t_into, 16,
+               f"into the caller's buffer, one pass; incl. Python; goal >= {PREDICT_BANDWIDTH_GOAL} of bw"),
+    ]
+    full = [
+        ("PhaseTrainer.record_full_gradients (FULL)", PhaseTrainer(shapes, PhaseConfig.recommended(), backend=be), TrainingPhase.FULL, 12,
+         f"recommended preset; reads g and the previous g, writes the history row; goal <= {FULL_PASSES_GOAL:g} passes"),
+        ("DeterministicPhaseTrainer.record_full_gradients (FULL)", DeterministicPhaseTrainer(shapes, DeterministicPhaseConfig.recommended(), backend=be),
+         DeterministicPhase.FULL, 56, "recommended preset (window 2): gather with the fit's prediction, ring copy, refit"),
+    ]
+    for name, trainer, phase, nbytes, note in full:
+        t = _phase_times(trainer, grads, phase, lambda tr: tr.record_full_gradients(grads), repeat)
+        rows.append(bw_row(name, t, nbytes, f"{t / copy_time:.2f} copy passes; {note}"))
     return rows
