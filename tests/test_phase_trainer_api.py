@@ -77,3 +77,26 @@ def test_constructor_arguments_are_checked():
         PhaseTrainer(SHAPES, backend="no-such-backend")
     t = DeterministicPhaseTrainer(SHAPES, DeterministicPhaseConfig(track_loss_history=False), backend="numpy")
     assert t.loss_history is None and t.param_shapes == SHAPES
+
+
+def test_phase_trainer_records_into_rows_it_dropped():
+    """In steady state a FULL step gathers into a row the predictor no longer uses: two row buffers in all, none allocated."""
+    from vsaopt.phase import PhaseConfig, PhaseTrainer
+
+    rng = np.random.default_rng(0)
+    trainer = PhaseTrainer([("w", (64, 8)), ("b", (8,))], PhaseConfig.risky_fixed(), backend="numpy")
+    addresses, values = [], []
+    for step in range(30):
+        info = trainer.begin_step()
+        if info.needs_backward:
+            g = {"w": rng.standard_normal((64, 8)).astype(np.float32), "b": rng.standard_normal(8).astype(np.float32)}
+            trainer.record_full_gradients(g)
+            newest = trainer._predictor.newest_flat()
+            addresses.append(newest.ctypes.data)
+            values.append(np.concatenate([g["w"].ravel(), g["b"]]).tobytes() == newest.tobytes())
+        else:
+            trainer.get_predicted_gradients()
+        trainer.end_step(1.0)
+    assert all(values) and len(addresses) >= 8
+    assert len(set(addresses[2:])) == 2  # alternating between the history row and the one dropped from the last prediction
+    assert trainer.predictor_state_bytes == 2 * 4 * (64 * 8 + 8)

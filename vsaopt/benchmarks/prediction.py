@@ -22,6 +22,8 @@ from .timing import BenchRow, best_time
 MODEL_PARAMS = 10_000_000
 #: Most copy passes a phase trainer's FULL step may cost (issue goal).
 FULL_PASSES_GOAL = 2.0
+#: Steps a measurement may take to meet its phase ``repeat + 1`` times.
+MAX_STEPS = 1000
 #: Least fraction of the copy bandwidth a PREDICT step should reach (issue goal).
 PREDICT_BANDWIDTH_GOAL = 0.8
 
@@ -43,7 +45,9 @@ def _phase_times(trainer: Any, grads: dict, phase: Any, step: Callable[[Any], No
     sync = device_sync(be)
     scratch = be.xp.empty(sum(int(np.prod(s)) for _, s in trainer.param_shapes), dtype=be.xp.float32)
     times: list[float] = []
-    while len(times) < repeat + 1:
+    for _ in range(MAX_STEPS):
+        if len(times) > repeat:
+            return min(times[1:])
         info = trainer.begin_step()
         if info.phase == phase:
             t0 = time.perf_counter()
@@ -56,7 +60,7 @@ def _phase_times(trainer: Any, grads: dict, phase: Any, step: Callable[[Any], No
         else:
             trainer.predict_gradients_into(scratch)
         trainer.end_step(1.0)
-    return min(times[1:])
+    raise RuntimeError(f"{type(trainer).__name__}: fewer than {repeat + 1} {phase} steps in {MAX_STEPS} steps")
 
 
 def predict_step(params: int, bandwidth: float, backend: str = "numba", repeat: int = 5) -> list[BenchRow]:
@@ -87,13 +91,17 @@ def predict_step(params: int, bandwidth: float, backend: str = "numba", repeat: 
         bw_row("DeterministicPhaseTrainer.predict_gradients_into", t_into, 16,
                f"into the caller's buffer, one pass; incl. Python; goal >= {PREDICT_BANDWIDTH_GOAL} of bw"),
     ]
-    full = [
-        ("PhaseTrainer.record_full_gradients (FULL)", PhaseTrainer(shapes, PhaseConfig.recommended(), backend=be), TrainingPhase.FULL, 12,
-         f"recommended preset; reads g and the previous g, writes the history row; goal <= {FULL_PASSES_GOAL:g} passes"),
-        ("DeterministicPhaseTrainer.record_full_gradients (FULL)", DeterministicPhaseTrainer(shapes, DeterministicPhaseConfig.recommended(), backend=be),
-         DeterministicPhase.FULL, 56, "recommended preset (window 2): gather with the fit's prediction, ring copy, refit"),
+    # fixed presets, so that every phase recurs (a gated deterministic schedule alternates PREDICT and CORRECT
+    # once it opens); their predictors are the recommended ones (last gradient; window-2 fit)
+    real = [
+        ("PhaseTrainer.record_full_gradients (FULL)", PhaseTrainer, PhaseConfig.risky_fixed(), TrainingPhase.FULL, 12,
+         f"reads g and the previous g, writes the history row; goal <= {FULL_PASSES_GOAL:g} passes"),
+        ("DeterministicPhaseTrainer.record_full_gradients (FULL)", DeterministicPhaseTrainer, DeterministicPhaseConfig.risky_fixed(),
+         DeterministicPhase.FULL, 56, "window 2: gather with the fit's prediction, ring copy, refit over 4 rows"),
+        ("DeterministicPhaseTrainer.record_full_gradients (CORRECT)", DeterministicPhaseTrainer, DeterministicPhaseConfig.risky_fixed(),
+         DeterministicPhase.CORRECT, 88, "as FULL, plus the residual update and its per-parameter error and maximum"),
     ]
-    for name, trainer, phase, nbytes, note in full:
-        t = _phase_times(trainer, grads, phase, lambda tr: tr.record_full_gradients(grads), repeat)
+    for name, cls, cfg, phase, nbytes, note in real:
+        t = _phase_times(cls(shapes, cfg, backend=be), grads, phase, lambda tr: tr.record_full_gradients(grads), repeat)
         rows.append(bw_row(name, t, nbytes, f"{t / copy_time:.2f} copy passes; {note}"))
     return rows

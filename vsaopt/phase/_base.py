@@ -157,7 +157,7 @@ class TrainerBase(Checkpointable):
         pieces = lay.pieces(gradients, be, "gradients")
         previous = p.newest_flat()
         own_prediction = None if p.prediction_is_newest else p.prediction_operand()
-        flat = be.xp.empty(lay.total, dtype=be.xp.float32)
+        flat = p.scratch_row()  # written now, kept by the predictor only if every check passes
         g2, d_prev, d_pred, p2 = be.gather_stats(pieces, flat, previous, own_prediction)
         if not math.isfinite(g2):
             lay.raise_non_finite(flat, be, "gradients")

@@ -151,6 +151,10 @@ class DeterministicPredictor(Checkpointable):
             raise DTypeError(f"is_correction: expected True or False, got {is_correction!r}")
         self.record_flat(self.layout.flatten(gradients, self._be, "gradients"), is_correction)
 
+    def scratch_row(self) -> Any:
+        """A new flat float32 array to gather the next record into (its values are copied into the history)."""
+        return self._be.xp.empty(self.layout.total, dtype=self._be.xp.float32)
+
     def record_flat(self, flat: Any, is_correction: bool = False) -> None:
         """Record one validated flat float32 gradient (declaration order); for callers that flattened it already."""
         lazy = self._compression != "none"

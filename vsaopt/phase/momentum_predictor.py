@@ -85,6 +85,8 @@ class GradientPredictor(Checkpointable):
         self._last_prediction: Any = None  # float32 array ("none") or the tuple of rows it extrapolates
         self._correction: Any = None
         self._errors: deque[np.float32] = deque(maxlen=MAX_ERRORS)
+        self._spare: Any = None  # a float32 row no longer used (uncompressed history): the next record's buffer
+        self._recycle = False  # whether dropped rows are kept as the spare (once scratch_row was asked for)
 
     @property
     def backend(self) -> Any:
@@ -149,8 +151,35 @@ class GradientPredictor(Checkpointable):
         if correct and self._last_prediction is not None:
             self._correct(flat)
 
+    def scratch_row(self) -> Any:
+        """A writeable flat float32 array to gather the next record into (then recorded with ``owned=True``).
+
+        With an uncompressed history, a row this predictor dropped (evicted and
+        not the last prediction) when it has one, so that a record allocates no
+        memory; else a new array.  Writing it changes nothing the predictor uses.
+        From the first call on, the predictor keeps one dropped row for this
+        (counted in :attr:`state_bytes`).
+        """
+        self._recycle = self._compression == "none"
+        if self._spare is not None:
+            return self._spare
+        return self._be.xp.empty(self.layout.total, dtype=self._be.xp.float32)
+
+    def _release(self, arr: Any) -> None:
+        """Keep ``arr``, a float32 array just dropped, as the spare row when nothing held refers to it."""
+        if not self._recycle or arr is None or isinstance(arr, tuple) or arr is self._last_prediction:
+            return
+        if any(r is not None and r.data is arr for r in self._ring):
+            return
+        self._spare = arr
+
     def _push(self, flat: Any, owned: bool = False) -> None:
+        if flat is self._spare:
+            self._spare = None
+        evicted = self._ring[self._head]
         self._ring[self._head] = encode_row(flat, self._total_steps, self._compression, self._be, owned=owned)
+        if evicted is not None:
+            self._release(evicted.data)
         self._head = (self._head + 1) % self.config.history_size
         self._count = min(self._count + 1, self.config.history_size)
         self._steps_since_full = 0
@@ -178,7 +207,8 @@ class GradientPredictor(Checkpointable):
     def peek_flat(self) -> Any | None:
         """The flat prediction :meth:`predict_gradient` would return now, without counting a step (None with no history).
 
-        The array may share memory with the history: read it, do not write it.
+        The array may share memory with the history: read it, do not write it,
+        and do not keep it past the next record (whose buffer it may become).
         """
         if self._count == 0:
             return None
@@ -201,7 +231,8 @@ class GradientPredictor(Checkpointable):
     def newest_flat(self) -> Any | None:
         """The newest recorded flat gradient (None with no history).
 
-        Uncompressed, a view of the history: read it, do not write it.  With
+        Uncompressed, a view of the history: read it, do not write it, and do
+        not keep it past the next record (whose buffer it may become).  With
         ``history_compression`` a decoded float32 copy of the held row.
         """
         return self._row(0) if self._count else None
@@ -209,10 +240,13 @@ class GradientPredictor(Checkpointable):
     def _predict_counted(self) -> Any:
         """The flat prediction (read it, do not write it), kept for corrections; counts a predicted step."""
         flat = self._predict_flat()
+        dropped = self._last_prediction
         if self._compression == "none" or self._count == 0:
             self._last_prediction = flat
         else:  # the rows it came from: kept alive by this reference, a fraction of a float32 row
             self._last_prediction = tuple(self._held(age) for age in range(min(self._count, 2)))
+        if self._count:  # (a prediction from empty history is zeros of no row)
+            self._release(dropped)
         self._steps_since_full += 1
         self._total_steps += 1
         return flat
@@ -299,15 +333,17 @@ class GradientPredictor(Checkpointable):
 
     @property
     def state_bytes(self) -> int:
-        """Bytes of state held now: distinct history rows (with those a pending prediction keeps), last prediction, correction."""
-        rows = {id(r): r for r in self._ring if r is not None}
+        """Bytes held now, each array once: history rows (with those a pending prediction keeps), last prediction, correction, spare row."""
+        held: dict[int, int] = {}
+        rows = [r for r in self._ring if r is not None]
         if isinstance(self._last_prediction, tuple):
-            rows.update((id(r), r) for r in self._last_prediction)
-        total = sum(r.nbytes for r in rows.values())
-        for a in (self._last_prediction, self._correction):
+            rows += list(self._last_prediction)
+        for r in rows:
+            held[id(r.data)] = r.nbytes
+        for a in (self._last_prediction, self._correction, self._spare):
             if a is not None and not isinstance(a, tuple):
-                total += int(a.nbytes)
-        return total
+                held[id(a)] = int(a.nbytes)
+        return sum(held.values())
 
     def reset(self) -> None:
         """Forget history, predictions, corrections, errors and counters."""
@@ -383,5 +419,6 @@ class GradientPredictor(Checkpointable):
             self._last_prediction = pred if pred is None or isinstance(pred, tuple) else xp.asarray(pred)
             self._correction = None if corr is None else xp.asarray(corr)
             self._errors = deque(errs, maxlen=MAX_ERRORS)
+            self._spare = None
 
         return install
