@@ -158,7 +158,8 @@ class GradientPredictor(Checkpointable):
         not the last prediction) when it has one, so that a record allocates no
         memory; else a new array.  Writing it changes nothing the predictor uses.
         From the first call on, the predictor keeps one dropped row for this
-        (counted in :attr:`state_bytes`).
+        (counted in :attr:`state_bytes`), when it then holds at most
+        ``history_size + 1`` rows in all (its most without the spare).
         """
         self._recycle = self._compression == "none"
         if self._spare is not None:
@@ -169,8 +170,11 @@ class GradientPredictor(Checkpointable):
         """Keep ``arr``, a float32 array just dropped, as the spare row when nothing held refers to it."""
         if not self._recycle or arr is None or isinstance(arr, tuple) or arr is self._last_prediction:
             return
-        if any(r is not None and r.data is arr for r in self._ring):
+        held = [r.data for r in self._ring if r is not None]
+        if any(a is arr for a in held):
             return
+        if self._last_prediction is not None and not any(a is self._last_prediction for a in held):
+            return  # a history row and the last prediction outside it: a spare would exceed history_size + 1 rows
         self._spare = arr
 
     def _push(self, flat: Any, owned: bool = False) -> None:
