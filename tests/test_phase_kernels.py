@@ -231,12 +231,34 @@ def test_predict_linear_writes_into_out(backend, reference):
     assert_bit_equal(to_host(out), expected)
 
 
-def test_gather_stats_parallel_path_identical(reference):
+@pytest.mark.parametrize("small", [0, 1 << 18], ids=["streamed", "copied-first"])
+def test_gather_stats_numba_paths_identical(reference, monkeypatch, small):
+    """numba's paths give the reference's bytes: pieces streamed one call each (lanes carried across them) or copied first."""
+    pytest.importorskip("numba")
+    from vsaopt.backend import get_backend
+    from vsaopt.backends.numba import record
+
+    monkeypatch.setattr(record, "SMALL", small)
+    nb = get_backend("numba")
+
+    @given(gather_inputs())
+    def check(args):
+        pieces, x, prev, pred = args
+        expected = reference.gather_stats(pieces, np.empty_like(x), prev, pred)
+        out = np.empty_like(x)
+        assert _sum_bytes(nb.gather_stats(pieces, out, prev, pred)) == _sum_bytes(expected)
+        assert_bit_equal(out, x)
+
+    check()
+
+
+def test_gather_stats_parallel_path_identical(reference, monkeypatch):
     """Pieces of any size through numba's prange path (whole blocks in parallel, partial ends serial) give the serial bytes."""
     pytest.importorskip("numba")
     from vsaopt.backend import get_backend
-    from vsaopt.backends.numba import parallel_threshold
+    from vsaopt.backends.numba import parallel_threshold, record
 
+    monkeypatch.setattr(record, "SMALL", 0)  # every piece its own call
     nb = get_backend("numba")
 
     @given(gather_inputs())

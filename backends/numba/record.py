@@ -24,6 +24,8 @@ from .reduce import BLOCK, LANES, fold_lanes, fold_pairwise
 #: Sums kept per block: ``x*x``, ``x*prev``, ``x*pred``, ``pred*pred``.
 SUMS = 4
 _NONE = np.zeros(1, dtype=np.float32)
+#: Elements up to which several pieces are first copied into ``out`` with numpy (one kernel call instead of one per piece).
+SMALL = 1 << 18
 #: Blocks per work item of the parallel path.
 CHUNK_BLOCKS = 8
 
@@ -144,6 +146,12 @@ def gather_stats(pieces: Sequence[np.ndarray], out: np.ndarray, prev: np.ndarray
     elif pred is not None:
         mode, pb = 1, pred
     args = (out, pv, has_prev, mode, pb, vel, res, dt, wr)
+    if len(pieces) > 1 and total <= SMALL:  # many small pieces: copying them first is cheaper than a call each
+        off = 0
+        for p in pieces:
+            out[off : off + p.shape[0]] = p
+            off += p.shape[0]
+        pieces = [out]  # gathered in place
     off = 0
     for p in pieces:
         _gather(p, off, args, lanes, sums, total)
