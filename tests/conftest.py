@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -43,3 +44,26 @@ def fast_backend(request):
 def reference():
     """The numpy reference backend."""
     return get_backend("numpy")
+
+
+def _central_differences(net, x, y, eps=1e-6):
+    """Central finite differences of ``net.loss(x, y)`` in every parameter element (float64 parameters)."""
+    out = {}
+    for k, p in net.params.items():
+        g = np.zeros_like(p)
+        for i in np.ndindex(p.shape):
+            old = p[i]
+            p[i] = old + eps
+            lp = net.loss(x, y)
+            p[i] = old - eps
+            lm = net.loss(x, y)
+            p[i] = old
+            g[i] = (lp - lm) / (2 * eps)
+        out[k] = g
+    return out
+
+
+@pytest.fixture
+def numeric_gradient():
+    """``f(net, x, y)``: the central finite-difference gradient of ``net.loss`` (the training MLPs' gradient checks)."""
+    return _central_differences

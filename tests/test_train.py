@@ -61,24 +61,8 @@ def test_batch_schedule_covers_each_epoch_once():
 # --- model and optimizer --------------------------------------------------------------------
 
 
-def _numeric_gradient(net, x, y, eps=1e-6):
-    out = {}
-    for k, p in net.params.items():
-        g = np.zeros_like(p)
-        for i in np.ndindex(p.shape):
-            old = p[i]
-            p[i] = old + eps
-            lp = net.loss(x, y)
-            p[i] = old - eps
-            lm = net.loss(x, y)
-            p[i] = old
-            g[i] = (lp - lm) / (2 * eps)
-        out[k] = g
-    return out
-
-
 @pytest.mark.parametrize("sizes", [[5, 3], [5, 7, 3], [4, 6, 5, 3]])
-def test_mlp_backward_matches_finite_differences(sizes):
+def test_mlp_backward_matches_finite_differences(sizes, numeric_gradient):
     net = MLP(sizes, seed=1, backend="numpy")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(9, sizes[0]))
@@ -87,7 +71,7 @@ def test_mlp_backward_matches_finite_differences(sizes):
         net.params[k] = net.params[k].astype(np.float64) + rng.normal(scale=0.1, size=net.params[k].shape)
     loss, grads = net.loss_and_gradients(x, y)
     assert loss == pytest.approx(net.loss(x, y), rel=1e-12)
-    numeric = _numeric_gradient(net, x, y)
+    numeric = numeric_gradient(net, x, y)
     for k in net.params:
         assert grads[k].shape == net.params[k].shape
         np.testing.assert_allclose(grads[k], numeric[k], rtol=1e-5, atol=1e-8, err_msg=k)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -146,6 +148,17 @@ def plot_file(ctx: click.Context, param: click.Parameter | None, value: Path | N
             param=param,
         )
     return value
+
+
+def write_outputs(console: Any, json_path: Path | None, json_text: Callable[[], str], plot_path: Path | None,
+                  write_plot: Callable[[Path], None]) -> None:
+    """Write a run's JSON (``json_text()``) and its plot (``write_plot(path)``) where asked, saying each on ``console``."""
+    if json_path is not None:
+        json_path.write_text(json_text())
+        console.print(f"wrote {json_path}")
+    if plot_path is not None:
+        write_plot(plot_path)
+        console.print(f"wrote {plot_path}")
 
 
 def wide_console_width() -> int | None:

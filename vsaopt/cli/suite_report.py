@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .. import __version__
+from .options import write_outputs
 
 __all__ = ["DIVERGED_MARK", "MODE_COLORS", "machine_description", "settings_table", "summary_table", "write_suite_plot", "run_suite_command"]
 
@@ -167,9 +168,4 @@ def run_suite_command(console: Console, *, seed: int, seeds: int, steps_scale: f
                   f"lr grid {suite.config['lr_grid']}, step scale {steps_scale:g}")
     console.print(settings_table(suite))
     console.print(summary_table(suite))
-    if json_path is not None:
-        json_path.write_text(suite.to_json())
-        console.print(f"wrote {json_path}")
-    if plot_path is not None:
-        write_suite_plot(suite, plot_path)
-        console.print(f"wrote {plot_path}")
+    write_outputs(console, json_path, suite.to_json, plot_path, lambda path: write_suite_plot(suite, path))

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from .. import __version__
 from ..phase import DeterministicPhaseConfig, PhaseConfig
-from .options import COUNT, POSITIVE, SEED, output_file, plot_file, wide_console_width
+from .options import COUNT, POSITIVE, SEED, output_file, plot_file, wide_console_width, write_outputs
 
 console = Console(width=wide_console_width())
 
@@ -369,12 +369,7 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
                 ref = r.mean_prediction_cosine("batch_full_cosine")
                 pairs = ", ".join(f"{k}: {cos[k]:.2f}/{ref.get(k, float('nan')):.2f}" for k in list(cos)[:8])
                 console.print(f"{mode}: cosine with the full-data gradient, used / fresh mini-batch, by step of a predicted run: {pairs}")
-    if json_path is not None:
-        json_path.write_text(run.to_json())
-        console.print(f"wrote {json_path}")
-    if plot_path is not None:
-        write_plot(run, plot_path)
-        console.print(f"wrote {plot_path}")
+    write_outputs(console, json_path, run.to_json, plot_path, lambda path: write_plot(run, path))
 
 
 def _train_torch(seed: int, backend: str, batch_size: int | None, lr: float | None, pc: Any, dc: Any, preset: str,
