@@ -176,8 +176,8 @@ def test_state_bytes_count_what_is_held():
         d.record_gradient(gradient(step))
     p.predict_gradient()
     assert p.get_stats().state_bytes == 4 * N * 3 + 4 * N  # three rows and the last prediction
-    assert d.get_stats().state_bytes == 4 * N * 3 + 3 * 4 * N  # the ring, baseline, velocity, residual
-    assert d.get_stats().state_bytes_per_param == 24.0
+    assert d.get_stats().state_bytes == 4 * N * 4 + 3 * 4 * N  # the ring (3 records and the next), baseline, velocity, residual
+    assert d.get_stats().state_bytes_per_param == 28.0
 
     pt = GradientPredictor(SHAPES, PredictionConfig(history_size=3, history_compression="ternary"), backend="numpy")
     dt = DeterministicPredictor(SHAPES, DeterministicPredictionConfig(warmup_steps=2, history_window=1, history_compression="bfloat16"), backend="numpy")

@@ -231,6 +231,29 @@ def test_predict_linear_writes_into_out(backend, reference):
     assert_bit_equal(to_host(out), expected)
 
 
+def test_residual_update_writes_in_place(backend, reference):
+    """``out`` may be the residual itself and ``err`` a given array: the same bytes as new arrays."""
+    rng = np.random.default_rng(9)
+    r, g, b, v = rng.standard_normal((4, 5000)).astype(F32)
+    expected = reference.residual_update(r, g, b, v, F32(3.0), F32(0.9), F32(0.1))
+    res, err = dev(backend, r, np.full(5000, np.nan, F32))
+    got = backend.residual_update(res, *dev(backend, g, b, v), F32(3.0), F32(0.9), F32(0.1), out=res, err=err)
+    assert got[0] is res and got[1] is err
+    assert_bit_equal([to_host(res), to_host(err)], list(expected))
+
+
+def test_wls_fit_writes_into_out(backend, reference):
+    rng = np.random.default_rng(10)
+    hist = rng.standard_normal((4, 5000)).astype(F32)
+    rows, w, wt = np.array([2, 0, 3], np.int64), np.array([0.8, 0.9, 1.0]), np.array([-1.6, -0.9, 0.0])
+    sums = (2.7, -2.5, 4.1, 0.4)
+    expected = reference.wls_fit(hist, rows, w, wt, *sums)
+    out = tuple(dev(backend, *np.full((2, 5000), np.nan, F32)))
+    got = backend.wls_fit(*dev(backend, hist), rows, w, wt, *sums, out=out)
+    assert got[0] is out[0] and got[1] is out[1]
+    assert_bit_equal([to_host(x) for x in out], list(expected))
+
+
 @pytest.mark.parametrize("small", [0, 1 << 18], ids=["streamed", "copied-first"])
 def test_gather_stats_numba_paths_identical(reference, monkeypatch, small):
     """numba's paths give the reference's bytes: pieces streamed one call each (lanes carried across them) or copied first."""

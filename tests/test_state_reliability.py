@@ -25,7 +25,7 @@ from vsaopt import (
     VSAGradientCompressor,
 )
 from vsaopt.checkpoint import digest
-from vsaopt.errors import CheckpointError, PhaseError
+from vsaopt.errors import CheckpointError, NonFiniteError, PhaseError
 
 F32 = np.float32
 SHAPES = [("w", (4, 3)), ("b", (3,))]
@@ -348,3 +348,34 @@ def test_save_through_a_symlink_keeps_the_link(tmp_path):
     drive(t, 10, 15)
     t.save(link)
     assert link.is_symlink() and PhaseTrainer.load(target).total_step == t.total_step == 11
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_rejected_real_step_leaves_a_full_history_and_what_follows_unchanged(backend):
+    """Defect: a record is gathered into the ring's spare row; a rejected one must not touch any history row.
+
+    Two trainers are driven alike; one is first handed a non-finite gradient
+    in a real step with a full ring.  Its state is unchanged, and after the
+    same good steps both states are the same bytes.
+    """
+    cfg = DeterministicPhaseConfig(warmup_steps=3, full_steps=2, predict_steps=2, correct_every=1, history_window=1,
+                                   adaptive_phases=False)
+    a, b = (DeterministicPhaseTrainer(SHAPES, cfg, backend=backend) for _ in range(2))
+    for t in (a, b):
+        drive(t, 0, 14)
+    bad = grads(14)
+    bad["b"][1] = np.inf
+    for k in range(14, 30):
+        for t in (a, b):
+            info = t.begin_step()
+            if info.needs_backward and t is a:
+                before = snapshot(a)
+                with pytest.raises(NonFiniteError):
+                    a.record_full_gradients(bad)
+                assert snapshot(a) == before
+            if info.needs_backward:
+                t.record_full_gradients(grads(k))
+            else:
+                t.get_predicted_gradients()
+            t.end_step(1.0)
+    assert a.get_stats().correct_steps > 0 and snapshot(a) == snapshot(b)

@@ -205,15 +205,23 @@ class KernelBackend(Protocol):
         ...
 
     def residual_update(
-        self, residual: Array, actual: Array, baseline: Array, velocity: Array, dt: float, decay: float, one_minus_decay: float
+        self, residual: Array, actual: Array, baseline: Array, velocity: Array, dt: float, decay: float, one_minus_decay: float,
+        out: Array | None = None, err: Array | None = None,
     ) -> tuple[Array, Array]:
-        """Float32 ``(decay*r + one_minus_decay*e, e)`` with ``e = actual - (baseline + velocity*dt)``; 1-D."""
+        """Float32 ``(decay*r + one_minus_decay*e, e)`` with ``e = actual - (baseline + velocity*dt)``; 1-D.
+
+        Written into ``out`` (which may be ``residual`` itself) and ``err`` (not overlapping any input) when given.
+        """
         ...
 
     def wls_fit(
-        self, history: Array, rows: Array, w: Array, wt: Array, sum_w: float, sum_wt: float, sum_wt2: float, inv_det: float
+        self, history: Array, rows: Array, w: Array, wt: Array, sum_w: float, sum_wt: float, sum_wt2: float, inv_det: float,
+        out: tuple[Array, Array] | None = None,
     ) -> tuple[Array, Array]:
-        """Float32 ``(baseline, velocity)`` of the weighted least-squares line through ``history[rows]`` (float64 sums in row order)."""
+        """Float32 ``(baseline, velocity)`` of the weighted least-squares line through ``history[rows]`` (float64 sums in row order).
+
+        Written into ``out = (baseline, velocity)`` (float32 ``(n,)``, not overlapping ``history``) when given.
+        """
         ...
 
     def gather_stats(

@@ -60,15 +60,18 @@ def axpy(x: Any, a: float, y: Any) -> Any:
 
 
 def residual_update(
-    residual: Any, actual: Any, baseline: Any, velocity: Any, dt: float, decay: float, one_minus_decay: float
+    residual: Any, actual: Any, baseline: Any, velocity: Any, dt: float, decay: float, one_minus_decay: float,
+    out: Any = None, err: Any = None,
 ) -> tuple[Any, Any]:
-    """Float32 ``(decay*r + one_minus_decay*e, e)`` with ``e = actual - (baseline + velocity*dt)``; 1-D."""
+    """Float32 ``(decay*r + one_minus_decay*e, e)`` with ``e = actual - (baseline + velocity*dt)``; 1-D (into ``out``, ``err`` when given)."""
     import cupy
 
     r, g, bl, v = _f32(residual, actual, baseline, velocity)
     n = r.shape[0]
-    out = cupy.empty(n, dtype=cupy.float32)
-    err = cupy.empty(n, dtype=cupy.float32)
+    if out is None:
+        out = cupy.empty(n, dtype=cupy.float32)
+    if err is None:
+        err = cupy.empty(n, dtype=cupy.float32)
     if n:
         args = (r, g, bl, v, out, err, b.u64(n), b.f32(dt), b.f32(decay), b.f32(one_minus_decay))
         b.launch(SOURCE, "vsaopt_residual_update", n, args)
@@ -76,9 +79,10 @@ def residual_update(
 
 
 def wls_fit(
-    history: Any, rows: Any, w: Any, wt: Any, sum_w: float, sum_wt: float, sum_wt2: float, inv_det: float
+    history: Any, rows: Any, w: Any, wt: Any, sum_w: float, sum_wt: float, sum_wt2: float, inv_det: float,
+    out: Any = None,
 ) -> tuple[Any, Any]:
-    """Float32 ``(baseline, velocity)`` of the weighted least-squares line through ``history[rows]``.
+    """Float32 ``(baseline, velocity)`` of the weighted least-squares line through ``history[rows]`` (into ``out`` when given).
 
     One thread per element; float64 sums from +0.0 in the order of ``rows``.
     """
@@ -89,8 +93,7 @@ def wls_fit(
     w_d = b.as_device(w, cupy.float64)
     wt_d = b.as_device(wt, cupy.float64)
     n = hist.shape[1]
-    base = cupy.empty(n, dtype=cupy.float32)
-    vel = cupy.empty(n, dtype=cupy.float32)
+    base, vel = (cupy.empty(n, dtype=cupy.float32), cupy.empty(n, dtype=cupy.float32)) if out is None else out
     if n:
         args = (hist, rows_d, w_d, wt_d, b.u64(rows_d.shape[0]), b.u64(n),
                 b.f64(sum_w), b.f64(sum_wt), b.f64(sum_wt2), b.f64(inv_det), base, vel)

@@ -108,10 +108,12 @@ def _residual_par(r, g, b, v, dt, d, o, out, err, start, stop):
         _residual(r, g, b, v, dt, d, o, out, err, lo, hi)
 
 
-def residual_update(residual, actual, baseline, velocity, dt, decay, one_minus_decay):
-    """New residual ``decay*r + (1-decay)*(actual - (baseline + velocity*dt))`` and the error, float32."""
-    out = np.empty_like(residual)
-    err = np.empty_like(residual)
+def residual_update(residual, actual, baseline, velocity, dt, decay, one_minus_decay, out=None, err=None):
+    """New residual ``decay*r + (1-decay)*(actual - (baseline + velocity*dt))`` and the error, float32 (into ``out``, ``err`` when given)."""
+    if out is None:
+        out = np.empty_like(residual)
+    if err is None:
+        err = np.empty_like(residual)
     run(out.shape[0], _residual, _residual_par, residual, actual, baseline, velocity, np.float32(dt), np.float32(decay), np.float32(one_minus_decay), out, err, 0, out.shape[0])
     return out, err
 
@@ -147,10 +149,27 @@ def _wls_rows(hist, rows, w, wt, i, count, s0, s1, t0, m):
             s1[j] = s1[j] + uq * g
 
 
+@njit(cache=True, inline="always")
+def _wls4(hist, rows, w, wt, a, b, c, inv, base, vel, lo, hi):
+    """Exactly four rows: both sums of an element in registers, no tile (the recommended preset's fit)."""
+    r0, r1, r2, r3 = hist[rows[0]], hist[rows[1]], hist[rows[2]], hist[rows[3]]
+    w0, w1, w2, w3 = w[0], w[1], w[2], w[3]
+    u0, u1, u2, u3 = wt[0], wt[1], wt[2], wt[3]
+    for e in range(np.uint64(lo), np.uint64(hi)):
+        g0, g1, g2, g3 = np.float64(r0[e]), np.float64(r1[e]), np.float64(r2[e]), np.float64(r3[e])
+        s0 = (((0.0 + w0 * g0) + w1 * g1) + w2 * g2) + w3 * g3  # from +0.0, as the spec: -0.0 products give +0.0
+        s1 = (((0.0 + u0 * g0) + u1 * g1) + u2 * g2) + u3 * g3
+        base[e] = np.float32((c * s0 - b * s1) * inv)
+        vel[e] = np.float32((a * s1 - b * s0) * inv)
+
+
 @njit(cache=True)
 def _wls(hist, rows, w, wt, a, b, c, inv, base, vel, lo, hi):
     """Tiles of elements; within a tile, history rows in order, four at a time (unsigned indices: the loops vectorize)."""
     k = rows.shape[0]
+    if k == 4:
+        _wls4(hist, rows, w, wt, a, b, c, inv, base, vel, lo, hi)
+        return
     s0 = np.empty(WLS_TILE, dtype=np.float64)
     s1 = np.empty(WLS_TILE, dtype=np.float64)
     zero = np.uint64(0)
@@ -176,11 +195,10 @@ def _wls_par(hist, rows, w, wt, a, b, c, inv, base, vel, start, stop):
         _wls(hist, rows, w, wt, a, b, c, inv, base, vel, lo, hi)
 
 
-def wls_fit(history, rows, w, wt, sum_w, sum_wt, sum_wt2, inv_det):
-    """Weighted least-squares baseline and velocity, float64 accumulation in row order (see the reference)."""
+def wls_fit(history, rows, w, wt, sum_w, sum_wt, sum_wt2, inv_det, out=None):
+    """Weighted least-squares baseline and velocity, float64 accumulation in row order (see the reference; into ``out`` when given)."""
     n = history.shape[1]
-    base = np.empty(n, dtype=np.float32)
-    vel = np.empty(n, dtype=np.float32)
+    base, vel = (np.empty(n, dtype=np.float32), np.empty(n, dtype=np.float32)) if out is None else out
     run(
         n,
         _wls,

@@ -56,6 +56,25 @@ def _add_pred(out, mode, pb, pv, pr, dt, wr, j, lanes, lane):
     lanes[3, lane] += q * q
 
 
+@njit(cache=True, inline="always")
+def _pred_row(out, mode, pb, pv, pr, dt, wr, j, lanes):
+    """:func:`_add_pred` of the 32 elements from ``j`` (lanes 0..31), one loop per mode so each vectorizes."""
+    w = np.uint64(LANES)
+    if mode == 1:
+        for lane in range(np.uint64(0), w):
+            g = np.float64(out[j + lane])
+            q = np.float64(pb[j + lane])
+            lanes[2, lane] += g * q
+            lanes[3, lane] += q * q
+        return
+    for lane in range(np.uint64(0), w):
+        e = j + lane
+        g = np.float64(out[e])
+        q = np.float64((pb[e] + pv[e] * dt) + pr[e] * wr)
+        lanes[2, lane] += g * q
+        lanes[3, lane] += q * q
+
+
 @njit(cache=True)
 def _gather_piece(x, off, out, prev, has_prev, mode, pb, pv, pr, dt, wr, lanes, sums, total):
     """Copy piece ``x`` to ``out[off:]`` and add its products to the open blocks; close each block it completes.
@@ -84,8 +103,7 @@ def _gather_piece(x, off, out, prev, has_prev, mode, pb, pv, pr, dt, wr, lanes, 
             for lane in range(np.uint64(0), w):
                 _add(x, i + r + lane, out, prev, has_prev, j + r + lane, lanes, lane)
             if mode:  # a second loop over the row, read back from cache (one loop of four sums does not vectorize)
-                for lane in range(np.uint64(0), w):
-                    _add_pred(out, mode, pb, pv, pr, dt, wr, j + r + lane, lanes, lane)
+                _pred_row(out, mode, pb, pv, pr, dt, wr, j + r, lanes)
         for t in range(full, seg):
             _add(x, i + t, out, prev, has_prev, j + t, lanes, t - full)
             if mode:

@@ -41,23 +41,44 @@ def fold_pairwise(sums):
     return sums[0]
 
 
+@njit(cache=True, inline="always")
+def _abs_rows(x, bits, e, rows, lanes, mb):
+    """Add ``|x|`` of ``rows`` rows of 32 from element ``e`` to the lanes, in row order; the max sign-cleared bits so far."""
+    w = np.uint64(LANES)
+    for j in range(np.uint64(0), w):
+        s = lanes[j]
+        for r in range(rows):
+            i = e + np.uint64(r) * w + j
+            s += abs(np.float64(x[i]))
+            mb = max(mb, np.uint32(bits[i] & ABS_MASK))
+        lanes[j] = s
+    return mb
+
+
 @njit(cache=True)
-def abs_block(block):
-    """Spec'd float64 sum of ``|x|`` over one block (at most BLOCK elements) and its max sign-cleared bits."""
-    lanes = np.zeros(LANES, dtype=np.float64)
-    rows = block.shape[0] // LANES
-    body = block[: rows * LANES].reshape(rows, LANES)
-    for m in range(rows):
-        row = body[m]
-        for j in range(LANES):
-            lanes[j] += abs(np.float64(row[j]))
-    tail = block[rows * LANES :]
-    for j in range(tail.shape[0]):
-        lanes[j] += abs(np.float64(tail[j]))
-    bits = block.view(np.uint32)
+def abs_block(x, lo, hi, lanes):
+    """Spec'd float64 sum of ``|x|`` over the block ``x[lo:hi]`` (at most BLOCK elements) and its max sign-cleared bits.
+
+    Element ``lo + i`` adds to lane ``i mod 32``, in increasing ``i``.  Four rows
+    of 32 share one pass over the lanes (each lane still adds them in order);
+    indices are unsigned and the bit maximum is uint32, so the loops vectorize.
+    """
+    lanes[:] = 0.0
+    bits = x.view(np.uint32)
     mb = np.uint32(0)
-    for i in range(bits.shape[0]):
-        mb = max(mb, bits[i] & ABS_MASK)
+    n = np.uint64(hi - lo)
+    w, w4 = np.uint64(LANES), np.uint64(4 * LANES)
+    e, end = np.uint64(lo), np.uint64(lo) + n
+    stop4, stop = e + n // w4 * w4, e + n // w * w
+    while e < stop4:
+        mb = _abs_rows(x, bits, e, 4, lanes, mb)
+        e += w4
+    while e < stop:
+        mb = _abs_rows(x, bits, e, 1, lanes, mb)
+        e += w
+    for j in range(np.uint64(0), end - e):
+        lanes[j] += abs(np.float64(x[e + j]))
+        mb = max(mb, np.uint32(bits[e + j] & ABS_MASK))
     return fold_lanes(lanes), mb
 
 
@@ -65,8 +86,9 @@ def abs_block(block):
 def abs_blocks_serial(x, sums, maxes):
     """Per-block sums and maxima of ``|x|``, one block after another."""
     n = x.shape[0]
+    lanes = np.empty(LANES, dtype=np.float64)
     for k in range(sums.shape[0]):
-        sums[k], maxes[k] = abs_block(x[k * BLOCK : min(n, (k + 1) * BLOCK)])
+        sums[k], maxes[k] = abs_block(x, k * BLOCK, min(n, (k + 1) * BLOCK), lanes)
 
 
 @njit(cache=True, parallel=True)
@@ -74,7 +96,8 @@ def abs_blocks_parallel(x, sums, maxes):
     """Per-block sums and maxima of ``|x|``; blocks are independent outputs."""
     n = x.shape[0]
     for k in prange(sums.shape[0]):
-        sums[k], maxes[k] = abs_block(x[k * BLOCK : min(n, (k + 1) * BLOCK)])
+        lanes = np.empty(LANES, dtype=np.float64)
+        sums[k], maxes[k] = abs_block(x, k * BLOCK, min(n, (k + 1) * BLOCK), lanes)
 
 
 def abs_stats(x: np.ndarray) -> tuple[float, int]:

@@ -58,18 +58,22 @@ def residual_update(
     dt: float,
     decay: float,
     one_minus_decay: float,
+    out: np.ndarray | None = None,
+    err: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Residual of a correction step, float32; returns ``(new_residual, error)``.
 
     Order: ``p = velocity*dt``; ``q = baseline + p``; ``error = actual - q``;
     ``a = decay*residual``; ``b = one_minus_decay*error``; ``new_residual = a + b``.
+    Written into ``out`` (which may be ``residual`` itself) and ``err`` (not
+    overlapping any input) when given, else into new arrays.
     """
     dt32, d32, o32 = np.float32(dt), np.float32(decay), np.float32(one_minus_decay)
     q = np.multiply(velocity, dt32)
     np.add(baseline, q, out=q)
-    error = np.subtract(actual, q)
-    a = np.multiply(residual, d32)
+    error = np.subtract(actual, q, out=err)
     b = np.multiply(error, o32)
+    a = np.multiply(residual, d32, out=out)
     np.add(a, b, out=a)
     return a, error
 
@@ -84,6 +88,7 @@ def wls_fit(
     sum_wt: float,
     sum_wt2: float,
     inv_det: float,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted least-squares line through the history rows; returns float32 ``(baseline, velocity)``.
 
@@ -93,7 +98,8 @@ def wls_fit(
     (product rounded, then sum rounded); then
     ``baseline = f32((sum_wt2*S0 - sum_wt*S1) * inv_det)`` and
     ``velocity = f32((sum_w*S1 - sum_wt*S0) * inv_det)``, each product rounded to
-    float64 before the subtraction.
+    float64 before the subtraction.  Written into ``out = (baseline, velocity)``
+    (float32 ``(n,)`` arrays not overlapping ``history``) when given.
     """
     n = history.shape[1]
     s0 = np.zeros(n, dtype=np.float64)
@@ -105,7 +111,11 @@ def wls_fit(
     a, b, c, inv = np.float64(sum_w), np.float64(sum_wt), np.float64(sum_wt2), np.float64(inv_det)
     baseline = ((c * s0 - b * s1) * inv).astype(np.float32)
     velocity = ((a * s1 - b * s0) * inv).astype(np.float32)
-    return baseline, velocity
+    if out is None:
+        return baseline, velocity
+    out[0][...] = baseline
+    out[1][...] = velocity
+    return out
 
 
 KERNELS = {

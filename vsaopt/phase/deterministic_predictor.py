@@ -9,6 +9,11 @@ history_decay ** steps_since_fit`` (kernel ``predict_linear``).  A correction
 record first folds the error of the current line into the residual (kernel
 ``residual_update``).  spec/schedule.md states every operation.
 
+Uncompressed, the ring has one row more than the history: the row the next
+record is gathered into (:meth:`DeterministicPredictor.scratch_row`), so a
+trainer's real step copies nothing into the history, and the row a record
+drops serves a correction's error.  Fit and residual are updated in place.
+
 With ``history_compression`` other than "none" (spec/history.md) the rows are
 held encoded, the fit is not held but recomputed from them (in blocks of
 :data:`FIT_BLOCK` elements) when a prediction or a correction needs it, and
@@ -81,17 +86,19 @@ class DeterministicPredictor(Checkpointable):
         self._compression = config.history_compression
         xp = self._be.xp
         self._ring: Any = None
-        if self._compression == "none":
-            self._ring = xp.zeros((self._cap, self.layout.total), dtype=xp.float32)
+        if self._compression == "none":  # the history's rows and the next record's
+            self._ring = xp.zeros((self._cap + 1, self.layout.total), dtype=xp.float32)
         self._decay32 = F32(config.history_decay)
         self._reset_state()
 
     def _reset_state(self) -> None:
         xp = self._be.xp
-        self._steps: list[int] = []  # global steps of the ring entries, oldest first
+        self._steps: list[int] = []  # global steps of the history entries, oldest first
+        self._slots: list[int] = []  # their ring rows
+        self._free = 0  # the ring row the next record is written into
+        self._scratch: Any = None  # the view of it scratch_row handed out
         if self._compression != "none":
-            self._ring = [None] * self._cap  # held rows (EncodedRow), by ring slot
-        self._head = 0
+            self._ring = [None] * (self._cap + 1)  # held rows (EncodedRow), by ring row
         self._recorded = 0
         self._global_step = 0
         self._steps_since_fit = 0
@@ -152,8 +159,16 @@ class DeterministicPredictor(Checkpointable):
         self.record_flat(self.layout.flatten(gradients, self._be, "gradients"), is_correction)
 
     def scratch_row(self) -> Any:
-        """A new flat float32 array to gather the next record into (its values are copied into the history)."""
-        return self._be.xp.empty(self.layout.total, dtype=self._be.xp.float32)
+        """A flat float32 array to gather the next record into.
+
+        Uncompressed, the ring row the next record takes (a view that
+        :meth:`record_flat` keeps without a copy; it holds no history until
+        then); with ``history_compression`` a new array, encoded by the record.
+        """
+        if self._compression != "none":
+            return self._be.xp.empty(self.layout.total, dtype=self._be.xp.float32)
+        self._scratch = self._ring[self._free]
+        return self._scratch
 
     def record_flat(self, flat: Any, is_correction: bool = False) -> None:
         """Record one validated flat float32 gradient (declaration order); for callers that flattened it already."""
@@ -161,13 +176,10 @@ class DeterministicPredictor(Checkpointable):
         if lazy and self._ready and is_correction:
             self._update_residual(flat)  # the line of the history before this record
         if lazy:
-            self._ring[self._head] = encode_row(flat, self._global_step, self._compression, self._be)
-        else:
-            self._ring[self._head] = flat
-        self._head = (self._head + 1) % self._cap
-        self._steps.append(self._global_step)
-        if len(self._steps) > self._cap:
-            del self._steps[0]
+            self._ring[self._free] = encode_row(flat, self._global_step, self._compression, self._be)
+        elif flat is not self._scratch:  # gathered elsewhere: copied into the ring
+            self._ring[self._free] = flat
+        self._push()
         self._recorded += 1
         self._total_steps += 1
         self._full_steps += 1
@@ -185,6 +197,19 @@ class DeterministicPredictor(Checkpointable):
         self._global_step += 1
         self._steps_since_fit = 0
 
+    def _push(self) -> None:
+        """Append the row just written at ``_free`` to the history; the dropped oldest row (or an unused one) is next."""
+        self._scratch = None
+        self._slots.append(self._free)
+        self._steps.append(self._global_step)
+        if len(self._steps) <= self._cap:
+            self._free = len(self._slots)  # rows fill in order until the ring is full
+            return
+        del self._steps[0]
+        self._free = self._slots.pop(0)
+        if self._compression != "none":
+            self._ring[self._free] = None
+
     def _residual_f32(self) -> Any:
         """The residual as float32 (decoded from bfloat16 under compression)."""
         return self._residual if self._compression == "none" else bf16_decode(self._residual, self._be)
@@ -194,9 +219,12 @@ class DeterministicPredictor(Checkpointable):
         dt = F32(self._global_step - self._fit_step)
         one_minus = F32(1.0 - float(self._decay32))
         baseline, velocity = self._line()
-        new_res, err = be.residual_update(self._residual_f32(), actual, baseline, velocity, dt, self._decay32, one_minus)
-        held = new_res
-        if self._compression != "none":  # held as bfloat16; the maxima are those of the held values
+        args = (actual, baseline, velocity, dt, self._decay32, one_minus)
+        if self._compression == "none":  # in place; the error goes to the free ring row (the record is in the ring)
+            new_res, err = be.residual_update(self._residual, *args, out=self._residual, err=self._ring[self._free])
+            held = new_res
+        else:  # held as bfloat16; the maxima are those of the held values
+            new_res, err = be.residual_update(self._residual_f32(), *args)
             held = bf16_encode(new_res, be)
             new_res = bf16_decode(held, be)
         mae = self._mean_abs_error
@@ -221,7 +249,7 @@ class DeterministicPredictor(Checkpointable):
         """Ring rows (oldest first), ``w_i``, ``w_i*t_i`` and the three float64 sums."""
         k = len(self._steps)
         newest = self._steps[-1]
-        rows = np.array([(self._head - k + i) % self._cap for i in range(k)], dtype=np.int64)
+        rows = np.array(self._slots, dtype=np.int64)
         d = float(self._decay32)
         w = np.empty(k, dtype=np.float64)
         wt = np.empty(k, dtype=np.float64)
@@ -237,23 +265,29 @@ class DeterministicPredictor(Checkpointable):
         return rows, w, wt, sum_w, sum_wt, sum_wt2
 
     def _fit(self) -> None:
-        if self._compression == "none":
-            self._baseline, self._velocity = self._compute_fit()
+        if self._compression == "none":  # into the held arrays once there are some
+            held = None if self._baseline is None else (self._baseline, self._velocity)
+            self._baseline, self._velocity = self._compute_fit(held)
         self._fitted = True
         self._fit_step = self._global_step
 
-    def _compute_fit(self) -> tuple[Any, Any]:
-        """The least-squares line through the history now (float32 baseline and velocity)."""
+    def _compute_fit(self, out: tuple[Any, Any] | None = None) -> tuple[Any, Any]:
+        """The least-squares line through the history now (float32 baseline and velocity; into ``out`` when given)."""
         rows, w, wt, sw, swt, swt2 = self._weights()
         det = sw * swt2 - swt * swt
         xp, n = self._be.xp, self.layout.total
         if abs(det) < DET_EPS:
             newest = self._ring[int(rows[-1])]
-            base = newest.copy() if self._compression == "none" else decode_row(newest, self._be).copy()
-            return base, xp.zeros(n, dtype=xp.float32)
+            if self._compression != "none":
+                newest = decode_row(newest, self._be)
+            if out is None:
+                return newest.copy(), xp.zeros(n, dtype=xp.float32)
+            out[0][...] = newest
+            out[1].fill(0)
+            return out
         args = (xp.asarray(w), xp.asarray(wt), sw, swt, swt2, 1.0 / det)
         if self._compression == "none":
-            return self._be.wls_fit(self._ring, xp.asarray(rows), *args)  # type: ignore[no-any-return]
+            return self._be.wls_fit(self._ring, xp.asarray(rows), *args, out=out)  # type: ignore[no-any-return]
         held = [self._ring[int(r)] for r in rows]
         order = xp.arange(len(held), dtype=xp.int64)
         baseline = xp.empty(n, dtype=xp.float32)
@@ -303,7 +337,7 @@ class DeterministicPredictor(Checkpointable):
         """
         if not self._steps:
             return None
-        newest = self._ring[(self._head - 1) % self._cap]
+        newest = self._ring[self._slots[-1]]
         return newest if self._compression == "none" else decode_row(newest, self._be)
 
     def _predict_counted(self, what: str, out: Any = None) -> Any:
@@ -352,7 +386,7 @@ class DeterministicPredictor(Checkpointable):
 
     @property
     def state_bytes(self) -> int:
-        """Bytes of state held now: history rows, the fit (held only without compression) and the residual."""
+        """Bytes of state held now: the ring (uncompressed, its spare row included) or the held rows, the fit (held only without compression) and the residual."""
         if self._compression == "none":
             total = int(self._ring.nbytes)
         else:
@@ -369,8 +403,7 @@ class DeterministicPredictor(Checkpointable):
     def export_state(self) -> tuple[dict, dict]:
         """``(header, arrays)`` of the full state; arrays are host copies."""
         be, n, comp = self._be, self.layout.total, self._compression
-        k = len(self._steps)
-        slots = [self._ring[(self._head - k + i) % self._cap] for i in range(k)]
+        slots = [self._ring[s] for s in self._slots]
         if comp == "none":
             rows = [be.to_host(r) for r in slots]
             hist = {"history": np.stack(rows) if rows else np.zeros((0, n), np.float32)}
@@ -437,7 +470,7 @@ class DeterministicPredictor(Checkpointable):
             if steps:
                 ring[: len(steps)] = xp.asarray(hist)
         else:
-            ring = [*hist, *([None] * (cap - len(hist)))]
+            ring = [*hist, *([None] * (cap + 1 - len(hist)))]
         res = xp.asarray(residual)
         res32 = res if comp == "none" else bf16_decode(res, be)
         maxes = []
@@ -448,7 +481,7 @@ class DeterministicPredictor(Checkpointable):
         def install() -> None:
             self._ring = ring
             self._steps = steps
-            self._head = len(steps) % cap
+            self._slots, self._free, self._scratch = list(range(len(steps))), len(steps), None
             self._recorded, self._global_step, self._steps_since_fit = recorded, global_step, ssf
             self._ready, self._fit_step, self._fitted = ready, fit_step, fitted
             self._total_steps, self._full_steps, self._predicted_steps = total, full, predicted
