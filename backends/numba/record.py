@@ -56,23 +56,34 @@ def _add_pred(out, mode, pb, pv, pr, dt, wr, j, lanes, lane):
     lanes[3, lane] += q * q
 
 
-@njit(cache=True, inline="always")
-def _pred_row(out, mode, pb, pv, pr, dt, wr, j, lanes):
-    """:func:`_add_pred` of the 32 elements from ``j`` (lanes 0..31), one loop per mode so each vectorizes."""
+@njit(cache=True)
+def _rows(x, i0, out, j0, nrows, prev, has_prev, mode, pb, pv, pr, dt, wr, lanes):
+    """``nrows`` rows of 32 elements from ``x[i0]`` (to ``out[j0]``), each starting at lane 0.
+
+    Per row one loop copies and takes ``x*x``, ``x*prev``, and one loop per
+    ``pred`` mode reads ``x`` back from cache for the other two sums (one loop
+    of four sums does not vectorize).  A function of its own: LLVM vectorizes
+    these loops better outside the segment bookkeeping (measured 25 % faster).
+    """
     w = np.uint64(LANES)
-    if mode == 1:
+    for r in range(np.uint64(0), np.uint64(nrows)):
+        i = i0 + r * w
+        j = j0 + r * w
         for lane in range(np.uint64(0), w):
-            g = np.float64(out[j + lane])
-            q = np.float64(pb[j + lane])
-            lanes[2, lane] += g * q
-            lanes[3, lane] += q * q
-        return
-    for lane in range(np.uint64(0), w):
-        e = j + lane
-        g = np.float64(out[e])
-        q = np.float64((pb[e] + pv[e] * dt) + pr[e] * wr)
-        lanes[2, lane] += g * q
-        lanes[3, lane] += q * q
+            _add(x, i + lane, out, prev, has_prev, j + lane, lanes, lane)
+        if mode == 1:
+            for lane in range(np.uint64(0), w):
+                g = np.float64(out[j + lane])
+                q = np.float64(pb[j + lane])
+                lanes[2, lane] += g * q
+                lanes[3, lane] += q * q
+        elif mode == 2:
+            for lane in range(np.uint64(0), w):
+                e = j + lane
+                g = np.float64(out[e])
+                q = np.float64((pb[e] + pv[e] * dt) + pr[e] * wr)  # float32 operations, each rounded, as predict_linear
+                lanes[2, lane] += g * q
+                lanes[3, lane] += q * q
 
 
 @njit(cache=True)
@@ -99,11 +110,7 @@ def _gather_piece(x, off, out, prev, has_prev, mode, pb, pv, pr, dt, wr, lanes, 
             if mode:
                 _add_pred(out, mode, pb, pv, pr, dt, wr, j + t, lanes, (p0 + t) % w)
         full = head + (seg - head) // w * w
-        for r in range(head, full, w):  # rows that start at lane 0: these loops vectorize
-            for lane in range(np.uint64(0), w):
-                _add(x, i + r + lane, out, prev, has_prev, j + r + lane, lanes, lane)
-            if mode:  # a second loop over the row, read back from cache (one loop of four sums does not vectorize)
-                _pred_row(out, mode, pb, pv, pr, dt, wr, j + r, lanes)
+        _rows(x, i + head, out, j + head, (seg - head) // w, prev, has_prev, mode, pb, pv, pr, dt, wr, lanes)
         for t in range(full, seg):
             _add(x, i + t, out, prev, has_prev, j + t, lanes, t - full)
             if mode:
