@@ -97,7 +97,7 @@ def predict_step(params: int, bandwidth: float, backend: str = "numba", repeat: 
         ("PhaseTrainer.record_full_gradients (FULL)", PhaseTrainer, PhaseConfig.risky_fixed(), TrainingPhase.FULL, 12,
          f"reads g and the previous g, writes the history row; goal <= {FULL_PASSES_GOAL:g} passes"),
         ("DeterministicPhaseTrainer.record_full_gradients (FULL)", DeterministicPhaseTrainer, DeterministicPhaseConfig.risky_fixed(),
-         DeterministicPhase.FULL, 56, "window 2: gather with the fit's prediction, ring copy, refit over 4 rows"),
+         DeterministicPhase.FULL, 56, "window 2: gather into the ring's spare row with the fit's prediction, refit over 4 rows in place"),
         ("DeterministicPhaseTrainer.record_full_gradients (CORRECT)", DeterministicPhaseTrainer, DeterministicPhaseConfig.risky_fixed(),
          DeterministicPhase.CORRECT, 88, "as FULL, plus the residual update and its per-parameter error and maximum"),
     ]
