@@ -62,8 +62,10 @@ def _rows(x, i0, out, j0, nrows, prev, has_prev, mode, pb, pv, pr, dt, wr, lanes
 
     Per row one loop copies and takes ``x*x``, ``x*prev``, and one loop per
     ``pred`` mode reads ``x`` back from cache for the other two sums (one loop
-    of four sums does not vectorize).  A function of its own: LLVM vectorizes
-    these loops better outside the segment bookkeeping (measured 25 % faster).
+    of four sums does not vectorize).  A function of its own, with the mode
+    branch outside the loops (not :func:`_add_pred` per element): LLVM then
+    vectorizes them (measured 25 % faster, and 6.2 -> 4.8 ms against per-element
+    ``_add_pred`` at 3.16 M elements).
     """
     w = np.uint64(LANES)
     for r in range(np.uint64(0), np.uint64(nrows)):
