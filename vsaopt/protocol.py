@@ -52,7 +52,7 @@ ACCUMULATOR_KERNELS: tuple[str, ...] = (
 )
 #: Kernels of gradient prediction (phase training).
 PREDICTION_KERNELS: tuple[str, ...] = (
-    "predict_linear", "momentum_extrapolate", "axpy", "residual_update", "wls_fit", "gather_stats",
+    "predict_linear", "momentum_extrapolate", "axpy", "residual_update", "wls_fit", "gather_stats", "residual_stats",
 )
 #: Every kernel a complete backend provides, in the order of ``spec/``.
 KERNEL_NAMES: tuple[str, ...] = CORE_KERNELS + ACCUMULATOR_KERNELS + PREDICTION_KERNELS
@@ -231,5 +231,20 @@ class KernelBackend(Protocol):
 
         ``prev`` and ``pred`` are float32 ``(n,)`` or None (their sums are then None);
         each sum equals ``row_sumsq`` / ``dot`` of ``x`` (SPEC.md section 4).
+        """
+        ...
+
+    def residual_stats(
+        self, residual: Array, actual: Array, baseline: Array, velocity: Array, dt: float, w: float, decay: float,
+        one_minus_decay: float, bounds: Any,
+    ) -> tuple[float, float, Any, Any]:
+        """A correction's ``residual_update`` written into ``residual``, with the sums of the prediction it replaces and per-segment statistics.
+
+        With ``pred = predict_linear(baseline, velocity, residual, dt, w)`` and
+        ``(r', e) = residual_update(residual, actual, ...)`` of the residual
+        before the call: returns ``S(actual*pred)``, ``S(pred*pred)`` (spec'd
+        float64), and for each segment ``[bounds[i], bounds[i+1])`` (host
+        int64 bounds from 0 to n) the ``abs_stats`` sum of ``e`` (host float64
+        array) and bit maximum of ``r'`` (host uint32 array) (SPEC.md section 4).
         """
         ...

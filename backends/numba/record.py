@@ -19,7 +19,7 @@ from numba import njit, prange
 
 from ._config import use_parallel
 from ._dispatch import chunk_count, chunk_range
-from .reduce import BLOCK, LANES, fold_lanes, fold_pairwise
+from .reduce import ABS_MASK, BLOCK, LANES, fold_lanes, fold_pairwise
 
 #: Sums kept per block: ``x*x``, ``x*prev``, ``x*pred``, ``pred*pred``.
 SUMS = 4
@@ -187,4 +187,107 @@ def gather_stats(pieces: Sequence[np.ndarray], out: np.ndarray, prev: np.ndarray
     return (folded[0], folded[1] if has_prev else None, folded[2] if mode else None, folded[3] if mode else None)
 
 
-KERNELS = {"gather_stats": gather_stats}
+@njit(cache=True, inline="always")
+def _correct(r, g, b, v, dt, wr, d, o, e, xp, pp, ea, lane):
+    """Element ``e``: the residual update in place; ``x*pred``, ``pred*pred`` and ``|err|`` into lane ``lane``."""
+    rv = r[e]
+    q = b[e] + v[e] * dt  # float32 operations, each rounded, as predict_linear and residual_update
+    p = q + rv * wr
+    err = g[e] - q
+    r[e] = d * rv + o * err
+    x64, p64 = np.float64(g[e]), np.float64(p)
+    xp[lane] += x64 * p64
+    pp[lane] += p64 * p64
+    ea[lane] += abs(np.float64(err))
+
+
+@njit(cache=True)
+def _correct_rows(r, g, b, v, dt, wr, d, o, rbits, j0, nrows, xp, pp, ea, mb):
+    """``nrows`` rows of 32 elements from ``j0`` (a multiple of 32): element ``j0 + 32m + l`` adds to lane ``l``.
+
+    The bit maximum of the new residual is a loop of its own per row (read
+    back from cache), so both loops vectorize; returns the maximum so far.
+    """
+    w = np.uint64(LANES)
+    for m in range(np.uint64(0), np.uint64(nrows)):
+        j = j0 + m * w
+        for lane in range(np.uint64(0), w):
+            _correct(r, g, b, v, dt, wr, d, o, j + lane, xp, pp, ea, lane)
+        for lane in range(np.uint64(0), w):
+            mb = max(mb, np.uint32(rbits[j + lane] & ABS_MASK))
+    return mb
+
+
+@njit(cache=True)
+def _correct_all(r, g, b, v, dt, wr, d, o, bounds):
+    """Every segment in order; returns the global blocks' sums ``(2, K)``, each segment's ``S(|err|)`` and bit maximum.
+
+    Element ``j`` adds ``x*pred`` and ``pred*pred`` to lane ``j mod 32`` of
+    global block ``j div 8192`` and ``|err|`` to its segment's block
+    ``(j - lo) div 8192``, whose lane is ``(j - lo) mod 32``: within a segment
+    that lane is a fixed rotation of ``j mod 32``, so one row loop (rows of
+    global alignment) serves both, cut wherever either kind of block ends.
+    """
+    total = np.uint64(r.shape[0])
+    w, blk = np.uint64(LANES), np.uint64(BLOCK)
+    rbits = r.view(np.uint32)
+    nseg = bounds.shape[0] - 1
+    gsums = np.zeros((2, (total + blk - np.uint64(1)) // blk), dtype=np.float64)
+    err_abs = np.zeros(nseg, dtype=np.float64)
+    res_bits = np.zeros(nseg, dtype=np.uint32)
+    xp = np.zeros(LANES, dtype=np.float64)
+    pp = np.zeros(LANES, dtype=np.float64)
+    ea = np.zeros(LANES, dtype=np.float64)  # by global lane; the segment lane l is ea[(l + lo) mod 32]
+    seg = np.zeros(LANES, dtype=np.float64)
+    for s in range(nseg):
+        lo, hi = np.uint64(bounds[s]), np.uint64(bounds[s + 1])
+        ssums = np.zeros((hi - lo + blk - np.uint64(1)) // blk, dtype=np.float64)
+        mb = np.uint32(0)
+        j = lo
+        while j < hi:
+            k = j // blk
+            gend = min((k + np.uint64(1)) * blk, total)
+            m = (j - lo) // blk
+            send = min(lo + (m + np.uint64(1)) * blk, hi)
+            end = min(gend, send)
+            head = min(end - j, (w - j % w) % w)
+            for t in range(j, j + head):
+                _correct(r, g, b, v, dt, wr, d, o, t, xp, pp, ea, t % w)
+                mb = max(mb, np.uint32(rbits[t] & ABS_MASK))
+            j += head
+            nrows = (end - j) // w
+            mb = _correct_rows(r, g, b, v, dt, wr, d, o, rbits, j, nrows, xp, pp, ea, mb)
+            j += nrows * w
+            for t in range(j, end):
+                _correct(r, g, b, v, dt, wr, d, o, t, xp, pp, ea, t - j)
+                mb = max(mb, np.uint32(rbits[t] & ABS_MASK))
+            j = end
+            if end == gend:
+                gsums[0, k] = fold_lanes(xp)
+                gsums[1, k] = fold_lanes(pp)
+                xp[:] = 0.0
+                pp[:] = 0.0
+            if end == send:
+                for lane in range(w):
+                    seg[lane] = ea[(np.uint64(lane) + lo) % w]
+                ssums[m] = fold_lanes(seg)
+                ea[:] = 0.0
+        err_abs[s] = fold_pairwise(ssums)
+        res_bits[s] = mb
+    return gsums, err_abs, res_bits
+
+
+def residual_stats(residual: np.ndarray, actual: np.ndarray, baseline: np.ndarray, velocity: np.ndarray, dt: Any, w: Any,
+                   decay: Any, one_minus_decay: Any, bounds: Any) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """A correction's residual update in place, with ``S(actual*pred)``, ``S(pred*pred)`` and each segment's ``S(|err|)`` and bit maximum of ``r'``.
+
+    One pass: each element's prediction, error and new residual are computed
+    once, and every sum is the spec's (see the reference).
+    """
+    cuts = np.ascontiguousarray(bounds, dtype=np.int64)
+    gsums, err_abs, res_bits = _correct_all(residual, actual, baseline, velocity, np.float32(dt), np.float32(w), np.float32(decay),
+                                            np.float32(one_minus_decay), cuts)
+    return float(fold_pairwise(gsums[0])), float(fold_pairwise(gsums[1])), err_abs, res_bits
+
+
+KERNELS = {"gather_stats": gather_stats, "residual_stats": residual_stats}

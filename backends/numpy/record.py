@@ -1,9 +1,10 @@
-"""Gathering a real gradient: its pieces copied into one flat vector, with the telemetry's sums (reference).
+"""Recording a real gradient (reference): its gathering with the telemetry's sums, and a correction's residual update with its statistics.
 
-:func:`gather_with` writes the kernel in terms of a backend's ``dot`` and
-``row_sumsq``, so its sums are theirs by construction (the cupy backend builds
-its kernel the same way).  A linear prediction operand is materialized with
-``predict_linear`` first.
+:func:`gather_with` and :func:`residual_stats_with` write the kernels in terms
+of a backend's ``dot``, ``row_sumsq``, ``predict_linear``, ``residual_update``
+and ``abs_stats``, so their results are those kernels' by construction (the
+cupy backend builds its kernels the same way).  A linear prediction operand
+is materialized with ``predict_linear`` first.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .predict import predict_linear
+import numpy as np
+
+from .predict import predict_linear, residual_update
+from .reduce import abs_stats
 from .vsa import dot, row_sumsq
 
 Stats = tuple[float, "float | None", "float | None", "float | None"]
@@ -47,6 +51,40 @@ def gather_with(dot: Callable[[Any, Any], Any], row_sumsq: Callable[[Any], Any],
     return gather_stats
 
 
-gather_stats = gather_with(dot, row_sumsq, predict_linear)
+ResidualStats = tuple[float, float, np.ndarray, np.ndarray]
 
-KERNELS = {"gather_stats": gather_stats}
+
+def residual_stats_with(dot: Callable[[Any, Any], Any], row_sumsq: Callable[[Any], Any], predict_linear: Callable[..., Any],
+                        residual_update: Callable[..., Any], abs_stats: Callable[[Any], Any]) -> Callable[..., ResidualStats]:
+    """The ``residual_stats`` kernel composed of the given ``dot``, ``row_sumsq``, ``predict_linear``, ``residual_update`` and ``abs_stats``."""
+
+    def residual_stats(residual: Any, actual: Any, baseline: Any, velocity: Any, dt: float, w: float, decay: float,
+                       one_minus_decay: float, bounds: Any) -> ResidualStats:
+        """A correction's residual update in place, with the prediction's sums and each segment's error and residual statistics.
+
+        With ``pred = predict_linear(baseline, velocity, residual, dt, w)`` and
+        ``(r', e) = residual_update(residual, actual, baseline, velocity, dt,
+        decay, one_minus_decay)`` (both of the residual before the update):
+        ``residual`` becomes ``r'``; returned are ``S(actual*pred)``,
+        ``S(pred*pred)`` and, for each segment ``[bounds[i], bounds[i+1])``,
+        the ``abs_stats`` sum of ``e`` (float64 array) and the ``abs_stats``
+        bit maximum of ``r'`` (uint32 array).
+        """
+        pred = predict_linear(baseline, velocity, residual, dt, w)
+        new, err = residual_update(residual, actual, baseline, velocity, dt, decay, one_minus_decay)
+        x, p = actual.reshape(1, -1), pred.reshape(1, -1)
+        dot_pred, sumsq_pred = float(dot(x, p)[0, 0]), float(row_sumsq(p)[0])
+        cuts = [int(c) for c in bounds]
+        segments = list(zip(cuts, cuts[1:]))
+        err_abs = np.array([abs_stats(err[lo:hi])[0] for lo, hi in segments], dtype=np.float64)
+        res_bits = np.array([abs_stats(new[lo:hi])[1] for lo, hi in segments], dtype=np.uint32)
+        residual[...] = new
+        return dot_pred, sumsq_pred, err_abs, res_bits
+
+    return residual_stats
+
+
+gather_stats = gather_with(dot, row_sumsq, predict_linear)
+residual_stats = residual_stats_with(dot, row_sumsq, predict_linear, residual_update, abs_stats)
+
+KERNELS = {"gather_stats": gather_stats, "residual_stats": residual_stats}

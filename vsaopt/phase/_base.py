@@ -142,13 +142,21 @@ class TrainerBase(Checkpointable):
         """The configured PREDICT length; 0 for a gated schedule until its first measurements allow more."""
         return 0 if self.gated else int(self.config.predict_steps)
 
-    def _real_gradient(self, gradients: Any, batch_size: Any) -> Any:
-        """Validate a backward step's gradients and batch size, measure them against the prediction; a new flat vector.
+    def _record_flat(self, flat: Any, correct: bool) -> tuple[float, float] | None:  # pragma: no cover - defined by each trainer
+        """Record a validated flat gradient in the predictor; the prediction's sums when the record took them."""
+        raise NotImplementedError
+
+    def _record_real(self, gradients: Any, batch_size: Any, correct: bool) -> None:
+        """Validate a backward step's gradients and batch size, record them (``correct``: a CORRECT step) and measure them.
 
         One pass (kernel ``gather_stats``) copies the gradients into the flat
-        vector and takes every sum the telemetry needs; the sum of squares is
-        the finite check.  Nothing changes when a check fails.  When gated, the
-        measurement sets the next PREDICT length (section 11).
+        row the predictor records and takes every sum the telemetry needs; the
+        sum of squares is the finite check, and nothing changes when a check
+        fails.  Where the predictor's record itself reads the prediction's
+        operands (a least-squares correction, kernel ``residual_stats``), it
+        takes the prediction's sums there instead, of the same values (the
+        prediction before this record).  When gated, the measurement sets the
+        next PREDICT length (section 11).
         """
         self.require_backward("record_full_gradients")
         if batch_size is not None:
@@ -156,7 +164,8 @@ class TrainerBase(Checkpointable):
         be, lay, p = self._be, self._layout, self._predictor
         pieces = lay.pieces(gradients, be, "gradients")
         previous = p.newest_flat()
-        own_prediction = None if p.prediction_is_newest else p.prediction_operand()
+        in_record = p.record_measures_prediction(correct)
+        own_prediction = None if p.prediction_is_newest or in_record else p.prediction_operand()
         flat = p.scratch_row()  # written now, kept by the predictor only if every check passes
         g2, d_prev, d_pred, p2 = be.gather_stats(pieces, flat, previous, own_prediction)
         if not math.isfinite(g2):
@@ -164,6 +173,10 @@ class TrainerBase(Checkpointable):
         prev2 = 0.0 if previous is None else self._monitor.previous_sumsq(previous)
         if p.prediction_is_newest:
             d_pred, p2 = d_prev, prev2
+        measured = self._record_flat(flat, correct)
+        if in_record:
+            d_pred, p2 = measured
+        self._recorded = True
         sums = RealGradientSums(g2, d_prev, prev2, d_pred, 0.0 if p2 is None else p2)
         cap = int(self.config.predict_steps) if self.gated else self._predict_len
         budget = self._monitor.measure(sums, step=self._total_step, batch_size=batch_size, cap=cap)
@@ -172,7 +185,6 @@ class TrainerBase(Checkpointable):
                   self._total_step, t.prediction_cosine, t.rho, t.quality, budget)
         if self.gated:
             self._predict_len = budget
-        return flat
 
     #: ``(full_up, full_max, predict_down, predict_min, full_down, full_min, predict_up, predict_max)``.
     _ADAPT_RULE: tuple[int, int, int, int, int, int, int, int]

@@ -7,12 +7,15 @@ with weights ``history_decay ** age`` (kernel ``wls_fit``).  A prediction at
 global step ``s`` is ``baseline + velocity * (s - fit_step) + residual *
 history_decay ** steps_since_fit`` (kernel ``predict_linear``).  A correction
 record first folds the error of the current line into the residual (kernel
-``residual_update``).  spec/schedule.md states every operation.
+``residual_update``, or ``residual_stats`` with its statistics).  spec/schedule.md states every operation.
 
 Uncompressed, the ring has one row more than the history: the row the next
 record is gathered into (:meth:`DeterministicPredictor.scratch_row`), so a
 trainer's real step copies nothing into the history, and the row a record
-drops serves a correction's error.  Fit and residual are updated in place.
+drops is the next spare.  Fit and residual are updated in place; a
+correction's residual update takes, in the same pass, the sums of the
+prediction it replaces (kernel ``residual_stats``), which a trainer's
+telemetry then need not take where it gathers the gradient.
 
 With ``history_compression`` other than "none" (spec/history.md) the rows are
 held encoded, the fit is not held but recomputed from them (in blocks of
@@ -89,6 +92,8 @@ class DeterministicPredictor(Checkpointable):
         if self._compression == "none":  # the history's rows and the next record's
             self._ring = xp.zeros((self._cap + 1, self.layout.total), dtype=xp.float32)
         self._decay32 = F32(config.history_decay)
+        #: Segment bounds of the parameters in the flat vector (kernel ``residual_stats``).
+        self._bounds = np.array([*self.layout.offsets, self.layout.total], dtype=np.int64)
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -170,8 +175,22 @@ class DeterministicPredictor(Checkpointable):
         self._scratch = self._ring[self._free]
         return self._scratch
 
-    def record_flat(self, flat: Any, is_correction: bool = False) -> None:
-        """Record one validated flat float32 gradient (declaration order); for callers that flattened it already."""
+    def record_measures_prediction(self, is_correction: bool) -> bool:
+        """Whether :meth:`record_flat` with this ``is_correction`` returns the sums of the prediction it replaces.
+
+        True for a correction of a ready predictor with an uncompressed history:
+        the residual update reads the prediction's operands and takes
+        ``S(g*pred)`` and ``S(pred*pred)`` in its pass (kernel ``residual_stats``).
+        """
+        return is_correction and self._ready and self._compression == "none"
+
+    def record_flat(self, flat: Any, is_correction: bool = False) -> tuple[float, float] | None:
+        """Record one validated flat float32 gradient (declaration order); for callers that flattened it already.
+
+        Returns ``(S(g*pred), S(pred*pred))`` of the prediction at this step
+        (that of :meth:`peek_flat` before the call) when
+        :meth:`record_measures_prediction` says so, else None.
+        """
         lazy = self._compression != "none"
         if lazy and self._ready and is_correction:
             self._update_residual(flat)  # the line of the history before this record
@@ -183,6 +202,7 @@ class DeterministicPredictor(Checkpointable):
         self._recorded += 1
         self._total_steps += 1
         self._full_steps += 1
+        sums = None
         if not self._ready:
             if self._recorded >= self.config.warmup_steps:
                 self._ready = True
@@ -192,10 +212,11 @@ class DeterministicPredictor(Checkpointable):
                 if self._steps_since_fit < self.config.prediction_horizon:
                     self._early_corrections += 1
                 if not lazy:
-                    self._update_residual(flat)
+                    sums = self._update_residual(flat)
             self._fit()
         self._global_step += 1
         self._steps_since_fit = 0
+        return sums
 
     def _push(self) -> None:
         """Append the row just written at ``_free`` to the history; the dropped oldest row (or an unused one) is next."""
@@ -214,30 +235,31 @@ class DeterministicPredictor(Checkpointable):
         """The residual as float32 (decoded from bfloat16 under compression)."""
         return self._residual if self._compression == "none" else bf16_decode(self._residual, self._be)
 
-    def _update_residual(self, actual: Any) -> None:
+    def _update_residual(self, actual: Any) -> tuple[float, float] | None:
+        """Fold the error of the current line into the residual; uncompressed, returns the prediction's sums (kernel ``residual_stats``)."""
         be = self._be
-        dt = F32(self._global_step - self._fit_step)
+        baseline, velocity, residual, dt, wres = self._linear_operands()
         one_minus = F32(1.0 - float(self._decay32))
-        baseline, velocity = self._line()
-        args = (actual, baseline, velocity, dt, self._decay32, one_minus)
-        if self._compression == "none":  # in place; the error goes to the free ring row (the record is in the ring)
-            new_res, err = be.residual_update(self._residual, *args, out=self._residual, err=self._ring[self._free])
-            held = new_res
+        sums = None
+        if self._compression == "none":  # in place, in one pass with every statistic
+            dot_pred, sumsq_pred, totals, bits = be.residual_stats(self._residual, actual, baseline, velocity, dt, wres,
+                                                                   self._decay32, one_minus, self._bounds)
+            sums = (dot_pred, sumsq_pred)
+            maxes = [_max_abs(int(b)) for b in bits]
         else:  # held as bfloat16; the maxima are those of the held values
-            new_res, err = be.residual_update(self._residual_f32(), *args)
+            new_res, err = be.residual_update(residual, actual, baseline, velocity, dt, self._decay32, one_minus)
             held = bf16_encode(new_res, be)
             new_res = bf16_decode(held, be)
+            segments = list(zip(self.layout.offsets, self.layout.sizes))
+            totals = [be.abs_stats(err[off : off + n])[0] for off, n in segments]
+            maxes = [_max_abs(be.abs_stats(new_res[off : off + n])[1]) for off, n in segments]
+            self._residual = held
         mae = self._mean_abs_error
-        maxes = []
-        for off, n in zip(self.layout.offsets, self.layout.sizes):
-            total, _ = be.abs_stats(err[off : off + n])
-            mean_err = F32(total / n)
-            mae = F32(F32(F32(0.9) * mae) + F32(F32(0.1) * mean_err))
-            _, bits = be.abs_stats(new_res[off : off + n])
-            maxes.append(_max_abs(bits))
-        self._residual = held
+        for total, n in zip(totals, self.layout.sizes):
+            mae = F32(F32(F32(0.9) * mae) + F32(F32(0.1) * F32(float(total) / n)))
         self._residual_max = maxes
         self._mean_abs_error = mae
+        return sums
 
     def _line(self) -> tuple[Any, Any]:
         """``(baseline, velocity)`` of the current fit: held, or recomputed from a compressed history."""

@@ -148,9 +148,10 @@ class DeterministicPhaseTrainer(TrainerBase):
         ConfigError, ShapeError, DTypeError, NonFiniteError, BackendError
             Bad gradients or batch size (nothing is changed).
         """
-        flat = self._real_gradient(gradients, batch_size)
-        self._predictor.record_flat(flat, is_correction=self._phase is DeterministicPhase.CORRECT)
-        self._recorded = True
+        self._record_real(gradients, batch_size, correct=self._phase is DeterministicPhase.CORRECT)
+
+    def _record_flat(self, flat: Any, correct: bool) -> tuple[float, float] | None:
+        return self._predictor.record_flat(flat, is_correction=correct)
 
     def get_predicted_gradients(self) -> dict[str, Any]:
         """This PREDICT step's predicted gradients (mapping name -> backend array).

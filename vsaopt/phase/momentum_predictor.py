@@ -232,6 +232,10 @@ class GradientPredictor(Checkpointable):
         """Whether the prediction is the newest recorded gradient itself (one entry in history)."""
         return self._count == 1
 
+    def record_measures_prediction(self, correct: bool) -> bool:
+        """Always False: a record never reads the prediction, so its sums are taken where the gradient is gathered."""
+        return False
+
     def newest_flat(self) -> Any | None:
         """The newest recorded flat gradient (None with no history).
 

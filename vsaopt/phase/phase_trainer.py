@@ -151,9 +151,10 @@ class PhaseTrainer(TrainerBase):
             Missing or unknown names, wrong shapes or dtypes, NaN/Inf, arrays of another backend;
             a batch size that is not an integer >= 1.
         """
-        flat = self._real_gradient(gradients, batch_size)  # a new array: the history keeps it
-        self._predictor.record_flat(flat, correct=self._phase is TrainingPhase.CORRECT, owned=True)
-        self._recorded = True
+        self._record_real(gradients, batch_size, correct=self._phase is TrainingPhase.CORRECT)
+
+    def _record_flat(self, flat: Any, correct: bool) -> None:
+        self._predictor.record_flat(flat, correct=correct, owned=True)  # the scratch row: the history keeps it
 
     def get_predicted_gradients(self) -> dict[str, Any]:
         """This PREDICT step's predicted gradients (mapping name -> backend array).
