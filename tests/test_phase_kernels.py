@@ -296,3 +296,76 @@ def test_gather_stats_parallel_path_identical(reference, monkeypatch):
         assert _sum_bytes(got) == _sum_bytes(expected)
 
     check()
+
+
+@st.composite
+def residual_inputs(draw):
+    """A correction's operands over up to 3 blocks, cut into segments anywhere (empty ones included), with edge values mixed in."""
+    n = draw(st.integers(0, 3 * 8192 + 70))
+    seed = draw(st.integers(0, 2**32 - 1))
+    cuts = sorted(draw(st.lists(st.integers(0, n), max_size=6)))
+    rng = np.random.default_rng(seed)
+    scale = F32(10.0) ** rng.integers(-20, 21, size=(4, n)).astype(F32)
+    r, g, b, v = (rng.standard_normal((4, n)).astype(F32) * scale).astype(F32)
+    edge = np.array([0.0, -0.0, 1e-45, -1e-45, 3e38, -3e38], F32)
+    for a in (r, g, b):
+        if n:
+            idx = rng.integers(0, n, size=min(n, 6))
+            a[idx] = edge[: idx.shape[0]]
+    dt, w = F32(draw(st.integers(0, 9))), F32(draw(st.floats(0, 1, width=32)))
+    decay = F32(draw(st.sampled_from([0.0, 0.5, 0.9, 0.95, 1.0])))
+    return (r, g, b, v, dt, w, decay, F32(1.0 - float(decay))), np.array([0, *cuts, n], np.int64)
+
+
+def _residual_result(got, residual):
+    dot_pred, sumsq_pred, err_abs, bits = got
+    return (to_host(residual).tobytes(), np.float64(dot_pred).tobytes(), np.float64(sumsq_pred).tobytes(),
+            np.asarray(err_abs, np.float64).tobytes(), np.asarray(bits, np.uint32).tobytes())
+
+
+def test_residual_stats_is_the_composition_of_the_spec_kernels(reference):
+    """The reference: ``residual_update`` in place, ``dot`` / ``row_sumsq`` of ``predict_linear``, ``abs_stats`` per segment."""
+    rng = np.random.default_rng(4)
+    n = 20000
+    r, g, b, v = (rng.standard_normal((4, n)) * 1e12 ** rng.uniform(-2, 2, (4, n))).astype(F32)
+    bounds = np.array([0, 5, 8190, 8200, 16385, n], np.int64)
+    args = (F32(3.0), F32(0.75), F32(0.95), F32(0.05))
+    pred = reference.predict_linear(b, v, r, args[0], args[1])
+    new, err = reference.residual_update(r, g, b, v, args[0], args[2], args[3])
+    res = r.copy()
+    got = reference.residual_stats(res, g, b, v, *args, bounds)
+    assert_bit_equal(res, new)
+    assert _sum_bytes(got[:2]) == _sum_bytes([reference.dot(g.reshape(1, -1), pred.reshape(1, -1))[0, 0],
+                                              reference.row_sumsq(pred.reshape(1, -1))[0]])
+    segs = list(zip(bounds, bounds[1:]))
+    assert got[2].tobytes() == np.array([reference.abs_stats(err[lo:hi])[0] for lo, hi in segs]).tobytes()
+    assert got[3].tolist() == [reference.abs_stats(new[lo:hi])[1] for lo, hi in segs]
+    naive = float(np.sum(np.abs(err[5:8190].astype(np.float64))))
+    assert naive != got[2][1]  # the magnitudes make the order visible: only the spec's order gives these bytes
+
+
+def test_residual_stats_identical(fast_backend, reference):
+    """Every backend gives the reference's bytes: the residual written in place, both sums, every segment's statistics."""
+    @given(residual_inputs())
+    def check(drawn):
+        (r, g, b, v, *scalars), bounds = drawn
+        with np.errstate(all="ignore"):
+            res = r.copy()
+            expected = _residual_result(reference.residual_stats(res, g, b, v, *scalars, bounds), res)
+        dres, *ops = dev(fast_backend, r, g, b, v)
+        got = _residual_result(fast_backend.residual_stats(dres, *ops, *scalars, bounds), dres)
+        assert got == expected
+
+    check()
+
+
+def test_residual_stats_reports_an_overflowed_residual_without_raising(backend):
+    """Overflow to Inf is the IEEE result (schedule.md §6.3): the segment's bit maximum says so; nothing raises."""
+    r, g, b, v = (np.full(40, 1.0, F32) for _ in range(4))
+    g[33] = F32(3e38)
+    b[33] = F32(-3e38)  # e = g - b overflows
+    res = dev(backend, r)[0]
+    _, _, err_abs, bits = backend.residual_stats(res, *dev(backend, g, b, v), F32(0.0), F32(1.0), F32(0.5), F32(0.5),
+                                                 np.array([0, 32, 40], np.int64))
+    assert np.isfinite(err_abs[0]) and np.isinf(err_abs[1])
+    assert int(bits[0]) < 0x7F800000 <= int(bits[1])

@@ -201,20 +201,44 @@ def _correct(r, g, b, v, dt, wr, d, o, e, xp, pp, ea, lane):
     ea[lane] += abs(np.float64(err))
 
 
+@njit(cache=True, inline="always")
+def _correct_row4(r, g, b, v, dt, wr, d, o, j, xp, pp, ea):
+    """Four rows of 32 from ``j``: each lane's sums held in registers across the rows (still added in row order)."""
+    w = np.uint64(LANES)
+    for lane in range(np.uint64(0), w):
+        a0, a1, a2 = xp[lane], pp[lane], ea[lane]
+        for q in range(4):
+            e = j + np.uint64(q) * w + lane
+            rv = r[e]
+            qq = b[e] + v[e] * dt
+            p = qq + rv * wr
+            err = g[e] - qq
+            r[e] = d * rv + o * err
+            x64, p64 = np.float64(g[e]), np.float64(p)
+            a0 += x64 * p64
+            a1 += p64 * p64
+            a2 += abs(np.float64(err))
+        xp[lane], pp[lane], ea[lane] = a0, a1, a2
+
+
 @njit(cache=True)
 def _correct_rows(r, g, b, v, dt, wr, d, o, rbits, j0, nrows, xp, pp, ea, mb):
     """``nrows`` rows of 32 elements from ``j0`` (a multiple of 32): element ``j0 + 32m + l`` adds to lane ``l``.
 
-    The bit maximum of the new residual is a loop of its own per row (read
-    back from cache), so both loops vectorize; returns the maximum so far.
+    Rows go four at a time (:func:`_correct_row4`), then one at a time; the
+    bit maximum of the new residual is a loop of its own (read back from
+    cache), so the loops vectorize; returns the maximum so far.
     """
     w = np.uint64(LANES)
-    for m in range(np.uint64(0), np.uint64(nrows)):
+    n4 = np.uint64(nrows) // np.uint64(4) * np.uint64(4)
+    for m in range(np.uint64(0), n4, np.uint64(4)):
+        _correct_row4(r, g, b, v, dt, wr, d, o, j0 + m * w, xp, pp, ea)
+    for m in range(n4, np.uint64(nrows)):
         j = j0 + m * w
         for lane in range(np.uint64(0), w):
             _correct(r, g, b, v, dt, wr, d, o, j + lane, xp, pp, ea, lane)
-        for lane in range(np.uint64(0), w):
-            mb = max(mb, np.uint32(rbits[j + lane] & ABS_MASK))
+    for e in range(j0, j0 + np.uint64(nrows) * w):
+        mb = max(mb, np.uint32(rbits[e] & ABS_MASK))
     return mb
 
 
@@ -223,10 +247,12 @@ def _correct_all(r, g, b, v, dt, wr, d, o, bounds):
     """Every segment in order; returns the global blocks' sums ``(2, K)``, each segment's ``S(|err|)`` and bit maximum.
 
     Element ``j`` adds ``x*pred`` and ``pred*pred`` to lane ``j mod 32`` of
-    global block ``j div 8192`` and ``|err|`` to its segment's block
-    ``(j - lo) div 8192``, whose lane is ``(j - lo) mod 32``: within a segment
-    that lane is a fixed rotation of ``j mod 32``, so one row loop (rows of
-    global alignment) serves both, cut wherever either kind of block ends.
+    global block ``j div 8192``, and ``|err|`` to lane ``(j - lo) mod 32`` of
+    its segment's block ``(j - lo) div 8192``.  Within a segment the second
+    lane is a fixed rotation of the first, and the lane fold is invariant
+    under a rotation (each level adds lanes ``l`` and ``l + h`` mod ``2h``, a
+    rotation of the level's result), so ``|err|`` is added by global lane
+    too: one row loop serves both, cut wherever either kind of block ends.
     """
     total = np.uint64(r.shape[0])
     w, blk = np.uint64(LANES), np.uint64(BLOCK)
@@ -237,8 +263,7 @@ def _correct_all(r, g, b, v, dt, wr, d, o, bounds):
     res_bits = np.zeros(nseg, dtype=np.uint32)
     xp = np.zeros(LANES, dtype=np.float64)
     pp = np.zeros(LANES, dtype=np.float64)
-    ea = np.zeros(LANES, dtype=np.float64)  # by global lane; the segment lane l is ea[(l + lo) mod 32]
-    seg = np.zeros(LANES, dtype=np.float64)
+    ea = np.zeros(LANES, dtype=np.float64)  # by global lane (the segment's lanes rotated)
     for s in range(nseg):
         lo, hi = np.uint64(bounds[s]), np.uint64(bounds[s + 1])
         ssums = np.zeros((hi - lo + blk - np.uint64(1)) // blk, dtype=np.float64)
@@ -268,9 +293,7 @@ def _correct_all(r, g, b, v, dt, wr, d, o, bounds):
                 xp[:] = 0.0
                 pp[:] = 0.0
             if end == send:
-                for lane in range(w):
-                    seg[lane] = ea[(np.uint64(lane) + lo) % w]
-                ssums[m] = fold_lanes(seg)
+                ssums[m] = fold_lanes(ea)
                 ea[:] = 0.0
         err_abs[s] = fold_pairwise(ssums)
         res_bits[s] = mb

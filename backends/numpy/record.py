@@ -73,7 +73,8 @@ def residual_stats_with(dot: Callable[[Any, Any], Any], row_sumsq: Callable[[Any
         pred = predict_linear(baseline, velocity, residual, dt, w)
         new, err = residual_update(residual, actual, baseline, velocity, dt, decay, one_minus_decay)
         x, p = actual.reshape(1, -1), pred.reshape(1, -1)
-        dot_pred, sumsq_pred = float(dot(x, p)[0, 0]), float(row_sumsq(p)[0])
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowed prediction: IEEE Inf and NaN sums, as specified
+            dot_pred, sumsq_pred = float(dot(x, p)[0, 0]), float(row_sumsq(p)[0])
         cuts = [int(c) for c in bounds]
         segments = list(zip(cuts, cuts[1:]))
         err_abs = np.array([abs_stats(err[lo:hi])[0] for lo, hi in segments], dtype=np.float64)

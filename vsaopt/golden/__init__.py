@@ -31,7 +31,7 @@ from ..errors import OptimError, SpecError
 
 __all__ = ["on", "sample_f32", "FAMILIES", "SPEC_VERSION", "Failure", "generate", "load", "verify", "vectors_dir"]
 
-SPEC_VERSION = "5"
+SPEC_VERSION = "6"
 #: Operation families, one vector file each.
 FAMILIES: tuple[str, ...] = ("rng", "reductions", "ternary", "pack", "vsa", "map", "schedule", "accumulator", "compressor", "history")
 

@@ -216,6 +216,19 @@ def residual_update(
     return {"residual": new, "deviation": err}
 
 
+def residual_stats(
+    be: Any, residual: np.ndarray, actual: np.ndarray, baseline: np.ndarray, velocity: np.ndarray, dt: Any, w: Any, decay: Any,
+    bounds: np.ndarray,
+) -> dict:
+    """Kernel ``residual_stats`` with ``one_minus_decay = f32(1 - decay)``; the bit maxima as float32 values."""
+    r, g, b, v = _dev(be, residual.copy(), actual, baseline, velocity)  # the kernel writes the residual in place
+    d = np.float32(_scalar(decay))
+    dot_pred, sumsq_pred, err_abs, bits = be.residual_stats(r, g, b, v, np.float32(_scalar(dt)), np.float32(_scalar(w)), d,
+                                                            np.float32(1.0 - float(d)), bounds)
+    return {"residual": r, "dot_pred": dot_pred, "sumsq_pred": sumsq_pred, "err_abs_sum": np.asarray(err_abs, dtype=np.float64),
+            "residual_abs_max": np.asarray(bits, dtype=np.uint32).view(np.float32)}
+
+
 def wls_fit(be: Any, history: np.ndarray, steps: np.ndarray, decay: Any) -> dict:
     """Least-squares fit of history rows (oldest first) recorded at ``steps``, through the predictor's weights."""
     from ..phase._scalar import powi
@@ -243,6 +256,7 @@ OPS = {
     "momentum_extrapolate": momentum_extrapolate,
     "axpy": axpy,
     "residual_update": residual_update,
+    "residual_stats": residual_stats,
     "wls_fit": wls_fit,
     "cosine": cosine,
     "gate_budget": gate_budget,
@@ -391,4 +405,19 @@ def cases() -> list[dict]:
        ["correct", "record_correct", "predict", "correct", "apply"], _linear_grads(5, n, 21))
     mp("ten corrections: recent error over the last ten, newest first", PredictionConfig(prediction_steps=20),
        ["record", "record", "predict"] + ["correct"] * 11, _noisy_grads(14, n, 22, 1.0))
+    n_rs = 2 * 8192 + 300
+    rs_rng = np.random.default_rng(101)  # its own draws: the cases above keep theirs
+    rs = dict(zip(("residual", "actual", "baseline", "velocity"), rs_rng.standard_normal((4, n_rs)).astype(np.float32)))
+    rs["actual"] *= np.float32(1e3)
+    rs["actual"][::97] *= np.float32(1e20)  # sums whose float64 value depends on the order
+    out.append({"op": "residual_stats", "comment": "segments cut off lane rows and across both block boundaries (an empty one too); dt=4, w=0.95**2",
+                "inputs": {**rs, "dt": 4.0, "w": float(np.float32(0.95**2)), "decay": 0.95,
+                           "bounds": np.array([0, 5, 8191, 8200, 8200, 16390, n_rs], dtype=np.int64)}})
+    out.append({"op": "residual_stats", "comment": "edge values: signed zeros, subnormals, overflow to inf in the error and the residual",
+                "inputs": {"residual": edge, "actual": edge[::-1].copy(), "baseline": edge, "velocity": edge, "dt": 1.0, "w": 1.0,
+                           "decay": 0.5, "bounds": np.array([0, 4, edge.shape[0]], dtype=np.int64)}})
+    empty = np.zeros(0, dtype=np.float32)
+    out.append({"op": "residual_stats", "comment": "empty: no segment has an element; sums 0",
+                "inputs": {"residual": empty, "actual": empty, "baseline": empty, "velocity": empty, "dt": 2.0, "w": 0.5, "decay": 0.9,
+                           "bounds": np.array([0, 0], dtype=np.int64)}})
     return out
