@@ -74,7 +74,7 @@ def time_to_accuracy_table(rows: list) -> Table:
     r0 = rows[0]
     table = Table(title="torch_time_to_accuracy: small CNN on digits, time to plain torch's final accuracy - 0.5 points",
                   title_justify="left", caption=f"{r0.seeds} seed(s), medians; SGD momentum 0.9, lr {r0.lr:g} (grid-tuned for "
-                  f"plain torch); {r0.steps} steps; one thread; PREDICT steps run no forward pass", caption_justify="left")
+                  f"plain torch); {r0.steps} steps; one thread; PREDICT steps run no forward pass; kernels loaded by an untimed epoch first", caption_justify="left")
     for col in ("mode", "reached", "time to target", "backward to target", "backward passes", "final accuracy", "target"):
         table.add_column(col, justify="left" if col == "mode" else "right")
     for r in rows:
