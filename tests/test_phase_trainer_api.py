@@ -100,3 +100,20 @@ def test_phase_trainer_records_into_rows_it_dropped():
     assert all(values) and len(addresses) >= 8
     assert len(set(addresses[2:])) == 2  # alternating between the history row and the one dropped from the last prediction
     assert trainer.predictor_state_bytes == 2 * 4 * (64 * 8 + 8)
+
+
+def test_a_loss_is_accepted_exactly_when_its_float32_rounding_is_finite():
+    """The float fast path and the general path agree at the float32 overflow boundary (2**128 - 2**103 rounds to Inf)."""
+    from vsaopt.errors import DTypeError, NonFiniteError
+    from vsaopt.phase._scalar import F32_OVERFLOW, check_loss
+
+    below = float(np.nextafter(F32_OVERFLOW, 0.0))
+    for v in (below, np.float64(-below), np.float32(3.4028235e38), 7, np.int64(-3), 0.0, -0.0):
+        assert check_loss(v) == np.float32(v) and np.isfinite(check_loss(v))
+    assert np.signbit(check_loss(-0.0))
+    for v in (F32_OVERFLOW, -F32_OVERFLOW, np.float64(1e39), float("nan"), float("inf"), np.float32("nan")):
+        with pytest.raises(NonFiniteError, match="loss"):
+            check_loss(v)
+    for v in (True, "0.5", None, 1j):
+        with pytest.raises(DTypeError, match="loss"):
+            check_loss(v)

@@ -160,6 +160,16 @@ def _gather_blocks_par(x, off, out, prev, has_prev, mode, pb, pv, pr, dt, wr, su
         _gather_piece(x[lo:hi], off + lo, out, prev, has_prev, mode, pb, pv, pr, dt, wr, lanes, sums, total)
 
 
+@njit(cache=True)
+def _gather_whole(x, out, prev, has_prev, mode, pb, pv, pr, dt, wr):
+    """:func:`_gather_piece` of one piece that is the whole vector, serially, with its sums folded: one call for a small model's step."""
+    total = out.shape[0]
+    lanes = np.zeros((SUMS, LANES), dtype=np.float64)
+    sums = np.zeros((SUMS, (total + BLOCK - 1) // BLOCK), dtype=np.float64)
+    _gather_piece(x, 0, out, prev, has_prev, mode, pb, pv, pr, dt, wr, lanes, sums, total)
+    return fold_pairwise(sums[0]), fold_pairwise(sums[1]), fold_pairwise(sums[2]), fold_pairwise(sums[3])
+
+
 def _gather(x, off, args, lanes, sums, total):
     """One piece: serially, or with its whole blocks in parallel when it is large (the partial ends serially)."""
     n = x.shape[0]
@@ -183,8 +193,6 @@ def gather_stats(pieces: Sequence[np.ndarray], out: np.ndarray, prev: np.ndarray
     whose ``predict_linear`` is computed element by element in the same pass.
     """
     total = out.shape[0]
-    lanes = np.zeros((SUMS, LANES), dtype=np.float64)
-    sums = np.zeros((SUMS, -(-total // BLOCK)), dtype=np.float64)
     has_prev = prev is not None
     pv = prev if has_prev else _NONE
     mode, pb, vel, res, dt, wr = 0, _NONE, _NONE, _NONE, np.float32(0), np.float32(0)
@@ -200,12 +208,18 @@ def gather_stats(pieces: Sequence[np.ndarray], out: np.ndarray, prev: np.ndarray
             out[off : off + p.shape[0]] = p
             off += p.shape[0]
         pieces = [out]  # gathered in place
-    off = 0
-    for p in pieces:
-        _gather(p, off, args, lanes, sums, total)
-        off += p.shape[0]
-    folded = [float(fold_pairwise(sums[r])) if sums.shape[1] else 0.0 for r in range(SUMS)]
-    return (folded[0], folded[1] if has_prev else None, folded[2] if mode else None, folded[3] if mode else None)
+    if len(pieces) == 1 and not use_parallel(total):
+        folded = _gather_whole(pieces[0], *args)
+    else:
+        lanes = np.zeros((SUMS, LANES), dtype=np.float64)
+        sums = np.zeros((SUMS, -(-total // BLOCK)), dtype=np.float64)
+        off = 0
+        for p in pieces:
+            _gather(p, off, args, lanes, sums, total)
+            off += p.shape[0]
+        folded = tuple(fold_pairwise(sums[r]) for r in range(SUMS))
+    s0, s1, s2, s3 = (float(f) for f in folded)
+    return (s0, s1 if has_prev else None, s2 if mode else None, s3 if mode else None)
 
 
 @njit(cache=True, inline="always")
