@@ -155,15 +155,24 @@ def test_numba_parallel_variants_identical(reference, tmp_path):
     assert res.stdout.strip() == "ok 7"
 
 
-@st.composite
-def gather_inputs(draw):
-    """Pieces of a vector of up to 3 blocks (cut anywhere), with optional ``prev`` and ``pred``, magnitudes 1e-30..1e30."""
+def _cut_vectors(draw, rows, exponent):
+    """``rows`` float32 vectors of up to 3 blocks and a tail, magnitudes ``10**-exponent .. 10**exponent``, and cuts anywhere.
+
+    Returns ``(cuts, rng, vectors)``: sorted cut positions (repeats allowed), the generator that drew the vectors.
+    """
     n = draw(st.integers(0, 3 * 8192 + 70))
     seed = draw(st.integers(0, 2**32 - 1))
     cuts = sorted(draw(st.lists(st.integers(0, n), max_size=6)))
     rng = np.random.default_rng(seed)
-    scale = F32(10.0) ** rng.integers(-30, 31, size=(3, n)).astype(F32)
-    x, prev, pred = (rng.standard_normal((3, n)).astype(F32) * scale).astype(F32)
+    scale = F32(10.0) ** rng.integers(-exponent, exponent + 1, size=(rows, n)).astype(F32)
+    return cuts, rng, (rng.standard_normal((rows, n)).astype(F32) * scale).astype(F32)
+
+
+@st.composite
+def gather_inputs(draw):
+    """Pieces of a vector of up to 3 blocks (cut anywhere), with optional ``prev`` and ``pred``, magnitudes 1e-30..1e30."""
+    cuts, rng, (x, prev, pred) = _cut_vectors(draw, 3, 30)
+    n = x.shape[0]
     kind = draw(st.sampled_from(["none", "array", "linear"]))
     if kind == "linear":  # a least-squares prediction, computed in the pass
         b, v, r = (rng.standard_normal((3, n)) * 100).astype(F32)
@@ -301,12 +310,8 @@ def test_gather_stats_parallel_path_identical(reference, monkeypatch):
 @st.composite
 def residual_inputs(draw):
     """A correction's operands over up to 3 blocks, cut into segments anywhere (empty ones included), with edge values mixed in."""
-    n = draw(st.integers(0, 3 * 8192 + 70))
-    seed = draw(st.integers(0, 2**32 - 1))
-    cuts = sorted(draw(st.lists(st.integers(0, n), max_size=6)))
-    rng = np.random.default_rng(seed)
-    scale = F32(10.0) ** rng.integers(-20, 21, size=(4, n)).astype(F32)
-    r, g, b, v = (rng.standard_normal((4, n)).astype(F32) * scale).astype(F32)
+    cuts, rng, (r, g, b, v) = _cut_vectors(draw, 4, 20)
+    n = r.shape[0]
     edge = np.array([0.0, -0.0, 1e-45, -1e-45, 3e38, -3e38], F32)
     for a in (r, g, b):
         if n:

@@ -173,8 +173,8 @@ class TrainerBase(Checkpointable):
         prev2 = 0.0 if previous is None else self._monitor.previous_sumsq(previous)
         if p.prediction_is_newest:
             d_pred, p2 = d_prev, prev2
-        measured = self._record_flat(flat, correct)
-        if in_record:
+        measured = self._record_flat(flat, correct)  # not None exactly when in_record
+        if measured is not None:
             d_pred, p2 = measured
         self._recorded = True
         sums = RealGradientSums(g2, d_prev, prev2, d_pred, 0.0 if p2 is None else p2)
