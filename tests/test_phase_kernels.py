@@ -285,7 +285,7 @@ def test_gather_stats_numba_paths_identical(reference, monkeypatch, small):
 
 
 def test_gather_stats_parallel_path_identical(reference, monkeypatch):
-    """Pieces of any size through numba's prange path (whole blocks in parallel, partial ends serial) give the serial bytes."""
+    """Pieces of any size through numba's prange path (chunks of whole blocks of the concatenation in parallel) give the serial bytes."""
     pytest.importorskip("numba")
     from vsaopt.backend import get_backend
     from vsaopt.backends.numba import parallel_threshold, record

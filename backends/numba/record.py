@@ -4,9 +4,10 @@ The pieces are streamed in flat order; each block of 8192 elements keeps its
 32 float64 lanes across piece boundaries (element ``j`` adds to lane ``j mod
 32`` of block ``j div 8192``, in increasing ``j``), so every sum is the spec's
 and equals ``row_sumsq`` / ``dot`` of the concatenation byte for byte.  The
-copy and the products share one loop, so each input is read once.  A piece
-of at least ``PARALLEL_MIN`` elements has its whole blocks summed in parallel
-(each an independent sum); its partial first and last blocks stay serial.
+copy and the products share one loop, so each input is read once.  A vector
+of at least ``PARALLEL_MIN`` elements is gathered in one parallel region:
+chunks of whole blocks, each streaming the parts of the pieces that fall in
+it (blocks are independent sums).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from numba import njit, prange
+from numba.typed import List
 
 from ._config import use_parallel
 from ._dispatch import chunk_count, chunk_range
@@ -146,18 +148,27 @@ def _gather_piece(x, off, out, prev, has_prev, mode, pb, pv, pr, dt, wr, lanes, 
 
 
 @njit(cache=True, parallel=True)
-def _gather_blocks_par(x, off, out, prev, has_prev, mode, pb, pv, pr, dt, wr, sums, total):
-    """:func:`_gather_piece` of a piece that starts on a block boundary and ends on one (or at ``total``), blocks in parallel.
+def _gather_pieces_par(pieces, offsets, out, prev, has_prev, mode, pb, pv, pr, dt, wr, sums, total):
+    """:func:`_gather_piece` over every piece, chunks of whole blocks of ``out`` in parallel.
 
-    Each chunk of blocks has its own lanes; blocks are independent sums, so the
-    result is the serial one.
+    A chunk streams the parts of the pieces (``pieces[k]`` at ``offsets[k]``)
+    that fall in its blocks, with lanes of its own: blocks are independent
+    sums, so the result is the serial one.
     """
-    nblocks = (x.shape[0] + BLOCK - 1) // BLOCK
+    nblocks = (total + BLOCK - 1) // BLOCK
+    npieces = len(pieces)
     for c in prange(chunk_count(nblocks, CHUNK_BLOCKS)):
         b0, b1 = chunk_range(c, CHUNK_BLOCKS, 0, nblocks)
+        lo, hi = b0 * BLOCK, min(total, b1 * BLOCK)
         lanes = np.zeros((SUMS, LANES), dtype=np.float64)
-        lo, hi = b0 * BLOCK, min(x.shape[0], b1 * BLOCK)
-        _gather_piece(x[lo:hi], off + lo, out, prev, has_prev, mode, pb, pv, pr, dt, wr, lanes, sums, total)
+        k = np.searchsorted(offsets, lo, side="right") - 1  # the piece holding element lo
+        while k < npieces and offsets[k] < hi:
+            a, b = max(lo, offsets[k]), min(hi, offsets[k + 1])
+            if b > a:
+                x = pieces[k]
+                _gather_piece(x[a - offsets[k] : b - offsets[k]], a, out, prev, has_prev, mode, pb, pv, pr, dt, wr, lanes, sums,
+                              total)
+            k += 1
 
 
 @njit(cache=True)
@@ -168,21 +179,6 @@ def _gather_whole(x, out, prev, has_prev, mode, pb, pv, pr, dt, wr):
     sums = np.zeros((SUMS, (total + BLOCK - 1) // BLOCK), dtype=np.float64)
     _gather_piece(x, 0, out, prev, has_prev, mode, pb, pv, pr, dt, wr, lanes, sums, total)
     return fold_pairwise(sums[0]), fold_pairwise(sums[1]), fold_pairwise(sums[2]), fold_pairwise(sums[3])
-
-
-def _gather(x, off, args, lanes, sums, total):
-    """One piece: serially, or with its whole blocks in parallel when it is large (the partial ends serially)."""
-    n = x.shape[0]
-    if not use_parallel(n):
-        _gather_piece(x, off, *args, lanes, sums, total)
-        return
-    a = min(n, -off % BLOCK)  # up to the first block boundary
-    stop = off + n if off + n == total else (off + n) // BLOCK * BLOCK
-    b = max(a, stop - off)  # through the last whole block
-    _gather_piece(x[:a], off, *args, lanes, sums, total)
-    if b > a:
-        _gather_blocks_par(x[a:b], off + a, *args, sums, total)
-    _gather_piece(x[b:], off + b, *args, lanes, sums, total)
 
 
 def gather_stats(pieces: Sequence[np.ndarray], out: np.ndarray, prev: np.ndarray | None,
@@ -208,15 +204,20 @@ def gather_stats(pieces: Sequence[np.ndarray], out: np.ndarray, prev: np.ndarray
             out[off : off + p.shape[0]] = p
             off += p.shape[0]
         pieces = [out]  # gathered in place
-    if len(pieces) == 1 and not use_parallel(total):
+    parallel = use_parallel(total) and all(p.flags.writeable for p in pieces)  # (one typed list holds one array type)
+    if len(pieces) == 1 and not parallel:
         folded = _gather_whole(pieces[0], *args)
     else:
-        lanes = np.zeros((SUMS, LANES), dtype=np.float64)
         sums = np.zeros((SUMS, -(-total // BLOCK)), dtype=np.float64)
-        off = 0
-        for p in pieces:
-            _gather(p, off, args, lanes, sums, total)
-            off += p.shape[0]
+        if parallel:
+            offsets = np.cumsum([0, *(p.shape[0] for p in pieces)], dtype=np.int64)
+            _gather_pieces_par(List(pieces), offsets, *args, sums, total)
+        else:
+            lanes = np.zeros((SUMS, LANES), dtype=np.float64)
+            off = 0
+            for p in pieces:
+                _gather_piece(p, off, *args, lanes, sums, total)
+                off += p.shape[0]
         folded = tuple(fold_pairwise(sums[r]) for r in range(SUMS))
     s0, s1, s2, s3 = (float(f) for f in folded)
     return (s0, s1 if has_prev else None, s2 if mode else None, s3 if mode else None)
