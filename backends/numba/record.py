@@ -224,17 +224,24 @@ def gather_stats(pieces: Sequence[np.ndarray], out: np.ndarray, prev: np.ndarray
 
 
 @njit(cache=True, inline="always")
-def _correct(r, g, b, v, dt, wr, d, o, e, xp, pp, ea, lane):
-    """Element ``e``: the residual update in place; ``x*pred``, ``pred*pred`` and ``|err|`` into lane ``lane``."""
+def _correct_one(r, g, b, v, dt, wr, d, o, e):
+    """Element ``e``: the residual update in place; returns its ``x*pred``, ``pred*pred`` and ``|err|`` (float64)."""
     rv = r[e]
     q = b[e] + v[e] * dt  # float32 operations, each rounded, as predict_linear and residual_update
     p = q + rv * wr
     err = g[e] - q
     r[e] = d * rv + o * err
     x64, p64 = np.float64(g[e]), np.float64(p)
-    xp[lane] += x64 * p64
-    pp[lane] += p64 * p64
-    ea[lane] += abs(np.float64(err))
+    return x64 * p64, p64 * p64, abs(np.float64(err))
+
+
+@njit(cache=True, inline="always")
+def _correct(r, g, b, v, dt, wr, d, o, e, xp, pp, ea, lane):
+    """:func:`_correct_one` of element ``e``, its sums added to lane ``lane``."""
+    s0, s1, s2 = _correct_one(r, g, b, v, dt, wr, d, o, e)
+    xp[lane] += s0
+    pp[lane] += s1
+    ea[lane] += s2
 
 
 @njit(cache=True, inline="always")
@@ -244,16 +251,10 @@ def _correct_row4(r, g, b, v, dt, wr, d, o, j, xp, pp, ea):
     for lane in range(np.uint64(0), w):
         a0, a1, a2 = xp[lane], pp[lane], ea[lane]
         for q in range(4):
-            e = j + np.uint64(q) * w + lane
-            rv = r[e]
-            qq = b[e] + v[e] * dt
-            p = qq + rv * wr
-            err = g[e] - qq
-            r[e] = d * rv + o * err
-            x64, p64 = np.float64(g[e]), np.float64(p)
-            a0 += x64 * p64
-            a1 += p64 * p64
-            a2 += abs(np.float64(err))
+            s0, s1, s2 = _correct_one(r, g, b, v, dt, wr, d, o, j + np.uint64(q) * w + lane)
+            a0 += s0
+            a1 += s1
+            a2 += s2
         xp[lane], pp[lane], ea[lane] = a0, a1, a2
 
 

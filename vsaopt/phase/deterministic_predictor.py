@@ -7,7 +7,8 @@ with weights ``history_decay ** age`` (kernel ``wls_fit``).  A prediction at
 global step ``s`` is ``baseline + velocity * (s - fit_step) + residual *
 history_decay ** steps_since_fit`` (kernel ``predict_linear``).  A correction
 record first folds the error of the current line into the residual (kernel
-``residual_update``, or ``residual_stats`` with its statistics).  spec/schedule.md states every operation.
+``residual_update``, or ``residual_stats`` with its statistics).
+spec/schedule.md states every operation.
 
 Uncompressed, the ring has one row more than the history: the row the next
 record is gathered into (:meth:`DeterministicPredictor.scratch_row`), so a
