@@ -800,6 +800,11 @@ def test_emulated_prediction(emu_backend):
     args = (2.0, 0.95, float(np.float32(1 - np.float32(0.95))))
     _same(emu_backend["residual_update"](_dev(r), _dev(g), _dev(b), _dev(v), *args),
           ref["residual_update"](r, g, b, v, *args), "residual_update")
+    bounds = np.array([0, 7, 7, 1500, n], dtype=np.int64)
+    res, want_res = _dev(r), r.copy()
+    got = emu_backend["residual_stats"](res, _dev(g), _dev(b), _dev(v), 2.0, 0.7, *args[1:], bounds)
+    _same(got, ref["residual_stats"](want_res, g, b, v, 2.0, 0.7, *args[1:], bounds), "residual_stats")
+    _same(np.asarray(res), want_res, "residual_stats residual")
     hist = np.stack([_floats(rng, n) for _ in range(6)])
     rows = np.array([3, 4, 5, 0, 1], dtype=np.int64)
     w = 0.9 ** np.arange(4, -1, -1, dtype=np.float64)
