@@ -109,6 +109,39 @@ def test_backward_into_the_buffer_views_needs_no_copy():
 
 
 @pytest.mark.parametrize("kind", ["phase", "deterministic"])
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_the_trainer_takes_the_buffers_pieces_without_checking_them_again(kind, backend, monkeypatch):
+    """The buffer's pieces are of the trainer's own layout: recorded as they are, no second validation of names and shapes."""
+    from vsaopt import _grads
+
+    model = _model()
+    accel = PhaseAccelerator(model, PRESETS[kind], trainer=kind, backend=backend)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+
+    def second_check(*args, **kwargs):
+        raise AssertionError("the adapter's own pieces were validated again")
+
+    monkeypatch.setattr(_grads, "_float32_arrays", second_check)
+    for step in range(6):
+        info = accel.begin_step()
+        opt.zero_grad()
+        loss = None
+        if info.needs_backward:
+            x, y = _batch(step)
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            expected = np.concatenate([p.grad.numpy().ravel() for p in model.parameters()])
+            accel.record_gradients()
+            assert accel.trainer._predictor.newest_flat().tobytes() == expected.tobytes()
+        else:
+            accel.apply_predicted_gradients()
+        opt.step()
+        accel.end_step(loss)
+    with pytest.raises(AssertionError, match="validated again"):  # a user's mapping still is
+        accel.trainer.layout.pieces({n: p.detach().numpy() for n, p in model.named_parameters()}, accel.backend, "g")
+
+
+@pytest.mark.parametrize("kind", ["phase", "deterministic"])
 def test_a_failed_record_changes_nothing(kind):
     model = _model()
     accel = PhaseAccelerator(model, PRESETS[kind], trainer=kind, backend="numpy")

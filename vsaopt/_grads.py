@@ -21,7 +21,8 @@ from ._arrays import check_finite_bits, float32_array
 from ._bits import F32_INF_BITS, f32_from_bits
 from .errors import ConfigError, DTypeError, ShapeError
 
-__all__ = ["ParamShapes", "ParamLayout", "GradientInfo", "FlatGradients", "normalize_param_shapes", "validate_gradients"]
+__all__ = ["ParamShapes", "ParamLayout", "GradientInfo", "FlatGradients", "GradientPieces", "normalize_param_shapes",
+           "validate_gradients"]
 
 #: Largest number of elements over all parameters.
 MAX_ELEMENTS = 2**40
@@ -198,12 +199,15 @@ class ParamLayout:
         """The gradients as flat float32 arrays in declaration order, names, shapes and dtypes checked; values not.
 
         No copy where an array already is C-contiguous float32 of the backend;
-        :class:`FlatGradients` of this layout and backend give their one vector.
+        :class:`FlatGradients` of this layout and backend give their one vector,
+        :class:`GradientPieces` of this very layout and backend their pieces.
         For callers whose first pass over the values checks them (the trainers'
         ``gather_stats``, then :meth:`raise_non_finite`).
         """
         if isinstance(gradients, FlatGradients) and gradients.layout == self and gradients.backend is be:
             return [gradients.flat]
+        if isinstance(gradients, GradientPieces) and gradients.layout is self and gradients.backend is be:
+            return list(gradients.pieces)
         return _float32_arrays(gradients, self.pairs, be, what)
 
     def flatten(self, gradients: Any, be: Any, what: str) -> Any:
@@ -257,7 +261,29 @@ class ParamLayout:
         return {name: flat[off : off + n].reshape(shape) for name, shape, off, n in zip(self.names, self.shapes, self.offsets, self.sizes)}
 
 
-class FlatGradients(Mapping):
+class _LayoutGradients(Mapping):
+    """A gradient mapping over a layout's names (declared shapes); a subclass gives parameter ``k``'s flat array."""
+
+    layout: ParamLayout
+
+    def _flat_piece(self, k: int) -> Any:  # pragma: no cover - defined by each subclass
+        raise NotImplementedError
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            k = self.layout.names.index(name)
+        except ValueError:
+            raise KeyError(name) from None
+        return self._flat_piece(k).reshape(self.layout.shapes[k])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.layout.names)
+
+    def __len__(self) -> int:
+        return len(self.layout.names)
+
+
+class FlatGradients(_LayoutGradients):
     """Every declared parameter's gradient in one flat float32 vector, checked once, recorded without a copy.
 
     A mapping ``name -> view`` (declared shapes) like any gradient mapping, so it
@@ -309,16 +335,45 @@ class FlatGradients(Mapping):
         self.flat = flat
         self.backend = be
 
-    def __getitem__(self, name: str) -> Any:
-        try:
-            k = self.layout.names.index(name)
-        except ValueError:
-            raise KeyError(name) from None
+    def _flat_piece(self, k: int) -> Any:
         off, n = self.layout.offsets[k], self.layout.sizes[k]
-        return self.flat[off : off + n].reshape(self.layout.shapes[k])
+        return self.flat[off : off + n]
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.layout.names)
 
-    def __len__(self) -> int:
-        return len(self.layout.names)
+class GradientPieces(_LayoutGradients):
+    """Every declared parameter's gradient as a flat float32 array, made by vsaopt itself and taken as it is.
+
+    A mapping ``name -> array`` (declared shapes) like any gradient mapping;
+    :meth:`ParamLayout.pieces` of the same layout object and backend returns
+    the pieces without checking names, shapes and dtypes again.  For the
+    PyTorch adapter, whose gradient buffer builds them from the parameters the
+    trainer was declared with.  Values are not checked (the trainer's gather
+    pass is the finite check).
+
+    Parameters
+    ----------
+    layout : ParamLayout
+        The layout object of the trainer that takes them.
+    pieces : sequence of backend arrays
+        Per declared parameter, in order: 1-D, float32, C-contiguous, of
+        backend ``be``, with the parameter's number of elements.  Not checked.
+    be : backend object
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from vsaopt.backend import get_backend
+    >>> be = get_backend("numpy")
+    >>> lay = ParamLayout([("w", (2,)), ("b", (1,))])
+    >>> g = GradientPieces(lay, [np.ones(2, np.float32), np.zeros(1, np.float32)], be)
+    >>> lay.pieces(g, be, "g")[0] is g.pieces[0], g["b"]
+    (True, array([0.], dtype=float32))
+    """
+
+    def __init__(self, layout: ParamLayout, pieces: Sequence[Any], be: Any) -> None:
+        self.layout = layout
+        self.pieces = tuple(pieces)
+        self.backend = be
+
+    def _flat_piece(self, k: int) -> Any:
+        return self.pieces[k]

@@ -70,6 +70,11 @@ class TrainerBase(Checkpointable):
         return self._monitor.telemetry
 
     @property
+    def layout(self) -> Any:
+        """The declared parameters (:class:`~vsaopt._grads.ParamLayout`: names, shapes, sizes, flat offsets)."""
+        return self._layout
+
+    @property
     def param_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         """The declared ``(name, shape)`` pairs (a new list)."""
         return list(self._layout.pairs)

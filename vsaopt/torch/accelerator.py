@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from .._arrays import check_int
+from .._grads import GradientPieces
 from ..errors import BackendError, CheckpointError, ConfigError, DTypeError, NonFiniteError, PhaseError
 from ..phase import DeterministicPhaseTrainer, PhaseTrainer
 from ._dlpack import backend_for, from_array
@@ -272,8 +273,9 @@ class PhaseAccelerator:
         if all(p.grad is None for _, p in self._params):
             raise PhaseError("record_gradients: no gradient in any parameter (call loss.backward() first)")
         arrays, present = self._buffer.sources(self._params)
-        # one pass of the trainer reads every gradient where it is, copies it into its history and checks it finite
-        grads = dict(zip(self.parameter_names, arrays))
+        # one pass of the trainer reads every gradient where it is, copies it into its history and checks it finite;
+        # the buffer made the pieces of the trainer's own layout, so the trainer does not check them again
+        grads = GradientPieces(self._trainer.layout, arrays, self._be)
         try:
             if batch_size is None:
                 self._trainer.record_full_gradients(grads)
@@ -312,7 +314,7 @@ class PhaseAccelerator:
         if self._buffer.zero_copy:
             self._trainer.predict_gradients_into(self._buffer.array)
             if self._kind == "phase" and self._apply_corrections and self._trainer.has_pending_correction:
-                self._trainer.apply_correction(self._trainer._layout.split(self._buffer.array))
+                self._trainer.apply_correction(self._trainer.layout.split(self._buffer.array))
             self._buffer.install(self._params, self._present)
             return
         preds = self._trainer.get_predicted_gradients()

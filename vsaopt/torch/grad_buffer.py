@@ -40,7 +40,7 @@ class GradBuffer:
     views : list of torch.Tensor
         ``flat`` sliced and shaped as each parameter.
     array_views : list of numpy or cupy arrays
-        The same slices of ``array``.
+        The same slices of ``array``, flat (1-D).
     zero_copy : bool
         Whether every parameter is float32, so each ``p.grad`` can be its view.
 
@@ -51,8 +51,8 @@ class GradBuffer:
     >>> buf = GradBuffer([("w", w)], w.device)
     >>> w.grad = torch.ones(2, 2, dtype=torch.float64)
     >>> arrays, present = buf.sources([("w", w)])
-    >>> present, arrays[0].dtype, buf.flat.tolist()   # converted into the buffer
-    ([True], dtype('float32'), [1.0, 1.0, 1.0, 1.0])
+    >>> present, arrays[0].shape, arrays[0].dtype, buf.flat.tolist()   # converted into the buffer
+    ([True], (4,), dtype('float32'), [1.0, 1.0, 1.0, 1.0])
     """
 
     def __init__(self, params: Sequence[tuple[str, torch.Tensor]], device: torch.device) -> None:
@@ -64,7 +64,7 @@ class GradBuffer:
         off = 0
         for (_, p), n in zip(params, sizes):
             self.views.append(self.flat[off : off + n].view(p.shape))
-            self.array_views.append(self.array[off : off + n].reshape(tuple(p.shape)))
+            self.array_views.append(self.array[off : off + n])
             off += n
         self.zero_copy = all(p.dtype == torch.float32 for _, p in params)
 
@@ -74,7 +74,7 @@ class GradBuffer:
         return g.data_ptr() == v.data_ptr() and g.dtype == v.dtype and g.stride() == v.stride() and g.shape == v.shape
 
     def sources(self, params: Sequence[tuple[str, torch.Tensor]]) -> tuple[list[Any], list[bool]]:
-        """Every ``p.grad`` as a float32 backend array of the parameter's shape, for the trainer to read once.
+        """Every ``p.grad`` as a flat float32 backend array (C order), for the trainer to read once.
 
         A float32 contiguous ``p.grad`` (its view of this buffer or any other
         tensor) is shared as it is, without a copy.  Any other gradient is
@@ -88,7 +88,7 @@ class GradBuffer:
         Returns
         -------
         arrays : list
-            Per parameter, a backend array of its shape.
+            Per parameter, a 1-D backend array of its elements.
         present : list of bool
             Per parameter, whether it had a gradient.
 
@@ -115,7 +115,7 @@ class GradBuffer:
                 if g is not None and self.holds(k, g):
                     arrays.append(self.array_views[k])
                 elif g is not None and g.dtype == torch.float32 and g.is_contiguous() and not g.is_neg():
-                    arrays.append(to_array(g))
+                    arrays.append(to_array(g).reshape(-1))
                 else:
                     if g is None:
                         self.views[k].zero_()
