@@ -374,3 +374,15 @@ def test_residual_stats_reports_an_overflowed_residual_without_raising(backend):
                                                  np.array([0, 32, 40], np.int64))
     assert np.isfinite(err_abs[0]) and np.isinf(err_abs[1])
     assert int(bits[0]) < 0x7F800000 <= int(bits[1])
+
+
+def test_residual_stats_rejects_bounds_that_do_not_run_from_0_to_n(backend):
+    """A decreasing bound (a segment of negative length) is a ShapeError before anything is written, on every backend."""
+    from vsaopt.errors import ShapeError
+
+    r, g, b, v = (np.ones(40, F32) for _ in range(4))
+    for bounds in ([0, 30, 20, 40], [0, 30], [5, 40], [0, 50], []):
+        res = dev(backend, r)[0]
+        with pytest.raises(ShapeError, match="bounds"):
+            backend.residual_stats(res, *dev(backend, g, b, v), F32(1.0), F32(1.0), F32(0.5), F32(0.5), np.array(bounds, np.int64))
+        assert_bit_equal(to_host(res), r)

@@ -21,6 +21,8 @@ from numba.typed import List
 
 from ._config import use_parallel
 from ._dispatch import chunk_count, chunk_range
+from vsaopt.backends.numpy.record import segment_bounds
+
 from .reduce import ABS_MASK, BLOCK, LANES, fold_lanes, fold_pairwise
 
 #: Sums kept per block: ``x*x``, ``x*prev``, ``x*pred``, ``pred*pred``.
@@ -102,7 +104,7 @@ def _rows(x, i0, out, j0, nrows, prev, has_prev, mode, pb, pv, pr, dt, wr, lanes
         j = j0 + r * w
         for lane in range(np.uint64(0), w):
             _add(x, i + lane, out, prev, has_prev, j + lane, lanes, lane)
-        if mode and r % np.uint64(4) == np.uint64(3) and r < n4:  # four rows copied: their pred sums
+        if mode and r % np.uint64(4) == np.uint64(3):  # four rows copied (so r < n4): their pred sums
             _pred_rows4(out, j - np.uint64(3) * w, mode, pb, pv, pr, dt, wr, lanes)
     if mode:
         for r in range(n4, np.uint64(nrows)):
@@ -321,7 +323,7 @@ def _correct_all(r, g, b, v, dt, wr, d, o, bounds):
             mb = _correct_rows(r, g, b, v, dt, wr, d, o, rbits, j, nrows, xp, pp, ea, mb)
             j += nrows * w
             for t in range(j, end):
-                _correct(r, g, b, v, dt, wr, d, o, t, xp, pp, ea, t - j)
+                _correct(r, g, b, v, dt, wr, d, o, t, xp, pp, ea, t % w)
                 mb = max(mb, np.uint32(rbits[t] & ABS_MASK))
             j = end
             if end == gend:
@@ -344,7 +346,7 @@ def residual_stats(residual: np.ndarray, actual: np.ndarray, baseline: np.ndarra
     One pass: each element's prediction, error and new residual are computed
     once, and every sum is the spec's (see the reference).
     """
-    cuts = np.ascontiguousarray(bounds, dtype=np.int64)
+    cuts = segment_bounds(bounds, residual.shape[0])
     gsums, err_abs, res_bits = _correct_all(residual, actual, baseline, velocity, np.float32(dt), np.float32(w), np.float32(decay),
                                             np.float32(one_minus_decay), cuts)
     return float(fold_pairwise(gsums[0])), float(fold_pairwise(gsums[1])), err_abs, res_bits

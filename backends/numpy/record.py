@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from vsaopt.errors import ShapeError
+
 from .predict import predict_linear, residual_update
 from .reduce import abs_stats
 from .vsa import dot, row_sumsq
@@ -54,6 +56,20 @@ def gather_with(dot: Callable[[Any, Any], Any], row_sumsq: Callable[[Any], Any],
 ResidualStats = tuple[float, float, np.ndarray, np.ndarray]
 
 
+def segment_bounds(bounds: Any, n: int) -> np.ndarray:
+    """``bounds`` as host int64 ``[s + 1]``, checked to run from 0 to ``n`` without decreasing.
+
+    Raises
+    ------
+    ShapeError
+        Otherwise (a decreasing bound would make a segment of negative length).
+    """
+    cuts = np.ascontiguousarray(bounds, dtype=np.int64)
+    if cuts.ndim != 1 or cuts.shape[0] < 1 or cuts[0] != 0 or cuts[-1] != n or bool((cuts[1:] < cuts[:-1]).any()):
+        raise ShapeError(f"bounds: expected segment bounds increasing from 0 to {n}, got {cuts.tolist()[:8]}")
+    return cuts
+
+
 def residual_stats_with(dot: Callable[[Any, Any], Any], row_sumsq: Callable[[Any], Any], predict_linear: Callable[..., Any],
                         residual_update: Callable[..., Any], abs_stats: Callable[[Any], Any]) -> Callable[..., ResidualStats]:
     """The ``residual_stats`` kernel composed of the given ``dot``, ``row_sumsq``, ``predict_linear``, ``residual_update`` and ``abs_stats``."""
@@ -70,12 +86,12 @@ def residual_stats_with(dot: Callable[[Any, Any], Any], row_sumsq: Callable[[Any
         the ``abs_stats`` sum of ``e`` (float64 array) and the ``abs_stats``
         bit maximum of ``r'`` (uint32 array).
         """
+        cuts = segment_bounds(bounds, actual.shape[0]).tolist()
         pred = predict_linear(baseline, velocity, residual, dt, w)
         new, err = residual_update(residual, actual, baseline, velocity, dt, decay, one_minus_decay)
         x, p = actual.reshape(1, -1), pred.reshape(1, -1)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflowed prediction: IEEE Inf and NaN sums, as specified
             dot_pred, sumsq_pred = float(dot(x, p)[0, 0]), float(row_sumsq(p)[0])
-        cuts = [int(c) for c in bounds]
         segments = list(zip(cuts, cuts[1:]))
         err_abs = np.array([abs_stats(err[lo:hi])[0] for lo, hi in segments], dtype=np.float64)
         res_bits = np.array([abs_stats(new[lo:hi])[1] for lo, hi in segments], dtype=np.uint32)

@@ -420,4 +420,7 @@ def cases() -> list[dict]:
     out.append({"op": "residual_stats", "comment": "empty: no segment has an element; sums 0",
                 "inputs": {"residual": empty, "actual": empty, "baseline": empty, "velocity": empty, "dt": 2.0, "w": 0.5, "decay": 0.9,
                            "bounds": np.array([0, 0], dtype=np.int64)}})
+    out.append({"op": "residual_stats", "comment": "a decreasing bound (a segment of negative length) is rejected",
+                "inputs": {**{k: a[:40] for k, a in rs.items()}, "dt": 1.0, "w": 1.0, "decay": 0.5,
+                           "bounds": np.array([0, 30, 20, 40], dtype=np.int64)}})
     return out

@@ -275,7 +275,7 @@ class PhaseAccelerator:
         arrays, present = self._buffer.sources(self._params)
         # one pass of the trainer reads every gradient where it is, copies it into its history and checks it finite;
         # the buffer made the pieces of the trainer's own layout, so the trainer does not check them again
-        grads = GradientPieces(self._trainer.layout, arrays, self._be)
+        grads = GradientPieces(self._trainer.layout, arrays, self._trainer.backend)
         try:
             if batch_size is None:
                 self._trainer.record_full_gradients(grads)
