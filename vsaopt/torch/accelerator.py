@@ -10,6 +10,7 @@ import torch
 
 from .._arrays import check_int
 from .._grads import GradientPieces
+from ..checkpoint import digest
 from ..errors import BackendError, CheckpointError, ConfigError, DTypeError, NonFiniteError, PhaseError
 from ..phase import DeterministicPhaseTrainer, PhaseTrainer
 from ._dlpack import backend_for, from_array
@@ -23,7 +24,7 @@ _TRAINERS = {"deterministic": DeterministicPhaseTrainer, "phase": PhaseTrainer}
 
 
 #: ``format`` of :meth:`PhaseAccelerator.state_dict`.
-STATE_FORMAT = "vsaopt.torch.PhaseAccelerator/1"
+STATE_FORMAT = "vsaopt.torch.PhaseAccelerator/2"
 
 
 class PhaseAccelerator:
@@ -59,6 +60,14 @@ class PhaseAccelerator:
     and sparse gradients raise :class:`~vsaopt.errors.DTypeError`.  All
     parameters must be on one device.
 
+    Parameters that change under the accelerator are checked at every
+    :meth:`record_gradients` and :meth:`apply_predicted_gradients`: freezing
+    (``requires_grad_(False)``) and unfreezing, and casts to another floating
+    dtype (``model.double()``), are followed; a frozen parameter counts as
+    absent (below).  A change of shape or device, or a module's parameter
+    replaced or removed, raises a typed error naming the parameter before
+    anything is read or written.
+
     Missing gradients follow ``torch.optim``: a followed parameter whose
     ``p.grad`` is None after the backward pass (unused in this step) has no
     gradient.  The trainer records zeros for it (its slice of the recorded
@@ -87,12 +96,14 @@ class PhaseAccelerator:
         the next predicted gradient (:meth:`~vsaopt.phase.PhaseTrainer.apply_correction`).
     skip_nonfinite : bool
         Like ``torch.amp.GradScaler``: a backward step whose gradients hold NaN
-        or Inf is skipped instead of raising.  :meth:`record_gradients` then
+        or Inf, or a PREDICT step whose prediction is not finite in a
+        parameter's dtype, is skipped instead of raising.
+        :meth:`record_gradients` (or :meth:`apply_predicted_gradients`) then
         returns False, records nothing and counts the step in
         :attr:`skipped_nonfinite`; the caller skips ``optimizer.step()`` for it
         and ends the step as usual (:meth:`end_step` ignores that step's loss,
         which is usually not finite either).  The step still counts in the
-        schedule, as a backward step without a recorded gradient.
+        schedule.
 
     Raises
     ------
@@ -150,13 +161,7 @@ class PhaseAccelerator:
             raise ConfigError(f"skip_nonfinite: expected a bool, got {skip_nonfinite!r}")
         source = ParamSource(model_or_named_parameters)
         params = source.params
-        devices = {p.device for _, p in params}
-        if len(devices) > 1:
-            raise BackendError(f"model_or_named_parameters: all parameters must be on one device, got {sorted(str(d) for d in devices)}")
-        for name, p in params:
-            if p.dtype not in (torch.float32, torch.float16, torch.bfloat16, torch.float64):
-                raise DTypeError(f"parameter {name!r}: expected a float32, float16, bfloat16 or float64 tensor, got {p.dtype}")
-        self._device = next(iter(devices))
+        self._device = source.device
         self._be = backend_for(self._device, backend)
         self._source = source
         self._params = params
@@ -193,7 +198,7 @@ class PhaseAccelerator:
 
     @property
     def skipped_nonfinite(self) -> int:
-        """Backward steps skipped because their gradients were not finite (``skip_nonfinite=True``)."""
+        """Steps skipped because their recorded or predicted gradients were not finite (``skip_nonfinite=True``)."""
         return self._skipped
 
     @property
@@ -270,9 +275,11 @@ class PhaseAccelerator:
             raise PhaseError("record_gradients: this step's gradients were already skipped as not finite")
         if batch_size is not None:
             check_int(batch_size, "batch_size", 1, 2**62)
-        if all(p.grad is None for _, p in self._params):
-            raise PhaseError("record_gradients: no gradient in any parameter (call loss.backward() first)")
-        arrays, present = self._buffer.sources(self._params)
+        trainable = self._source.trainable("record_gradients")
+        untracked = self._source.check_module("record_gradients")
+        if not any(t and p.grad is not None for t, (_, p) in zip(trainable, self._params)):
+            raise PhaseError("record_gradients: no gradient in any trainable parameter (call loss.backward() first)")
+        arrays, present = self._buffer.sources(self._params, trainable)
         # one pass of the trainer reads every gradient where it is, copies it into its history and checks it finite;
         # the buffer made the pieces of the trainer's own layout, so the trainer does not check them again
         grads = GradientPieces(self._trainer.layout, arrays, self._trainer.backend)
@@ -284,11 +291,10 @@ class PhaseAccelerator:
         except NonFiniteError:  # raised before the trainer changed anything
             if not self._skip_nonfinite:
                 raise
-            self._skipped += 1
-            self._skipping = True
+            self._skip_step()
             return False
         self._present = present
-        for name in self._source.new_untracked():
+        for name in untracked:
             warnings.warn(
                 f"parameter {name!r} became trainable after the PhaseAccelerator was built and is not followed: "
                 "it gets gradients in backward steps only; build a new PhaseAccelerator to include it",
@@ -297,37 +303,60 @@ class PhaseAccelerator:
             )
         return True
 
-    def apply_predicted_gradients(self) -> None:
+    def _skip_step(self) -> None:
+        self._skipped += 1
+        self._skipping = True
+
+    def apply_predicted_gradients(self) -> bool:
         """Write this PREDICT step's predicted gradients into ``p.grad`` (allocated when None).
 
-        With float32 parameters the trainer writes the prediction straight into
-        the gradient buffer and each ``p.grad`` is (made) its view: no copy, and
-        the same ``p.grad`` memory every PREDICT step.  Parameters that had no
-        gradient in the last backward step keep their ``p.grad`` (see the class
-        notes).
+        The trainer writes the prediction straight into the gradient buffer.
+        A float32 parameter's ``p.grad`` is (made) its view: no copy, and the
+        same ``p.grad`` memory every PREDICT step.  Other floating dtypes get
+        the prediction converted into their own ``p.grad``.  Parameters that
+        had no gradient in the last backward step, or are frozen now
+        (``requires_grad`` False), keep their ``p.grad`` (see the class notes).
+
+        Returns
+        -------
+        bool
+            True when written; False when ``skip_nonfinite`` skipped a prediction
+            that is not finite (skip ``optimizer.step()`` then).
 
         Raises
         ------
         PhaseError
             Outside a PREDICT step, during warmup, or a second time in one step.
+        NonFiniteError
+            The prediction is not finite in a parameter's dtype (a float16
+            parameter from about 65520 on; any dtype when it overflows float32),
+            without ``skip_nonfinite``.  No ``p.grad`` is converted; float32
+            ``p.grad`` views may hold the prediction: do not step the optimizer.
+        ShapeError, BackendError, DTypeError
+            A parameter changed shape or device after construction (see
+            :meth:`~vsaopt.torch.param_source.ParamSource.trainable`).
         """
-        if self._buffer.zero_copy:
+        trainable = self._source.trainable("apply_predicted_gradients")
+        write = [t and has for t, has in zip(trainable, self._present)]
+        self._trainer.require_predict("apply_predicted_gradients")
+        self._buffer.release(self._params, write)  # p.grad tensors that must not show the prediction
+        try:
             self._trainer.predict_gradients_into(self._buffer.array)
             if self._kind == "phase" and self._apply_corrections and self._trainer.has_pending_correction:
                 self._trainer.apply_correction(self._trainer.layout.split(self._buffer.array))
-            self._buffer.install(self._params, self._present)
-            return
-        preds = self._trainer.get_predicted_gradients()
-        if self._kind == "phase" and self._apply_corrections:
-            self._trainer.apply_correction(preds)
-        with torch.no_grad():
-            for (name, p), has in zip(self._params, self._present):
-                if not has:
-                    continue
-                src = from_array(preds[name]).reshape(p.shape)
-                if p.grad is None:
-                    p.grad = torch.empty_like(p, memory_format=torch.contiguous_format)
-                p.grad.copy_(src)
+            bad = self._buffer.overflowing(self._params, write)
+            if bad:
+                raise NonFiniteError(
+                    f"apply_predicted_gradients: the predicted gradient of {bad[0]!r} overflows float16"
+                    + (f" (and of {len(bad) - 1} more parameters)" if len(bad) > 1 else "")
+                )
+        except NonFiniteError:
+            if not self._skip_nonfinite:
+                raise
+            self._skip_step()
+            return False
+        self._buffer.install(self._params, write)
+        return True
 
     def end_step(self, loss: Any) -> None:
         """End the step with its loss (a Python number or a one-element tensor; finite), or ``None``.
@@ -378,8 +407,10 @@ class PhaseAccelerator:
         """The accelerator's state in plain types that ``torch.save`` and ``torch.load(weights_only=True)`` round-trip.
 
         ``{"format", "trainer", "parameter_names", "present", "skipped_nonfinite",
-        "skipping", "trainer_state": {"header": JSON-able dict, "arrays": name ->
-        CPU tensor}}``: only str, int, float, bool, None, lists, dicts and tensors.
+        "skipping", "sha256", "trainer_state": {"header": JSON-able dict, "arrays":
+        name -> CPU tensor}}``: only str, int, float, bool, None, lists, dicts and
+        tensors.  ``sha256`` covers the accelerator's own fields and the trainer
+        state's digest (which covers its arrays), so an edited field is detected.
 
         Examples
         --------
@@ -391,7 +422,7 @@ class PhaseAccelerator:
         >>> accel.load_state_dict(torch.load(buf, weights_only=True))
         """
         inner = self._trainer.state_dict()
-        return {
+        state = {
             "format": STATE_FORMAT,
             "trainer": self._kind,
             "parameter_names": list(self.parameter_names),
@@ -400,37 +431,56 @@ class PhaseAccelerator:
             "skipping": self._skipping,
             "trainer_state": {"header": inner["header"], "arrays": arrays_to_tensors(inner["arrays"])},
         }
+        state["sha256"] = _outer_digest(state)
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a :meth:`state_dict` saved for the same parameters, trainer and config.
 
         Also accepts the wrapped trainer's own ``state_dict()`` (numpy arrays).
+        Every field is checked (types, ranges, the digest, and agreement with
+        the trainer's state) before anything changes.
 
         Raises
         ------
         CheckpointError
-            Another format, trainer, config or parameter list; the accelerator is unchanged.
+            Another format, trainer, config or parameter list, or an edited or
+            inconsistent field; the accelerator is unchanged.
         """
         if not isinstance(state, dict):
             raise CheckpointError(f"state dict: expected a dict, got {type(state).__name__}")
         if state.get("format") != STATE_FORMAT:
-            if "header" in state and "arrays" in state:  # the trainer's own state
+            if set(state) == {"header", "arrays"}:  # the trainer's own state
                 self._trainer.load_state_dict(state)
                 return
             raise CheckpointError(f"state dict: expected format {STATE_FORMAT!r}, got {state.get('format')!r}")
-        if state.get("trainer") != self._kind:
-            raise CheckpointError(f"state dict: saved for trainer {state.get('trainer')!r}, this accelerator has {self._kind!r}")
-        if state.get("parameter_names") != list(self.parameter_names):
+        if set(state) != _STATE_KEYS:
+            raise CheckpointError(f"state dict: expected the keys {sorted(_STATE_KEYS)}, got {sorted(map(str, state))}")
+        if state["trainer"] != self._kind:
+            raise CheckpointError(f"state dict: saved for trainer {state['trainer']!r}, this accelerator has {self._kind!r}")
+        if state["parameter_names"] != list(self.parameter_names):
             raise CheckpointError("state dict: saved for other parameters (names or order differ)")
-        present, skipped, skipping = state.get("present"), state.get("skipped_nonfinite"), state.get("skipping")
+        present, skipped, skipping = state["present"], state["skipped_nonfinite"], state["skipping"]
         if not (isinstance(present, list) and len(present) == len(self._params) and all(isinstance(b, bool) for b in present)):
             raise CheckpointError(f"state dict: 'present' must be a list of {len(self._params)} bools")
         if isinstance(skipped, bool) or not isinstance(skipped, int) or skipped < 0 or not isinstance(skipping, bool):
             raise CheckpointError("state dict: 'skipped_nonfinite' must be an int >= 0 and 'skipping' a bool")
-        inner = state.get("trainer_state")
-        if not isinstance(inner, dict) or set(inner) != {"header", "arrays"}:
+        inner = state["trainer_state"]
+        if not isinstance(inner, dict) or set(inner) != {"header", "arrays"} or not isinstance(inner["header"], dict):
             raise CheckpointError("state dict: 'trainer_state' must be a dict of 'header' and 'arrays'")
-        self._trainer.load_state_dict({"header": inner["header"], "arrays": tensors_to_arrays(inner["arrays"], "trainer_state.arrays")})
+        if state["sha256"] != _outer_digest(state):
+            raise CheckpointError("state dict: digest mismatch (the accelerator's fields were edited or corrupted)")
+        head = inner["header"]
+        counters = head.get("state") if isinstance(head.get("state"), dict) else {}
+        steps = counters.get("total_step")
+        in_step, recorded = counters.get("in_step"), counters.get("recorded")
+        if not (isinstance(steps, int) and isinstance(in_step, bool) and isinstance(recorded, bool)):
+            raise CheckpointError("state dict: 'trainer_state' lacks the step counters")
+        if skipped > steps + int(in_step):
+            raise CheckpointError(f"state dict: 'skipped_nonfinite' {skipped} exceeds the {steps + int(in_step)} steps taken")
+        if skipping and not (in_step and not recorded):
+            raise CheckpointError("state dict: 'skipping' is set outside a step whose gradients were skipped")
+        self._trainer.load_state_dict({"header": head, "arrays": tensors_to_arrays(inner["arrays"], "trainer_state.arrays")})
         self._present, self._skipped, self._skipping = list(present), skipped, skipping
 
     def __repr__(self) -> str:
@@ -438,3 +488,15 @@ class PhaseAccelerator:
             f"PhaseAccelerator(trainer={self._kind!r}, parameters={len(self._params)}, "
             f"backend={self._be.name!r}, device={str(self._device)!r})"
         )
+
+
+_STATE_KEYS = frozenset({"format", "trainer", "parameter_names", "present", "skipped_nonfinite", "skipping", "sha256", "trainer_state"})
+
+
+def _outer_digest(state: dict) -> str:
+    """SHA-256 of the accelerator's own fields and of its trainer state's digest."""
+    fields = {k: v for k, v in state.items() if k not in ("sha256", "trainer_state")}
+    trainer_state = state.get("trainer_state")
+    header = trainer_state.get("header") if isinstance(trainer_state, dict) else None
+    fields["trainer_sha256"] = header.get("sha256") if isinstance(header, dict) else None
+    return digest(fields, {})

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..errors import BackendError, DTypeError
+from ..errors import BackendError, DTypeError, ShapeError
 from ._dlpack import FLOAT_DTYPES, to_array
 
 __all__ = ["GradBuffer"]
@@ -41,8 +41,13 @@ class GradBuffer:
         ``flat`` sliced and shaped as each parameter.
     array_views : list of numpy or cupy arrays
         The same slices of ``array``, flat (1-D).
-    zero_copy : bool
-        Whether every parameter is float32, so each ``p.grad`` can be its view.
+
+    Notes
+    -----
+    Whether a parameter's ``p.grad`` can be its view is decided at each call
+    from the parameter's dtype then (float32: a view; other floating dtypes: a
+    converted copy), so a model cast after construction (``model.double()``,
+    ``.half()``) is followed.
 
     Examples
     --------
@@ -66,24 +71,26 @@ class GradBuffer:
             self.views.append(self.flat[off : off + n].view(p.shape))
             self.array_views.append(self.array[off : off + n])
             off += n
-        self.zero_copy = all(p.dtype == torch.float32 for _, p in params)
 
     def holds(self, k: int, g: torch.Tensor) -> bool:
         """Whether ``g`` is parameter ``k``'s view of this buffer (same memory, shape and strides)."""
         v = self.views[k]
         return g.data_ptr() == v.data_ptr() and g.dtype == v.dtype and g.stride() == v.stride() and g.shape == v.shape
 
-    def sources(self, params: Sequence[tuple[str, torch.Tensor]]) -> tuple[list[Any], list[bool]]:
+    def sources(self, params: Sequence[tuple[str, torch.Tensor]], trainable: Sequence[bool] | None = None) -> tuple[list[Any], list[bool]]:
         """Every ``p.grad`` as a flat float32 backend array (C order), for the trainer to read once.
 
         A float32 contiguous ``p.grad`` (its view of this buffer or any other
         tensor) is shared as it is, without a copy.  Any other gradient is
         converted into the parameter's slice of the buffer first (float16,
-        bfloat16, float64 or strided).  A parameter whose ``p.grad`` is None has
-        no gradient this step: its slice is set to zeros and it is reported
-        absent.  Only slices that no ``p.grad`` views are written, so a call that
-        raises changes nothing a caller can see.  Values are not checked: the
-        trainer's pass over them is the finite check.
+        bfloat16, float64 or strided).  A parameter whose ``p.grad`` is None, or
+        that is not trainable now (``trainable[k]`` False: frozen since; its
+        ``p.grad`` is stale), has no gradient this step: its slice is set to
+        zeros and it is reported absent (a ``p.grad`` that is its view is first
+        given memory of its own, :meth:`release`).  Only slices that no
+        ``p.grad`` views are written, and only after every check passed, so a
+        call that raises changes nothing a caller can see.  Values are not
+        checked: the trainer's pass over them is the finite check.
 
         Returns
         -------
@@ -96,19 +103,26 @@ class GradBuffer:
         ------
         DTypeError
             A sparse gradient or one of a non-floating dtype.
+        ShapeError
+            A gradient whose shape is not its slice's (the parameter changed shape).
         BackendError
             A gradient on another device than the buffer.
         """
-        grads = [p.grad for _, p in params]
-        for (name, _), g in zip(params, grads):
+        if trainable is None:
+            trainable = [True] * len(params)
+        grads = [p.grad if t else None for (_, p), t in zip(params, trainable)]
+        for (name, _), g, view in zip(params, grads, self.views):
             if g is None:
                 continue
+            if g.shape != view.shape:
+                raise ShapeError(f"record_gradients: gradient of {name!r} has shape {tuple(g.shape)}, the parameter was declared {tuple(view.shape)}")
             if g.layout != torch.strided:
                 raise DTypeError(f"gradient of {name!r}: expected a dense (strided) tensor, got layout {g.layout}")
             if g.dtype not in FLOAT_DTYPES:
                 raise DTypeError(f"gradient of {name!r}: expected a float32, float16, bfloat16 or float64 tensor, got {g.dtype}")
             if g.device != self.flat.device:
                 raise BackendError(f"record_gradients: gradient of {name!r} is on {g.device}, parameters on {self.flat.device}")
+        self.release(params, [g is not None for g in grads])
         arrays = []
         with torch.no_grad():
             for k, g in enumerate(grads):
@@ -124,11 +138,48 @@ class GradBuffer:
                     arrays.append(self.array_views[k])
         return arrays, [g is not None for g in grads]
 
-    def install(self, params: Sequence[tuple[str, torch.Tensor]], present: Sequence[bool]) -> None:
-        """Make each present float32 parameter's ``p.grad`` its view of the buffer (kept when it already is)."""
-        for k, ((_, p), has) in enumerate(zip(params, present)):
-            if has and p.dtype == torch.float32 and (p.grad is None or not self.holds(k, p.grad)):
-                p.grad = self.views[k]
+    def release(self, params: Sequence[tuple[str, torch.Tensor]], keep: Sequence[bool]) -> None:
+        """Give each ``p.grad`` that is its view of this buffer but not kept (``keep[k]`` False) memory of its own.
+
+        The values stay; the buffer's next write (a recorded absent slice, a
+        prediction) then no longer shows in that ``p.grad``.
+        """
+        with torch.no_grad():
+            for k, ((_, p), kept) in enumerate(zip(params, keep)):
+                if not kept and p.grad is not None and self.holds(k, p.grad):
+                    p.grad = p.grad.clone()
+
+    def overflowing(self, params: Sequence[tuple[str, torch.Tensor]], write: Sequence[bool]) -> list[str]:
+        """Names of written parameters whose float32 slice is not finite in the parameter's own dtype.
+
+        A float16 parameter overflows from about 65520 on; bfloat16 and float64
+        hold every finite float32.  Only float16 parameters cost a pass.
+        """
+        bad = []
+        for k, ((name, p), w) in enumerate(zip(params, write)):
+            if w and p.dtype == torch.float16 and not bool(torch.isfinite(self.views[k].to(torch.float16)).all()):
+                bad.append(name)
+        return bad
+
+    def install(self, params: Sequence[tuple[str, torch.Tensor]], write: Sequence[bool]) -> None:
+        """Put the buffer's values into each written parameter's ``p.grad``.
+
+        A float32 parameter's ``p.grad`` becomes its view of the buffer (kept
+        when it already is); another floating dtype's ``p.grad`` gets the values
+        converted (rounded to nearest), allocated when None.  Parameters not
+        written keep their ``p.grad``.
+        """
+        with torch.no_grad():
+            for k, ((_, p), w) in enumerate(zip(params, write)):
+                if not w:
+                    continue
+                if p.dtype == torch.float32:
+                    if p.grad is None or not self.holds(k, p.grad):
+                        p.grad = self.views[k]
+                elif p.grad is None or p.grad.dtype != p.dtype or p.grad.shape != p.shape:
+                    p.grad = self.views[k].to(p.dtype)
+                else:
+                    p.grad.copy_(self.views[k])
 
     def __repr__(self) -> str:
-        return f"GradBuffer(elements={self.flat.numel()}, parameters={len(self.views)}, zero_copy={self.zero_copy})"
+        return f"GradBuffer(elements={self.flat.numel()}, parameters={len(self.views)})"

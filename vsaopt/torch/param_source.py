@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import BackendError, ConfigError, DTypeError, ShapeError
+from ._dlpack import FLOAT_DTYPES
 
 __all__ = ["ParamSource", "UntrackedParameterWarning"]
 
@@ -57,6 +58,10 @@ class ParamSource:
     ConfigError
         No trainable parameter, a malformed pair, an empty or duplicate name,
         a non-tensor, or one tensor given twice.
+    DTypeError
+        A followed parameter is not a dense float32, float16, bfloat16 or float64 tensor.
+    BackendError
+        Followed parameters on several devices, or on a device other than cpu and cuda.
 
     Examples
     --------
@@ -91,11 +96,72 @@ class ParamSource:
             (followed if p.requires_grad else frozen).append((name, p))
         if not followed:
             raise ConfigError("model_or_named_parameters: no trainable parameters (requires_grad=True) given")
+        for name, p in followed:
+            _check_kind(name, p)
+        devices = {p.device for _, p in followed}
+        if len(devices) > 1:
+            raise BackendError(f"model_or_named_parameters: all parameters must be on one device, got {sorted(str(d) for d in devices)}")
         self.params = followed
+        self.device: torch.device = next(iter(devices))
+        self._shapes = tuple(p.shape for _, p in followed)
         self.names = tuple(n for n, _ in followed)
         self._frozen = frozen
         self._ids = frozenset(id(p) for _, p in followed)
         self._reported: set[str] = set()
+
+    def trainable(self, where: str) -> list[bool]:
+        """Whether each followed parameter is trainable now, after checking that none changed in a way a trainer cannot follow.
+
+        A parameter may be frozen and unfrozen (``requires_grad_``) or cast to
+        another floating dtype (``model.double()``) at any time: those changes
+        are followed.  A change of shape (``p.data`` replaced by a tensor of
+        another size, a resized embedding) or of device is refused: the
+        trainer's layout and buffers are fixed at construction.  For a module,
+        a followed parameter that the module no longer holds under its name
+        (replaced or deleted) is refused too.
+
+        Raises
+        ------
+        ShapeError, BackendError, DTypeError
+            A parameter changed shape, device or to a non-floating dtype; names the parameter.
+        ConfigError
+            A module's parameter was replaced or removed.
+        """
+        flags = []
+        for (name, p), shape in zip(self.params, self._shapes):
+            if p.shape != shape:
+                raise ShapeError(
+                    f"{where}: parameter {name!r} changed shape from {tuple(shape)} to {tuple(p.shape)} after the "
+                    "PhaseAccelerator was built; build a new PhaseAccelerator for the new shapes"
+                )
+            if p.device != self.device:
+                raise BackendError(f"{where}: parameter {name!r} moved from {self.device} to {p.device}; build a new PhaseAccelerator on the new device")
+            if p.dtype not in FLOAT_DTYPES:
+                raise DTypeError(f"{where}: parameter {name!r} is now {p.dtype}; expected float32, float16, bfloat16 or float64")
+            flags.append(p.requires_grad)
+        return flags
+
+    def check_module(self, where: str) -> list[str]:
+        """For a module: refuse followed parameters it no longer holds; return the names of new untracked ones (each once).
+
+        Raises
+        ------
+        ConfigError
+            A followed parameter was replaced (``module.weight = Parameter(...)``) or removed.
+        """
+        if self.module is None:
+            return self.new_untracked()
+        now = dict(self.module.named_parameters())
+        for name, p in self.params:
+            if now.get(name) is not p:
+                what = "removed from" if name not in now else "replaced in"
+                raise ConfigError(
+                    f"{where}: parameter {name!r} was {what} the module after the PhaseAccelerator was built; "
+                    "the optimizer and the accelerator still hold the old tensor: build both anew"
+                )
+        fresh = [n for n, p in now.items() if p.requires_grad and id(p) not in self._ids and n not in self._reported]
+        self._reported.update(fresh)
+        return fresh
 
     def untracked(self) -> list[str]:
         """Names of parameters now trainable that are not followed: unfrozen since, or (for a module) added since."""
@@ -110,3 +176,13 @@ class ParamSource:
         fresh = [n for n in self.untracked() if n not in self._reported]
         self._reported.update(fresh)
         return fresh
+
+
+def _check_kind(name: str, p: torch.Tensor) -> None:
+    """A followed parameter must be a dense floating tensor on a device vsaopt computes on."""
+    if p.layout != torch.strided:
+        raise DTypeError(f"parameter {name!r}: expected a dense (strided) tensor, got layout {p.layout}")
+    if p.dtype not in FLOAT_DTYPES:
+        raise DTypeError(f"parameter {name!r}: expected a float32, float16, bfloat16 or float64 tensor, got {p.dtype}")
+    if p.device.type not in ("cpu", "cuda"):
+        raise BackendError(f"parameter {name!r}: tensors on device {p.device} are not supported (cpu and cuda are)")
