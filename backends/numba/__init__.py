@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -40,6 +41,26 @@ def cache_report() -> dict[str, int]:
     from . import _config
 
     return _config.cache_report(kernel_modules())
+
+
+def cache_dir() -> Path:
+    """The per-user folder that holds the numba kernels' on-disk cache (see :mod:`vsaopt.backends.numba._cache`).
+
+    Examples
+    --------
+    >>> cache_dir().name
+    'numba'
+    """
+    from ._cache import cache_dir as _cache_dir
+
+    return _cache_dir()
+
+
+def clear_cache() -> int:
+    """Remove the numba kernels' on-disk cache; returns how many files were removed (the next process compiles anew)."""
+    from ._cache import clear_cache as _clear
+
+    return _clear()
 
 
 @contextlib.contextmanager

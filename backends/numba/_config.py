@@ -4,7 +4,9 @@ numba's OpenMP layer spin-waits: on a 2-vCPU machine a ``parallel=True`` kernel
 called after an idle gap (one call per training step) paid 5.8 ms for an empty
 parallel region.  Unless the user chose a layer (``NUMBA_THREADING_LAYER``),
 vsaopt selects ``workqueue``, and it runs the serial kernels below
-``PARALLEL_MIN`` elements (override with ``VSAOPT_PARALLEL_MIN``).
+``PARALLEL_MIN`` elements (override with ``VSAOPT_PARALLEL_MIN``).  Every
+kernel module imports this one before it defines a kernel, so the kernels'
+on-disk cache goes to the per-user folder of :mod:`._cache`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ from __future__ import annotations
 import os
 
 import numba
+
+from ._cache import install_locator
+
+install_locator()
 
 PARALLEL_MIN = int(os.environ.get("VSAOPT_PARALLEL_MIN", 8_000_000))
 
