@@ -12,7 +12,7 @@ from .._arrays import check_int
 from .._grads import GradientPieces
 from ..checkpoint import digest
 from ..errors import BackendError, CheckpointError, ConfigError, DTypeError, NonFiniteError, PhaseError
-from ..phase import DeterministicPhaseTrainer, PhaseTrainer
+from ..phase import DeterministicPhaseConfig, DeterministicPhaseTrainer, PhaseConfig, PhaseTrainer
 from ._dlpack import backend_for, from_array
 from .grad_buffer import GradBuffer
 from .param_source import ParamSource, UntrackedParameterWarning
@@ -21,6 +21,21 @@ from .torch_state import arrays_to_tensors, tensors_to_arrays
 __all__ = ["PhaseAccelerator"]
 
 _TRAINERS = {"deterministic": DeterministicPhaseTrainer, "phase": PhaseTrainer}
+_CONFIG_KINDS = {DeterministicPhaseConfig: "deterministic", PhaseConfig: "phase"}
+
+
+def _trainer_kind(config: Any, trainer: str | None) -> str:
+    """The trainer a config means (``trainer`` is only a check), or ``trainer`` (default "deterministic") without a config."""
+    if trainer is not None and trainer not in _TRAINERS:
+        raise ConfigError(f"trainer: expected one of {sorted(_TRAINERS)} or None, got {trainer!r}")
+    if config is None:
+        return trainer or "deterministic"
+    meant = next((kind for cls, kind in _CONFIG_KINDS.items() if isinstance(config, cls)), None)
+    if meant is None:
+        raise ConfigError(f"config: expected a DeterministicPhaseConfig, a PhaseConfig or None, got {type(config).__name__}")
+    if trainer is not None and trainer != meant:
+        raise ConfigError(f"trainer: {trainer!r} does not match config {type(config).__name__}, which means trainer={meant!r}")
+    return meant
 
 
 #: ``format`` of :meth:`PhaseAccelerator.state_dict`.
@@ -30,16 +45,30 @@ STATE_FORMAT = "vsaopt.torch.PhaseAccelerator/2"
 class PhaseAccelerator:
     """Skip most backward passes of a PyTorch training loop with a vsaopt phase trainer.
 
-    Wraps a :class:`~vsaopt.phase.DeterministicPhaseTrainer` (``trainer="deterministic"``)
-    or a :class:`~vsaopt.phase.PhaseTrainer` (``trainer="phase"``) declared over the
-    trainable parameters (``requires_grad=True``) of a model.  Each step:
+    Wraps a :class:`~vsaopt.phase.DeterministicPhaseTrainer` (a
+    :class:`~vsaopt.phase.DeterministicPhaseConfig`, the default) or a
+    :class:`~vsaopt.phase.PhaseTrainer` (a :class:`~vsaopt.phase.PhaseConfig`)
+    declared over the trainable parameters (``requires_grad=True``) of a model.
+    The shortest loop gives the accelerator the optimizer and calls
+    :meth:`step` with a closure, as ``torch.optim`` does::
+
+        accel = PhaseAccelerator(model, PhaseConfig.recommended(), optimizer=opt)
+        for x, y in batches:
+            def closure():
+                opt.zero_grad()
+                loss = loss_fn(model(x), y)
+                loss.backward()
+                return loss
+            loss = accel.step(closure)   # None on a PREDICT step: the closure did not run
+
+    The explicit protocol, for loops that need it:
 
     1. ``info = accel.begin_step()``;
     2. if ``info.needs_backward``: ``loss.backward()`` then :meth:`record_gradients`
        (reads every ``p.grad``); else :meth:`apply_predicted_gradients` (writes the
        predicted gradient into every ``p.grad``; no backward pass);
-    3. the user's ``optimizer.step()`` (skipped when :meth:`record_gradients`
-       returned False, see ``skip_nonfinite``);
+    3. the user's ``optimizer.step()`` (skipped when either call returned
+       False, see ``skip_nonfinite``);
     4. ``accel.end_step(loss)`` (``None`` when the step measured no loss).
 
     Gradients live in one flat float32 buffer laid out as the trainer's history
@@ -86,9 +115,15 @@ class PhaseAccelerator:
         ``model.parameters()`` are named ``"0"``, ``"1"``, ... in order.
         Parameters with ``requires_grad=False`` are left out.
     config : DeterministicPhaseConfig or PhaseConfig, optional
-        The trainer's config (its default when None).
-    trainer : {"deterministic", "phase"}
-        Least-squares prediction (default) or momentum prediction.
+        The trainer's config; its type chooses the trainer.  None: the
+        default config of ``trainer``.
+    trainer : {"deterministic", "phase"}, optional
+        Without a config, least-squares (default) or momentum prediction; with
+        one, only a check (a mismatch is a ConfigError naming both).
+    optimizer : torch.optim.Optimizer, optional
+        The optimizer :meth:`step` steps.
+    scaler : torch.amp.GradScaler, optional
+        For :meth:`step` with mixed precision (see there); needs ``optimizer``.
     backend : None, a backend name or a backend object
         None picks numba (else numpy) for CPU parameters and cupy for CUDA ones.
     apply_corrections : bool
@@ -129,13 +164,12 @@ class PhaseAccelerator:
     ...     info = accel.begin_step()
     ...     opt.zero_grad()
     ...     loss = torch.nn.functional.mse_loss(model(x), y)
-    ...     recorded = True
     ...     if info.needs_backward:
     ...         loss.backward()
-    ...         recorded = accel.record_gradients()  # False only when skip_nonfinite skipped the step
+    ...         ready = accel.record_gradients()  # False only when skip_nonfinite skipped the step
     ...     else:
-    ...         accel.apply_predicted_gradients()
-    ...     if recorded:
+    ...         ready = accel.apply_predicted_gradients()
+    ...     if ready:
     ...         opt.step()
     ...     accel.end_step(loss)
     >>> stats = accel.get_stats()
@@ -147,14 +181,21 @@ class PhaseAccelerator:
         self,
         model_or_named_parameters: Any,
         config: Any = None,
-        trainer: str = "deterministic",
+        trainer: str | None = None,
         backend: Any = None,
         *,
+        optimizer: Any = None,
+        scaler: Any = None,
         apply_corrections: bool = True,
         skip_nonfinite: bool = False,
     ) -> None:
-        if trainer not in _TRAINERS:
-            raise ConfigError(f"trainer: expected one of {sorted(_TRAINERS)}, got {trainer!r}")
+        trainer = _trainer_kind(config, trainer)
+        if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+            raise ConfigError(f"optimizer: expected a torch.optim.Optimizer or None, got {type(optimizer).__name__}")
+        if scaler is not None and not callable(getattr(scaler, "unscale_", None)):
+            raise ConfigError(f"scaler: expected a torch.amp.GradScaler or None, got {type(scaler).__name__}")
+        if scaler is not None and optimizer is None:
+            raise ConfigError("scaler: needs optimizer= (the scaler steps the optimizer)")
         if not isinstance(apply_corrections, bool):
             raise ConfigError(f"apply_corrections: expected a bool, got {apply_corrections!r}")
         if not isinstance(skip_nonfinite, bool):
@@ -173,6 +214,8 @@ class PhaseAccelerator:
         self._present = [True] * len(params)  # which parameters had a gradient in the last recorded step
         self._skipped = 0
         self._skipping = False  # the current step's gradients were skipped (not finite)
+        self._optimizer = optimizer
+        self._scaler = scaler
 
     # --- properties ----------------------------------------------------------------------
 
@@ -373,16 +416,120 @@ class PhaseAccelerator:
         DTypeError, NonFiniteError
             ``loss`` is not a real number, or not finite as float32.
         """
-        if isinstance(loss, torch.Tensor):
-            if loss.numel() != 1:
-                raise DTypeError(f"loss: expected a one-element tensor, got shape {tuple(loss.shape)}")
-            if not (loss.dtype.is_floating_point or loss.dtype in (torch.int32, torch.int64)):
-                raise DTypeError(f"loss: expected a real tensor, got {loss.dtype}")
-            loss = float(loss.detach().reshape(()).item())
-        elif loss is not None and (not isinstance(loss, numbers.Real) or isinstance(loss, bool)):
-            raise DTypeError(f"loss: expected a real number, a one-element tensor or None, got {type(loss).__name__}")
-        self._trainer.end_step(None if self._skipping else loss)
+        value = None if loss is None else _check_loss(loss, "loss")
+        self._trainer.end_step(None if self._skipping else value)
         self._skipping = False
+
+    def step(self, closure: Any, *, batch_size: int | None = None, before_update: Any = None) -> Any:
+        """One whole training step in ``torch.optim``'s closure convention; returns the loss, or None on a PREDICT step.
+
+        Needs ``optimizer=`` at construction.  When the phase needs real
+        gradients, ``closure()`` runs (it zeroes the gradients, computes the
+        loss, calls ``backward()`` and returns the loss) and the gradients are
+        recorded; otherwise the closure does not run and the prediction is
+        written into ``p.grad``.  Then ``before_update()`` runs, if given (the
+        place for gradient clipping: the gradients are in ``p.grad`` and
+        unscaled), the optimizer steps, and the step ends with the loss.
+
+        With ``scaler=`` (a ``torch.amp.GradScaler``) the closure calls
+        ``scaler.scale(loss).backward()``; a backward step unscales the
+        gradients before they are recorded and steps through
+        ``scaler.step(optimizer)`` and ``scaler.update()``, which skip a step
+        whose gradients overflowed (it is then not recorded either, as with
+        ``skip_nonfinite``).  A PREDICT step's gradients are unscaled
+        already: it calls ``optimizer.step()`` and leaves the scaler alone.
+        A step skipped as not finite does not step the optimizer.
+
+        Parameters
+        ----------
+        closure : callable
+            Returns the loss: a one-element floating tensor (or a Python float).
+        batch_size : int, optional
+            Samples the loss was averaged over (see :meth:`record_gradients`).
+        before_update : callable, optional
+            Called with no arguments after the gradients are in ``p.grad`` and
+            before the optimizer steps, e.g. ``lambda: torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)``.
+
+        Raises
+        ------
+        ConfigError
+            No optimizer was given, or ``closure`` / ``before_update`` is not callable.
+        DTypeError
+            The closure returned something other than a one-element real tensor or number.
+        PhaseError
+            A step begun with :meth:`begin_step` is in progress.
+
+        Notes
+        -----
+        An exception raised by the closure (or a bad loss) leaves the step
+        open: fix the cause and call :meth:`step` again (it reruns the closure
+        of that same step), or end it with ``end_step(None)``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from vsaopt.phase import DeterministicPhaseConfig
+        >>> _ = torch.manual_seed(0)
+        >>> model = torch.nn.Linear(8, 1)
+        >>> opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        >>> cfg = DeterministicPhaseConfig(warmup_steps=4, full_steps=2, predict_steps=6, correct_every=3)
+        >>> accel = PhaseAccelerator(model, cfg, optimizer=opt, backend="numpy")
+        >>> x, y = torch.randn(32, 8), torch.randn(32, 1)
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = torch.nn.functional.mse_loss(model(x), y)
+        ...     loss.backward()
+        ...     return loss
+        >>> losses = [accel.step(closure) for _ in range(20)]
+        >>> accel.backward_passes(), sum(loss is None for loss in losses)
+        (11, 9)
+        """
+        if self._optimizer is None:
+            raise ConfigError("step: needs the optimizer; build the PhaseAccelerator with optimizer=...")
+        if not callable(closure):
+            raise ConfigError(f"closure: expected a callable that returns the loss, got {type(closure).__name__}")
+        if before_update is not None and not callable(before_update):
+            raise ConfigError(f"before_update: expected a callable or None, got {type(before_update).__name__}")
+        if batch_size is not None:
+            check_int(batch_size, "batch_size", 1, 2**62)
+        if not self._trainer.in_step:
+            self.begin_step()
+        elif self._trainer.step_has_gradients or self._skipping:
+            raise PhaseError("step: the step in progress already has its gradients; end it with end_step()")
+        if self.needs_backward():
+            with torch.enable_grad():
+                loss = closure()
+            if loss is None:
+                raise DTypeError("closure: returned None; it must return the loss")
+            _check_loss(loss, "closure")  # a bad loss leaves the step open
+            if self._scaler is not None:
+                self._scaler.unscale_(self._optimizer)
+            recorded = self._record_or_skip(batch_size)
+            if before_update is not None and recorded:
+                before_update()
+            if self._scaler is not None:
+                self._scaler.step(self._optimizer)  # skips the update itself when the gradients overflowed
+                self._scaler.update()
+            elif recorded:
+                self._optimizer.step()
+        else:
+            loss = None
+            if self.apply_predicted_gradients():
+                if before_update is not None:
+                    before_update()
+                self._optimizer.step()
+        self.end_step(loss)
+        return loss
+
+    def _record_or_skip(self, batch_size: int | None) -> bool:
+        """:meth:`record_gradients`, where a scaler's overflowed step is skipped as ``skip_nonfinite`` skips one."""
+        if self._scaler is None or self._skip_nonfinite:
+            return self.record_gradients(batch_size)
+        self._skip_nonfinite = True
+        try:
+            return self.record_gradients(batch_size)
+        finally:
+            self._skip_nonfinite = False
 
     # --- stats and state ---------------------------------------------------------------------
 
@@ -488,6 +635,19 @@ class PhaseAccelerator:
             f"PhaseAccelerator(trainer={self._kind!r}, parameters={len(self._params)}, "
             f"backend={self._be.name!r}, device={str(self._device)!r})"
         )
+
+
+def _check_loss(loss: Any, what: str) -> float:
+    """``loss`` (a one-element real tensor or a real number) as a Python float; DTypeError naming ``what`` otherwise."""
+    if isinstance(loss, torch.Tensor):
+        if loss.numel() != 1:
+            raise DTypeError(f"{what}: expected a one-element tensor, got shape {tuple(loss.shape)}")
+        if not (loss.dtype.is_floating_point or loss.dtype in (torch.int32, torch.int64)):
+            raise DTypeError(f"{what}: expected a real tensor, got {loss.dtype}")
+        return float(loss.detach().reshape(()).item())
+    if not isinstance(loss, numbers.Real) or isinstance(loss, bool):
+        raise DTypeError(f"{what}: expected a real number, a one-element tensor or None, got {type(loss).__name__}")
+    return float(loss)
 
 
 _STATE_KEYS = frozenset({"format", "trainer", "parameter_names", "present", "skipped_nonfinite", "skipping", "sha256", "trainer_state"})
