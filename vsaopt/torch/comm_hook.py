@@ -34,7 +34,10 @@ same holds for the reduce-scatter scheme.
 """
 
 import dataclasses
+import hashlib
+import json
 import numbers
+import re
 from collections.abc import Callable
 from typing import Any, Optional
 
@@ -43,14 +46,24 @@ import torch
 import torch.distributed as dist
 
 from ..rng import Stream
-from ..backend import to_host
+from ..backend import BACKEND_NAMES, to_host
 from ..checkpoint import Checkpointable, Fields
-from ..errors import CheckpointError, ConfigError, NonFiniteError
+from ..errors import BackendError, CheckpointError, ConfigError, DTypeError, NonFiniteError, ShapeError
 from ..ternary import pack, quantize_stochastic, unpack
 from . import trit_reduce_scatter as rs
-from ._dlpack import backend_for, from_array, to_array
+from ._dlpack import FLOAT_DTYPES, backend_for, from_array, to_array
 
-__all__ = ["COMM_HOOK_STREAM", "SCHEMES", "CommStats", "TernaryCommState", "ternary_comm_hook", "MAX_RANKS", "MAX_BUCKETS", "MAX_CHUNKS"]
+__all__ = [
+    "COMM_HOOK_STREAM",
+    "SCHEMES",
+    "PROTOCOL_VERSION",
+    "CommStats",
+    "TernaryCommState",
+    "ternary_comm_hook",
+    "MAX_RANKS",
+    "MAX_BUCKETS",
+    "MAX_CHUNKS",
+]
 
 #: Philox ``stream`` word of the hook's draws: ASCII "TERN".
 COMM_HOOK_STREAM = int(Stream.COMM_HOOK)
@@ -62,6 +75,10 @@ MAX_BUCKETS = 1 << 10
 MAX_CHUNKS = 1 << 10
 #: Values of ``TernaryCommState(scheme=...)``.
 SCHEMES = ("auto", "all_gather", "reduce_scatter")
+#: Version of the exchange of ``spec/comm.md``; the ranks check at their first call that they all run the same one.
+PROTOCOL_VERSION = 1
+#: A bucket index, or the index part of a ``residual.<index>`` array name, written in canonical decimal.
+_INDEX_TEXT = re.compile(r"0|[1-9][0-9]*")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +150,7 @@ class TernaryCommState(Checkpointable):
     process_group : ProcessGroup, optional
         The group DDP reduces over (the default group when None).
     seed : int
-        Philox key; use the same seed on every rank.
+        Philox key; the same on every rank.
     error_feedback : bool
         Keep, per bucket, the part of the gradient the trits did not carry
         (``v - scale * trits`` with ``v = gradient + residual``) and add it to the
@@ -158,6 +175,17 @@ class TernaryCommState(Checkpointable):
         (all-gather on ties): all-gather at 2 ranks, reduce-scatter from 4.
         The reduce-scatter scheme shares one scale per chunk across ranks
         (the largest), so its variance is a little higher at the same ``W``.
+
+    Every rank builds its state with the same options.  At the first hook call
+    (and the first after :meth:`load_state_dict` or on a new process group) the
+    ranks exchange their options, step counters and the world size and rank
+    their residuals were made at, in one fixed-size ``all_gather``, before any
+    collective whose size depends on them.  A mismatch raises on every rank:
+    :class:`~vsaopt.errors.ConfigError` naming the options that differ and
+    where, or :class:`~vsaopt.errors.CheckpointError` for a state of another
+    world size, rank or step.  One state serves one DDP model: its step counters
+    and residuals are per bucket, so buckets of a second model are refused
+    (:class:`~vsaopt.errors.ConfigError`).
 
     Examples
     --------
@@ -188,6 +216,8 @@ class TernaryCommState(Checkpointable):
         for name, v, lo in (("min_compress_numel", min_compress_numel, 0), ("chunk_size", chunk_size, 1)):
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not lo <= int(v) <= 2**40:
                 raise ConfigError(f"{name}: expected an integer in [{lo}, 2**40], got {v!r}")
+        _check_process_group(process_group)
+        _check_backend_arg(backend)
         self.process_group: Any = process_group
         self.seed: int = int(seed)
         self.error_feedback: bool = error_feedback
@@ -198,6 +228,13 @@ class TernaryCommState(Checkpointable):
         self._backends: dict[str, Any] = {}
         self._steps: dict[int, int] = {}
         self._residuals: dict[int, Any] = {}
+        # (world size, rank) the step counters and residuals belong to; None before the first exchange
+        self._membership: Optional[tuple[int, int]] = None
+        # the process group the ranks last agreed on (see _agree); None: agree at the next call
+        self._agreed_group: Any = None
+        # ids of the parameters of the model served: gathered during the first step, then fixed (see _check_model)
+        self._model_params: set[int] = set()
+        self._model_known = False
         self.reset_stats()
 
     def reset_stats(self) -> None:
@@ -259,6 +296,41 @@ class TernaryCommState(Checkpointable):
         self._steps[index] = k + 1
         return k % 2**32
 
+    def _check_model(self, params: Optional[frozenset[int]]) -> None:
+        """ConfigError when a bucket holds parameters of another model than the one of the state's first step."""
+        if params is not None and self._model_known and not params <= self._model_params:
+            raise ConfigError(
+                "bucket: holds parameters of another model than the one this TernaryCommState served in its first step; "
+                "build one state per DDP model (step counters and residuals belong to one model's buckets)"
+            )
+
+    def _note_model(self, params: Optional[frozenset[int]], last: bool) -> None:
+        """Gather the parameters of the first step; the step's last bucket fixes the model."""
+        if params is None or self._model_known:
+            return
+        self._model_params |= params
+        self._model_known = last
+
+    def _bound_membership(self) -> Optional[tuple[int, int]]:
+        """The (world size, rank) the state's counters and residuals were made at, when it holds any."""
+        return self._membership if (self._steps or self._residuals) else None
+
+    def _agree(self, group: Any, world: int, rank: int, device: torch.device) -> None:
+        """At the first call on ``group``: every rank checks, collectively, that all ranks hold the same configuration.
+
+        One ``all_gather`` of :data:`_AGREEMENT_WORDS` int64 words per rank
+        (the same size whatever the configuration); every rank then reads the
+        same table, so every rank raises the same error or none.
+        """
+        if self._agreed_group is group:
+            return
+        mine = torch.tensor(_agreement_row(self), dtype=torch.int64, device=device)
+        rows = [torch.empty_like(mine) for _ in range(world)]
+        dist.all_gather(rows, mine, group=group)
+        _check_agreement(torch.stack(rows).cpu().numpy(), world)
+        self._agreed_group = group
+        self._membership = (world, rank)
+
     # --- state ---------------------------------------------------------------------
 
     def _config_dict(self) -> dict:
@@ -267,8 +339,12 @@ class TernaryCommState(Checkpointable):
 
     @classmethod
     def _config_from_dict(cls, data: Any) -> Any:
+        """The saved options, with exactly the option names of :meth:`_config_dict` (their values are checked on construction)."""
         if not isinstance(data, dict):
-            raise ConfigError(f"config: expected an object, got {type(data).__name__}")
+            raise CheckpointError(f"config: expected an object, got {type(data).__name__}")
+        want = {"seed", "error_feedback", "min_compress_numel", "chunk_size", "scheme"}
+        if set(data) != want:
+            raise CheckpointError(f"config: expected the options {sorted(want)}, got {sorted(map(str, data))}")
         return data
 
     def _identity(self) -> dict:
@@ -279,33 +355,295 @@ class TernaryCommState(Checkpointable):
         return cls(backend=backend, **config)
 
     def export_state(self) -> tuple[dict, dict]:
-        """``(header, arrays)``: per-bucket step counters and error-feedback residuals (``residual.<bucket>``).
+        """``(header, arrays)``: per-bucket step counters, error-feedback residuals (``residual.<bucket>``), world size and rank.
 
-        The process group, the backends and the byte counters are not state: a
-        resumed job passes its own group and counts its own bytes.
+        ``world_size`` and ``rank`` are those of the process group the counters
+        and residuals were made on (null before the first exchange): a state
+        loads only on the same rank of a group of the same size.  The process
+        group, the backends and the byte counters are not state: a resumed job
+        passes its own group and counts its own bytes.
         """
         arrays = {f"residual.{i}": to_host(r) for i, r in self._residuals.items()}
-        return {"steps": {str(i): k for i, k in sorted(self._steps.items())}}, arrays
+        world, rank = self._membership if self._membership is not None else (None, None)
+        return {"steps": {str(i): k for i, k in sorted(self._steps.items())}, "world_size": world, "rank": rank}, arrays
 
     def import_state(self, f: Fields) -> Callable[[], None]:
-        """Validate a state of :meth:`export_state`; the returned function installs it."""
-        raw = f.header.get("steps")
-        if not isinstance(raw, dict) or len(raw) > MAX_BUCKETS or any(not (k.isdigit() and int(k) < MAX_BUCKETS) for k in raw):
-            raise CheckpointError(f"{f.where}.steps: expected an object of at most {MAX_BUCKETS} bucket indices")
-        counters = Fields(raw, {}, f"{f.where}.steps")
-        steps = {int(k): counters.integer(k) for k in raw}
-        residuals = {}
-        for name in f.arrays:
-            idx = name.removeprefix("residual.")
-            f.require(name.startswith("residual.") and idx.isdigit() and int(idx) in steps, f"unexpected array {name!r}")
-            residuals[int(idx)] = f.array(name, np.float32, (-1,))
+        """Validate a state of :meth:`export_state`; the returned function installs it.
+
+        Raises
+        ------
+        CheckpointError
+            A field of the wrong type or range, an unknown field or array, a
+            residual that is not a finite float32 vector or belongs to a bucket
+            without a step counter, or a state saved at another world size or rank than this
+            state's process group has now (checked here when the group exists,
+            else at the first hook call).
+        """
+        unknown = sorted(set(f.header) - {"steps", "world_size", "rank"})
+        f.require(not unknown, f"unknown fields {unknown}")
+        steps = _read_steps(f)
+        residuals = _read_residuals(f, steps)
         f.require(self.error_feedback or not residuals, "residuals without error feedback")
+        membership = _read_membership(f)
+        if membership is not None and (steps or residuals):
+            _check_membership_now(membership, self.process_group)
 
         def install() -> None:
             self._steps = steps
             self._residuals = residuals
+            self._membership = membership
+            self._agreed_group = None  # the ranks check the loaded counters and membership together at the next call
 
         return install
+
+    def load_state_dict(self, state: Any) -> None:
+        """Restore a :meth:`state_dict` saved by a state with the same options, on the same rank of a group of the same size.
+
+        Raises
+        ------
+        CheckpointError
+            Another kind, options (named in the message), world size or rank,
+            a modified state, or a field of the wrong type or range; the state
+            is unchanged.
+        """
+        _check_saved_config(state, self._config_dict())
+        super().load_state_dict(state)
+
+
+def _check_process_group(group: Any) -> None:
+    """ConfigError unless ``group`` is None or a ``torch.distributed.ProcessGroup`` this process belongs to."""
+    if group is None:
+        return
+    if dist.is_available() and group is dist.GroupMember.NON_GROUP_MEMBER:
+        raise ConfigError("process_group: this process is not a member of the group (new_group returned GroupMember.NON_GROUP_MEMBER)")
+    cls = getattr(dist, "ProcessGroup", None)
+    if cls is None or not isinstance(group, cls):
+        raise ConfigError(f"process_group: expected None or a torch.distributed.ProcessGroup, got {type(group).__name__}")
+
+
+def _check_backend_arg(backend: Any) -> None:
+    """ConfigError unless ``backend`` is None, a backend name or a backend object (the backend itself loads at first use)."""
+    if backend is None or (hasattr(backend, "name") and hasattr(backend, "xp")):
+        return
+    names = ("auto",) + BACKEND_NAMES
+    if not isinstance(backend, str) or backend not in names:
+        raise ConfigError(f"backend: expected None, one of {list(names)} or a backend object, got {backend!r}")
+
+
+def _resolve_group(process_group: Any) -> tuple[Any, int, int]:
+    """``(group, world size, rank)`` of the state's group (the default group when None).
+
+    Raises
+    ------
+    BackendError
+        No process group is initialized, or the group was destroyed.
+    """
+    if not dist.is_available() or not dist.is_initialized():
+        raise BackendError(
+            "process_group: no process group is initialized (call torch.distributed.init_process_group first; "
+            "the hook cannot run after destroy_process_group)"
+        )
+    group = process_group if process_group is not None else dist.group.WORLD
+    try:
+        rank = dist.get_rank(group)
+        world = dist.get_world_size(group)
+    except (RuntimeError, ValueError) as exc:
+        raise BackendError(f"process_group: the group cannot be used (was it destroyed?): {exc}") from None
+    if rank < 0:
+        raise BackendError("process_group: this process is not a member of the group")
+    return group, world, rank
+
+
+def _read_steps(f: Fields) -> dict[int, int]:
+    """The ``steps`` object: canonical decimal bucket indices below MAX_BUCKETS -> counts >= 1."""
+    raw = f.header.get("steps")
+    ok = isinstance(raw, dict) and len(raw) <= MAX_BUCKETS
+    if not ok or any(not (_INDEX_TEXT.fullmatch(k) and int(k) < MAX_BUCKETS) for k in raw):
+        raise CheckpointError(f"{f.where}.steps: expected an object of at most {MAX_BUCKETS} bucket indices (decimal, below {MAX_BUCKETS})")
+    counters = Fields(raw, {}, f"{f.where}.steps")
+    return {int(k): counters.integer(k, 1) for k in raw}
+
+
+def _read_residuals(f: Fields, steps: dict[int, int]) -> dict[int, np.ndarray]:
+    """The ``residual.<bucket>`` arrays: finite float32 vectors of buckets in ``steps``.
+
+    A residual whose length differs from its bucket's is dropped at the next
+    call (as when DDP rebuilds its buckets), so any length is safe.
+    """
+    residuals = {}
+    for name in f.arrays:
+        idx = name.removeprefix("residual.")
+        known = name.startswith("residual.") and _INDEX_TEXT.fullmatch(idx) is not None and int(idx) in steps
+        f.require(known, f"unexpected array {name!r}")
+        residuals[int(idx)] = f.array(name, np.float32, (-1,))
+    return residuals
+
+
+def _read_membership(f: Fields) -> Optional[tuple[int, int]]:
+    """``(world_size, rank)``, both null or ``1 <= world_size <= MAX_RANKS`` and ``0 <= rank < world_size``."""
+    for name in ("world_size", "rank"):
+        if name not in f.header:
+            raise CheckpointError(f"{f.where}.{name}: missing")
+    if f.header["world_size"] is None and f.header["rank"] is None:
+        return None
+    world = f.integer("world_size", 1, MAX_RANKS)
+    return world, f.integer("rank", 0, world - 1)
+
+
+def _check_membership_now(saved: tuple[int, int], process_group: Any) -> None:
+    """CheckpointError when the group exists now and its world size or this rank differs from ``saved``."""
+    try:
+        _, world, rank = _resolve_group(process_group)
+    except BackendError:
+        return  # no group yet: the first hook call checks (see TernaryCommState._agree)
+    if (world, rank) != saved:
+        raise CheckpointError(
+            f"TernaryCommState: state saved at world size {saved[0]} by rank {saved[1]}, "
+            f"this process group has world size {world} and this is rank {rank}; load each rank's own state"
+        )
+
+
+def _check_saved_config(state: Any, mine: dict) -> None:
+    """CheckpointError naming the options of a saved TernaryCommState that differ from ``mine``."""
+    header = state.get("header") if isinstance(state, dict) else None
+    if not isinstance(header, dict) or header.get("kind") != TernaryCommState._kind or not isinstance(header.get("config"), dict):
+        return  # the generic checks of load_state_dict name what is wrong
+    saved = header["config"]
+    differ = [k for k in sorted(set(saved) | set(mine)) if saved.get(k, "<absent>") != mine.get(k, "<absent>")]
+    if differ:
+        shown = ", ".join(f"{k}: saved {saved.get(k, '<absent>')!r}, here {mine.get(k, '<absent>')!r}" for k in differ)
+        raise CheckpointError(f"state dict: saved with another config ({shown})")
+
+
+# --- agreement of the ranks -----------------------------------------------------------
+
+#: What each rank contributes to the agreement at its first call, one int64 word each.
+_AGREEMENT_WORDS = (
+    "protocol", "seed_high", "seed_low", "error_feedback", "min_compress_numel", "chunk_size", "scheme",
+    "steps_digest", "saved_world_size", "saved_rank",
+)
+#: The options every rank must hold alike, as named in error messages.
+_AGREED_OPTIONS = ("protocol", "seed", "error_feedback", "min_compress_numel", "chunk_size", "scheme")
+
+
+def _steps_digest(steps: dict[int, int]) -> int:
+    """A 63-bit digest of the per-bucket step counters (equal counters give equal digests)."""
+    text = json.dumps(sorted(steps.items())).encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], "little") >> 1
+
+
+def _agreement_row(state: TernaryCommState) -> list[int]:
+    """This rank's :data:`_AGREEMENT_WORDS`."""
+    world, rank = state._bound_membership() or (-1, -1)
+    return [
+        PROTOCOL_VERSION, state.seed >> 32, state.seed & 0xFFFFFFFF, int(state.error_feedback), state.min_compress_numel,
+        state.chunk_size, SCHEMES.index(state.scheme), _steps_digest(state._steps), world, rank,
+    ]
+
+
+def _options_of(row: Any) -> dict[str, Any]:
+    """The :data:`_AGREED_OPTIONS` a row of words stands for, as the user wrote them."""
+    w = [int(x) for x in row]
+    scheme = SCHEMES[w[6]] if 0 <= w[6] < len(SCHEMES) else w[6]
+    return {"protocol": w[0], "seed": (w[1] << 32) | w[2], "error_feedback": bool(w[3]), "min_compress_numel": w[4],
+            "chunk_size": w[5], "scheme": scheme}
+
+
+def _ranks_text(ranks: list[int], limit: int = 8) -> str:
+    shown = ", ".join(str(r) for r in ranks[:limit]) + (f", ... ({len(ranks)} ranks)" if len(ranks) > limit else "")
+    return ("rank " if len(ranks) == 1 else "ranks ") + shown
+
+
+def _by_value(values: list[Any]) -> str:
+    """``"300 on rank 0; 500 on ranks 1, 2"``: each distinct value with the ranks that hold it."""
+    groups: dict[str, list[int]] = {}
+    for r, v in enumerate(values):
+        groups.setdefault(repr(v), []).append(r)
+    return "; ".join(f"{v} on {_ranks_text(ranks)}" for v, ranks in groups.items())
+
+
+def _check_agreement(table: np.ndarray, world: int) -> None:
+    """Raise, alike on every rank, when the gathered rows (one per rank, :data:`_AGREEMENT_WORDS`) disagree.
+
+    Raises
+    ------
+    ConfigError
+        Ranks hold different options; the message names each option and the ranks per value.
+    CheckpointError
+        A rank holds counters and residuals of another world size or rank, or
+        the ranks hold different step counters.
+    """
+    options = [_options_of(row) for row in table]
+    differ = [name for name in _AGREED_OPTIONS if len({repr(o[name]) for o in options}) > 1]
+    if differ:
+        what = "; ".join(f"{name} ({_by_value([o[name] for o in options])})" for name in differ)
+        raise ConfigError(f"TernaryCommState: the ranks disagree on {what}; build the state with the same options on every rank")
+    saved = [(r, int(row[8]), int(row[9])) for r, row in enumerate(table) if row[8] >= 0 and (row[8] != world or row[9] != r)]
+    if saved:
+        what = "; ".join(f"rank {r} holds a state of world size {w} (rank {k})" for r, w, k in saved)
+        raise CheckpointError(
+            f"TernaryCommState: {what}, but this process group has world size {world}; "
+            "load each rank's own state, saved at the same world size"
+        )
+    if len({int(d) for d in table[:, 7]}) > 1:
+        groups: dict[int, list[int]] = {}
+        for r, d in enumerate(table[:, 7]):
+            groups.setdefault(int(d), []).append(r)
+        alike = " | ".join(_ranks_text(ranks) for ranks in groups.values())
+        raise CheckpointError(
+            f"TernaryCommState: the ranks hold different step counters (alike within: {alike}); "
+            "resume every rank from a checkpoint of the same step"
+        )
+
+
+def _read_bucket(bucket: Any, state: Any) -> tuple[torch.Tensor, int, bool]:
+    """``(buffer, index, is_last)`` of a GradBucket, checked: a dense 1-D float tensor on CPU or CUDA, an index >= 0.
+
+    Raises
+    ------
+    ConfigError
+        ``state`` is not a TernaryCommState, ``bucket`` lacks the GradBucket
+        methods, or its index is not a non-negative integer.
+    DTypeError
+        The buffer is not a dense float32/float16/bfloat16/float64 tensor.
+    ShapeError
+        The buffer is not 1-D.
+    BackendError
+        The buffer is on another device than CPU or CUDA.
+    """
+    if not isinstance(state, TernaryCommState):
+        raise ConfigError(f"state: expected a TernaryCommState, got {type(state).__name__}")
+    missing = [m for m in ("buffer", "index", "is_last") if not callable(getattr(bucket, m, None))]
+    if missing:
+        raise ConfigError(f"bucket: expected a torch.distributed.GradBucket, got {type(bucket).__name__} (no {', '.join(missing)}())")
+    buf = bucket.buffer()
+    if not isinstance(buf, torch.Tensor):
+        raise DTypeError(f"bucket.buffer(): expected a torch.Tensor, got {type(buf).__name__}")
+    if buf.layout != torch.strided or buf.dtype not in FLOAT_DTYPES:
+        raise DTypeError(f"bucket.buffer(): expected a dense float32, float16, bfloat16 or float64 tensor, got {buf.dtype} ({buf.layout})")
+    if buf.dim() != 1:
+        raise ShapeError(f"bucket.buffer(): expected a 1-D tensor (DDP's flat bucket), got shape {tuple(buf.shape)}")
+    if buf.device.type not in ("cpu", "cuda"):
+        raise BackendError(f"bucket.buffer(): tensors on device {buf.device} are not supported (cpu and cuda are)")
+    index = bucket.index()
+    if isinstance(index, bool) or not isinstance(index, numbers.Integral) or index < 0:
+        raise ConfigError(f"bucket.index(): expected a non-negative integer, got {index!r}")
+    return buf, int(index), bool(bucket.is_last())
+
+
+def _parameter_ids(bucket: Any) -> Optional[frozenset[int]]:
+    """The identities of a DDP GradBucket's parameters (None for a stand-in bucket, which has no model)."""
+    if not isinstance(bucket, dist.GradBucket):
+        return None
+    return frozenset(id(p) for p in bucket.parameters())
+
+
+def _check_addressable(world: int, index: int) -> None:
+    """ConfigError when the rank or bucket fields of ``tensor_index`` cannot hold ``world`` ranks or bucket ``index``."""
+    if world > MAX_RANKS:
+        raise ConfigError(f"ternary_comm_hook: {world} ranks; the counter layout addresses at most {MAX_RANKS}")
+    if index >= MAX_BUCKETS:
+        raise ConfigError(f"ternary_comm_hook: bucket index {index} exceeds the {MAX_BUCKETS} buckets the counter layout addresses")
 
 
 def _encode(state: "TernaryCommState", v: Any, be: Any, rank: int, index: int, step: int) -> tuple[Any, Any, Any]:
@@ -366,55 +704,68 @@ def ternary_comm_hook(state: "TernaryCommState", bucket: dist.GradBucket) -> tor
     >>> ddp = DDP(model)  # doctest: +SKIP
     >>> ddp.register_comm_hook(TernaryCommState(seed=0), ternary_comm_hook)  # doctest: +SKIP
     """
-    group = state.process_group if state.process_group is not None else dist.group.WORLD
-    world = dist.get_world_size(group)
-    rank = dist.get_rank(group)
-    buf = bucket.buffer()
-    index = int(bucket.index())
+    buf, index, last = _read_bucket(bucket, state)
+    group, world, rank = _resolve_group(state.process_group)
     n = buf.numel()
-    if bucket.is_last():
+    compress = n >= state.min_compress_numel
+    if compress:
+        _check_addressable(world, index)
+    be = state._backend(buf.device) if compress else None
+    params = _parameter_ids(bucket)
+    state._check_model(params)
+    state._agree(group, world, rank, buf.device)
+    # everything is validated: from here on the state changes
+    state._note_model(params, last)
+    if last:
         state._n_steps += 1
     state._world = world
     state._n_elements += n
     state._fp32_bytes += _ring_allreduce(4 * n, world)
-
-    if n < state.min_compress_numel:
-        state._n_fallback += 1
-        state._bytes += _ring_allreduce(buf.element_size() * n, world)
-        fut = dist.all_reduce(buf, group=group, async_op=True).get_future()
-
-        def _mean(f: torch.futures.Future) -> torch.Tensor:
-            return f.value()[0].div_(world)
-
-        return fut.then(_mean)
-
-    if world > MAX_RANKS:
-        raise ConfigError(f"ternary_comm_hook: {world} ranks; the counter layout addresses at most {MAX_RANKS}")
-    if index >= MAX_BUCKETS:
-        raise ConfigError(f"ternary_comm_hook: bucket index {index} exceeds the {MAX_BUCKETS} buckets the counter layout addresses")
-    be = state._backend(buf.device)
-    xp = be.xp
-    x = buf.detach()
-    x32 = x if x.dtype == torch.float32 else x.to(torch.float32)
-    v = to_array(x32)
-    residual = state._residuals.get(index) if state.error_feedback else None
-    if residual is not None and residual.shape[0] != n:
-        residual = None
-    if residual is not None:
-        if not be.owns(residual):  # loaded from a checkpoint: host arrays until first used
-            residual = xp.asarray(residual)
-        v = v + residual
+    if not compress:
+        return _all_reduce_mean(state, buf, group, world)
+    v = _with_residual(state, buf, index, be)
     step = state._next_step(index)
     bounds = state.chunk_bounds(n)
-    if state.scheme_for(n, world) == "reduce_scatter":
-        return _reduce_scatter(state, buf, v, be, group, world, rank, index, step, bounds)
+    scheme = _reduce_scatter if state.scheme_for(n, world) == "reduce_scatter" else _all_gather
+    return scheme(state, buf, v, be, group, world, rank, index, step, bounds)
+
+
+def _all_reduce_mean(state: "TernaryCommState", buf: torch.Tensor, group: Any, world: int) -> torch.futures.Future[torch.Tensor]:
+    """A bucket below ``min_compress_numel``: an all-reduce in the bucket's dtype, divided by ``W``."""
+    state._n_fallback += 1
+    state._bytes += _ring_allreduce(buf.element_size() * buf.numel(), world)
+    fut = dist.all_reduce(buf, group=group, async_op=True).get_future()
+
+    def _mean(f: torch.futures.Future) -> torch.Tensor:
+        return f.value()[0].div_(world)
+
+    return fut.then(_mean)
+
+
+def _with_residual(state: "TernaryCommState", buf: torch.Tensor, index: int, be: Any) -> Any:
+    """``v``: the bucket as a flat float32 array, plus the bucket's residual under error feedback (when its size still fits)."""
+    x = buf.detach()
+    v = to_array(x if x.dtype == torch.float32 else x.to(torch.float32))
+    residual = state._residuals.get(index) if state.error_feedback else None
+    if residual is None or residual.shape[0] != v.shape[0]:
+        return v
+    if not be.owns(residual):  # loaded from a checkpoint: host arrays until first used
+        residual = be.xp.asarray(residual)
+    return v + residual
+
+
+def _all_gather(
+    state: "TernaryCommState", buf: torch.Tensor, v: Any, be: Any, group: Any, world: int, rank: int, index: int, step: int, bounds: list
+) -> torch.futures.Future[torch.Tensor]:
+    """The all-gather scheme: every rank's packed trits and scales to every rank, decoded in rank order."""
+    xp = be.xp
+    n = v.shape[0]
     trits, scales, payload = _encode(state, v, be, rank, index, step)
     if state.error_feedback:
         _keep_residual(state, index, v, trits, scales, bounds, xp)
     send = from_array(payload)
-    nbytes = int(send.numel())
     state._n_compressed += 1
-    state._bytes += _ring_allgather(nbytes, world)
+    state._bytes += _ring_allgather(int(send.numel()), world)
     gathered = [torch.empty_like(send) for _ in range(world)]
     work = dist.all_gather(gathered, send, group=group, async_op=True)
     npacked = -(-n // 4)

@@ -43,7 +43,8 @@ def _entry(fn: Callable[..., Any], rank: int, world: int, port: int, args: Seque
         try:
             out = fn(rank, world, *args)
         finally:
-            dist.destroy_process_group()
+            if dist.is_initialized():  # fn may have destroyed the group itself
+                dist.destroy_process_group()
         results.put((rank, True, out))
     except BaseException:  # reported to the parent, which raises
         results.put((rank, False, traceback.format_exc()))
