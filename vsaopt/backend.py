@@ -23,6 +23,7 @@ __all__ = [
     "Backend",
     "BACKEND_NAMES",
     "ENV_VAR",
+    "env_backend",
     "get_backend",
     "available_backends",
     "backend_status",
@@ -97,6 +98,38 @@ class Backend:
         return f"Backend(name={self.name!r}, device={self.device!r}, kernels={len(self.kernel_names)})"
 
 
+def env_backend() -> str | None:
+    """The backend named by the ``VSAOPT_BACKEND`` environment variable, checked.
+
+    Every default choice of a backend reads the variable through this function,
+    so a typo is refused wherever it would be used instead of being ignored.
+
+    Returns
+    -------
+    str or None
+        A registry name, or None when the variable is unset, empty or ``"auto"``
+        (case and surrounding blanks do not matter).
+
+    Raises
+    ------
+    ConfigError
+        The variable holds anything else; the message names it and the valid values.
+
+    Examples
+    --------
+    >>> env_backend() in (None, *BACKEND_NAMES)
+    True
+    """
+    raw = os.environ.get(ENV_VAR, "")
+    name = raw.strip().lower()
+    if name in ("", "auto"):
+        return None
+    if name not in _MODULES:
+        raise ConfigError(f"environment variable {ENV_VAR}: expected one of {', '.join(('auto',) + BACKEND_NAMES)} "
+                          f"(or unset), got {raw!r}")
+    return name
+
+
 def get_backend(name: str | None = "auto") -> Backend:
     """Return the backend registered as ``name``.
 
@@ -111,16 +144,19 @@ def get_backend(name: str | None = "auto") -> Backend:
     BackendError
         The backend cannot run here; the message says why (not installed, no GPU).
     ConfigError
-        ``name`` is not a registered backend name.
+        ``name`` is not a registered backend name, or (for ``"auto"``)
+        ``VSAOPT_BACKEND`` holds an unknown name.
 
     Examples
     --------
     >>> get_backend("numpy").name
     'numpy'
     """
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(f"backend: expected a backend name (str) or None, got {type(name).__name__}")
     if name is None or name == "auto":
-        env = os.environ.get(ENV_VAR, "").strip().lower()
-        if env and env != "auto":
+        env = env_backend()
+        if env is not None:
             return get_backend(env)
         for candidate in ("cupy", "numba", "numpy"):
             if _try_load(candidate) is not None:
@@ -267,11 +303,19 @@ def resolve_backend(backend: Backend | str | None, *arrays: Any) -> Backend:
     ``VSAOPT_BACKEND`` when it is a CPU backend, else numba when it loads, else
     the numpy reference.  An explicit backend must compute where the arrays
     live (numpy arrays with a CPU backend, cupy arrays with cupy).
+
+    Raises
+    ------
+    ConfigError
+        ``backend`` is neither None, a registered name nor a backend object, or
+        (for None) ``VSAOPT_BACKEND`` holds an unknown name.
+    BackendError
+        The backend cannot run here, or computes elsewhere than the arrays live.
     """
     if backend is None:
+        env = env_backend()  # checked even for device arrays: a typo is never silently ignored
         if any(is_device_array(a) for a in arrays):
             return get_backend("cupy")
-        env = os.environ.get(ENV_VAR, "").strip().lower()
         if env in ("numpy", "numba"):
             return get_backend(env)
         return get_backend("numba") if _try_load("numba") is not None else get_backend("numpy")

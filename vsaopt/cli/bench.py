@@ -19,9 +19,22 @@ from ..benchmarks import compression as cb
 from ..benchmarks import kernels as kb
 from ..benchmarks import prediction as pb
 from .bench_tables import OWN_TABLES, fmt_seconds
-from .options import POSITIVE, output_file, wide_console_width
+from .options import POSITIVE, SafePath, check_memory, output_file, wide_console_width, write_atomic
 
 console = Console(width=wide_console_width())
+
+#: Bytes held per element of ``--size`` (inputs, outputs, uniforms, the reference's copies), per MAP vector
+#: element and per parameter of the PREDICT step (its history window), rounded up.
+BYTES_PER_ELEMENT = 32
+BYTES_PER_MAP_ELEMENT = 16
+BYTES_PER_PREDICT_PARAMETER = 64
+
+
+def check_sizes(size: int, map_dim: int, map_count: int, predict_params: int) -> None:
+    """Usage error naming the option whose measurement would not fit in the available memory."""
+    check_memory(size * BYTES_PER_ELEMENT, "--size", f"{size:,} elements")
+    check_memory(map_dim * map_count * BYTES_PER_MAP_ELEMENT, "--map-dim", f"{map_count:,} MAP vectors of dimension {map_dim:,}")
+    check_memory(predict_params * BYTES_PER_PREDICT_PARAMETER, "--predict-params", f"a model of {predict_params:,} parameters")
 
 
 def _comm_rows(ctx: dict, quick: bool) -> list[BenchRow]:
@@ -139,7 +152,7 @@ def _table(section: str, rows: list[BenchRow]) -> Table:
               help="Backend measured (against the numpy reference and the copy bandwidth of its device).")
 @click.option("--section", "only", multiple=True, help="Run only these sections (repeatable).")
 @click.option("--quick", is_flag=True, help="Small sizes: a smoke run, not figures to report.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), callback=output_file, help="Also write every figure as JSON.")
+@click.option("--json", "json_path", type=SafePath(dir_okay=False, path_type=Path), callback=output_file, help="Also write every figure as JSON.")
 def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predict_params: int, backend: str, only: tuple[str, ...], quick: bool,
           json_path: Path | None) -> None:
     """Measure kernels against memory bandwidth, backends against the numpy reference, and latency."""
@@ -148,7 +161,8 @@ def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predic
     sections = _sections(size, map_dim, map_count, latency_elements, predict_params, quick, backend)
     unknown = sorted(set(only) - set(sections))
     if unknown:
-        raise click.BadParameter(f"unknown sections {unknown}; expected some of {list(sections)}", param_hint="--section")
+        raise click.BadParameter(f"unknown sections {unknown}; expected some of {list(sections)}", param_hint="'--section'")
+    check_sizes(size, map_dim, map_count, predict_params)
     needs_bandwidth = {"kernels", "predict", "accumulator"}
     chosen = [s for s in sections if not only or s in only or (s == "bandwidth" and needs_bandwidth & set(only))]
     ctx: dict = {}
@@ -171,5 +185,6 @@ def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predic
         doc: dict = {"vsaopt": __version__, "backend": backend, "machine": machine, "platform": platform.platform(), "size": size,
                "sections": {k: [r.to_dict() for r in v] for k, v in results.items() if v}}
         doc["sections"].update({key: to_json(ctx[key]) for key, (_, to_json) in OWN_TABLES.items() if ctx.get(key)})
-        json_path.write_text(json.dumps(doc, indent=1))
+        text = json.dumps(doc, indent=1)
+        write_atomic(json_path, lambda p: p.write_text(text, encoding="utf-8"))
         console.print(f"wrote {json_path}")

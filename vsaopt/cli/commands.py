@@ -13,28 +13,35 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import __version__
-from ..backend import BACKEND_NAMES, backend_status, get_backend
+from ..backend import BACKEND_NAMES, backend_status, env_backend, get_backend
 from ..errors import OptimError
-from .options import output_folder, wide_console_width
+from .options import SafePath, output_folder, wide_console_width
 
 console = Console(width=wide_console_width())
 
 
 class _Group(click.Group):
-    """Turns vsaopt's own errors into a one-line message and exit status 2."""
+    """Turns vsaopt's own errors into one line on stderr, in click's style, and exit status 2."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
         try:
             return super().invoke(ctx)
         except OptimError as exc:
-            console.print(f"[red]error:[/] {type(exc).__name__}: {escape(str(exc))}")
+            message = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, whatever the message holds
+            click.echo(f"Error: {message}", err=True)
             raise SystemExit(2) from None
 
 
 @click.group(cls=_Group)
 @click.version_option(__version__, prog_name="vsaopt")
 def cli() -> None:
-    """vsaopt: phase-based training acceleration with bit-exact kernels."""
+    """vsaopt: phase-based training acceleration with bit-exact kernels.
+
+    The environment variable VSAOPT_BACKEND (auto, numpy, numba or cupy)
+    chooses the backend wherever one is picked automatically; any other value
+    is refused before a command starts.
+    """
+    env_backend()  # a typo in VSAOPT_BACKEND stops every command, not only the paths that pick a backend
 
 
 @cli.command()
@@ -87,7 +94,7 @@ def spec() -> None:
 @spec.command("verify")
 @click.option("--backend", "backend_name", default="all", show_default=True,
               type=click.Choice(["all", *BACKEND_NAMES]), help="Backend to check ('all': every available one).")
-@click.option("--vectors", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+@click.option("--vectors", type=SafePath(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder of *_test.json files (default: the installed spec/vectors).")
 def spec_verify(backend_name: str, vectors: Path | None) -> None:
     """Run every golden vector; exit 1 naming the failing cases."""
@@ -99,24 +106,24 @@ def spec_verify(backend_name: str, vectors: Path | None) -> None:
         be = get_backend(name)
         counts: dict[str, list[int]] = {}
         failures = []
-        for fam, _case, failure in iter_results(be, vectors):
+        for fam, case, failure in iter_results(be, vectors):
             tally = counts.setdefault(fam, [0, 0])
-            tally[0] += 1
+            tally[0] += case is not None
             if failure is not None:
                 tally[1] += 1
                 failures.append(failure)
-        summary = ", ".join(f"{fam} {n - bad}/{n}" for fam, (n, bad) in counts.items())
+        summary = ", ".join(f"{fam} {n - bad}/{n}" if n else f"{fam} unreadable" for fam, (n, bad) in counts.items())
         ok = not failures
         console.print(f"[{'green' if ok else 'red'}]{name}: {'PASS' if ok else 'FAIL'}[/] ({summary})")
         for f in failures:
-            console.print(f"  [red]{escape(str(f))}[/]")
+            console.print(f"  [red]{escape(str(f))}[/]", soft_wrap=True)
         failed += len(failures)
     if failed:
         raise SystemExit(1)
 
 
 @spec.command("generate")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), callback=output_folder)
+@click.argument("directory", type=SafePath(file_okay=False, path_type=Path), callback=output_folder)
 @click.option("--family", "families", multiple=True, help="Only these families (repeatable; default: all).")
 def spec_generate(directory: Path, families: tuple[str, ...]) -> None:
     """Write the vector files into DIRECTORY from the numpy reference (for maintainers)."""
@@ -124,7 +131,7 @@ def spec_generate(directory: Path, families: tuple[str, ...]) -> None:
 
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown:
-        raise click.BadParameter(f"unknown families {unknown}; expected some of {list(FAMILIES)}", param_hint="--family")
+        raise click.BadParameter(f"unknown families {unknown}; expected some of {list(FAMILIES)}", param_hint="'--family'")
     directory.mkdir(parents=True, exist_ok=True)
     for path in generate(directory, families or FAMILIES):
         console.print(f"wrote {path}")

@@ -9,8 +9,10 @@ skipped; ``--suite`` runs the evaluation matrix of :mod:`vsaopt.train.suite`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +22,34 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .. import __version__
+from ..errors import ConfigError
 from ..phase import DeterministicPhaseConfig, PhaseConfig
-from .options import COUNT, POSITIVE, SEED, output_file, plot_file, wide_console_width, write_outputs
+from .options import (COUNT, POSITIVE, SEED, THREADS, FiniteFloat, HiddenWidths, SafePath, available_memory, output_file,
+                      plot_file, wide_console_width, write_atomic, write_outputs)
 
 console = Console(width=wide_console_width())
 
 _MODES = ("baseline", "phase", "deterministic", "skip", "reuse", "small_batch")  # vsaopt.train.MODES
 _QUICK_MODES = ("baseline", "phase", "deterministic", "skip")  # vsaopt.train.QUICK_MODES
 _DATASETS = ("digits", "wine", "breast_cancer", "iris", "diabetes")  # vsaopt.train.DATASETS
+#: Per data set: (inputs, outputs) of its MLP, to size a model before loading anything.
+DATASET_SHAPES: dict[str, tuple[int, int]] = {"digits": (64, 10), "wine": (13, 3), "breast_cancer": (30, 2), "iris": (4, 3),
+                                              "diabetes": (10, 1)}
+#: Bytes held per model parameter while training every mode (weights, momenta, gradients, predictor
+#: histories; about 190 measured with --mode all), rounded up.
+BYTES_PER_PARAMETER = 256
+#: Bytes per step and sample of the batch schedule (int64 indices), and per step of the recorded curves.
+BYTES_PER_BATCH_INDEX = 8
+BYTES_PER_STEP = 1024
+#: Option of each field of TrainSettings, and of each field of the phase configs, for error messages.
+_SETTINGS_OPTIONS = {"steps": "--steps", "batch_size": "--batch-size", "lr": "--lr", "momentum": "--sgd-momentum",
+                     "hidden": "--hidden", "loss_every": "--loss-every", "eval_every": "--eval-every",
+                     "threads": "--threads", "interleave": "--interleave"}
+_PHASE_OPTIONS = {"full_steps": "--full-steps", "predict_steps": "--predict-steps", "correct_every": "--correct-every",
+                  "adaptive_phases": "--adaptive", "loss_threshold": "--loss-threshold", "momentum": "--momentum-factor",
+                  "correction_weight": "--correction-weight", "history_size": "--history-size",
+                  "warmup_steps": "--warmup-steps", "history_window": "--history-window",
+                  "history_decay": "--history-decay", "residual_threshold": "--residual-threshold"}
 
 #: Per data set: batch size, learning rate and steps of the default run (see docs/training.md).
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -50,14 +72,14 @@ def _phase_options(f: Any) -> Any:
         click.option("--predict-steps", type=COUNT, help="PREDICT steps per cycle (both trainers)."),
         click.option("--correct-every", type=POSITIVE, help="A CORRECT step after this many predicted steps (both trainers)."),
         click.option("--adaptive/--no-adaptive", "adaptive", default=None, help="Adaptive phase lengths (both trainers)."),
-        click.option("--loss-threshold", type=float, help="Loss rise that lengthens FULL (both trainers)."),
-        click.option("--momentum-factor", type=float, help="PhaseTrainer: extrapolation factor of the momentum predictor."),
-        click.option("--correction-weight", type=float, help="PhaseTrainer: weight of accumulated corrections."),
+        click.option("--loss-threshold", type=FiniteFloat(), help="Loss rise that lengthens FULL (both trainers)."),
+        click.option("--momentum-factor", type=FiniteFloat(), help="PhaseTrainer: extrapolation factor of the momentum predictor."),
+        click.option("--correction-weight", type=FiniteFloat(), help="PhaseTrainer: weight of accumulated corrections."),
         click.option("--history-size", type=POSITIVE, help="PhaseTrainer: gradients kept by the momentum predictor."),
         click.option("--warmup-steps", type=COUNT, help="DeterministicPhaseTrainer: recorded gradients before predicting."),
         click.option("--history-window", type=COUNT, help="DeterministicPhaseTrainer: least-squares window (+2)."),
-        click.option("--history-decay", type=float, help="DeterministicPhaseTrainer: weight decay per step of age."),
-        click.option("--residual-threshold", type=float, help="DeterministicPhaseTrainer: |residual| that forces a CORRECT step."),
+        click.option("--history-decay", type=FiniteFloat(), help="DeterministicPhaseTrainer: weight decay per step of age."),
+        click.option("--residual-threshold", type=FiniteFloat(), help="DeterministicPhaseTrainer: |residual| that forces a CORRECT step."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -252,6 +274,59 @@ def write_plot(run: Any, path: Path) -> None:
     plt.close(fig)
 
 
+@contextlib.contextmanager
+def _options_named(options: dict[str, str]) -> Iterator[None]:
+    """Turn a ConfigError about a field into click's usage error naming the field's option (exit status 2)."""
+    try:
+        yield
+    except ConfigError as exc:
+        field = str(exc).split(":", 1)[0]
+        if field not in options:
+            raise
+        raise click.BadParameter(str(exc).split(":", 1)[1].strip(), param_hint=f"'{options[field]}'") from None
+
+
+def parameter_count(dataset: str, widths: tuple[int, ...]) -> int:
+    """Weights and biases of the MLP trained on ``dataset`` with hidden layers ``widths``.
+
+    Examples
+    --------
+    >>> parameter_count("iris", (8,))  # 4*8 + 8 + 8*3 + 3
+    67
+    """
+    inputs, outputs = DATASET_SHAPES[dataset]
+    sizes = [inputs, *widths, outputs]
+    return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+
+
+def check_model_fits(dataset: str, widths: tuple[int, ...], steps: int, batch_size: int,
+                     memory: int | None = None) -> None:
+    """Usage error naming --hidden (or --steps) unless a run's estimated memory fits in ``memory`` (default: available now).
+
+    Raises
+    ------
+    click.BadParameter
+        The model's parameters (times :data:`BYTES_PER_PARAMETER`) and the
+        recorded steps need more memory than is available.
+    """
+    memory = available_memory() if memory is None else memory
+    if memory is None:
+        return
+    params = parameter_count(dataset, widths)
+    model = params * BYTES_PER_PARAMETER
+    schedule = steps * (batch_size * BYTES_PER_BATCH_INDEX + BYTES_PER_STEP)
+    if model + schedule <= memory:
+        return
+    gib = 2**30
+    if model >= schedule:
+        raise click.BadParameter(
+            f"{','.join(map(str, widths))} makes a model of {params:,} parameters on {dataset}; training it needs about "
+            f"{(model + schedule) / gib:.1f} GiB, {memory / gib:.1f} GiB of memory are available", param_hint="'--hidden'")
+    raise click.BadParameter(
+        f"{steps:,} steps of batch {batch_size} need about {(model + schedule) / gib:.1f} GiB, "
+        f"{memory / gib:.1f} GiB of memory are available", param_hint="'--steps'")
+
+
 @click.command()
 @click.option("--mode", "modes", multiple=True, type=click.Choice([*_MODES, "all"]), default=_QUICK_MODES, show_default=True,
               help="Modes to run (repeatable; 'all': also the reuse and small_batch controls). baseline always runs: it "
@@ -262,34 +337,37 @@ def write_plot(run: Any, path: Path) -> None:
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of split, weights, batch order and skip choices.")
 @click.option("--backend", type=click.Choice(["auto", "numpy", "numba", "cupy"]), default="auto", show_default=True)
 @click.option("--batch-size", type=POSITIVE, help="Mini-batch size [default: per data set].")
-@click.option("--lr", type=float, help="SGD learning rate [default: per data set].")
-@click.option("--sgd-momentum", type=float, default=0.9, show_default=True, help="Momentum of the SGD optimizer.")
-@click.option("--hidden", default="256,256", show_default=True, help="Hidden layer widths, comma-separated.")
+@click.option("--lr", type=FiniteFloat(min=0.0, min_open=True), help="SGD learning rate [default: per data set].")
+@click.option("--sgd-momentum", type=FiniteFloat(min=0.0, max=1.0, max_open=True), default=0.9, show_default=True,
+              help="Momentum of the SGD optimizer, in [0, 1).")
+@click.option("--hidden", type=HiddenWidths(), default="256,256", show_default=True,
+              help="Hidden layer widths, comma-separated positive integers.")
 @click.option("--loss-every", type=COUNT, default=0, show_default=True,
               help="Measure the loss (a forward pass) on every k-th step without a backward pass; 0: never "
                    "(the presets do not use those losses; FULL steps measure theirs anyway).")
 @click.option("--eval-every", type=POSITIVE, default=5, show_default=True, help="Steps between (untimed) test evaluations.")
 @click.option("--interleave", type=COUNT, default=20, show_default=True,
               help="Modes take turns of this many steps, so machine load hits all alike (0: one after another).")
-@click.option("--threads", type=COUNT, default=1, show_default=True, help="BLAS threads while training (0: leave as is).")
+@click.option("--threads", type=THREADS, default=1, show_default=True,
+              help="BLAS threads while training (0: leave as is; at most the CPUs usable here).")
 @click.option("--diagnose", is_flag=True, help="Also measure how close predicted gradients are to real ones (untimed).")
 @_phase_options
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), callback=plot_file,
+@click.option("--plot", "plot_path", type=SafePath(dir_okay=False, path_type=Path), callback=plot_file,
               help="Write an image (PNG, SVG, PDF, ... by its suffix) of loss and test accuracy against wall-clock time (needs matplotlib).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), callback=output_file,
+@click.option("--json", "json_path", type=SafePath(dir_okay=False, path_type=Path), callback=output_file,
               help="Write every figure as JSON.")
 @click.option("--suite", is_flag=True,
               help="Run the evaluation matrix instead (data sets x batch sizes x depths, tuned baseline lr, every mode "
                    "and control, several seeds); --dataset, --steps, --batch-size, --lr, --hidden and --mode do not apply.")
 @click.option("--seeds", type=POSITIVE, default=2, show_default=True, help="--suite: seeds per setting (from --seed on).")
-@click.option("--suite-steps", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+@click.option("--suite-steps", type=FiniteFloat(min=0.01, max=100.0), default=1.0, show_default=True,
               help="--suite: scale of every setting's training steps.")
 @click.option("--quick", is_flag=True, help="--suite: a tiny smoke matrix (seconds), not an evaluation.")
 @click.option("--framework", type=click.Choice(["numpy", "torch"]), default="numpy", show_default=True,
               help="numpy: the framework-free MLP and four modes; torch: a torch MLP on digits, plain torch vs "
                    "PhaseAccelerator (needs the torch extra).")
 def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, backend: str, batch_size: int | None,
-          lr: float | None, sgd_momentum: float, hidden: str, loss_every: int, eval_every: int, interleave: int,
+          lr: float | None, sgd_momentum: float, hidden: tuple[int, ...], loss_every: int, eval_every: int, interleave: int,
           threads: int, diagnose: bool, preset: str, plot_path: Path | None, json_path: Path | None,
           suite: bool, seeds: int, suite_steps: float, quick: bool, framework: str, **phase_opts: Any) -> None:
     """Train an MLP on a bundled data set: plain backprop vs phase training vs controls.
@@ -303,13 +381,11 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
     """
     from ..train import RunResult, TrainSettings, run_training
 
-    try:
-        widths = tuple(int(h) for h in hidden.split(",") if h.strip())
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {hidden!r}", param_hint="--hidden") from None
+    widths = hidden
     chosen = list(_MODES) if "all" in modes else [m for m in _MODES if m in modes]
     defaults = DATASET_DEFAULTS[dataset]
-    pc, dc = build_configs(preset, phase_opts)
+    with _options_named(_PHASE_OPTIONS):
+        pc, dc = build_configs(preset, phase_opts)
     if quick and not suite:
         raise click.UsageError("--quick applies to --suite only")
     if suite:
@@ -326,23 +402,25 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
             raise click.UsageError("--framework torch runs the digits comparison only, without --plot")
         _train_torch(seed, backend, batch_size, lr, pc, dc, preset, json_path)
         return
-    settings = TrainSettings(
-        dataset=dataset,
-        steps=defaults["steps"] if steps is None else steps,
-        seed=seed,
-        batch_size=defaults["batch_size"] if batch_size is None else batch_size,
-        lr=defaults["lr"] if lr is None else lr,
-        momentum=sgd_momentum,
-        hidden=widths,
-        loss_every=loss_every,
-        eval_every=eval_every,
-        backend=backend,
-        threads=threads,
-        interleave=interleave,
-        phase_config=pc,
-        deterministic_config=dc,
-        diagnose=diagnose,
-    )
+    with _options_named(_SETTINGS_OPTIONS):
+        settings = TrainSettings(
+            dataset=dataset,
+            steps=defaults["steps"] if steps is None else steps,
+            seed=seed,
+            batch_size=defaults["batch_size"] if batch_size is None else batch_size,
+            lr=defaults["lr"] if lr is None else lr,
+            momentum=sgd_momentum,
+            hidden=widths,
+            loss_every=loss_every,
+            eval_every=eval_every,
+            backend=backend,
+            threads=threads,
+            interleave=interleave,
+            phase_config=pc,
+            deterministic_config=dc,
+            diagnose=diagnose,
+        )
+    check_model_fits(settings.dataset, settings.hidden, settings.steps, settings.batch_size)
     from .suite_report import machine_description
 
     machine = machine_description()
@@ -355,7 +433,8 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
                 tasks[mode] = progress.add_task(f"training {mode}", total=settings.steps)
             progress.update(tasks[mode], completed=done)
 
-        run: RunResult = run_training(settings, chosen, on_step=advance, machine=machine)
+        with _options_named(_SETTINGS_OPTIONS):  # --batch-size against the data set's size is checked on loading it
+            run: RunResult = run_training(settings, chosen, on_step=advance, machine=machine)
     console.print(f"[bold]vsaopt {__version__} train[/] on {machine}; backend {settings.backend}, batch "
                   f"{settings.batch_size}, lr {settings.lr} (not tuned; --suite tunes it), hidden {list(widths)}, "
                   f"preset {preset}")
@@ -407,5 +486,6 @@ def _train_torch(seed: int, backend: str, batch_size: int | None, lr: float | No
                       f"{r['test_accuracy'] * 100:.2f}%", _fmt_time(hit), "-" if speed is None else f"{speed:.2f}x")
     console.print(table)
     if json_path is not None:
-        json_path.write_text(json.dumps({"target_accuracy": target, "runs": runs}, indent=1, default=str))
+        text = json.dumps({"target_accuracy": target, "runs": runs}, indent=1, default=str)
+        write_atomic(json_path, lambda p: p.write_text(text, encoding="utf-8"))
         console.print(f"wrote {json_path}")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SCHEMA_NAME", "build_schema"]
+__all__ = ["SCHEMA_NAME", "ARRAY_DTYPES", "build_schema"]
 
 SCHEMA_NAME = "vectors.schema.json"
 
 _ARRAY = {"$ref": "#/$defs/array"}
-_DTYPES = ["bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float16", "float32", "float64"]
+#: The dtype names an encoded array of a vector file may have.
+ARRAY_DTYPES: list[str] = ["bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float16", "float32", "float64"]
 
 
 def _kind(value: Any) -> dict:
@@ -99,7 +100,7 @@ def build_schema(files: dict[str, dict], spec_version: str) -> dict:
             "required": ["dtype", "shape", "hex"],
             "additionalProperties": False,
             "properties": {
-                "dtype": {"enum": _DTYPES},
+                "dtype": {"enum": ARRAY_DTYPES},
                 "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
                 "hex": {"type": "string", "pattern": "^([0-9a-f]{2})*$"},
             },
