@@ -233,13 +233,17 @@ def test_overflowing_predictions_save_and_load_and_continue_identically(tmp_path
             if info.needs_backward:
                 t.record_full_gradients(huge(k))
             else:
-                out.append(b"".join(v.tobytes() for v in t.get_predicted_gradients().values()))
+                try:
+                    out.append(b"".join(v.tobytes() for v in t.get_predicted_gradients().values()))
+                except NonFiniteError as exc:  # an overflowed prediction is refused, the trainer unchanged
+                    out.append(str(exc).encode())
             t.end_step(1.0)
         return out
 
     full = cls(SHAPES, cfg, backend="numpy")
     trace = run(full, 0, 20)
-    assert any(not np.isfinite(np.frombuffer(b, F32)).all() for b in trace)  # the predictions did overflow
+    assert any(b"overflows float32" in b for b in trace)  # the predictions did overflow
+    assert all(np.isfinite(np.frombuffer(b, F32)).all() for b in trace if b"overflows" not in b)
     t = cls(SHAPES, cfg, backend="numpy")
     first = run(t, 0, 9)
     t.save(tmp_path / "huge.ckpt")

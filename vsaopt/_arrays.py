@@ -63,14 +63,30 @@ def integer_array(x: Any, name: str, be: Any, dtype: Any) -> Any:
     return be.xp.asarray(arr, dtype=dtype, order="C")
 
 
-def trit_array(x: Any, name: str, be: Any) -> Any:
-    """``x`` as a C-contiguous int8 array whose every value is -1, 0 or +1."""
+#: Elements checked at a time by :func:`trit_array` (its temporaries stay this small, whatever the input).
+TRIT_CHECK_CHUNK = 1 << 20
+
+
+def trit_array(x: Any, name: str, be: Any, *, kernel_checks: bool = False) -> Any:
+    """``x`` as a C-contiguous int8 array whose every value is -1, 0 or +1.
+
+    The values are checked in chunks of :data:`TRIT_CHECK_CHUNK` elements, so
+    the check allocates a bounded amount whatever the input's size.  With
+    ``kernel_checks`` an int8 input is not checked here: the caller passes it to
+    a kernel that reports whether every value was a trit (``pack_2bit``,
+    ``pack_base3``) and raises then.  Other integer dtypes are always checked
+    before their conversion to int8 (which would wrap 257 to 1).
+    """
     arr = _as_backend_array(x, name, be)
     if arr.dtype.kind not in "iu":
         raise DTypeError(f"{name}: expected an integer trit array (values -1, 0, +1), got dtype {arr.dtype}")
     xp = be.xp
-    if arr.size and bool(xp.any((arr < -1) | (arr > 1))):
-        raise ConfigError(f"{name}: trits must be -1, 0 or +1")
+    if not (kernel_checks and arr.dtype == np.int8):
+        flat = arr.reshape(-1)
+        for lo in range(0, flat.shape[0], TRIT_CHECK_CHUNK):
+            part = flat[lo : lo + TRIT_CHECK_CHUNK]
+            if bool(xp.any((part < -1) | (part > 1))):
+                raise ConfigError(f"{name}: trits must be -1, 0 or +1")
     return xp.asarray(arr, dtype=xp.int8, order="C")
 
 
@@ -79,10 +95,10 @@ def trit_array(x: Any, name: str, be: Any) -> Any:
 NOT_FINITE_AS_FLOAT32 = "contains NaN or Inf, or values beyond the float32 range; finite float32 values required"
 
 
-def check_finite_bits(max_bits: int, name: str) -> None:
-    """Raise :class:`NonFiniteError` when a sign-cleared float32 bit maximum is Inf or NaN."""
+def check_finite_bits(max_bits: int, name: str, reason: str = NOT_FINITE_AS_FLOAT32) -> None:
+    """Raise :class:`NonFiniteError` (``name: reason``) when a sign-cleared float32 bit maximum is Inf or NaN."""
     if max_bits >= F32_INF_BITS:
-        raise NonFiniteError(f"{name}: {NOT_FINITE_AS_FLOAT32}")
+        raise NonFiniteError(f"{name}: {reason}")
 
 
 def describe(value: Any) -> str:

@@ -9,6 +9,7 @@ with :meth:`ParamLayout.validate` before it computes or mutates anything.
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,10 +23,18 @@ from ._bits import F32_INF_BITS, f32_from_bits
 from .errors import ConfigError, DTypeError, ShapeError
 
 __all__ = ["ParamShapes", "ParamLayout", "GradientInfo", "FlatGradients", "GradientPieces", "normalize_param_shapes",
-           "validate_gradients"]
+           "validate_gradients", "SAFE_MAGNITUDE", "may_overflow"]
 
 #: Largest number of elements over all parameters.
 MAX_ELEMENTS = 2**40
+#: Half the float32 maximum: float32 sums and products whose exact magnitudes are bounded below this cannot
+#: overflow, whatever their rounding (each rounding changes a value by at most a factor ``1 + 2**-24``).
+SAFE_MAGNITUDE = 2.0**127
+
+
+def may_overflow(bound: float) -> bool:
+    """Whether float32 results bounded by ``bound`` (Inf or NaN: no bound) may have overflowed and need a finite check."""
+    return not bound < SAFE_MAGNITUDE
 
 #: Normalised parameter declaration: ``((name, shape), ...)`` in declaration order.
 ParamShapes = tuple[tuple[str, tuple[int, ...]], ...]
@@ -37,7 +46,9 @@ def normalize_param_shapes(param_shapes: Any, name: str = "param_shapes") -> Par
     Parameters
     ----------
     param_shapes : sequence of (str, sequence of int) pairs, or a mapping name -> shape
-        At least one parameter; names unique and non-empty; sides >= 0.
+        At least one parameter; names unique and non-empty; sides >= 0 (Python or
+        numpy integers, or a 1-D numpy integer array; a side of 0 declares a
+        parameter without elements).
 
     Raises
     ------
@@ -66,11 +77,14 @@ def normalize_param_shapes(param_shapes: Any, name: str = "param_shapes") -> Par
         pname, shape = item
         if not isinstance(pname, str) or not pname:
             raise ConfigError(f"{name}[{k}]: parameter name must be a non-empty string, got {pname!r}")
+        pname = str(pname)  # a str subclass (numpy.str_) is stored as the plain string it equals
         if pname in seen:
             raise ConfigError(f"{name}: duplicate parameter name {pname!r}")
         seen.add(pname)
         if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
             shape = (shape,)
+        elif isinstance(shape, np.ndarray) and shape.ndim == 1 and shape.dtype.kind in "iu":
+            shape = shape.tolist()  # a shape held as an integer vector
         if not isinstance(shape, (tuple, list)) or not all(
             isinstance(s, numbers.Integral) and not isinstance(s, bool) and int(s) >= 0 for s in shape
         ):
@@ -175,7 +189,9 @@ class ParamLayout:
         self.total: int = sum(self.sizes)
         if self.total > MAX_ELEMENTS:
             raise ConfigError(f"param_shapes: {self.total} elements in all, at most {MAX_ELEMENTS} supported")
-        self.offsets: tuple[int, ...] = tuple(sum(self.sizes[:i]) for i in range(len(self.sizes)))
+        self.offsets: tuple[int, ...] = tuple(itertools.accumulate(self.sizes, initial=0))[:-1]  # one pass
+        #: Declaration index of each name (lookups in constant time, whatever the number of parameters).
+        self.index: dict[str, int] = {n: k for k, n in enumerate(self.names)}
 
     def as_list(self) -> list[list[Any]]:
         """``[[name, [dims...]], ...]`` (the JSON form checkpoints store)."""
@@ -217,8 +233,12 @@ class ParamLayout:
         their vector, checked when they were made, is returned as it is (no copy).
         Callers read the result; they do not keep or write it.
         """
+        return self.flatten_bounded(gradients, be, what)[0]
+
+    def flatten_bounded(self, gradients: Any, be: Any, what: str) -> tuple[Any, float | None]:
+        """:meth:`flatten` and the vector's largest ``|element|`` (None where the finite check was made before)."""
         if isinstance(gradients, FlatGradients) and gradients.layout == self and gradients.backend is be:
-            return gradients.flat
+            return gradients.flat, None
         parts = _float32_arrays(gradients, self.pairs, be, what)
         xp = be.xp
         flat = xp.empty(self.total, dtype=xp.float32)
@@ -227,16 +247,29 @@ class ParamLayout:
         _, max_bits = be.abs_stats(flat)
         if max_bits >= F32_INF_BITS:
             self.raise_non_finite(flat, be, what)
-        return flat
+        return flat, float(f32_from_bits(int(max_bits)))
 
-    def raise_non_finite(self, flat: Any, be: Any, what: str) -> None:
+    def raise_non_finite(self, flat: Any, be: Any, what: str, reason: str | None = None) -> None:
         """Raise :class:`NonFiniteError` naming the first parameter whose part of ``flat`` holds NaN or Inf.
 
         For callers that found a flat vector not finite (a sum over it is not); a finite vector raises nothing.
+        ``reason`` replaces the default message after the parameter's name.
         """
         for name, off, n in zip(self.names, self.offsets, self.sizes):
             _, bits = be.abs_stats(flat[off : off + n])
-            check_finite_bits(bits, f"{what}[{name!r}]")
+            if reason is None:
+                check_finite_bits(bits, f"{what}[{name!r}]")
+            else:
+                check_finite_bits(bits, f"{what}[{name!r}]", reason)
+
+    def check_finite(self, flat: Any, be: Any, what: str, reason: str) -> None:
+        """Raise :class:`NonFiniteError` (``what[name]: reason``) when the flat vector ``flat`` holds NaN or Inf.
+
+        One ``abs_stats`` pass over the vector; the parameter is found only when it fails.
+        """
+        _, bits = be.abs_stats(flat)
+        if bits >= F32_INF_BITS:
+            self.raise_non_finite(flat, be, what, reason)
 
     def require_flat(self, flat: Any, be: Any, what: str, *, writeable: bool = True) -> None:
         """Check that ``flat`` is a 1-D C-contiguous float32 array of backend ``be`` with :attr:`total` elements.
@@ -270,10 +303,9 @@ class _LayoutGradients(Mapping):
         raise NotImplementedError
 
     def __getitem__(self, name: str) -> Any:
-        try:
-            k = self.layout.names.index(name)
-        except ValueError:
-            raise KeyError(name) from None
+        k = self.layout.index.get(name) if isinstance(name, str) else None
+        if k is None:
+            raise KeyError(name)
         return self._flat_piece(k).reshape(self.layout.shapes[k])
 
     def __iter__(self) -> Iterator[str]:

@@ -41,6 +41,8 @@ __all__ = ["FORMAT", "VERSION", "Checkpointable", "Fields", "digest", "frame", "
 FORMAT = "vsaopt.checkpoint"
 VERSION = 3
 _HEADER = "__header__"
+#: Characters of the target's name kept in the temporary file's name (a name at the system's limit still gets one).
+TEMP_NAME_KEPT = 100
 #: Largest header a reader accepts (bytes of JSON).
 MAX_HEADER_BYTES = 64 * 2**20
 #: Deepest JSON nesting a header may have.
@@ -92,16 +94,45 @@ def unframe(state: Any, kind: str) -> tuple[dict, dict]:
     return header, arrays
 
 
-def _target(path: str | os.PathLike) -> Path:
-    """The file a save writes: links followed; a folder or a missing parent folder is an error."""
+#: Longest path shown in an error message (a longer one is cut).
+SHOWN_PATH = 200
+
+
+def _shown(path: Any) -> str:
+    """``path`` for an error message: its text, cut after :data:`SHOWN_PATH` characters, NUL bytes escaped."""
+    text = os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else repr(path)
+    text = text.replace("\0", "\\0")
+    return text if len(text) <= SHOWN_PATH else text[:SHOWN_PATH] + f"... ({len(text)} characters)"
+
+
+def _file_path(path: Any) -> Path:
+    """``path`` (str, bytes or os.PathLike) as a :class:`Path`; a value that is no usable path is a CheckpointError.
+
+    Refused before the file system is asked: another type, an empty path, a NUL
+    character (no operating system accepts one).
+    """
     try:
-        target = Path(os.path.realpath(os.fspath(path)))
+        text = os.fsdecode(os.fspath(path))
     except TypeError:
-        raise CheckpointError(f"path: expected a file path, got {type(path).__name__}") from None
-    if target.is_dir():
-        raise CheckpointError(f"{path}: is a folder; give a file path")
-    if not target.parent.is_dir():
-        raise CheckpointError(f"{path}: folder {target.parent} does not exist")
+        raise CheckpointError(f"path: expected a file path (str, bytes or os.PathLike), got {type(path).__name__}") from None
+    if not text:
+        raise CheckpointError("path: expected a file path, got an empty one")
+    if "\0" in text:
+        raise CheckpointError(f"path {_shown(text)}: holds a NUL character; expected a file path")
+    return Path(text)
+
+
+def _target(path: Any) -> Path:
+    """The file a save writes: links followed; a folder, a missing parent folder or a path the system refuses is an error."""
+    given = _file_path(path)
+    try:
+        target = Path(os.path.realpath(given))
+        if target.is_dir():
+            raise CheckpointError(f"{_shown(given)}: is a folder; give a file path")
+        if not target.parent.is_dir():
+            raise CheckpointError(f"{_shown(given)}: folder {_shown(target.parent)} does not exist")
+    except OSError as exc:  # a name or path too long, a loop of links
+        raise CheckpointError(f"{_shown(given)}: not a usable checkpoint path ({exc.strerror or exc})") from None
     return target
 
 
@@ -116,9 +147,9 @@ def write(path: str | os.PathLike, state: dict) -> None:
             raise CheckpointError(f"array name {_HEADER!r} is reserved")
         members[name] = np.asarray(a, order="C")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:TEMP_NAME_KEPT]}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
-        raise CheckpointError(f"{path}: cannot write in {target.parent} ({exc.strerror})") from None
+        raise CheckpointError(f"{_shown(path)}: cannot write in {_shown(target.parent)} ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **members)  # type: ignore[arg-type]
@@ -133,7 +164,7 @@ def write(path: str | os.PathLike, state: dict) -> None:
         except OSError:
             pass
         if isinstance(exc, OSError):
-            raise CheckpointError(f"{path}: cannot write checkpoint ({exc.strerror or exc})") from None
+            raise CheckpointError(f"{_shown(path)}: cannot write checkpoint ({exc.strerror or exc})") from None
         raise
 
 
@@ -163,10 +194,12 @@ def read(path: str | os.PathLike) -> dict:
     are read, so a crafted file cannot make this allocate much more than its own
     size.  The digest and fields are checked by the loader (:func:`unframe`).
     """
+    file = _file_path(path)
+    path = _shown(file)
     try:
-        raw = Path(path).read_bytes()
-    except (OSError, TypeError) as exc:
-        raise CheckpointError(f"{path}: cannot read checkpoint ({exc})") from None
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read checkpoint ({exc.strerror or exc})") from None
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as z:
             infos = z.infolist()
@@ -204,8 +237,37 @@ def _npy(data: bytes, where: str) -> np.ndarray:
         raise CheckpointError(f"{where} is not a plain numeric array ({type(exc).__name__}: {exc})") from None
 
 
+class _Ledger:
+    """What the :class:`Fields` of one state (its parts included) have read: header paths, parts opened, arrays."""
+
+    def __init__(self) -> None:
+        self.fields: set[tuple[str, ...]] = set()
+        self.parts: set[tuple[str, ...]] = set()
+        self.arrays: set[str] = set()
+
+
+class _ReadHeader(dict):
+    """A header object that notes each key read through ``[]`` or ``get`` (an import that reads the dict directly)."""
+
+    def __init__(self, data: dict, path: tuple[str, ...], ledger: _Ledger) -> None:
+        super().__init__(data)
+        self._path, self._ledger = path, ledger
+
+    def __getitem__(self, key: Any) -> Any:
+        self._ledger.fields.add((*self._path, key))
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self._ledger.fields.add((*self._path, key))
+        return super().get(key, default)
+
+
 class Fields:
     """Typed, range-checked reads of a state's header fields and arrays; every failure is a CheckpointError.
+
+    Every read is noted, so that after an import :meth:`require_all_read`
+    refuses a state holding fields or arrays the object did not read (an
+    extra array, an extra header field: a state of another version, or edited).
 
     Parameters
     ----------
@@ -217,10 +279,13 @@ class Fields:
         What the state belongs to, for messages (``"PhaseTrainer"``, ``"PhaseTrainer.predictor"``).
     """
 
-    def __init__(self, header: Any, arrays: dict, where: str) -> None:
+    def __init__(self, header: Any, arrays: dict, where: str, *, _path: tuple[str, ...] = (), _prefix: str = "",
+                 _ledger: _Ledger | None = None) -> None:
         if not isinstance(header, dict):
             raise CheckpointError(f"{where}: state fields must be an object, got {type(header).__name__}")
-        self.header = header
+        self._ledger = _Ledger() if _ledger is None else _ledger
+        self._path, self._prefix = _path, _prefix
+        self.header = _ReadHeader(header, _path, self._ledger)
         self.arrays = arrays
         self.where = where
 
@@ -231,7 +296,30 @@ class Fields:
     def _get(self, name: str) -> Any:
         if name not in self.header:
             raise CheckpointError(f"{self.where}.{name}: missing")
-        return self.header[name]
+        return self.header[name]  # noted as read
+
+    def unread(self) -> tuple[list[str], list[str]]:
+        """``(header fields, arrays)`` of this state that no read has taken so far (dotted paths, sorted)."""
+        fields: list[str] = []
+        self._unread_fields(dict(self.header), self._path, fields)
+        arrays = [self._prefix + k for k in self.arrays if self._prefix + k not in self._ledger.arrays]
+        return sorted(fields), sorted(arrays)
+
+    def _unread_fields(self, header: dict, path: tuple[str, ...], out: list[str]) -> None:
+        for key, value in header.items():
+            where = (*path, key)
+            if where not in self._ledger.fields:
+                out.append(".".join(map(str, where)))
+            elif where in self._ledger.parts and isinstance(value, dict):
+                self._unread_fields(value, where, out)
+
+    def require_all_read(self) -> None:
+        """Raise :class:`CheckpointError` naming every header field and array of the state that was not read."""
+        fields, arrays = self.unread()
+        if fields or arrays:
+            extra = [f"field(s) {', '.join(fields)}"] if fields else []
+            extra += [f"array(s) {', '.join(arrays)}"] if arrays else []
+            raise CheckpointError(f"{self.where}: the state holds {' and '.join(extra)} that this {self.where} does not read")
 
     def integer(self, name: str, lo: int = 0, hi: int = 2**62) -> int:
         """An integer field (a JSON integer, not a bool or float) in ``[lo, hi]``."""
@@ -272,7 +360,11 @@ class Fields:
     def sub(self, name: str) -> Fields:
         """The fields of a part (header object ``name``, arrays prefixed ``name.``)."""
         p = name + "."
-        return Fields(self._get(name), {k[len(p) :]: a for k, a in self.arrays.items() if k.startswith(p)}, f"{self.where}.{name}")
+        path = (*self._path, name)
+        part = Fields(self._get(name), {k[len(p) :]: a for k, a in self.arrays.items() if k.startswith(p)}, f"{self.where}.{name}",
+                      _path=path, _prefix=self._prefix + p, _ledger=self._ledger)
+        self._ledger.parts.add(path)
+        return part
 
     def has(self, name: str) -> bool:
         """Whether the array ``name`` is present."""
@@ -284,6 +376,7 @@ class Fields:
         dt = np.dtype(dtype)
         if a is None:
             raise CheckpointError(f"{self.where}.{name}: array missing")
+        self._ledger.arrays.add(self._prefix + name)
         ok_shape = a.ndim == len(shape) and all(w in (-1, g) for w, g in zip(shape, a.shape))
         if a.dtype != dt or not ok_shape:
             raise CheckpointError(f"{self.where}.{name}: expected {dt.name} of shape {shape}, got {a.dtype.name} {a.shape}")
@@ -393,7 +486,13 @@ class Checkpointable:
             if header.get(key) != want:
                 what = "parameters" if key == "param_shapes" else key
                 raise CheckpointError(f"state dict: saved for {what} {header.get(key)!r}, this {self._kind} has {want!r}")
-        install = self.import_state(Fields(header.get("state"), arrays, self._kind))
+        known = {"format", "version", "kind", "sha256", "config", "state", *self._identity()}
+        extra = sorted(str(k) for k in header if k not in known)
+        if extra:
+            raise CheckpointError(f"state dict: unknown header field(s) {', '.join(extra)}")
+        fields = Fields(header.get("state"), arrays, self._kind)
+        install = self.import_state(fields)
+        fields.require_all_read()
         install()
 
     def save(self, path: str | os.PathLike) -> None:

@@ -357,7 +357,7 @@ class VSAGradientCompressor(Checkpointable):
                 payload.append(self._encode(coords))
                 if self._residuals is not None:
                     deq = self._dequantize(coords, scale, lay.m, lay.d) if self.config.use_ternary else coords
-                    new_res.append(x - self._reconstruct(deq, meta, step))
+                    new_res.append(self._new_residual(x, self._reconstruct(deq, meta, step), info.name))
         if self.mode == "bundled":
             if self.config.use_ternary:
                 bundle = xp.sign(bundle).astype(xp.int8)
@@ -369,6 +369,15 @@ class VSAGradientCompressor(Checkpointable):
         return CompressedGradients(
             self.mode, step, encoding, self.gain, self.config.to_dict(), tuple(metas), tuple(to_host(p, copy=False) for p in payload)
         )
+
+    def _new_residual(self, x: Any, sent: Any, name: str) -> Any:
+        """The error-feedback residual ``x - sent``, refused (nothing changed yet) when it leaves the float32 range."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            residual = x - sent
+        _, bits = self._be.abs_stats(residual)
+        if bits >= F32_INF_BITS:
+            raise NonFiniteError(f"gradients[{name!r}]: the error-feedback residual overflows float32 (gradient near the float32 limit)")
+        return residual
 
     def _encode(self, coords: Any) -> Any:
         if not self.config.use_ternary:
@@ -470,12 +479,15 @@ class VSAGradientCompressor(Checkpointable):
         return {"step": self._step}, arrays
 
     def import_state(self, f: Fields) -> Callable[[], None]:
-        """Validate a state of :meth:`export_state`; the returned function installs it."""
+        """Validate a state of :meth:`export_state`; the returned function installs it.
+
+        Residuals must be finite: :meth:`compress` never keeps one that is not.
+        """
         step = f.integer("step")
         residuals = None
         if self._residuals is not None:
             xp = self._be.xp
-            residuals = [xp.asarray(f.array(f"residual.{i}", np.float32, (n,), finite=False)) for i, n in enumerate(self._layout.sizes)]
+            residuals = [xp.asarray(f.array(f"residual.{i}", np.float32, (n,))) for i, n in enumerate(self._layout.sizes)]
         f.require(residuals is not None or not any(k.startswith("residual.") for k in f.arrays), "residuals without error feedback")
 
         def install() -> None:

@@ -13,7 +13,7 @@ import numpy as np
 from ._arrays import check_finite_bits, check_int, check_real, check_seed, check_u32, float32_array, integer_array, trit_array
 from ._bits import f32_from_bits
 from .backend import Backend, resolve_backend
-from .errors import EncodingError, ShapeError
+from .errors import ConfigError, EncodingError, ShapeError
 from .rng import MAX_ELEMENTS
 
 __all__ = ["quantize_deterministic", "quantize_stochastic", "pack", "unpack", "packed_size", "ENCODINGS"]
@@ -113,7 +113,7 @@ def quantize_stochastic(
 
 
 def _per_byte(encoding: Any) -> int:
-    if encoding not in ENCODINGS:
+    if not isinstance(encoding, str) or encoding not in ENCODINGS:
         raise EncodingError(f"encoding: expected one of {sorted(ENCODINGS)}, got {encoding!r}")
     return ENCODINGS[encoding]
 
@@ -139,8 +139,10 @@ def pack(trits: Any, encoding: str = "2bit", *, backend: Backend | str | None = 
     """
     per = _per_byte(encoding)
     be = resolve_backend(backend, trits)
-    flat = trit_array(trits, "trits", be).reshape(-1)
-    packed, _ = getattr(be, "pack_2bit" if per == 4 else "pack_base3")(flat)
+    flat = trit_array(trits, "trits", be, kernel_checks=True).reshape(-1)
+    packed, all_trits = getattr(be, "pack_2bit" if per == 4 else "pack_base3")(flat)
+    if not all_trits:  # checked in the packing pass: no full-size temporary
+        raise ConfigError("trits: trits must be -1, 0 or +1")
     return packed
 
 

@@ -21,6 +21,8 @@ log = logging.getLogger("vsaopt")
 
 #: Losses kept for adaptive scheduling (the crate's ``recent_losses``).
 RECENT_LOSSES = 100
+#: Factor that makes ``sqrt`` of a float64 sum of squares a bound on the largest magnitude despite its roundings.
+SUMSQ_SLACK = 1.0 + 2.0**-20
 
 
 class TrainerBase(Checkpointable):
@@ -53,6 +55,16 @@ class TrainerBase(Checkpointable):
     def should_compute_full(self) -> bool:
         """Same as :meth:`needs_backward` (the crate's name)."""
         return self.needs_backward()
+
+    @property
+    def in_step(self) -> bool:
+        """Whether a step has begun and not ended."""
+        return self._in_step
+
+    @property
+    def step_has_gradients(self) -> bool:
+        """Whether the step in progress has recorded or predicted its gradients."""
+        return self._recorded or self._predicted
 
     @property
     def backend(self) -> Any:
@@ -147,8 +159,8 @@ class TrainerBase(Checkpointable):
         """The configured PREDICT length; 0 for a gated schedule until its first measurements allow more."""
         return 0 if self.gated else int(self.config.predict_steps)
 
-    def _record_flat(self, flat: Any, correct: bool) -> tuple[float, float] | None:  # pragma: no cover - defined by each trainer
-        """Record a validated flat gradient in the predictor; the prediction's sums when the record took them."""
+    def _record_flat(self, flat: Any, correct: bool, max_abs: float) -> tuple[float, float] | None:  # pragma: no cover
+        """Record a validated flat gradient (``max_abs`` bounds its magnitudes) in the predictor; the prediction's sums when the record took them."""
         raise NotImplementedError
 
     def _record_real(self, gradients: Any, batch_size: Any, correct: bool) -> None:
@@ -178,7 +190,8 @@ class TrainerBase(Checkpointable):
         prev2 = 0.0 if previous is None else self._monitor.previous_sumsq(previous)
         if p.prediction_is_newest:
             d_pred, p2 = d_prev, prev2
-        measured = self._record_flat(flat, correct)  # not None exactly when in_record
+        max_abs = math.sqrt(g2) * SUMSQ_SLACK  # >= max |g|: predictions are checked only when this allows an overflow
+        measured = self._record_flat(flat, correct, max_abs)  # not None exactly when in_record
         if measured is not None:
             d_pred, p2 = measured
         self._recorded = True
@@ -269,6 +282,10 @@ class TrainerBase(Checkpointable):
             raise PhaseError(f"{what}: phase {self._phase} uses predicted gradients; real gradients are recorded only in backward phases")
         if self._recorded:
             raise PhaseError(f"{what}: gradients were already recorded in this step")
+
+    def require_predict(self, what: str) -> None:
+        """Raise :class:`PhaseError` unless gradients may be predicted now (``what`` names the caller)."""
+        self._require_predict(what)
 
     def _require_predict(self, what: str) -> None:
         self._require_step(what)

@@ -26,19 +26,20 @@ the residual is held as bfloat16.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .._bits import f32_from_bits, sign_cleared_bits
-from .._grads import ParamLayout
-from ..backend import resolve_backend
+from .._grads import ParamLayout, may_overflow
+from ..backend import get_backend, resolve_backend
 from ..checkpoint import Checkpointable, Fields
 from ..errors import ConfigError, DTypeError, PhaseError
 from ._scalar import F32, powi
 from .configs import DeterministicPredictionConfig
-from .history_codec import bf16_decode, bf16_encode, decode_block, decode_row, encode_row
+from .history_codec import EncodedRow, bf16_decode, bf16_encode, decode_block, decode_row, encode_row
 from .history_io import export_rows, import_rows
 from .types import DeterministicPredictorStats
 
@@ -48,11 +49,24 @@ __all__ = ["DeterministicPredictor"]
 DET_EPS = 1e-10
 #: Elements per block when a compressed history is decoded for the fit (a multiple of 4).
 FIT_BLOCK = 1 << 20
+#: Largest factor between a held row's decoded magnitude and the recorded one (a ternary scale rounds up to a
+#: power of two; bfloat16 rounds by at most 2**-8).
+DECODE_GROWTH = 2.0
+#: Why a prediction is refused.
+OVERFLOW_REASON = "the prediction overflows float32 (recorded gradients near the float32 limit); use real gradients this step"
 
 
 def _max_abs(bits: int) -> float:
     """The largest ``|x|`` given the sign-cleared bit maximum of :func:`abs_stats`."""
     return float(f32_from_bits(sign_cleared_bits(bits)))
+
+
+def _segment_max_abs(x: np.ndarray, offsets: tuple[int, ...], sizes: tuple[int, ...]) -> list[float]:
+    """``max |x|`` of each segment of host float32 ``x`` (0 for an empty one) in one pass, on the bit patterns."""
+    bits = x.view(np.uint32) & np.uint32(0x7FFFFFFF)
+    starts = [off for off, n in zip(offsets, sizes) if n]
+    peaks = iter(np.maximum.reduceat(bits, starts).tolist() if starts else [])
+    return [_max_abs(next(peaks)) if n else 0.0 for n in sizes]
 
 
 class DeterministicPredictor(Checkpointable):
@@ -102,6 +116,8 @@ class DeterministicPredictor(Checkpointable):
         self._steps: list[int] = []  # global steps of the history entries, oldest first
         self._slots: list[int] = []  # their ring rows
         self._free = 0  # the ring row the next record is written into
+        self._row_max = [0.0] * (self._cap + 1)  # a bound on each ring row's decoded max |g|
+        self._fit_max = (0.0, 0.0)  # bounds on max |baseline| and max |velocity| of the current fit
         self._scratch: Any = None  # the view of it scratch_row handed out
         if self._compression != "none":
             self._ring = [None] * (self._cap + 1)  # held rows (EncodedRow), by ring row
@@ -114,7 +130,7 @@ class DeterministicPredictor(Checkpointable):
         self._fit_step = 0
         self._fitted = False
         self._residual = xp.zeros(self.layout.total, dtype=xp.float32 if self._compression == "none" else xp.uint16)
-        self._residual_max = [0.0] * len(self.layout.names)
+        self._set_residual_max([0.0] * len(self.layout.names))
         self._total_steps = 0
         self._full_steps = 0
         self._predicted_steps = 0
@@ -153,8 +169,14 @@ class DeterministicPredictor(Checkpointable):
         """True once ``prediction_horizon`` predictions followed the last fit, or when any ``|residual|`` element exceeds ``residual_threshold``."""
         if self._steps_since_fit >= self.config.prediction_horizon:
             return True
-        thr = F32(self.config.residual_threshold)
-        return any(F32(m) > thr for m in self._residual_max)
+        return F32(self._residual_peak) > F32(self.config.residual_threshold)
+
+    def _set_residual_max(self, maxes: list[float]) -> None:
+        """Hold each parameter's ``max |residual|``, their largest (NaN left out) and a bound (Inf when one is NaN)."""
+        self._residual_max = maxes
+        finite_or_inf = [m for m in maxes if not math.isnan(m)]
+        self._residual_peak = max(finite_or_inf, default=0.0)
+        self._residual_bound = self._residual_peak if len(finite_or_inf) == len(maxes) else math.inf
 
     # --- records ---------------------------------------------------------------
 
@@ -162,7 +184,8 @@ class DeterministicPredictor(Checkpointable):
         """Record real gradients (every declared name); refit; on a correction first update the residual."""
         if not isinstance(is_correction, bool):
             raise DTypeError(f"is_correction: expected True or False, got {is_correction!r}")
-        self.record_flat(self.layout.flatten(gradients, self._be, "gradients"), is_correction)
+        flat, max_abs = self.layout.flatten_bounded(gradients, self._be, "gradients")
+        self.record_flat(flat, is_correction, max_abs=max_abs)
 
     def scratch_row(self) -> Any:
         """A flat float32 array to gather the next record into.
@@ -185,14 +208,19 @@ class DeterministicPredictor(Checkpointable):
         """
         return is_correction and self._ready and self._compression == "none"
 
-    def record_flat(self, flat: Any, is_correction: bool = False) -> tuple[float, float] | None:
+    def record_flat(self, flat: Any, is_correction: bool = False, *, max_abs: float | None = None) -> tuple[float, float] | None:
         """Record one validated flat float32 gradient (declaration order); for callers that flattened it already.
 
         Returns ``(S(g*pred), S(pred*pred))`` of the prediction at this step
         (that of :meth:`peek_flat` before the call) when
-        :meth:`record_measures_prediction` says so, else None.
+        :meth:`record_measures_prediction` says so, else None.  ``max_abs``: a
+        bound on its largest ``|element|`` the caller knows (else one
+        ``abs_stats`` pass takes it), from which predictions are known not to overflow.
         """
+        if max_abs is None:
+            max_abs = float(f32_from_bits(int(self._be.abs_stats(flat)[1])))
         lazy = self._compression != "none"
+        self._row_max[self._free] = DECODE_GROWTH * max_abs if lazy else max_abs
         if lazy and self._ready and is_correction:
             self._update_residual(flat)  # the line of the history before this record
         if lazy:
@@ -257,10 +285,16 @@ class DeterministicPredictor(Checkpointable):
             self._residual = held
         mae = self._mean_abs_error
         for total, n in zip(totals, self.layout.sizes):
-            mae = F32(F32(F32(0.9) * mae) + F32(F32(0.1) * F32(float(total) / n)))
-        self._residual_max = maxes
+            if n:  # a parameter without elements has no mean error
+                mae = F32(F32(F32(0.9) * mae) + F32(F32(0.1) * F32(float(total) / n)))
+        self._set_residual_max(maxes)
         self._mean_abs_error = mae
         return sums
+
+    def _held_max(self, row: Any) -> float:
+        """The largest ``|value|`` of a held ring row (a float32 row, or an encoded one, decoded)."""
+        flat = decode_row(row, self._be) if isinstance(row, EncodedRow) else row
+        return _max_abs(int(self._be.abs_stats(flat)[1]))
 
     def _line(self) -> tuple[Any, Any]:
         """``(baseline, velocity)`` of the current fit: held, or recomputed from a compressed history."""
@@ -268,18 +302,21 @@ class DeterministicPredictor(Checkpointable):
             return self._baseline, self._velocity
         return self._compute_fit()
 
-    def _weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, float]:
-        """Ring rows (oldest first), ``w_i``, ``w_i*t_i`` and the three float64 sums."""
-        k = len(self._steps)
-        newest = self._steps[-1]
-        rows = np.array(self._slots, dtype=np.int64)
+    def _weights(self, steps: list[int] | None = None, slots: list[int] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, float]:
+        """Ring rows (oldest first), ``w_i``, ``w_i*t_i`` and the three float64 sums (of the history, or of ``steps`` in ``slots``)."""
+        steps = self._steps if steps is None else steps
+        slots = self._slots if slots is None else slots
+        k = len(steps)
+        newest = steps[-1]
+        rows = np.array(slots, dtype=np.int64)
         d = float(self._decay32)
         w = np.empty(k, dtype=np.float64)
         wt = np.empty(k, dtype=np.float64)
         sum_w = sum_wt = sum_wt2 = 0.0
         for i in range(k):
             wi = powi(d, k - 1 - i)
-            ti = float(self._steps[i] - newest)
+            ti = float(steps[i] - newest)
             w[i] = wi
             wt[i] = wi * ti
             sum_w = sum_w + wi
@@ -293,6 +330,24 @@ class DeterministicPredictor(Checkpointable):
             self._baseline, self._velocity = self._compute_fit(held)
         self._fitted = True
         self._fit_step = self._global_step
+        self._fit_max = self._fit_bounds(self._steps, self._slots, self._row_max)
+
+    def _fit_bounds(self, steps: list[int], slots: list[int], row_max: list[float]) -> tuple[float, float]:
+        """Bounds on ``max |baseline|`` and ``max |velocity|`` of the fit through the history now (no pass over it).
+
+        The fit is linear in the rows: ``baseline = sum_i c_i g_i`` and
+        ``velocity = sum_i d_i g_i`` with the coefficients of ``wls_fit``, so
+        ``sum_i |c_i| * max_i |g_i|`` bounds the first (float64 roundings are far
+        inside the margin of :data:`~vsaopt._grads.SAFE_MAGNITUDE`).
+        """
+        rows, w, wt, sw, swt, swt2 = self._weights(steps, slots)
+        largest = max(row_max[int(r)] for r in rows)
+        det = sw * swt2 - swt * swt
+        if abs(det) < DET_EPS:
+            return row_max[int(rows[-1])], 0.0
+        abs_wt = float(np.abs(wt).sum())
+        inv = abs(1.0 / det)
+        return ((abs(swt2) * sw + abs(swt) * abs_wt) * inv * largest, (abs(sw) * abs_wt + abs(swt) * sw) * inv * largest)
 
     def _compute_fit(self, out: tuple[Any, Any] | None = None) -> tuple[Any, Any]:
         """The least-squares line through the history now (float32 baseline and velocity; into ``out`` when given)."""
@@ -335,9 +390,38 @@ class DeterministicPredictor(Checkpointable):
             return self._be.predict_linear(*self._linear_operands())
         return self._be.predict_linear(*self._linear_operands(), out=out)
 
+    def _prediction_bound(self) -> float:
+        """A bound on every value the prediction's float32 operations take (``predict_linear``'s operands' bounds)."""
+        base, vel = self._fit_max
+        dt = float(self._global_step - self._fit_step)
+        wres = float(powi(float(self._decay32), self._steps_since_fit))
+        return base + vel * abs(dt) + self._residual_bound * abs(wres)
+
+    def _checked_prediction(self, out: Any = None) -> Any:
+        """:meth:`_predict_flat`, refused with :class:`NonFiniteError` naming the parameter when it overflowed.
+
+        When the bounds of the fit and the residual do not rule an overflow out,
+        the prediction goes to a new array first and one ``abs_stats`` pass
+        checks it, so a refused prediction writes nothing into ``out``.
+        """
+        if not may_overflow(self._prediction_bound()):
+            return self._predict_flat(out)
+        flat = self._predict_flat()
+        self.layout.check_finite(flat, self._be, "predicted gradients", OVERFLOW_REASON)
+        if out is None:
+            return flat
+        out[...] = flat
+        return out
+
     def peek_flat(self) -> Any | None:
-        """The flat prediction :meth:`predict_gradient` would return now, without counting a step (None during warmup)."""
-        return self._predict_flat() if self._ready else None
+        """The flat prediction :meth:`predict_gradient` would return now, without counting a step (None during warmup).
+
+        Raises
+        ------
+        NonFiniteError
+            The prediction overflows float32 (names the parameter).
+        """
+        return self._checked_prediction() if self._ready else None
 
     def prediction_operand(self) -> tuple[Any, Any, Any, np.float32, np.float32] | None:
         """What :meth:`peek_flat` computes, unevaluated: the ``predict_linear`` operands (None during warmup).
@@ -367,7 +451,7 @@ class DeterministicPredictor(Checkpointable):
         """The flat prediction at the current step (into ``out``, else a new array); counts a predicted step."""
         if not self._ready:
             raise PhaseError(f"{what}: cannot predict during warmup (record more gradients first)")
-        flat = self._predict_flat(out)
+        flat = self._checked_prediction(out)
         self._total_steps += 1
         self._predicted_steps += 1
         self._global_step += 1
@@ -381,6 +465,8 @@ class DeterministicPredictor(Checkpointable):
         ------
         PhaseError
             During warmup.
+        NonFiniteError
+            The prediction overflows float32 (names the parameter); nothing is changed.
         """
         return self.layout.split(self._predict_counted("predict_gradient"))
 
@@ -391,6 +477,8 @@ class DeterministicPredictor(Checkpointable):
         ------
         PhaseError
             During warmup.
+        NonFiniteError
+            The prediction overflows float32 (names the parameter); neither ``out`` nor the predictor is changed.
         """
         self._predict_counted("predict_into", out)  # the kernel writes into out: one pass
 
@@ -495,11 +583,15 @@ class DeterministicPredictor(Checkpointable):
         else:
             ring = [*hist, *([None] * (cap + 1 - len(hist)))]
         res = xp.asarray(residual)
-        res32 = res if comp == "none" else bf16_decode(res, be)
-        maxes = []
-        for off, size in zip(self.layout.offsets, self.layout.sizes):
-            _, bits = be.abs_stats(res32[off : off + size])
-            maxes.append(_max_abs(bits))
+        host32 = residual if comp == "none" else bf16_decode(residual, get_backend("numpy"))
+        maxes = _segment_max_abs(host32, self.layout.offsets, self.layout.sizes)
+        row_max = [self._held_max(ring[i]) for i in range(len(steps))] + [0.0] * (cap + 1 - len(steps))
+        if not fitted:
+            fit_max = (0.0, 0.0)
+        elif held_fit:
+            fit_max = (_max_abs(int(be.abs_stats(xp.asarray(base))[1])), _max_abs(int(be.abs_stats(xp.asarray(vel))[1])))
+        else:
+            fit_max = self._fit_bounds(steps, list(range(len(steps))), row_max)
 
         def install() -> None:
             self._ring = ring
@@ -511,7 +603,8 @@ class DeterministicPredictor(Checkpointable):
             self._early_corrections = early
             self._mean_abs_error = np.float32(mae)
             self._residual = res
-            self._residual_max = maxes
+            self._set_residual_max(maxes)
+            self._row_max, self._fit_max = row_max, fit_max
             self._baseline = None if base is None else xp.asarray(base)
             self._velocity = None if vel is None else xp.asarray(vel)
 

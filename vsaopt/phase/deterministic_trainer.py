@@ -150,8 +150,8 @@ class DeterministicPhaseTrainer(TrainerBase):
         """
         self._record_real(gradients, batch_size, correct=self._phase is DeterministicPhase.CORRECT)
 
-    def _record_flat(self, flat: Any, correct: bool) -> tuple[float, float] | None:
-        return self._predictor.record_flat(flat, is_correction=correct)
+    def _record_flat(self, flat: Any, correct: bool, max_abs: float) -> tuple[float, float] | None:
+        return self._predictor.record_flat(flat, is_correction=correct, max_abs=max_abs)
 
     def get_predicted_gradients(self) -> dict[str, Any]:
         """This PREDICT step's predicted gradients (mapping name -> backend array).

@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from .._grads import FlatGradients, ParamLayout
+from .._bits import f32_from_bits
+from .._arrays import check_finite_bits
+from .._grads import FlatGradients, GradientInfo, ParamLayout, may_overflow
 from ..backend import resolve_backend
 from ..checkpoint import Checkpointable, Fields
 from ..errors import ConfigError, DTypeError
@@ -38,6 +40,13 @@ MAX_ERRORS = 100
 RECENT_ERRORS = 10
 #: Mean recent error above which a full gradient is asked for.
 ERROR_LIMIT = F32(0.5)
+#: Largest factor between a held row's decoded magnitude and the recorded one (a ternary scale rounds up to a
+#: power of two; bfloat16 rounds by at most 2**-8).
+DECODE_GROWTH = 2.0
+#: Why a prediction is refused.
+OVERFLOW_REASON = "the prediction overflows float32 (recorded gradients near the float32 limit); use real gradients this step"
+#: Why a correction is refused.
+CORRECTION_OVERFLOW = "adding the correction overflows float32; the correction stays pending"
 
 
 class GradientPredictor(Checkpointable):
@@ -78,12 +87,14 @@ class GradientPredictor(Checkpointable):
 
     def _reset_state(self) -> None:
         self._ring: list[EncodedRow | None] = [None] * self.config.history_size  # held rows, by ring slot
+        self._row_max = [0.0] * self.config.history_size  # a bound on each held row's decoded max |g|, by ring slot
         self._count = 0  # entries in the ring (<= history_size)
         self._head = 0  # ring row of the next record
         self._steps_since_full = 0
         self._total_steps = 0
         self._last_prediction: Any = None  # float32 array ("none") or the tuple of rows it extrapolates
         self._correction: Any = None
+        self._correction_max = 0.0  # a bound on max |correction| (Inf or NaN when it overflowed)
         self._errors: deque[np.float32] = deque(maxlen=MAX_ERRORS)
         self._spare: Any = None  # a float32 row no longer used (uncompressed history): the next record's buffer
         self._recycle = False  # whether dropped rows are kept as the spare (once scratch_row was asked for)
@@ -108,6 +119,10 @@ class GradientPredictor(Checkpointable):
         row = self._ring[(self._head - 1 - age) % self.config.history_size]
         assert row is not None
         return row
+
+    def _held_max(self, row: EncodedRow) -> float:
+        """The largest ``|value|`` of a held row, decoded."""
+        return float(f32_from_bits(int(self._be.abs_stats(decode_row(row, self._be))[1])))
 
     def _row(self, age: int) -> Any:
         """float32 row of the entry ``age`` records back (0 = newest; uncompressed: the held array itself)."""
@@ -137,17 +152,24 @@ class GradientPredictor(Checkpointable):
 
     def record_gradient(self, gradients: Any) -> None:
         """Append real gradients (mapping name -> array, every declared name) to the history."""
-        self.record_flat(self.layout.flatten(gradients, self._be, "gradients"), owned=not isinstance(gradients, FlatGradients))
+        flat, max_abs = self.layout.flatten_bounded(gradients, self._be, "gradients")
+        self.record_flat(flat, owned=not isinstance(gradients, FlatGradients), max_abs=max_abs)
 
-    def record_flat(self, flat: Any, correct: bool = False, *, owned: bool = False) -> None:
+    def record_flat(self, flat: Any, correct: bool = False, *, owned: bool = False, max_abs: float | None = None) -> None:
         """Append one validated flat float32 gradient (declaration order) to the history.
 
         With ``correct`` and a prediction made, the correction ``flat - last
         prediction`` is accumulated too (as :meth:`compute_correction`).  For
         callers that validated and flattened the gradients already (the trainer);
-        ``owned``: ``flat`` is a new array the caller gives up (kept without a copy).
+        ``owned``: ``flat`` is a new array the caller gives up (kept without a copy);
+        ``max_abs``: a bound on its largest ``|element|`` the caller knows (else one
+        ``abs_stats`` pass takes it), from which predictions are known not to overflow.
         """
+        if max_abs is None:
+            max_abs = float(f32_from_bits(int(self._be.abs_stats(flat)[1])))
+        slot = self._head
         self._push(flat, owned)
+        self._row_max[slot] = max_abs if self._compression == "none" else DECODE_GROWTH * max_abs
         if correct and self._last_prediction is not None:
             self._correct(flat)
 
@@ -195,6 +217,26 @@ class GradientPredictor(Checkpointable):
             return xp.zeros(self.layout.total, dtype=xp.float32)
         return self._extrapolate(tuple(self._held(age) for age in range(min(self._count, 2))))
 
+    def _prediction_bound(self) -> float:
+        """A bound on every value the prediction's float32 operations take (from the held rows' bounds)."""
+        if self._count < 2:
+            return 0.0  # zeros, or the newest held row itself (finite)
+        cap = self.config.history_size
+        curr, prev = self._row_max[(self._head - 1) % cap], self._row_max[(self._head - 2) % cap]
+        diff = curr + prev
+        return max(diff, curr + abs(float(self.config.momentum)) * diff)
+
+    def _checked_prediction(self) -> Any:
+        """:meth:`_predict_flat`, refused with :class:`NonFiniteError` naming the parameter when it overflowed.
+
+        The check is one ``abs_stats`` pass, made only when the held rows' bounds
+        do not rule an overflow out (gradients near the float32 limit).
+        """
+        flat = self._predict_flat()
+        if may_overflow(self._prediction_bound()):
+            self.layout.check_finite(flat, self._be, "predicted gradients", OVERFLOW_REASON)
+        return flat
+
     def _extrapolate(self, rows: tuple[EncodedRow, ...]) -> Any:
         """The prediction from the newest row ``rows[0]`` and, when given, the one before it ``rows[1]``."""
         if len(rows) == 1:
@@ -213,14 +255,21 @@ class GradientPredictor(Checkpointable):
 
         The array may share memory with the history: read it, do not write it,
         and do not keep it past the next record (whose buffer it may become).
+
+        Raises
+        ------
+        NonFiniteError
+            The prediction overflows float32 (names the parameter).
         """
         if self._count == 0:
             return None
-        return self._row(0) if self._count == 1 else self._predict_flat()
+        return self._row(0) if self._count == 1 else self._checked_prediction()
 
     def prediction_operand(self) -> Any | None:
-        """:meth:`peek_flat`, as the ``pred`` operand of kernel ``gather_stats``."""
-        return self.peek_flat()
+        """:meth:`peek_flat` unchecked (it may hold Inf), as the ``pred`` operand of kernel ``gather_stats``."""
+        if self._count == 0:
+            return None
+        return self._row(0) if self._count == 1 else self._predict_flat()
 
     @property
     def has_pending_correction(self) -> bool:
@@ -246,8 +295,11 @@ class GradientPredictor(Checkpointable):
         return self._row(0) if self._count else None
 
     def _predict_counted(self) -> Any:
-        """The flat prediction (read it, do not write it), kept for corrections; counts a predicted step."""
-        flat = self._predict_flat()
+        """The flat prediction (read it, do not write it), kept for corrections; counts a predicted step.
+
+        An overflowed prediction raises :class:`NonFiniteError` before anything changes.
+        """
+        flat = self._checked_prediction()
         dropped = self._last_prediction
         if self._compression == "none" or self._count == 0:
             self._last_prediction = flat
@@ -260,7 +312,13 @@ class GradientPredictor(Checkpointable):
         return flat
 
     def predict_gradient(self) -> dict[str, Any]:
-        """Predicted gradients (new arrays of the backend, declared shapes); counts a predicted step."""
+        """Predicted gradients (new arrays of the backend, declared shapes); counts a predicted step.
+
+        Raises
+        ------
+        NonFiniteError
+            The prediction overflows float32 (names the parameter); nothing is changed.
+        """
         return self.layout.split(self._predict_counted().copy())
 
     def predict_into(self, out: Any) -> None:
@@ -268,6 +326,11 @@ class GradientPredictor(Checkpointable):
 
         ``out``: a writeable flat float32 array of the backend with ``layout.total``
         elements (checked by the caller, e.g. the trainer); one copy, no mapping.
+
+        Raises
+        ------
+        NonFiniteError
+            The prediction overflows float32 (names the parameter); neither ``out`` nor the predictor is changed.
         """
         out[...] = self._predict_counted()
 
@@ -287,12 +350,19 @@ class GradientPredictor(Checkpointable):
         be = self._be
         corr = be.axpy(flat, F32(-1.0), self._prediction())
         errors = []
+        max_bits = 0  # of |corr| (NaN bits above Inf)
         for off, n in zip(self.layout.offsets, self.layout.sizes):
-            total, _ = be.abs_stats(corr[off : off + n])
+            if n == 0:  # a parameter without elements has no mean error
+                continue
+            total, bits = be.abs_stats(corr[off : off + n])
             errors.append(F32(total / n))
-        acc = corr.copy() if self._correction is None else be.axpy(self._correction, F32(1.0), corr)
+            max_bits = max(max_bits, int(bits))
+        corr_max = float(f32_from_bits(max_bits))
+        first = self._correction is None
+        acc = corr.copy() if first else be.axpy(self._correction, F32(1.0), corr)
         self._errors.extend(errors)
         self._correction = acc
+        self._correction_max = corr_max if first else self._correction_max + corr_max
         return self.layout.split(corr)
 
     def apply_correction(self, gradients: Any) -> None:
@@ -302,21 +372,30 @@ class GradientPredictor(Checkpointable):
         backend with its declared shape; the sum is computed in float32 and stored
         into the array.  Nothing is changed when no correction is pending.
         """
-        arrays = self._writeable_arrays(gradients)
+        infos = self._writeable_arrays(gradients)
         if self._correction is None:
             return
         w = F32(self.config.correction_weight)
-        updated = [
-            self._be.axpy(a, w, self._correction[off : off + n])
-            for a, off, n in zip(arrays, self.layout.offsets, self.layout.sizes)
-        ]
-        for name, new in zip(self.layout.names, updated):
-            target = gradients[name]
+        updated = []
+        for info, off, n in zip(infos, self.layout.offsets, self.layout.sizes):
+            new = self._be.axpy(info.flat, w, self._correction[off : off + n])
+            target = gradients[info.name]
+            if target.dtype != new.dtype:  # stored in the caller's dtype: a float16 array has a smaller range
+                with np.errstate(over="ignore"):
+                    new = new.astype(target.dtype)
+                check_finite_bits(int(self._be.abs_stats(new.astype(self._be.xp.float32))[1]), f"gradients[{info.name!r}]",
+                                  f"adding the correction leaves the range of {target.dtype}")
+            elif may_overflow(float(info.abs_max) + abs(float(w)) * self._correction_max):
+                check_finite_bits(int(self._be.abs_stats(new)[1]), f"gradients[{info.name!r}]", CORRECTION_OVERFLOW)
+            updated.append((target, new))
+        for target, new in updated:
             target[...] = new.reshape(target.shape)
         self._correction = None
+        self._correction_max = 0.0
 
-    def _writeable_arrays(self, gradients: Any) -> list[Any]:
-        arrays = self.layout.arrays(gradients, self._be, "gradients")
+    def _writeable_arrays(self, gradients: Any) -> list[GradientInfo]:
+        """The validated gradients (flat float32, with their maxima), each checked to be a writeable float array of the backend."""
+        infos = self.layout.validate(gradients, self._be, "gradients")
         for name in self.layout.names:
             g = gradients[name]
             if not self._be.owns(g) or g.dtype.kind != "f":
@@ -324,7 +403,7 @@ class GradientPredictor(Checkpointable):
             flags = getattr(g, "flags", None)
             if flags is not None and not getattr(flags, "writeable", True):
                 raise DTypeError(f"gradients[{name!r}]: array is read-only; apply_correction updates in place")
-        return [a.reshape(-1) for a in arrays]
+        return infos
 
     def get_stats(self) -> MomentumPredictorStats:
         """Counters and float32 error averages (mean over all kept errors; recent: last 10, newest first)."""
@@ -417,15 +496,20 @@ class GradientPredictor(Checkpointable):
         xp = self._be.xp
         k = len(hist)
         ring: list[EncodedRow | None] = [*hist, *([None] * (cap - k))]
+        row_max = [self._held_max(r) for r in hist] + [0.0] * (cap - k)
+        corr_dev = None if corr is None else xp.asarray(corr)
+        corr_max = 0.0 if corr_dev is None else float(f32_from_bits(int(self._be.abs_stats(corr_dev)[1])))
 
         def install() -> None:
             self._ring = ring
+            self._row_max = row_max
+            self._correction_max = corr_max
             self._count = k
             self._head = k % cap
             self._steps_since_full = ssf
             self._total_steps = total
             self._last_prediction = pred if pred is None or isinstance(pred, tuple) else xp.asarray(pred)
-            self._correction = None if corr is None else xp.asarray(corr)
+            self._correction = corr_dev
             self._errors = deque(errs, maxlen=MAX_ERRORS)
             self._spare = None
 

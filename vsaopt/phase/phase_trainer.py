@@ -153,8 +153,8 @@ class PhaseTrainer(TrainerBase):
         """
         self._record_real(gradients, batch_size, correct=self._phase is TrainingPhase.CORRECT)
 
-    def _record_flat(self, flat: Any, correct: bool) -> None:
-        self._predictor.record_flat(flat, correct=correct, owned=True)  # the scratch row: the history keeps it
+    def _record_flat(self, flat: Any, correct: bool, max_abs: float) -> None:
+        self._predictor.record_flat(flat, correct=correct, owned=True, max_abs=max_abs)  # the scratch row: the history keeps it
 
     def get_predicted_gradients(self) -> dict[str, Any]:
         """This PREDICT step's predicted gradients (mapping name -> backend array).
