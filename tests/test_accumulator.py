@@ -158,24 +158,161 @@ def test_rescaling_alone_is_unbiased():
         assert np.all((total >= lo) & (total <= hi)), (shift, total, lo, hi)
 
 
-# --- counts never overflow ---------------------------------------------------------------------
+# --- the headroom rule: counts halved only when a measured count is at the maximum ------------------
+
+
+def _rounding_variance(exp: int, steps: int) -> float:
+    """Upper bound of the variance of one element of the mean of ``steps`` micro-batches of 1.0 at final scale 2**exp.
+
+    An add at scale ``2**E`` keeps a +1 with ``p = 2**-E``: variance ``4**E p (1 - p) <= 2**E``
+    in the units of the sum; halving a count by stochastic rounding adds at most ``4**E / 4``,
+    and the halvings happen at ``E = 1, 2, ..., exp``, which sums to at most ``4**exp / 3``.
+    ``E`` never decreases, so over ``steps`` adds ``Var(sum) <= steps 2**exp + 4**exp / 3``;
+    the mean divides the sum by ``steps``.
+    """
+    return (steps * 2.0**exp + 4.0**exp / 3) / steps**2
+
+
+def _check_mean_of_ones(acc, steps: int, n: int) -> None:
+    """The mean is unbiased within 6 standard deviations (element average) and its spread within the bound."""
+    bits = acc.count_bits
+    exp = int(acc.state_dict()["arrays"]["exp"][0])
+    mean = to_host(acc.get_accumulated()["g"]).astype(np.float64)
+    var = _rounding_variance(exp, steps)
+    # the elements' draws are independent given the past, so their average has variance var / n
+    assert abs(mean.mean() - 1.0) <= 6 * np.sqrt(var / n), (bits, steps, exp, mean.mean())
+    assert np.sqrt(np.mean((mean - 1.0) ** 2)) <= 1.5 * np.sqrt(var), (bits, steps, exp)
+    # the scale grows with the sum, not with the number of steps: a count reaches C = 127 (7) only
+    # while the elements' mean count is a fraction of C (at least C / 16 here, C / 4 typically);
+    # the worst-case rule of spec version 6 reached 2**19 at 64 steps of 4-bit counts
+    assert 2.0**exp <= max(1.0, 16.0 * steps / COUNT_MAX[bits]), (bits, steps, exp)
 
 
 @pytest.mark.parametrize("bits", [8, 4])
-def test_counts_are_halved_before_they_overflow(backend, bits):
-    """300 steps of g = 1 (every trit +1): counts hit the maximum, are halved, and the mean stays 1 within its variance."""
-    acc = TernaryGradientAccumulator([("g", (4096,))], TernaryConfig(seed=5), backend=backend, count_bits=bits)
-    ones = np.ones(4096, np.float32)
-    for _ in range(300):
-        acc.accumulate({"g": ones})
-        assert 0 < int(acc._bound[0]) <= COUNT_MAX[bits]
+def test_the_mean_of_many_micro_batches_of_one_stays_at_the_rounding_level(bits):
+    """Means of 64, 100 and 4096 micro-batches of 1.0: 1 within the stochastic-rounding tolerance of their scale.
+
+    Before the measured headroom rule, 4-bit counts gave a mean of 2.0 after 64
+    steps and 0.0 after 100; 8-bit counts 0.0 after 2048.
+    """
+    n = 256
+    acc = TernaryGradientAccumulator([("g", (n,))], TernaryConfig(seed=5), backend="numpy", count_bits=bits)
+    ones = {"g": np.ones(n, np.float32)}
+    for k in range(1, 4097):
+        acc.accumulate(ones)
+        if k in (64, 100, 4096):
+            _check_mean_of_ones(acc, k, n)
     counts = to_host(acc._load(0))
-    assert counts.dtype == np.int8 and counts.max() <= COUNT_MAX[bits] and counts.min() >= 0
+    assert counts.dtype == np.int8 and 0 <= counts.min() and counts.max() <= int(acc._bound[0]) <= COUNT_MAX[bits]
+
+
+def test_threshold_mode_halves_only_at_a_measured_maximum():
+    """400 threshold-mode steps of 1.0 with 4-bit counts: h grows with the sum; the mean stays 1 within its tolerance.
+
+    The worst-case rule halved every third step and raised "too many halvings" after 389 steps.
+    """
+    n = 256
+    cfg = TernaryConfig(use_stochastic_rounding=False, seed=9)
+    acc = TernaryGradientAccumulator([("g", (n,))], cfg, backend="numpy", count_bits=4)
+    ones = {"g": np.ones(n, np.float32)}
+    for _ in range(400):
+        acc.accumulate(ones)
+    _check_mean_of_ones(acc, 400, n)  # the scale sum is exactly 400: the unit is 2**h, as in stochastic mode
+
+
+def test_no_overflow_error_for_gradients_near_one_after_5000_steps():
+    """Gradients in [0.9, 1] with 8-bit counts: no NonFiniteError and a scale of 2**9 at most after 5000 steps.
+
+    The worst-case rule's exponent grew by one every 63 steps: 2**78 after 5000 steps, NonFiniteError at 8128.
+    """
+    rng = np.random.Generator(np.random.PCG64(3))
+    steps = (0.9 + 0.1 * rng.random((5000, 2))).astype(np.float32)
+    acc = TernaryGradientAccumulator([("g", (2,))], TernaryConfig(seed=1), backend="numpy")
+    for g in steps:
+        acc.accumulate({"g": g})
+    total = steps.astype(np.float64).sum(axis=0)
+    exp = int(acc.state_dict()["arrays"]["exp"][0])
+    assert exp <= 9
     mean = to_host(acc.get_accumulated()["g"]).astype(np.float64)
-    # Each halving adds a Bernoulli(1/2) rounding of at most 2**E / 300 per element; the average over
-    # 4096 independent elements is within 6 standard deviations of 1.
-    sd = 2.0 ** int(acc._exp[0]) / 300 * 0.5 * np.sqrt(6) / np.sqrt(4096)
-    assert abs(mean.mean() - 1.0) < 6 * sd + 1e-6
+    assert np.all(np.abs(mean - total / 5000) <= 6 * np.sqrt(_rounding_variance(exp, 5000)))
+
+
+def test_large_gradients_reach_the_float32_limit_only_when_the_sum_does():
+    """Gradients of 2**120 go on for 600 steps (the worst-case rule raised at 569); 2**126 raises only past 2**133.
+
+    The sum of k steps of 2**126 is k 2**126; the accumulator raises when a count would need
+    E = 128, i.e. when the represented sum nears 127 * 2**127, beyond the float32 maximum (< 2**128).
+    """
+    acc = TernaryGradientAccumulator([("g", (3,))], TernaryConfig(seed=2), backend="numpy")
+    big = {"g": np.full(3, 2.0**120, np.float32)}
+    for _ in range(600):
+        acc.accumulate(big)
+    assert int(acc.state_dict()["arrays"]["exp"][0]) <= 124
+    acc = TernaryGradientAccumulator([("g", (3,))], TernaryConfig(seed=2), backend="numpy")
+    huge = {"g": np.full(3, 2.0**126, np.float32)}
+    steps = 0
+    with pytest.raises(NonFiniteError, match="float32 range"):
+        while True:
+            before = state_bytes(acc)
+            acc.accumulate(huge)
+            steps += 1
+    assert state_bytes(acc) == before
+    assert steps * 2.0**126 >= 2.0**133
+
+
+def test_a_halving_is_planned_from_the_measured_counts_and_a_later_error_changes_nothing():
+    """Tensor 0 at the count maximum (a measured halving is planned), tensor 1 out of range: nothing changes."""
+    acc = TernaryGradientAccumulator([("a", (4,)), ("b", (2,))], TernaryConfig(seed=4), backend="numpy", count_bits=4)
+    for _ in range(7):
+        acc.accumulate({"a": np.ones(4, np.float32), "b": np.ones(2, np.float32)})
+    before = state_bytes(acc)
+    with pytest.raises(NonFiniteError):
+        acc.accumulate({"a": np.ones(4, np.float32), "b": np.full(2, 3e38, np.float32)})
+    assert state_bytes(acc) == before
+    acc.accumulate({"a": np.ones(4, np.float32), "b": np.ones(2, np.float32)})
+    assert acc.state_dict()["arrays"]["exp"].tolist() == [1, 1]
+
+
+def test_opposite_signs_are_never_halved():
+    """200 steps alternating +1 and -1 (counts 0 and 1): the worst-case bound passes 127, the exponent stays 0."""
+    acc = TernaryGradientAccumulator([("g", (5,))], backend="numpy", count_bits=8)
+    for k in range(200):
+        acc.accumulate({"g": np.full(5, 1.0 if k % 2 == 0 else -1.0, np.float32)})
+    assert int(acc.state_dict()["arrays"]["exp"][0]) == 0
+    assert to_host(acc.get_accumulated()["g"]).tolist() == [0.0] * 5
+
+
+def test_count_abs_max_is_exact_on_every_backend(backend):
+    c = np.array([3, -128, 127, 0, -7], np.int8)
+    assert backend.count_abs_max(backend.xp.asarray(c)) == 128
+    assert backend.count_abs_max(backend.xp.asarray(c[2:])) == 127
+    assert backend.count_abs_max(backend.xp.asarray(np.zeros(0, np.int8))) == 0
+    assert type(backend.count_abs_max(backend.xp.asarray(c))) is int
+
+
+def test_count_abs_max_of_the_numba_backend_is_its_own_kernel():
+    """A fast backend that lacked the kernel would have to fail, not borrow the reference's."""
+    from vsaopt.backend import backend_status, get_backend
+
+    if backend_status()["numba"] != "available":
+        pytest.skip("numba is not available")
+    assert get_backend("numba").count_abs_max.__module__.endswith("numba.accum")
+
+
+def test_accumulate_refuses_a_count_past_the_exact_divisor():
+    from vsaopt.accumulator import MAX_COUNT
+
+    acc = TernaryGradientAccumulator([("g", (2,))], backend="numpy")
+    acc.accumulate({"g": np.ones(2, np.float32)})
+    state = acc.state_dict()
+    state["header"]["state"]["count"] = state["header"]["state"]["calls"] = MAX_COUNT + 1
+    with pytest.raises(CheckpointError):
+        acc.load_state_dict(state)
+    acc._count = MAX_COUNT  # reachable only after 2**53 calls
+    before = state_bytes(acc)
+    with pytest.raises(ConfigError, match="count"):
+        acc.accumulate({"g": np.ones(2, np.float32)})
+    assert state_bytes(acc) == before
 
 
 # --- the threshold rule ---------------------------------------------------------------------------
@@ -213,6 +350,22 @@ def test_same_seed_same_bytes_and_another_seed_differs(backend):
 
     assert run(11) == run(11)
     assert run(11)[0] != run(12)[0]
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_state_dict_round_trip_after_measured_halvings_continues_identically(backend, bits):
+    """Saved while the bound holds a measured maximum (and after halvings): the resumed run gives the same bytes."""
+    one = {"g": np.ones(6, np.float32)}
+    a = TernaryGradientAccumulator([("g", (6,))], TernaryConfig(seed=8), backend=backend, count_bits=bits)
+    for _ in range(COUNT_MAX[bits] + 9):
+        a.accumulate(on(backend, one))
+    assert int(a.state_dict()["arrays"]["exp"][0]) >= 1
+    b = TernaryGradientAccumulator([("g", (6,))], TernaryConfig(seed=8), backend=backend, count_bits=bits)
+    b.load_state_dict(a.state_dict())
+    for _ in range(2 * COUNT_MAX[bits]):
+        a.accumulate(on(backend, one))
+        b.accumulate(on(backend, one))
+    assert state_bytes(a) == state_bytes(b)
 
 
 @pytest.mark.parametrize("bits", [8, 4])
@@ -366,3 +519,52 @@ def test_nibble_unpack_ignores_bytes_past_n_counts_on_every_backend(backend, ref
     want = reference.nibble_unpack(packed, n)
     got = backend.nibble_unpack(backend.xp.asarray(packed), n)
     assert to_host(got).tobytes() == want.tobytes() and got.shape == (n,)
+
+
+# --- probes: edge inputs around the headroom rule --------------------------------------------------
+
+
+def test_threshold_mode_with_an_empty_and_a_zero_tensor_never_halves():
+    """Tensors that never gain a count used to be halved every third call (4-bit) until "too many halvings" at 389."""
+    cfg = TernaryConfig(use_stochastic_rounding=False)
+    acc = TernaryGradientAccumulator([("e", (0,)), ("z", (3,))], cfg, backend="numpy", count_bits=4)
+    for _ in range(400):
+        acc.accumulate({"e": np.zeros(0, np.float32), "z": np.zeros(3, np.float32)})
+    assert acc.state_dict()["arrays"]["exp"].tolist() == [0, 0]
+
+
+def test_count_bits_may_be_a_numpy_integer():
+    acc = TernaryGradientAccumulator([("g", (3,))], backend="numpy", count_bits=np.int64(4))
+    assert acc.count_bits == 4 and type(acc.count_bits) is int
+    for bad in (np.bool_(True), np.float64(4.0), np.int8(5)):
+        with pytest.raises(ConfigError, match="count_bits"):
+            TernaryGradientAccumulator([("g", (3,))], backend="numpy", count_bits=bad)
+
+
+def test_count_abs_max_refuses_counts_that_are_not_int8(backend):
+    with pytest.raises(DTypeError, match="counts"):
+        backend.count_abs_max(backend.xp.asarray(np.array([300, -5], np.int16)))
+
+
+def test_error_benchmark_measures_the_collapse_and_its_fix():
+    from vsaopt.benchmarks.accumulator_error import accumulator_error
+
+    rows = accumulator_error((8, 64), elements=32, count_bits=(4,), gradients=("constant",))
+    got = {(r.rule, r.micro_batches): r for r in rows}
+    assert got[("ideal", 64)].relative_error == 0.0  # p = 1: exact without a count limit
+    assert got[("measured", 64)].exponent <= 7 and got[("measured", 64)].relative_error < 1.0
+    old = accumulator_error((64,), elements=32, count_bits=(4,), gradients=("constant",), rules=("worst_case",))
+    assert old[0].exponent == 19 and old[0].relative_error == 1.0  # the spec 6 rule: the mean collapsed to 0
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"micro_batches": "12"}, {"micro_batches": (2.5,)}, {"micro_batches": (0,)}, {"micro_batches": ()},
+    {"elements": True}, {"elements": 0}, {"seed": -1}, {"count_bits": (3,)}, {"gradients": ("uniform",)},
+    {"rules": ("best",)}, {"rules": "ideal"},
+])
+def test_error_benchmark_checks_its_arguments_first(kwargs):
+    from vsaopt.benchmarks.accumulator_error import accumulator_error
+    from vsaopt.errors import OptimError
+
+    with pytest.raises(OptimError):
+        accumulator_error(**{"micro_batches": (1,), "elements": 4, **kwargs})

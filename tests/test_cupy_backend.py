@@ -78,7 +78,8 @@ def ptx(tmp_path_factory) -> dict[str, str]:
     return result
 
 
-@pytest.mark.parametrize("src", ["philox.cu", "reduce.cu", "ternary.cu", "pack.cu", "vsa.cu", "accum.cu", "predict.cu"])
+@pytest.mark.parametrize("src", ["philox.cu", "reduce.cu", "ternary.cu", "pack.cu", "vsa.cu", "accum.cu", "predict.cu",
+                                 "matmul.cu"])
 def test_source_file_compiles_with_nvcc(src, tmp_path):
     """Each .cu file compiles as it lies on disk (its #include resolved by nvcc)."""
     if NVCC is None:
@@ -783,6 +784,10 @@ def test_emulated_accumulation(emu_backend):
             _same(emu_backend["accum_rescale"](_dev(counts), shift, *draw), ref["accum_rescale"](counts.copy(), shift, *draw),
                   f"accum_rescale s={shift}")
         _same(emu_backend["accum_mean"](_dev(counts), 2.0**-20, 3.0), ref["accum_mean"](counts, 2.0**-20, 3.0), "accum_mean")
+        edge = counts.copy()
+        edge[rng.integers(0, n)] = -128  # |-128| = 128: widened before the absolute value
+        for c in (counts, edge, counts[:0]):
+            _same(emu_backend["count_abs_max"](_dev(c)), ref["count_abs_max"](c), f"count_abs_max n={c.size}")
         small = rng.integers(-8, 8, n).astype(np.int8)
         packed = ref["nibble_pack"](small)
         _same(emu_backend["nibble_pack"](_dev(small)), packed, "nibble_pack")
@@ -814,6 +819,20 @@ def test_emulated_prediction(emu_backend):
     inv = 1.0 / (sw * swt2 - swt * swt)
     _same(emu_backend["wls_fit"](_dev(hist), _dev(rows), _dev(w), _dev(wt), sw, swt, swt2, inv),
           ref["wls_fit"](hist, rows, w, wt, sw, swt, swt2, inv), "wls_fit")
+
+
+@pytest.mark.parametrize("emu_backend", [64, 256], indirect=True, ids=["64 threads", "256 threads"])
+def test_emulated_matmul(emu_backend):
+    ref, rng = _ref(), np.random.default_rng(9)
+    for n, k, m in ((0, 3, 2), (3, 0, 2), (2, 5, 0), (1, 1, 1), (7, 13, 5), (33, 9, 70), (130, 64, 10)):
+        a, b = _floats(rng, n * k).reshape(n, k), _floats(rng, k * m).reshape(k, m)
+        if k >= 2:
+            b[1] = -b[0]  # cancels the first product where a's first two columns agree
+            a[::2, 1] = a[::2, 0]
+        _same(emu_backend["matmul_ordered"](_dev(a), _dev(b)), ref["matmul_ordered"](a, b), f"matmul_ordered {n}x{k}x{m}")
+    x = np.float32(1 + 2.0**-12)  # x*x - (1 + 2**-11): 0 rounded, 2**-24 fused
+    a, b = np.array([[1.0, x]], np.float32), np.array([[-(1 + 2.0**-11)], [x]], np.float32)
+    _same(emu_backend["matmul_ordered"](_dev(a), _dev(b)), np.zeros((1, 1), np.float32), "matmul_ordered unfused")
 
 
 def test_emulated_backend_passes_the_conformance_suite(emu_backend, monkeypatch):

@@ -16,10 +16,17 @@ represented sum is ``S = 2**E * c``.
   ``c / 2**(E'-E)`` by stochastic rounding (floor, plus 1 with probability
   equal to the exact dyadic fraction, drawn from a 32-bit Philox word):
   ``E[2**E' c'] = 2**E c``.
-- Before a step could push a count past 127 the counts are halved the same
-  way (``E += 1``), so int8 never overflows however many steps are summed.
-  With ``count_bits=4`` the counts are held as packed nibbles (two per
-  byte, 8x less memory than float32) and halved before they pass 7.
+- The counts are halved the same way (``E += 1``) only when a count really
+  sits at the count maximum ``C`` (127; 7 for ``count_bits=4``, counts held
+  as packed nibbles, two per byte, 8x less memory than float32) and one more
+  add could pass it.  A cheap bound of ``max|c|`` (+1 per add) decides when
+  to look: once it reaches ``C`` the real maximum is measured (an exact
+  integer reduction, kernel ``count_abs_max``) and the bound is set to it.
+  So ``E`` grows only when the represented sum grows -- by about
+  ``log2(steps)`` for gradients of one sign -- the counts never overflow, and
+  the relative error of the mean stays at the level set by ``C`` however
+  many steps are summed.  ``NonFiniteError`` is raised only when a sum really
+  nears the float32 range (``E`` would pass 127).
 
 Every operation is conditionally unbiased, so by the tower property
 ``E[S] = sum_k g_k`` whatever the scales of the micro-batches (1x or 100x
@@ -31,6 +38,7 @@ resolved to ``2**-32``, a bias below ``2**-32 * 2**E`` per element per step.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +61,7 @@ __all__ = [
     "STREAM_QUANTIZE",
     "STREAM_RESCALE",
     "COUNT_MAX",
+    "MAX_COUNT",
 ]
 
 #: Philox stream of the stochastic rounding of gradients ("ACQU").
@@ -61,6 +70,8 @@ STREAM_QUANTIZE = int(Stream.ACC_QUANTIZE)
 STREAM_RESCALE = int(Stream.ACC_RESCALE)
 #: Largest magnitude a count may reach, by count width in bits.
 COUNT_MAX = {8: 127, 4: 7}
+#: Most micro-batches between resets: the mean divides by ``f64(count)``, exact up to ``2**53``.
+MAX_COUNT = 2**53
 #: Range of the per-tensor exponent ``E`` (``2**-E`` must be an exact float32).
 EXP_MIN, EXP_MAX = -126, 127
 #: Largest shift one rescale kernel call applies (exact with 32-bit words).
@@ -83,6 +94,7 @@ class _Plan:
     inv_scale: float
     threshold: float
     scale_add: float
+    counts: Any = None  # working counts already loaded (4-bit: unpacked) when the plan measured them
 
 
 class TernaryGradientAccumulator(Checkpointable):
@@ -105,9 +117,14 @@ class TernaryGradientAccumulator(Checkpointable):
         Where state lives and kernels run.
     count_bits : {8, 4}
         Width of a held count.  8 (default): int8, 4x less memory than float32
-        accumulators, no halving before 127 steps.  4: two counts a byte, 8x
-        less memory; counts are halved (unbiasedly, adding variance) whenever
-        they would pass 7, i.e. about once per 8 steps.
+        accumulators.  4: two counts a byte, 8x less memory.  Counts are
+        halved (unbiasedly, adding variance) only when a measured count is at
+        the maximum (127, or 7) and would pass it: never within the first 127
+        (or 7) steps, and for gradients of one sign about once each time the
+        number of steps doubles.  The relative error of the mean then stays
+        at the level the width allows, whatever the number of steps (for
+        gradients of one sign, per element, about 0.08 with 8-bit counts and
+        0.6-0.9 with 4-bit counts; :mod:`vsaopt.benchmarks.accumulator_error`).
 
     Notes
     -----
@@ -154,7 +171,8 @@ class TernaryGradientAccumulator(Checkpointable):
             config = TernaryConfig()
         if not isinstance(config, TernaryConfig):
             raise ConfigError(f"config: expected a TernaryConfig, got {type(config).__name__}")
-        if not isinstance(count_bits, int) or isinstance(count_bits, bool) or count_bits not in COUNT_MAX:
+        integral = isinstance(count_bits, numbers.Integral) and not isinstance(count_bits, (bool, np.bool_))
+        if not integral or int(count_bits) not in COUNT_MAX:
             raise ConfigError(f"count_bits: expected 8 or 4, got {count_bits!r}")
         self.config = config
         self.count_bits = int(count_bits)
@@ -230,6 +248,26 @@ class TernaryGradientAccumulator(Checkpointable):
 
     # --- accumulation ----------------------------------------------------------
 
+    def _measured_bound(self, counts: Any, bound: int) -> int:
+        """The real ``max |c|`` of working counts ``counts``, exact (``bound`` is the worst case it replaces)."""
+        return self._be.count_abs_max(counts)
+
+    def _headroom(self, i: int, bound: int) -> tuple[int, int, Any]:
+        """``(bound, halvings, working counts or None)`` of tensor ``i`` before this call's add.
+
+        The worst-case ``bound`` is kept while one more add cannot pass the
+        count maximum.  When it could, the held counts are measured (nothing
+        changes) and the bound becomes their real ``max |c|``; only if that
+        plus one would pass the count maximum are the counts halved (one halving).
+        """
+        if bound + 1 <= self._cmax:
+            return bound, 0, None
+        counts = self._load(i)
+        bound = self._measured_bound(counts, bound)
+        if bound + 1 <= self._cmax:
+            return bound, 0, counts
+        return _ceil_shift(bound, 1), 1, counts
+
     def _plan(self, info: GradientInfo) -> _Plan:
         i = info.index
         exp, bound, has = int(self._exp[i]), int(self._bound[i]), bool(self._has_scale[i])
@@ -244,32 +282,28 @@ class TernaryGradientAccumulator(Checkpointable):
             elif eg > exp:
                 shift = eg - exp
                 exp = eg
-            bound = _ceil_shift(bound, shift)
-            if bound + 1 > self._cmax:
-                shift += 1
-                exp += 1
-                bound = _ceil_shift(bound, 1)
+            bound, halve, counts = self._headroom(i, _ceil_shift(bound, shift))
+            shift += halve
+            exp += halve
             if exp > EXP_MAX:
                 raise NonFiniteError(
                     f"gradients[{info.name!r}]: the accumulated sum would exceed the float32 range "
                     f"(scale 2**{exp}); call reset()"
                 )
             inv = float(np.ldexp(np.float32(1.0), -exp))
-            return _Plan(exp, shift, bound + 1, has, "stochastic", inv, 0.0, 0.0)
+            return _Plan(exp, shift, bound + 1, has, "stochastic", inv, 0.0, 0.0, counts)
         # deterministic threshold rule: exp counts the halvings of the counts
         n = self._layout.sizes[i]
         mean = np.float32(info.abs_sum / n) if n else np.float32(0.0)
         thr = np.float32(cfg.ternary_threshold) * mean
-        if bound + 1 > self._cmax:
-            shift = 1
-            exp += 1
-            bound = _ceil_shift(bound, 1)
+        bound, shift, counts = self._headroom(i, bound)
+        exp += shift
         if exp > EXP_MAX:
             raise NonFiniteError(f"gradients[{info.name!r}]: too many halvings; call reset()")
         above, kept = self._be.abs_sum_above(info.flat, float(thr)) if n else (0.0, 0)
         scale = float(np.float32(above / kept)) if kept else 0.0
         inv = float(np.ldexp(np.float32(1.0), -exp))
-        return _Plan(exp, shift, bound + 1, True, "threshold", inv, float(thr), scale)
+        return _Plan(exp, shift, bound + 1, True, "threshold", inv, float(thr), scale, counts)
 
     def _rescale(self, counts: Any, i: int, shift: int, step: int) -> None:
         be = self._be
@@ -289,7 +323,12 @@ class TernaryGradientAccumulator(Checkpointable):
             Bad input (see :func:`vsaopt._grads.validate_gradients`); a sum that
             would leave the float32 range raises NonFiniteError.  Nothing
             changes when an error is raised.
+        ConfigError
+            :attr:`count` is already :data:`MAX_COUNT` (call :meth:`reset`).
         """
+        if self._count >= MAX_COUNT:
+            raise ConfigError(f"count: at most {MAX_COUNT} micro-batches between resets (the mean divides by it "
+                              "exactly only below 2**53); call reset()")
         infos = self._layout.validate(gradients, self._be)
         plans = [self._plan(info) for info in infos]
         step = self._calls & 0xFFFFFFFF
@@ -297,7 +336,7 @@ class TernaryGradientAccumulator(Checkpointable):
         for info, plan in zip(infos, plans):
             i = info.index
             if plan.shift or plan.add != "none":
-                counts = self._load(i)
+                counts = self._load(i) if plan.counts is None else plan.counts
                 if plan.shift:
                     self._rescale(counts, i, plan.shift, step)
                 if plan.add == "stochastic":
@@ -382,7 +421,7 @@ class TernaryGradientAccumulator(Checkpointable):
         """Validate a state of :meth:`export_state` (dtypes, shapes, ranges, consistency); the returned function installs it."""
         t = len(self._layout.pairs)
         calls = f.integer("calls")
-        count = f.integer("count", 0, calls)
+        count = f.integer("count", 0, min(calls, MAX_COUNT))
         held = np.int8 if self.count_bits == 8 else np.uint8
         counts = [f.array(f"counts.{i}", held, (self._held_len(n),)) for i, n in enumerate(self._layout.sizes)]
         exp = f.array("exp", np.int16, (t,))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["KernelBackend", "KERNEL_NAMES", "CORE_KERNELS", "ACCUMULATOR_KERNELS", "PREDICTION_KERNELS"]
+__all__ = ["KernelBackend", "KERNEL_NAMES", "CORE_KERNELS", "ACCUMULATOR_KERNELS", "PREDICTION_KERNELS", "TRAINING_KERNELS"]
 
 #: Kernels of the foundation: randomness, reductions, quantizers, packing, VSA algebra.
 CORE_KERNELS: tuple[str, ...] = (
@@ -46,6 +46,7 @@ ACCUMULATOR_KERNELS: tuple[str, ...] = (
     "accum_add_stochastic",
     "accum_add_threshold",
     "accum_rescale",
+    "count_abs_max",
     "accum_mean",
     "nibble_pack",
     "nibble_unpack",
@@ -54,8 +55,10 @@ ACCUMULATOR_KERNELS: tuple[str, ...] = (
 PREDICTION_KERNELS: tuple[str, ...] = (
     "predict_linear", "momentum_extrapolate", "axpy", "residual_update", "wls_fit", "gather_stats", "residual_stats",
 )
+#: Kernels of the bundled training harness (:mod:`vsaopt.train`).
+TRAINING_KERNELS: tuple[str, ...] = ("matmul_ordered",)
 #: Every kernel a complete backend provides, in the order of ``spec/``.
-KERNEL_NAMES: tuple[str, ...] = CORE_KERNELS + ACCUMULATOR_KERNELS + PREDICTION_KERNELS
+KERNEL_NAMES: tuple[str, ...] = CORE_KERNELS + ACCUMULATOR_KERNELS + PREDICTION_KERNELS + TRAINING_KERNELS
 
 Array = Any
 
@@ -175,6 +178,10 @@ class KernelBackend(Protocol):
         """In place, ``1 <= shift <= 32``: ``c = (c >> s) + [w < (c mod 2**s) << (32 - s)]``; returns ``counts``."""
         ...
 
+    def count_abs_max(self, counts: Array) -> int:
+        """``max |c_i|`` of int8 counts as an exact host integer (``|-128| = 128``); 0 for no counts; other dtypes: DTypeError."""
+        ...
+
     def accum_mean(self, counts: Array, unit: float, divisor: float) -> Array:
         """``f32((f64(c) * unit) / divisor)`` of each int8 count; float32."""
         ...
@@ -247,4 +254,10 @@ class KernelBackend(Protocol):
         int64 bounds from 0 to n) the ``abs_stats`` sum of ``e`` (host float64
         array) and bit maximum of ``r'`` (host uint32 array) (SPEC.md section 4).
         """
+        ...
+
+    # --- training harness kernels ----------------------------------------------
+
+    def matmul_ordered(self, a: Array, b: Array) -> Array:
+        """Float32 ``(n, k) x (k, m) -> (n, m)``: each element a sequential sum over ``k`` from +0.0, every product and addition rounded (no FMA)."""
         ...

@@ -215,6 +215,17 @@ extern "C" __global__ void vsaopt_accum_rescale(signed char* __restrict__ counts
     }
 }
 
+// res[0] = max over i of |c_i| as an integer (|-128| = 128; atomicMax, res[0] must start at 0).
+extern "C" __global__ void vsaopt_count_abs_max(const signed char* __restrict__ counts, u64 n, u64* __restrict__ res) {
+    u32 mx = 0;
+    for (u64 i = vsaopt_tid(); i < n; i += vsaopt_nthreads()) {
+        const int c = counts[i];
+        mx = max(mx, (u32)(c < 0 ? -c : c));
+    }
+    mx = vsaopt_warp_max_u32(mx);
+    if (vsaopt_lane() == 0 && mx) atomicMax(res, (u64)mx);
+}
+
 // f32((f64(c) * unit) / divisor).
 extern "C" __global__ void vsaopt_accum_mean(const signed char* __restrict__ counts, float* __restrict__ out, u64 n,
                                              double unit, double divisor) {

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from vsaopt.errors import DTypeError
+
 from . import _build as b
 from .reduce import fold_rows, nblocks
 
@@ -24,6 +26,7 @@ CUDA_NAMES = (
     "vsaopt_accum_add_stochastic",
     "vsaopt_accum_add_threshold",
     "vsaopt_accum_rescale",
+    "vsaopt_count_abs_max",
     "vsaopt_accum_mean",
     "vsaopt_nibble_pack",
     "vsaopt_nibble_unpack",
@@ -168,6 +171,21 @@ def accum_rescale(counts: Any, shift: int, seed: int, stream: int, step: int, te
     return counts
 
 
+def count_abs_max(counts: Any) -> int:
+    """``max |c_i|`` of int8 counts as an exact integer (``|-128| = 128``); 0 when there are none (host int)."""
+    import cupy
+
+    c = b.as_device(counts)
+    if c.dtype != cupy.int8:
+        raise DTypeError(f"counts: expected int8 counts, got dtype {c.dtype}")
+    n = c.shape[0]
+    if n == 0:
+        return 0
+    res = cupy.zeros(1, dtype=cupy.uint64)
+    b.launch(SOURCE, "vsaopt_count_abs_max", n, (c, b.u64(n), res))
+    return int(res.get()[0])
+
+
 def accum_mean(counts: Any, unit: float, divisor: float) -> Any:
     """``f32((f64(c) * unit) / divisor)`` of each int8 count; float32."""
     import cupy
@@ -214,6 +232,7 @@ KERNELS = {
     "accum_add_stochastic": accum_add_stochastic,
     "accum_add_threshold": accum_add_threshold,
     "accum_rescale": accum_rescale,
+    "count_abs_max": count_abs_max,
     "accum_mean": accum_mean,
     "nibble_pack": nibble_pack,
     "nibble_unpack": nibble_unpack,

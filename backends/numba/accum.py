@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from vsaopt.errors import DTypeError
+
 from ._dispatch import chunk_count, chunk_range, run
 from .philox import key_words, philox10
 from .reduce import BLOCK, LANES, fold_lanes, fold_pairwise
@@ -356,6 +358,36 @@ def accum_rescale(counts, shift, seed, stream, step, tensor):
 
 
 @njit(cache=True)
+def _abs_max_range(counts, lo, hi):
+    """``max |c_i|`` over ``lo <= i < hi`` in int64 (an exact, order-free integer maximum)."""
+    m = np.int64(0)
+    for i in range(lo, hi):
+        c = np.int64(counts[i])
+        m = max(m, -c if c < 0 else c)
+    return m
+
+
+@njit(cache=True, parallel=True)
+def _abs_max_par(counts, start, stop):
+    k = chunk_count(stop - start, CHUNK)
+    part = np.zeros(k, dtype=np.int64)
+    for c in prange(k):
+        lo, hi = chunk_range(c, CHUNK, start, stop)
+        part[c] = _abs_max_range(counts, lo, hi)
+    m = np.int64(0)
+    for c in range(k):
+        m = max(m, part[c])
+    return m
+
+
+def count_abs_max(counts):
+    """``max |c_i|`` of int8 counts as an exact integer (``|-128| = 128``); 0 when there are none."""
+    if counts.dtype != np.int8:
+        raise DTypeError(f"counts: expected int8 counts, got dtype {counts.dtype}")
+    return int(run(counts.shape[0], _abs_max_range, _abs_max_par, counts, 0, counts.shape[0]))
+
+
+@njit(cache=True)
 def _mean_range(counts, out, unit, divisor, lo, hi):
     cs, os = counts[lo:hi], out[lo:hi]
     for i in range(hi - lo):
@@ -435,6 +467,7 @@ KERNELS = {
     "accum_add_stochastic": accum_add_stochastic,
     "accum_add_threshold": accum_add_threshold,
     "accum_rescale": accum_rescale,
+    "count_abs_max": count_abs_max,
     "accum_mean": accum_mean,
     "nibble_pack": nibble_pack,
     "nibble_unpack": nibble_unpack,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vsaopt.errors import DTypeError
+
 from .philox import philox_bits
 from .reduce import spec_sum
 
@@ -125,6 +127,13 @@ def accum_rescale(counts: np.ndarray, shift: int, seed: int, stream: int, step: 
     return counts
 
 
+def count_abs_max(counts: np.ndarray) -> int:
+    """``max |c_i|`` of int8 counts as an exact integer (``|-128| = 128``); 0 when there are none."""
+    if counts.dtype != np.int8:
+        raise DTypeError(f"counts: expected int8 counts, got dtype {counts.dtype}")
+    return int(np.abs(counts.astype(np.int16)).max(initial=0))
+
+
 def accum_mean(counts: np.ndarray, unit: float, divisor: float) -> np.ndarray:
     """``f32((f64(c) * unit) / divisor)`` for each count."""
     return ((counts.astype(np.float64) * np.float64(unit)) / np.float64(divisor)).astype(np.float32)
@@ -155,6 +164,7 @@ KERNELS = {
     "accum_add_stochastic": accum_add_stochastic,
     "accum_add_threshold": accum_add_threshold,
     "accum_rescale": accum_rescale,
+    "count_abs_max": count_abs_max,
     "accum_mean": accum_mean,
     "nibble_pack": nibble_pack,
     "nibble_unpack": nibble_unpack,

@@ -52,6 +52,46 @@ def _kernel(be, op, args):
 OPS = {"accumulate": _accumulate, "kernel": _kernel}
 
 
+def _headroom_cases(acc: Any) -> None:
+    """Cases of the headroom rule: counts are halved only when their measured maximum plus one would pass ``C``."""
+    f32 = np.float32
+
+    def ladder(first: list[float]) -> list[list[np.ndarray]]:
+        # element 0 follows ``first`` (p = 1: its count moves by exactly 1 per nonzero step); element 1 is 0.25 (p = 1/4)
+        return [[np.array([v, 0.25], f32)] for v in first]
+
+    acc(ladder([1.0] * 6 + [0.0] + [1.0]),
+        "4-bit: the bound reaches 7 at step 7 while the count is 6; step 8 measures 6 = C - 1: not halved (E = 0)", count_bits=4)
+    acc(ladder([1.0] * 6 + [0.0] + [1.0] * 2),
+        "4-bit: step 9 measures exactly 7 = C: halved before the add (E = 1)", count_bits=4)
+    acc(ladder([1.0] * 6 + [-1.0] + [1.0] * 3),
+        "4-bit: step 8 measures 5 (the bound was 7): bound set to 5, not halved; step 10 measures 7: halved (E = 1)", count_bits=4)
+    same = np.array([1.0, 0.75, 0.5, 0.9375, 0.625], f32)
+    acc([[same]] * 300,
+        "8-bit, 300 steps of the same positive values: halved only when a measured count reaches 127 (E = 2, not 4)")
+    acc([[np.ones(3, f32)]] * 100,
+        "4-bit, 100 steps of 1.0: the exponent grows with the sum (E = 5; the worst-case rule reached 31)", count_bits=4)
+    acc([[np.ones(4, f32), np.array([1.0, -1.0, 0.5], f32) * f32(1 - 2 * (k % 2))] for k in range(20)],
+        "4-bit, two tensors in one call: the same-sign one is halved, the alternating one is measured and is not",
+        count_bits=4)
+    acc([[same]] * 300, "threshold mode, 8-bit, 300 same-sign steps: h grows only when a measured count reaches 127 (h = 2)",
+        stochastic=False, threshold=0.25)
+    acc([[same]] * 40, "threshold mode, 4-bit, 40 same-sign steps: halved at measured maxima of 7, then trits added stochastically",
+        stochastic=False, threshold=0.25, count_bits=4)
+
+
+def _count_abs_max_cases(ker: Any) -> None:
+    """``count_abs_max``: exact integer maxima, ``|-128| = 128``, empty input, a maximum in the last element."""
+    ker("count_abs_max", "max |c| of mixed counts", counts=np.array([-127, 3, 99, -100, 0], np.int8))
+    ker("count_abs_max", "|-128| = 128 (widened before the absolute value)", counts=np.array([5, -128, 127], np.int8))
+    ker("count_abs_max", "all zeros", counts=np.zeros(7, np.int8))
+    ker("count_abs_max", "no counts: 0", counts=np.zeros(0, np.int8))
+    tail = np.zeros(8193, np.int8)
+    tail[8192] = -100
+    tail[:8192:3] = 99
+    ker("count_abs_max", "8193 counts, the maximum only in the last one", counts=tail)
+
+
 def cases() -> list[dict]:
     """The accumulator family's cases."""
     f32 = np.float32
@@ -69,16 +109,23 @@ def cases() -> list[dict]:
     acc([[x], [x], [x]], "stochastic, one tensor of 37, three equal steps")
     acc([[x * f32(0.01)], [x], [x * f32(0.01)], [x * f32(0.5)]], "scales 100x apart: the counts are rescaled when the large step arrives")
     acc([[x * f32(100)], [x], [x * f32(0.01)]], "decreasing scales: later steps quantized at the running scale")
-    acc([[sample_f32(5, seed=k)] for k in range(130)], "130 steps of 5 values: counts halved before they pass 127")
+    acc([[sample_f32(5, seed=k)] for k in range(130)],
+        "130 steps of 5 values of both signs: the worst-case bound reaches 127 at step 128, the measured counts are far "
+        "below it: no halving (E stays -1)")
     acc([[x * f32(1e-30)], [x * f32(1e30)]], "scale jump of about 2**200: rescaled in chunks of 32 bits")
     acc([[sample_f32(9, seed=3, scale=1e-40)], [sample_f32(9, seed=4, scale=1e-40)]], "subnormal gradients")
     acc([[x.reshape(37, 1), np.zeros((2, 3), f32), np.zeros(0, f32)], [x.reshape(37, 1), sample_f32(6, 5).reshape(2, 3), np.zeros(0, f32)]],
         "three tensors: a zero gradient (no draw) and an empty tensor")
     acc([[x], [x * f32(0.1)], [x * f32(3)]], "threshold mode (biased), ratio 0.5 of mean |g|", stochastic=False)
-    acc([[sample_f32(6, seed=k)] for k in range(129)], "threshold mode, 129 steps: counts halved, then trits added stochastically", stochastic=False, threshold=0.25)
+    acc([[sample_f32(6, seed=k)] for k in range(129)],
+        "threshold mode, 129 steps of both signs: the worst-case bound passes 127, the measured counts do not: no halving (h = 0)",
+        stochastic=False, threshold=0.25)
     acc([[x], [x]], "seed 2**64 - 1", seed=2**64 - 1)
-    acc([[x * f32(0.01)], [x], [x * f32(0.01)], [x * f32(0.5)]] * 3, "4-bit counts: 12 steps, halved before they pass 7", count_bits=4)
+    acc([[x * f32(0.01)], [x], [x * f32(0.01)], [x * f32(0.5)]] * 3,
+        "4-bit counts: 12 steps of mixed scales; the worst-case bound passes 7, the measured maximum does not: no halving",
+        count_bits=4)
     acc([[sample_f32(6, seed=k)] for k in range(20)], "4-bit counts, threshold mode, odd length", stochastic=False, count_bits=4)
+    _headroom_cases(acc)
     acc([[np.array([1.0, np.nan], f32)]], "NaN is rejected")
     acc([[x], [x[:36]]], "a step with another shape is rejected")
     acc([[np.array([1, 2], np.int32)]], "integer gradients are rejected")
@@ -91,6 +138,7 @@ def cases() -> list[dict]:
     for s in (1, 5, 31, 32):
         ker("accum_rescale", f"counts rescaled by 2**-{s}", counts=c, shift=s, seed=3, stream=0x41435200, step=4, tensor=1)
     ker("accum_mean", "mean of counts", counts=c, unit=0.375, divisor=3.0)
+    _count_abs_max_cases(ker)
     ker("abs_sum_above", "masked |x| sum", x=sample_f32(9000, seed=42), threshold=0.2)
     ker("nibble_pack", "counts -8..7 packed two a byte, odd length", counts=np.array([-8, -7, -1, 0, 1, 6, 7], np.int8))
     ker("nibble_unpack", "every byte value", packed=np.arange(256, dtype=np.uint8), n=511)

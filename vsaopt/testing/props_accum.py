@@ -112,6 +112,57 @@ def check_accum_kernels(candidate: Any, reference: Any) -> None:
     prop()
 
 
+def check_count_abs_max(candidate: Any, reference: Any) -> None:
+    """count_abs_max of any int8 counts (-128 included), and of long zero runs with planted maxima (every chunk path)."""
+
+    @given(st.data(), lengths(), st.integers(0, 3 * 2**16 + 5), st.lists(st.integers(-128, 127), max_size=4))
+    def prop(data: Any, n: int, long_n: int, planted: list[int]) -> None:
+        counts = data.draw(hnp.arrays(np.int8, n))
+        long = np.zeros(long_n, np.int8)
+        if long_n:
+            for v in planted:
+                long[data.draw(st.integers(0, long_n - 1))] = v
+        for c in (counts, long):
+            got = candidate.count_abs_max(to_device(candidate, c))
+            want = reference.count_abs_max(c)
+            assert type(got) is int and got == want, ("count_abs_max", got, want)
+
+    prop()
+
+
+@st.composite
+def _long_runs(draw: Any) -> tuple[int, bool, np.ndarray, list[float]]:
+    """Many micro-batches of one direction (scaled, sometimes negated or zero): runs that reach the count maximum."""
+    bits = draw(st.sampled_from([4, 4, 8]))  # 8-bit runs need 128+ steps to reach the maximum: drawn less often
+    stochastic = draw(st.booleans())
+    base = draw(hnp.arrays(np.float32, draw(st.integers(1, 9)), elements=st.floats(-4, 4, width=32)))
+    factors = st.sampled_from([1.0, 1.0, 1.0, 1.0, 0.5, 2.0, 0.75, -1.0, 0.0, 8.0])
+    lo, hi = (6, 40) if bits == 4 else (128, 150)
+    return bits, stochastic, base, draw(st.lists(factors, min_size=lo, max_size=hi))
+
+
+def check_accumulator_long_runs(candidate: Any, reference: Any) -> None:
+    """TernaryGradientAccumulator over enough steps for measured halvings: counts, exponents, bounds and means."""
+
+    @given(_long_runs(), seeds())
+    def prop(run: Any, seed: int) -> None:
+        bits, stochastic, base, factors = run
+        cfg = TernaryConfig(use_stochastic_rounding=stochastic, ternary_threshold=0.5, seed=seed)
+        decl = [("g", base.shape)]
+        ref = TernaryGradientAccumulator(decl, cfg, backend=reference, count_bits=bits)
+        cand = TernaryGradientAccumulator(decl, cfg, backend=candidate, count_bits=bits)
+        for f in factors:
+            g = (base * np.float32(f)).astype(np.float32)
+            ref.accumulate({"g": g})
+            cand.accumulate({"g": to_device(candidate, g)})
+        rs, cs = ref.state_dict()["arrays"], cand.state_dict()["arrays"]
+        for key in ("counts.0", "exp", "bound"):
+            assert_bit_equal(cs[key], rs[key], key)
+        assert_bit_equal(cand.get_accumulated()["g"], to_device(candidate, ref.get_accumulated()["g"]), "mean")
+
+    prop()
+
+
 def check_nibbles(candidate: Any, reference: Any) -> None:
     """nibble_pack of counts in [-8, 7] and nibble_unpack of any bytes."""
 
@@ -200,7 +251,9 @@ PROPERTIES = {
     "projection": check_projection,
     "abs_sum_above": check_abs_sum_above,
     "accum_kernels": check_accum_kernels,
+    "count_abs_max": check_count_abs_max,
     "nibbles": check_nibbles,
     "accumulator": check_accumulator,
+    "accumulator_long_runs": check_accumulator_long_runs,
     "compressor": check_compressor,
 }
