@@ -1,4 +1,4 @@
-"""The command line: info and its numba cache report."""
+"""The command line: info, the numba kernel cache, bench."""
 
 import json
 import subprocess
@@ -15,18 +15,38 @@ def test_info_json_lists_every_backend():
     report = json.loads(result.output)
     assert set(report["backends"]) == {"numpy", "numba", "cupy"}
     assert report["backends"]["numpy"]["status"] == "available"
-    assert report["backends"]["numpy"]["golden_vectors"] == "pass"
     assert report["backends"]["cupy"]["status"]
+    assert report["backends"]["numba"]["kernel cache"].endswith("numba")
+
+
+def test_info_runs_no_kernel(tmp_path):
+    code = ("import json; from click.testing import CliRunner; from vsaopt.cli.commands import cli; "
+            "from vsaopt.backends.numba import cache_report; "
+            "assert CliRunner().invoke(cli, ['info']).exit_code == 0; print(json.dumps(cache_report()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert json.loads(out.stdout) == {"from_cache": 0, "compiled": 0}
 
 
 def test_second_process_loads_numba_kernels_from_cache(tmp_path):
     """Run outside the source tree, so the installed package (with its backends) is the one imported."""
-    run = [sys.executable, "-m", "vsaopt.cli", "info", "--json"]
+    code = ("import json; from vsaopt.golden import verify; from vsaopt.backend import get_backend; "
+            "from vsaopt.backends.numba import cache_report; assert not verify(get_backend('numba')); "
+            "print(json.dumps(cache_report()))")
+    run = [sys.executable, "-c", code]
     subprocess.run(run, capture_output=True, check=True, cwd=tmp_path)  # fills the cache if needed
     report = json.loads(subprocess.run(run, capture_output=True, text=True, check=True, cwd=tmp_path).stdout)
-    cache = report["backends"]["numba"]["kernel cache"]
-    assert cache.endswith(" 0 compiled in this process"), cache
-    assert not cache.startswith("0 ")
+    assert report["compiled"] == 0 and report["from_cache"] > 0, report
+
+
+def test_cache_dir_and_clear(tmp_path):
+    env = {"VSAOPT_CACHE_DIR": str(tmp_path)}
+    result = CliRunner().invoke(cli, ["cache", "dir"], env=env)
+    assert result.exit_code == 0 and result.output.strip() == str(tmp_path / "numba")
+    (tmp_path / "numba" / "sub").mkdir(parents=True)
+    (tmp_path / "numba" / "sub" / "k.nbi").write_bytes(b"x")
+    result = CliRunner().invoke(cli, ["cache", "clear"], env=env)
+    assert result.exit_code == 0 and "removed 1 files" in result.output
+    assert not (tmp_path / "numba").exists()
 
 
 def test_bench_quick_writes_every_requested_section(tmp_path):

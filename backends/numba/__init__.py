@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -21,7 +20,7 @@ from vsaopt.backend import Backend
 from vsaopt.errors import BackendError
 
 #: Kernel modules of this backend; each defines a ``KERNELS`` name -> function mapping.
-KERNEL_MODULES = ("philox", "reduce", "ternary", "pack", "vsa", "accum", "predict", "record")
+KERNEL_MODULES = ("philox", "reduce", "ternary", "pack", "vsa", "accum", "predict", "record", "matmul")
 
 
 def kernel_modules() -> list[ModuleType]:
@@ -97,6 +96,6 @@ def make_backend() -> Backend:
         "threads": str(numba.get_num_threads()),
         "threading layer": _config.threading_layer(),
         "parallel above": f"{_config.PARALLEL_MIN} elements",
-        "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", "(beside the sources)"),
+        "kernel cache": str(cache_dir()),
     }
     return Backend("numba", np, table, array_type=np.ndarray, device="cpu", details=details)

@@ -14,7 +14,7 @@ cache goes to :func:`cache_dir`:
 then the subfolder ``numba``.  When that folder cannot be created or written,
 a folder under the system's temporary directory is used instead (and only
 when neither can be written do numba's own rules apply).  ``vsaopt cache clear`` (or
-:func:`clear_cache`) removes it.  Other numba code of the process keeps numba's
+:func:`clear_cache`) removes :func:`cache_dir`.  Other numba code of the process keeps numba's
 own rules.
 """
 
@@ -58,12 +58,12 @@ def _fallback_dir() -> Path:
 
 
 def clear_cache() -> int:
-    """Remove the numba kernels' cache (both :func:`cache_dir` and the temporary fallback); returns the files removed."""
-    removed = 0
-    for folder in (cache_dir(), _fallback_dir()):
-        if folder.is_dir():
-            removed += sum(1 for p in folder.rglob("*") if p.is_file())
-            shutil.rmtree(folder)
+    """Remove the numba kernels' cache folder :func:`cache_dir`; returns the number of files removed."""
+    folder = cache_dir()
+    if not folder.is_dir():
+        return 0
+    removed = sum(1 for p in folder.rglob("*") if p.is_file())
+    shutil.rmtree(folder)
     return removed
 
 

@@ -20,6 +20,7 @@ from ..benchmarks import kernels as kb
 from ..benchmarks import prediction as pb
 from .bench_tables import OWN_TABLES, fmt_seconds
 from .options import POSITIVE, SafePath, check_memory, output_file, wide_console_width, write_atomic
+from .tables import print_table
 
 console = Console(width=wide_console_width())
 
@@ -177,10 +178,10 @@ def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predic
     console.print(f"[bold]vsaopt {__version__} bench[/] of backend {backend} on {machine}, {size:,} elements")
     for name, rows in results.items():
         if rows:
-            console.print(_table(name, rows))
+            print_table(console, _table(name, rows))
     for key, (tables, _) in OWN_TABLES.items():
         for table in tables(ctx[key]) if ctx.get(key) else []:
-            console.print(table)
+            print_table(console, table)
     if json_path is not None:
         doc: dict = {"vsaopt": __version__, "backend": backend, "machine": machine, "platform": platform.platform(), "size": size,
                "sections": {k: [r.to_dict() for r in v] for k, v in results.items() if v}}

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from .. import __version__
 from .options import write_outputs
+from .tables import print_table
 
 __all__ = ["DIVERGED_MARK", "MODE_COLORS", "machine_description", "settings_table", "summary_table", "write_suite_plot", "run_suite_command"]
 
@@ -166,6 +167,6 @@ def run_suite_command(console: Console, *, seed: int, seeds: int, steps_scale: f
     console.print(f"[bold]vsaopt {__version__} train --suite[/]{' --quick (smoke matrix, not an evaluation)' if quick else ''} "
                   f"on {machine}; backend {backend}, preset {preset}, seeds {suite.config['seeds']}, "
                   f"lr grid {suite.config['lr_grid']}, step scale {steps_scale:g}")
-    console.print(settings_table(suite))
-    console.print(summary_table(suite))
+    print_table(console, settings_table(suite), keys=3)
+    print_table(console, summary_table(suite))
     write_outputs(console, json_path, suite.to_json, plot_path, lambda path: write_suite_plot(suite, path))

@@ -26,6 +26,7 @@ from ..errors import ConfigError
 from ..phase import DeterministicPhaseConfig, PhaseConfig
 from .options import (COUNT, POSITIVE, SEED, THREADS, FiniteFloat, HiddenWidths, SafePath, available_memory, output_file,
                       plot_file, wide_console_width, write_atomic, write_outputs)
+from .tables import print_table
 
 console = Console(width=wide_console_width())
 
@@ -138,12 +139,12 @@ def target_text(run: Any) -> str:
 def results_table(run: Any) -> Table:
     """The summary table of a :class:`~vsaopt.train.RunResult`."""
     table = Table(title=f"{run.settings['dataset']}, {run.settings['steps']} steps: {target_text(run)}", title_justify="left",
-                  caption="backward/forward: passes run; skipped: share of steps without a backward pass; pass units: "
-                          "forward 1 + backward 2 per mini-batch; wall s: training time (evaluations excluded); "
-                          "speedup: baseline's cost to target / the mode's, in pass units and in wall time",
+                  caption="bwd / fwd: backward / forward passes run; skip: share of steps without a backward pass; "
+                          "units: pass units, forward 1 + backward 2 per mini-batch; wall s: training time (evaluations "
+                          "excluded); final: test " + ("accuracy" if run.metric == "accuracy" else "MSE") + "; pass x / "
+                          "wall x: speedup, the baseline's cost to target / the mode's, in pass units and in wall time",
                   caption_justify="left")
-    for col in ("mode", "backward", "forward", "skipped", "pass units", "wall s", "final " + ("acc" if run.metric == "accuracy" else "MSE"),
-                "to target s", "pass speedup", "wall speedup"):
+    for col in ("mode", "bwd", "fwd", "skip", "units", "wall s", "final", "to target s", "pass x", "wall x"):
         table.add_column(col, justify="left" if col == "mode" else "right", no_wrap=col == "mode")
     for mode, r in run.modes.items():
         table.add_row(mode, str(r.backward_passes), str(r.forward_passes), f"{r.backward_skipped_share * 100:.0f}%",
@@ -438,7 +439,7 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
     console.print(f"[bold]vsaopt {__version__} train[/] on {machine}; backend {settings.backend}, batch "
                   f"{settings.batch_size}, lr {settings.lr} (not tuned; --suite tunes it), hidden {list(widths)}, "
                   f"preset {preset}")
-    console.print(results_table(run))
+    print_table(console, results_table(run))
     for line in telemetry_lines(run, {"phase": pc, "deterministic": dc}):
         console.print(line)
     if diagnose:
@@ -484,7 +485,7 @@ def _train_torch(seed: int, backend: str, batch_size: int | None, lr: float | No
         speed = base / hit if base is not None and hit else None
         table.add_row(mode, str(r["backward_passes"]), str(r["steps"]), f"{r['wall_seconds']:.3f}",
                       f"{r['test_accuracy'] * 100:.2f}%", _fmt_time(hit), "-" if speed is None else f"{speed:.2f}x")
-    console.print(table)
+    print_table(console, table)
     if json_path is not None:
         text = json.dumps({"target_accuracy": target, "runs": runs}, indent=1, default=str)
         write_atomic(json_path, lambda p: p.write_text(text, encoding="utf-8"))
