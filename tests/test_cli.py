@@ -66,3 +66,29 @@ def test_bench_quick_writes_every_requested_section(tmp_path):
 def test_bench_rejects_unknown_sections():
     result = CliRunner().invoke(cli, ["bench", "--quick", "--section", "nope"])
     assert result.exit_code != 0 and "nope" in result.output
+
+
+def test_bench_accumulator_error_draws_its_plot(tmp_path):
+    png, out = tmp_path / "acc.png", tmp_path / "acc.json"
+    args = ["bench", "--quick", "--section", "accumulator_error", "--plot", str(png), "--json", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = json.loads(out.read_text())["sections"]["accumulator_error"]
+    assert {r["rule"] for r in rows} == {"measured", "worst_case", "ideal"}
+    assert "4-bit, spec 6" in result.output
+
+
+def test_bench_plot_needs_a_section_that_draws(tmp_path):
+    result = CliRunner().invoke(cli, ["bench", "--quick", "--section", "kernels", "--plot", str(tmp_path / "x.png")])
+    assert result.exit_code == 2 and "'--plot'" in result.output
+
+
+def test_bench_help_lists_its_sections():
+    result = CliRunner().invoke(cli, ["bench", "--help"])
+    assert "accumulator_error" in result.output and "predictor_memory" in result.output
+
+
+def test_bare_vsaopt_prints_help():
+    result = CliRunner().invoke(cli, [])
+    assert result.exit_code == 0 and "Commands:" in result.output

@@ -19,7 +19,8 @@ from ..benchmarks import compression as cb
 from ..benchmarks import kernels as kb
 from ..benchmarks import prediction as pb
 from .bench_tables import OWN_TABLES, fmt_seconds
-from .options import POSITIVE, SafePath, check_memory, output_file, wide_console_width, write_atomic
+from .bench_plots import write_accumulator_error_plot
+from .options import POSITIVE, SafePath, check_memory, output_file, plot_file, wide_console_width, write_outputs
 from .tables import print_table
 
 console = Console(width=wide_console_width())
@@ -93,6 +94,20 @@ def _predictor_memory(ctx: dict, quick: bool, backend: str) -> list[BenchRow]:
     return []
 
 
+def _accumulator_error(ctx: dict, quick: bool, backend: str) -> list[BenchRow]:
+    from ..benchmarks.accumulator_error import DEFAULT_MICRO_BATCHES, RULES, accumulator_error
+
+    ctx["accumulator_error"] = accumulator_error((1, 8, 64, 512) if quick else DEFAULT_MICRO_BATCHES, rules=RULES, backend=backend)
+    return []
+
+
+#: The sections of ``vsaopt bench``, in the order they run (latency first: it is measured on a quiet process).
+SECTIONS = ("latency", "bandwidth", "kernels", "reference", "map", "predict", "accumulator", "accumulator_error",
+            "compressor", "fidelity", "comm", "adapter", "torch_time_to_accuracy", "predictor_memory")
+#: Sections that draw a picture with ``--plot``.
+PLOTTED = ("accumulator_error",)
+
+
 def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, predict_params: int, quick: bool,
               backend: str) -> dict[str, Callable[[dict], list[BenchRow]]]:
     """Section name -> function of a shared context (the copy bandwidth lives there)."""
@@ -101,8 +116,7 @@ def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, pr
         ctx["bandwidth"], rows = kb.copy_bandwidth(size, backend)
         return rows
 
-    # Latency first: it is measured on a quiet process (see README, "Results").
-    return {
+    table = {
         "latency": lambda ctx: kb.latency(latency_elements, backend),
         "bandwidth": bandwidth,
         "kernels": lambda ctx: kb.kernel_throughput(size, ctx["bandwidth"], backend),
@@ -116,7 +130,9 @@ def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, pr
         "adapter": lambda ctx: _adapter(ctx, quick, backend),
         "torch_time_to_accuracy": lambda ctx: _time_to_accuracy(ctx, quick),
         "predictor_memory": lambda ctx: _predictor_memory(ctx, quick, backend),
+        "accumulator_error": lambda ctx: _accumulator_error(ctx, quick, backend),
     }
+    return {name: table[name] for name in SECTIONS}
 
 
 def _table(section: str, rows: list[BenchRow]) -> Table:
@@ -151,18 +167,20 @@ def _table(section: str, rows: list[BenchRow]) -> Table:
 @click.option("--predict-params", type=POSITIVE, default=pb.MODEL_PARAMS, show_default=True, help="Model size for the PREDICT step.")
 @click.option("--backend", type=click.Choice(["numba", "numpy", "cupy"]), default="numba", show_default=True,
               help="Backend measured (against the numpy reference and the copy bandwidth of its device).")
-@click.option("--section", "only", multiple=True, help="Run only these sections (repeatable).")
+@click.option("--section", "only", multiple=True, type=click.Choice(SECTIONS),
+              help="Run only these sections (repeatable; default: all).")
 @click.option("--quick", is_flag=True, help="Small sizes: a smoke run, not figures to report.")
 @click.option("--json", "json_path", type=SafePath(dir_okay=False, path_type=Path), callback=output_file, help="Also write every figure as JSON.")
+@click.option("--plot", "plot_path", type=SafePath(dir_okay=False, path_type=Path), callback=plot_file,
+              help=f"Also draw the picture of the sections that have one ({', '.join(PLOTTED)}) into this PNG.")
 def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predict_params: int, backend: str, only: tuple[str, ...], quick: bool,
-          json_path: Path | None) -> None:
+          json_path: Path | None, plot_path: Path | None) -> None:
     """Measure kernels against memory bandwidth, backends against the numpy reference, and latency."""
     if quick:
         size, map_dim, map_count, latency_elements, predict_params = 2**18, 512, 256, 2**16, 2**18
     sections = _sections(size, map_dim, map_count, latency_elements, predict_params, quick, backend)
-    unknown = sorted(set(only) - set(sections))
-    if unknown:
-        raise click.BadParameter(f"unknown sections {unknown}; expected some of {list(sections)}", param_hint="'--section'")
+    if plot_path is not None and only and not set(only) & set(PLOTTED):
+        raise click.BadParameter(f"no chosen section draws a picture (those that do: {', '.join(PLOTTED)})", param_hint="'--plot'")
     check_sizes(size, map_dim, map_count, predict_params)
     needs_bandwidth = {"kernels", "predict", "accumulator"}
     chosen = [s for s in sections if not only or s in only or (s == "bandwidth" and needs_bandwidth & set(only))]
@@ -182,10 +200,11 @@ def bench(size: int, map_dim: int, map_count: int, latency_elements: int, predic
     for key, (tables, _) in OWN_TABLES.items():
         for table in tables(ctx[key]) if ctx.get(key) else []:
             print_table(console, table)
-    if json_path is not None:
+    def json_text() -> str:
         doc: dict = {"vsaopt": __version__, "backend": backend, "machine": machine, "platform": platform.platform(), "size": size,
-               "sections": {k: [r.to_dict() for r in v] for k, v in results.items() if v}}
+                     "sections": {k: [r.to_dict() for r in v] for k, v in results.items() if v}}
         doc["sections"].update({key: to_json(ctx[key]) for key, (_, to_json) in OWN_TABLES.items() if ctx.get(key)})
-        text = json.dumps(doc, indent=1)
-        write_atomic(json_path, lambda p: p.write_text(text, encoding="utf-8"))
-        console.print(f"wrote {json_path}")
+        return json.dumps(doc, indent=1)
+
+    drawn = plot_path if ctx.get("accumulator_error") else None
+    write_outputs(console, json_path, json_text, drawn, lambda p: write_accumulator_error_plot(ctx["accumulator_error"], p))

@@ -94,8 +94,47 @@ def predictor_memory_table(rows: list) -> Table:
         table.add_column(col, justify="left" if col in ("preset", "history") else "right")
     for r in rows:
         table.add_row(r.preset, r.compression, f"{r.params:,}", f"{r.held_x_fp32:.3f}", f"{r.state_dict_x_fp32:.3f}",
-                      str(r.compared), f"{r.cosine_vs_float32:.5f}", f"{r.cosine_vs_actual:.3f}", f"{r.float32_cosine_vs_actual:.3f}")
+                      str(r.compared), _cosine(r.cosine_vs_float32, 5), _cosine(r.cosine_vs_actual, 3),
+                      _cosine(r.float32_cosine_vs_actual, 3))
     return table
+
+
+def _cosine(x: float, digits: int) -> str:
+    """A cosine, or "-" where it was never measured (no step predicted)."""
+    return "-" if x != x else f"{x:.{digits}f}"
+
+
+_SERIES = (("measured", 8, "8-bit"), ("measured", 4, "4-bit"), ("worst_case", 8, "8-bit, spec 6"),
+           ("worst_case", 4, "4-bit, spec 6"), ("ideal", None, "unbounded counts"))
+
+
+def accumulator_error_tables(rows: list) -> list[Table]:
+    """Per gradient kind: relative error of the accumulated mean (and the scale exponent) by micro-batches and count width."""
+    tables = []
+    for kind in dict.fromkeys(r.gradients for r in rows):
+        mine = [r for r in rows if r.gradients == kind]
+        series = [s for s in _SERIES if any(r.rule == s[0] and r.count_bits == s[1] for r in mine)]
+        table = Table(title=f"accumulator_error: relative L2 error of the accumulated mean, {kind} micro-batch gradients",
+                      title_justify="left", caption_justify="left",
+                      caption="(E): the scale exponent 2**E of the counts; spec 6: the rule before version 7 (a worst-case "
+                              "bound halved the counts); unbounded counts: the same stochastic rounding with no count limit")
+        table.add_column("micro-batches", justify="right")
+        for _, _, label in series:
+            table.add_column(label, justify="right")
+        for k in sorted({r.micro_batches for r in mine}):
+            cells = []
+            for rule, bits, _ in series:
+                r = next((r for r in mine if r.rule == rule and r.count_bits == bits and r.micro_batches == k), None)
+                cells.append("" if r is None else _error_cell(r))
+            table.add_row(str(k), *cells)
+        tables.append(table)
+    return tables
+
+
+def _error_cell(r: Any) -> str:
+    if r.raised:
+        return r.raised
+    return f"{r.relative_error:.3g}" + ("" if r.exponent is None else f" ({r.exponent})")
 
 
 def _rows_json(rows: list) -> list:
@@ -110,6 +149,7 @@ def _one(make: Callable[[Any], Table]) -> Callable[[Any], list[Table]]:
 OWN_TABLES: dict[str, tuple[Callable[[Any], list[Table]], Callable[[Any], Any]]] = {
     "fidelity": (_one(fidelity_table), _rows_json),
     "predictor_memory": (_one(predictor_memory_table), _rows_json),
+    "accumulator_error": (accumulator_error_tables, _rows_json),
     "comm": (comm_tables, lambda res: res),
     "adapter": (_one(adapter_table), _rows_json),
     "torch_time_to_accuracy": (_one(time_to_accuracy_table), _rows_json),

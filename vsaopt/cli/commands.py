@@ -33,9 +33,10 @@ class _Group(click.Group):
             raise SystemExit(2) from None
 
 
-@click.group(cls=_Group)
+@click.group(cls=_Group, invoke_without_command=True)
 @click.version_option(__version__, prog_name="vsaopt")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """vsaopt: phase-based training acceleration with bit-exact kernels.
 
     The environment variable VSAOPT_BACKEND (auto, numpy, numba or cupy)
@@ -43,6 +44,8 @@ def cli() -> None:
     is refused before a command starts.
     """
     env_backend()  # a typo in VSAOPT_BACKEND stops every command, not only the paths that pick a backend
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
 
 
 @cli.command()

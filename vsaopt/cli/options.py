@@ -25,7 +25,14 @@ __all__ = ["SEED", "COUNT", "POSITIVE", "THREADS", "SafePath", "FiniteFloat", "H
            "output_folder", "plot_file", "plot_formats", "write_atomic", "write_outputs"]
 
 #: A seed: an integer in ``[0, 2**64 - 1]``, the range of every seed vsaopt takes.
-SEED = click.IntRange(0, UINT64_MAX)
+class _Seed(click.IntRange):
+    """A 64-bit unsigned seed, described as such in ``--help``."""
+
+    def _describe_range(self) -> str:
+        return "0<=x<2**64"
+
+
+SEED = _Seed(0, UINT64_MAX)
 #: A count that may be zero.
 COUNT = click.IntRange(min=0)
 #: A count of at least one.
@@ -95,6 +102,41 @@ class FiniteFloat(click.ParamType):
         lo = "-inf" if self.min is None else f"{self.min:g}"
         hi = "inf" if self.max is None else f"{self.max:g}"
         return f"{'(' if self.min_open or self.min is None else '['}{lo}, {hi}{')' if self.max_open or self.max is None else ']'}"
+
+
+class BatchSize(click.ParamType):
+    """A positive batch size, or ``full`` (the whole training split), returned as ``"full"``.
+
+    Examples
+    --------
+    >>> BatchSize().convert("full", None, None), BatchSize().convert("64", None, None)
+    ('full', 64)
+    """
+
+    name = "B|full"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        """``"full"`` or an int >= 1; a usage error naming the option otherwise."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif str(value).strip().lower() == "full":
+            return "full"
+        else:
+            text = str(value).strip()
+            if not (text.isascii() and text.isdigit() and len(text) <= 19):
+                self.fail(f"expected a positive integer or 'full', got {value!r}", param, ctx)
+            number = int(text)
+        if number < 1:
+            self.fail(f"expected a positive integer or 'full', got {value!r}", param, ctx)
+        return number
+
+
+def refuse_given(ctx: click.Context, names: Any, why: str) -> None:
+    """A usage error when any of the parameters ``names`` was given on the command line (not defaulted); ``why`` ends the message."""
+    for name in names:
+        if ctx.get_parameter_source(name) in (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT):
+            param = next(p for p in ctx.command.params if p.name == name)
+            raise click.UsageError(f"{param.opts[0]} {why}", ctx)
 
 
 class HiddenWidths(click.ParamType):

@@ -24,8 +24,9 @@ from rich.table import Table
 from .. import __version__
 from ..errors import ConfigError
 from ..phase import DeterministicPhaseConfig, PhaseConfig
-from .options import (COUNT, POSITIVE, SEED, THREADS, FiniteFloat, HiddenWidths, SafePath, available_memory, output_file,
+from .options import (COUNT, POSITIVE, SEED, THREADS, BatchSize, FiniteFloat, HiddenWidths, SafePath, available_memory, output_file,
                       plot_file, wide_console_width, write_atomic, write_outputs)
+from .options import refuse_given
 from .tables import print_table
 
 console = Console(width=wide_console_width())
@@ -337,7 +338,7 @@ def check_model_fits(dataset: str, widths: tuple[int, ...], steps: int, batch_si
 @click.option("--steps", type=POSITIVE, help="Training steps per mode [default: per data set, see docs/training.md].")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of split, weights, batch order and skip choices.")
 @click.option("--backend", type=click.Choice(["auto", "numpy", "numba", "cupy"]), default="auto", show_default=True)
-@click.option("--batch-size", type=POSITIVE, help="Mini-batch size [default: per data set].")
+@click.option("--batch-size", type=BatchSize(), help="Mini-batch size, or 'full' for the whole training split [default: per data set].")
 @click.option("--lr", type=FiniteFloat(min=0.0, min_open=True), help="SGD learning rate [default: per data set].")
 @click.option("--sgd-momentum", type=FiniteFloat(min=0.0, max=1.0, max_open=True), default=0.9, show_default=True,
               help="Momentum of the SGD optimizer, in [0, 1).")
@@ -387,11 +388,11 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
     defaults = DATASET_DEFAULTS[dataset]
     with _options_named(_PHASE_OPTIONS):
         pc, dc = build_configs(preset, phase_opts)
-    if quick and not suite:
-        raise click.UsageError("--quick applies to --suite only")
+    ctx = click.get_current_context()
+    if not suite:
+        refuse_given(ctx, _SUITE_ONLY, "applies to --suite only")
     if suite:
-        if framework != "numpy":
-            raise click.UsageError("--suite runs the numpy MLP only")
+        refuse_given(ctx, _SINGLE_RUN_ONLY, "applies to a single run; --suite runs its own matrix of settings")
         from .suite_report import run_suite_command
 
         run_suite_command(console, seed=seed, seeds=seeds, steps_scale=suite_steps, quick=quick, backend=backend,
@@ -399,10 +400,12 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
                           preset=preset, json_path=json_path, plot_path=plot_path)
         return
     if framework == "torch":
-        if dataset != "digits" or plot_path is not None:
-            raise click.UsageError("--framework torch runs the digits comparison only, without --plot")
-        _train_torch(seed, backend, batch_size, lr, pc, dc, preset, json_path)
+        refuse_given(ctx, _NUMPY_ONLY, "does not apply to --framework torch (it runs its digits comparison)")
+        full = batch_size == "full"
+        _train_torch(seed, backend, _training_samples("digits", seed) if full else batch_size, lr, pc, dc, preset, json_path)
         return
+    if batch_size == "full":
+        batch_size = _training_samples(dataset, seed)
     with _options_named(_SETTINGS_OPTIONS):
         settings = TrainSettings(
             dataset=dataset,
@@ -450,6 +453,21 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
                 pairs = ", ".join(f"{k}: {cos[k]:.2f}/{ref.get(k, float('nan')):.2f}" for k in list(cos)[:8])
                 console.print(f"{mode}: cosine with the full-data gradient, used / fresh mini-batch, by step of a predicted run: {pairs}")
     write_outputs(console, json_path, run.to_json, plot_path, lambda path: write_plot(run, path))
+
+
+#: Options of the evaluation matrix only, of a single run only, and of the numpy harness only.
+_SUITE_ONLY = ("seeds", "suite_steps", "quick")
+_SINGLE_RUN_ONLY = ("modes", "dataset", "steps", "batch_size", "lr", "sgd_momentum", "hidden", "loss_every", "eval_every",
+                    "diagnose", "framework")
+_NUMPY_ONLY = ("modes", "dataset", "steps", "sgd_momentum", "hidden", "loss_every", "eval_every", "interleave", "diagnose",
+               "plot_path", "threads")
+
+
+def _training_samples(dataset: str, seed: int) -> int:
+    """Size of the data set's training split (what ``--batch-size full`` means)."""
+    from ..train import load_dataset
+
+    return int(load_dataset(dataset, seed=seed, backend="numpy").x_train.shape[0])
 
 
 def _train_torch(seed: int, backend: str, batch_size: int | None, lr: float | None, pc: Any, dc: Any, preset: str,

@@ -290,7 +290,7 @@ class TrainerBase(Checkpointable):
     def _require_predict(self, what: str) -> None:
         self._require_step(what)
         if self._phase not in self._PREDICTING:
-            raise PhaseError(f"{what}: phase {self._phase} needs real gradients (record_full_gradients)")
+            raise PhaseError(f"{what}: phase {self._phase} needs real gradients: record them in this step, no prediction is made")
         if self._predicted:
             raise PhaseError(f"{what}: gradients were already predicted in this step")
 
