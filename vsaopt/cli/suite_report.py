@@ -128,6 +128,7 @@ def write_suite_plot(suite: Any, path: Path) -> None:
     ax_speed.set_xticks(range(n))
     ax_speed.set_xticklabels(labels, rotation=35, ha="right", fontsize=8)
     plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    ax_speed.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # 0.1 0.2 0.5 1 2 5
     for ax in (ax_drop, ax_speed):
         ax.yaxis.set_major_formatter(plain)
         ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())

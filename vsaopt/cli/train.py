@@ -154,14 +154,14 @@ def results_table(run: Any) -> Table:
     return table
 
 
-def _telemetry_series(r: Any, key: str) -> tuple[list[float], list[float]]:
-    """Times and values of one telemetry field at the steps where it was measured."""
-    pts = [(t, rec[key]) for t, rec in zip(r.time, r.telemetry) if rec is not None and rec.get(key) is not None]
+def _telemetry_series(r: Any, key: str, xs: list[float]) -> tuple[list[float], list[float]]:
+    """Positions (``xs``, one per step) and values of one telemetry field at the steps where it was measured."""
+    pts = [(x, rec[key]) for x, rec in zip(xs, r.telemetry) if rec is not None and rec.get(key) is not None]
     return [p[0] for p in pts], [float(p[1]) for p in pts]
 
 
-def _plot_telemetry(ax: Any, run: Any, colors: dict[str, str]) -> None:
-    """Prediction cosine and rho of the phase-trained modes over training time; the gate's budget on a second axis."""
+def _plot_telemetry(ax: Any, run: Any, colors: dict[str, str], positions: dict[str, list[float]]) -> list[Any]:
+    """Prediction cosine and rho of the phase-trained modes; the gate's budget on a second axis.  Returns the legend entries."""
     budget_ax = ax.twinx()
     drawn = False
     top = 1
@@ -171,11 +171,11 @@ def _plot_telemetry(ax: Any, run: Any, colors: dict[str, str]) -> None:
         c = colors.get(mode)
         # the noisy per-step cosine thin and light, its average (rho) bold
         for key, lw, alpha in (("prediction_cosine", 0.5, 0.35), ("rho", 1.8, 1.0)):
-            ts, vs = _telemetry_series(r, key)
+            ts, vs = _telemetry_series(r, key, positions[mode])
             if ts:
                 ax.plot(ts, vs, lw=lw, color=c, label=f"{mode} {key.replace('_', ' ')}", alpha=alpha)
                 drawn = True
-        ts, vs = _telemetry_series(r, "predict_budget")
+        ts, vs = _telemetry_series(r, "predict_budget", positions[mode])
         if ts:
             budget_ax.step(ts, vs, where="post", lw=1.0, color=c, alpha=0.8, ls="--", label=f"{mode} predict budget")
             top = max(top, int(max(vs)))
@@ -184,13 +184,12 @@ def _plot_telemetry(ax: Any, run: Any, colors: dict[str, str]) -> None:
     ax.axhline(0.0, color="gray", lw=0.5)
     ax.set_ylim(-1.05, 1.05)
     ax.set_ylabel("cosine (real-gradient steps)")
-    budget_ax.set_ylabel("PREDICT steps allowed next (dashed)")
+    budget_ax.set_ylabel("PREDICT steps allowed next\n(dashed)")
     budget_ax.set_ylim(-0.05 * top, 1.05 * top)
     budget_ax.yaxis.get_major_locator().set_params(integer=True)
-    lines = ax.get_legend_handles_labels()
-    more = budget_ax.get_legend_handles_labels()
-    if lines[0] or more[0]:
-        ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower right", fontsize=7, ncol=3, framealpha=0.9)
+    lines, names = ax.get_legend_handles_labels()
+    more, more_names = budget_ax.get_legend_handles_labels()
+    return list(zip(lines + more, names + more_names))
 
 
 def telemetry_lines(run: Any, configs: dict[str, Any]) -> list[str]:
@@ -210,11 +209,40 @@ def telemetry_lines(run: Any, configs: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_plot(run: Any, path: Path) -> None:
-    """Plot of mini-batch loss, the test metric and the prediction telemetry against training wall-clock time (format from the suffix).
+#: What ``--plot-x`` puts on the x axis: its label.
+PLOT_X = {
+    "passes": "cost in pass units (forward 1 + backward 2 per full mini-batch)",
+    "steps": "training steps",
+    "wall": "training wall-clock time (s, evaluations excluded)",
+}
 
-    PREDICT and CORRECT steps of the phase-trained modes are marked under the
-    test-metric curves.
+
+def _positions(r: Any, x: str) -> list[float]:
+    """Where each step of a mode ends on the x axis: cumulative pass units, the step number, or wall-clock time."""
+    if x == "wall":
+        return list(r.time)
+    if x == "steps":
+        return [float(k + 1) for k in range(len(r.phase))]
+    units, total = [], 0.0
+    for fwd, bwd in zip(r.forward, r.backward):
+        total += (int(fwd) + 2 * int(bwd)) * r.batch_fraction
+        units.append(total)
+    return units
+
+
+def _at_steps(xs: list[float], steps: list[int]) -> list[float]:
+    """Positions after ``steps`` steps (0 steps: the origin)."""
+    return [0.0 if k == 0 else xs[min(k, len(xs)) - 1] for k in steps]
+
+
+def write_plot(run: Any, path: Path, x: str = "passes") -> None:
+    """Plot of mini-batch loss, test metric, the steps without a backward pass and the prediction telemetry (format from the suffix).
+
+    Four panels over one x axis (``x``: pass units, steps or wall-clock time,
+    :data:`PLOT_X`): the measured mini-batch losses; the test metric with the
+    target; one row per phase-trained mode marking its PREDICT and CORRECT
+    steps; the telemetry (prediction cosine, rho, the gate's budget).  Legends
+    sit beside the panels, outside the data.
     """
     try:
         import matplotlib
@@ -224,55 +252,62 @@ def write_plot(run: Any, path: Path) -> None:
         import matplotlib.ticker
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise click.UsageError("--plot needs matplotlib: pip install 'vsaopt[plot]'") from exc
-    fig, (ax_loss, ax_acc, ax_tel) = plt.subplots(3, 1, figsize=(10, 11), sharex=True,
-                                                  gridspec_kw={"height_ratios": [1, 1, 0.8]})
+    phased = [m for m in run.modes if m in ("phase", "deterministic")]
+    fig, (ax_loss, ax_acc, ax_rug, ax_tel) = plt.subplots(
+        4, 1, figsize=(12, 11.5), sharex=True,
+        gridspec_kw={"height_ratios": [1, 1, 0.12 + 0.1 * max(1, len(phased)), 0.8]})
     colors = {"baseline": "black", "phase": "tab:blue", "deterministic": "tab:green", "skip": "tab:gray",
               "reuse": "tab:orange", "small_batch": "tab:purple"}
     accuracy = run.metric == "accuracy"
     scale = 100.0 if accuracy else 1.0
+    positions = {mode: _positions(r, x) for mode, r in run.modes.items()}
     for mode, r in run.modes.items():
         c = colors.get(mode, None)
-        pts = [(t, v) for t, v in zip(r.time, r.loss) if v is not None]
+        pts = [(t, v) for t, v in zip(positions[mode], r.loss) if v is not None]
         if pts:
             ax_loss.plot([p[0] for p in pts], [p[1] for p in pts], lw=0.8, color=c, label=mode, alpha=0.8)
-        ax_acc.plot(r.eval_time, [a * scale for a in r.eval_metric], lw=1.2, color=c, label=mode)
+        evals = r.eval_time if x == "wall" else _at_steps(positions[mode], r.eval_step)
+        ax_acc.plot(evals, [a * scale for a in r.eval_metric], lw=1.2, color=c, label=mode)
     target = run.target_metric
     if target is not None:
         ax_acc.axhline(target * scale, ls="--", color="red", lw=0.8, label="target")
-    tails = [v * scale for r in run.modes.values() for v in r.eval_metric[len(r.eval_metric) // 10:]]
     if accuracy:
-        ax_acc.set_ylim(max(0.0, min(tails) - 2), 100.5)
+        finals = [r.eval_metric[-1] * scale for r in run.modes.values() if r.eval_metric]
+        top = max(finals + ([target * scale] if target is not None else []))
+        ax_acc.set_ylim(max(0.0, min(finals) - max(2.0, 1.5 * (100.0 - top))), min(100.5, top + 0.25 * (100.0 - top) + 0.5))
     else:
         ax_acc.set_yscale("log")
-    # Phase ticks: a rug under the metric curves, one row per phase-trained mode.
-    lo, hi = ax_acc.get_ylim()
-    row = 0
-    for mode, r in run.modes.items():
-        if mode not in ("phase", "deterministic"):
-            continue
-        for label, marker in (("PREDICT", "|"), ("CORRECT", "x")):
-            ts = [t for t, p in zip(r.time, r.phase) if p == label]
-            y = lo + (0.3 + 0.5 * row) if accuracy else lo * (hi / lo) ** (0.02 + 0.03 * row)
-            if ts:
-                ax_acc.scatter(ts, [y] * len(ts), marker=marker, s=10, color=colors[mode],
-                               label=f"{mode} {label} steps", linewidths=0.6)
-            row += 1
-    _plot_telemetry(ax_tel, run, colors)
-    ax_loss.set_yscale("log")
-    if not accuracy:  # the MSE's log axis: 0.6 rather than 6 x 10^-1
-        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")  # 0.6 rather than 6 x 10^-1
         ax_acc.yaxis.set_major_formatter(plain)
         ax_acc.yaxis.set_minor_formatter(plain)
+    # one row per phase-trained mode: where it predicted (no backward pass) and where it corrected
+    for row, mode in enumerate(phased):
+        r = run.modes[mode]
+        for label, marker in (("PREDICT", "|"), ("CORRECT", "x")):
+            ts = [t for t, p in zip(positions[mode], r.phase) if p == label]
+            if ts:
+                ax_rug.scatter(ts, [row] * len(ts), marker=marker, s=40, color=colors[mode], linewidths=0.8,
+                               label=f"{mode} {label} steps")
+    ax_rug.set_yticks(range(len(phased)), phased)
+    ax_rug.set_ylim(-0.6, max(1, len(phased)) - 0.4)
+    ax_rug.set_ylabel("steps without\nbackward", fontsize=8)
+    tel_entries = _plot_telemetry(ax_tel, run, colors, positions)
+    ax_loss.set_yscale("log")
     ax_loss.set_ylabel("mini-batch loss (measured steps)")
     ax_acc.set_ylabel("test accuracy (%)" if accuracy else "test MSE (lower is better)")
-    ax_tel.set_xlabel("training wall-clock time (s, evaluations excluded)")
-    ax_loss.legend(loc="upper right", fontsize=8)
-    ax_acc.legend(loc="center right" if accuracy else "upper right", fontsize=8, ncol=2)
+    ax_tel.set_xlabel(PLOT_X[x])
+    legend = {"fontsize": 8, "loc": "upper left", "bbox_to_anchor": (1.08, 1.0), "borderaxespad": 0.0, "frameon": False}
+    ax_loss.legend(**legend)
+    ax_acc.legend(**legend)
+    if ax_rug.get_legend_handles_labels()[0]:
+        ax_rug.legend(**{**legend, "fontsize": 7})
+    if tel_entries:
+        ax_tel.legend([h for h, _ in tel_entries], [n for _, n in tel_entries], **{**legend, "fontsize": 7})
     s = run.settings
     fig.suptitle(f"vsaopt train: {s['dataset']}, {s['steps']} steps, batch {s['batch_size']}, lr {s['lr']}, {run.machine}",
                  fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -355,7 +390,10 @@ def check_model_fits(dataset: str, widths: tuple[int, ...], steps: int, batch_si
 @click.option("--diagnose", is_flag=True, help="Also measure how close predicted gradients are to real ones (untimed).")
 @_phase_options
 @click.option("--plot", "plot_path", type=SafePath(dir_okay=False, path_type=Path), callback=plot_file,
-              help="Write an image (PNG, SVG, PDF, ... by its suffix) of loss and test accuracy against wall-clock time (needs matplotlib).")
+              help="Write an image (PNG, SVG, PDF, ... by its suffix; needs matplotlib) of the mini-batch loss, the test "
+                   "metric, the steps without a backward pass and the prediction telemetry, against --plot-x.")
+@click.option("--plot-x", type=click.Choice(list(PLOT_X)), default="passes", show_default=True,
+              help="x axis of --plot: cost in pass units, training steps, or wall-clock time.")
 @click.option("--json", "json_path", type=SafePath(dir_okay=False, path_type=Path), callback=output_file,
               help="Write every figure as JSON.")
 @click.option("--suite", is_flag=True,
@@ -370,7 +408,7 @@ def check_model_fits(dataset: str, widths: tuple[int, ...], steps: int, batch_si
                    "PhaseAccelerator (needs the torch extra).")
 def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, backend: str, batch_size: int | None,
           lr: float | None, sgd_momentum: float, hidden: tuple[int, ...], loss_every: int, eval_every: int, interleave: int,
-          threads: int, diagnose: bool, preset: str, plot_path: Path | None, json_path: Path | None,
+          threads: int, diagnose: bool, preset: str, plot_path: Path | None, plot_x: str, json_path: Path | None,
           suite: bool, seeds: int, suite_steps: float, quick: bool, framework: str, **phase_opts: Any) -> None:
     """Train an MLP on a bundled data set: plain backprop vs phase training vs controls.
 
@@ -452,15 +490,15 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
                 ref = r.mean_prediction_cosine("batch_full_cosine")
                 pairs = ", ".join(f"{k}: {cos[k]:.2f}/{ref.get(k, float('nan')):.2f}" for k in list(cos)[:8])
                 console.print(f"{mode}: cosine with the full-data gradient, used / fresh mini-batch, by step of a predicted run: {pairs}")
-    write_outputs(console, json_path, run.to_json, plot_path, lambda path: write_plot(run, path))
+    write_outputs(console, json_path, run.to_json, plot_path, lambda path: write_plot(run, path, plot_x))
 
 
 #: Options of the evaluation matrix only, of a single run only, and of the numpy harness only.
 _SUITE_ONLY = ("seeds", "suite_steps", "quick")
 _SINGLE_RUN_ONLY = ("modes", "dataset", "steps", "batch_size", "lr", "sgd_momentum", "hidden", "loss_every", "eval_every",
-                    "diagnose", "framework")
+                    "diagnose", "framework", "plot_x")
 _NUMPY_ONLY = ("modes", "dataset", "steps", "sgd_momentum", "hidden", "loss_every", "eval_every", "interleave", "diagnose",
-               "plot_path", "threads")
+               "plot_path", "plot_x", "threads")
 
 
 def _training_samples(dataset: str, seed: int) -> int:
