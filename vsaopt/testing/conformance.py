@@ -8,13 +8,14 @@ operation gives byte-identical results on ``candidate`` and on ``reference``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import settings
 
 from . import props_accum, props_core, props_vsa
 
-__all__ = ["PROPERTIES", "check_backend"]
+__all__ = ["PROPERTIES", "ConformanceResult", "check_backend"]
 
 _PROFILE = "vsaopt-conformance"
 
@@ -26,7 +27,31 @@ PROPERTIES: dict[str, Callable[[Any, Any], None]] = {
 }
 
 
-def check_backend(backend: Any, *, reference: Any = "numpy", max_examples: int = 50, vectors: bool = True) -> None:
+@dataclass(frozen=True)
+class ConformanceResult:
+    """What :func:`check_backend` checked, when every check passed.
+
+    Attributes
+    ----------
+    backend, reference : str
+        Names of the backend checked and of the one its results equal.
+    properties : int
+        Identity properties run (each a Hypothesis test).
+    max_examples : int
+        Hypothesis examples per property, at most (fewer where a property's
+        input space is smaller).
+    golden_cases : int
+        Golden-vector cases reproduced byte for byte (0 with ``vectors=False``).
+    """
+
+    backend: str
+    reference: str
+    properties: int
+    max_examples: int
+    golden_cases: int
+
+
+def check_backend(backend: Any, *, reference: Any = "numpy", max_examples: int = 50, vectors: bool = True) -> ConformanceResult:
     """Check ``backend`` against the reference with every property and every golden vector.
 
     Parameters
@@ -36,16 +61,37 @@ def check_backend(backend: Any, *, reference: Any = "numpy", max_examples: int =
     max_examples : Hypothesis examples per property
     vectors : also run the golden vectors of ``spec/``
 
+    Returns
+    -------
+    ConformanceResult
+        How many properties, examples per property and golden cases passed.
+
     Raises
     ------
     AssertionError
         Naming every property and golden case that failed.
+
+    Examples
+    --------
+    >>> check_backend("numpy", max_examples=2, vectors=False)  # doctest: +ELLIPSIS
+    ConformanceResult(backend='numpy', reference='numpy', properties=..., max_examples=2, golden_cases=0)
     """
     from ..backend import get_backend
-    from ..golden import verify
 
     cand = get_backend(backend) if isinstance(backend, str) else backend
     ref = get_backend(reference) if isinstance(reference, str) else reference
+    failures = _property_failures(cand, ref, max_examples)
+    cases = 0
+    if vectors:
+        golden, cases = _golden_failures(cand)
+        failures.extend(golden)
+    if failures:
+        raise AssertionError(f"backend {cand.name!r} failed {len(failures)} checks:\n" + "\n".join(failures))
+    return ConformanceResult(str(cand.name), str(ref.name), len(PROPERTIES), max_examples, cases)
+
+
+def _property_failures(cand: Any, ref: Any, max_examples: int) -> list[str]:
+    """Every property ``cand`` fails against ``ref``, under a profile of ``max_examples`` examples."""
     failures = []
     previous = settings.get_current_profile_name()
     settings.register_profile(_PROFILE, parent=settings.get_profile(previous), max_examples=max_examples,
@@ -59,7 +105,16 @@ def check_backend(backend: Any, *, reference: Any = "numpy", max_examples: int =
                 failures.append(f"property {name}: {exc}")
     finally:
         settings.load_profile(previous)
-    if vectors:
-        failures.extend(f"golden {f}" for f in verify(cand))
-    if failures:
-        raise AssertionError(f"backend {cand.name!r} failed {len(failures)} checks:\n" + "\n".join(failures))
+    return failures
+
+
+def _golden_failures(cand: Any) -> tuple[list[str], int]:
+    """``(failures, cases run)`` of the golden vectors on ``cand``."""
+    from ..golden import iter_results
+
+    failures, cases = [], 0
+    for _, case, failure in iter_results(cand):
+        cases += case is not None
+        if failure is not None:
+            failures.append(f"golden {failure}")
+    return failures, cases
