@@ -463,3 +463,15 @@ def test_an_encoding_that_is_not_a_name_is_an_encoding_error(encoding):
         pack(np.zeros(3, np.int8), encoding, backend="numpy")
     with pytest.raises(EncodingError, match="encoding: expected one of"):
         unpack(np.zeros(1, np.uint8), 3, encoding, backend="numpy")
+
+
+def test_check_backend_validates_its_arguments():
+    pytest.importorskip("hypothesis")
+    from vsaopt.errors import ConfigError, DTypeError
+    from vsaopt.testing import check_backend
+
+    for bad, err in ((0, ConfigError), (-1, ConfigError), (1.5, DTypeError), (True, DTypeError)):
+        with pytest.raises(err, match="max_examples"):
+            check_backend("numpy", max_examples=bad, vectors=False)
+    with pytest.raises(ConfigError, match="vectors"):
+        check_backend("numpy", max_examples=2, vectors="no")

@@ -161,6 +161,9 @@ def test_step_needs_an_optimizer_and_callables():
         PhaseAccelerator(model, optimizer="sgd")
     with pytest.raises(ConfigError, match="scaler"):
         PhaseAccelerator(model, scaler=torch.amp.GradScaler("cpu"))
+    other = torch.nn.Linear(2, 2)
+    with pytest.raises(ConfigError, match="optimizer: does not hold"):
+        PhaseAccelerator(model, optimizer=torch.optim.SGD(other.parameters(), lr=0.1))
 
 
 def test_the_config_chooses_the_trainer():

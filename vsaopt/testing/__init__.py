@@ -15,7 +15,7 @@ import numpy as np
 
 from ..backend import is_device_array, to_host
 
-__all__ = ["assert_bit_equal", "PROPERTIES", "check_backend", "to_host"]
+__all__ = ["assert_bit_equal", "PROPERTIES", "check_backend", "ConformanceResult", "to_host"]
 
 
 def assert_bit_equal(actual: Any, expected: Any, what: str = "result") -> None:
@@ -56,7 +56,7 @@ def assert_bit_equal(actual: Any, expected: Any, what: str = "result") -> None:
 
 def __getattr__(name: str) -> Any:
     # The property registry imports hypothesis; load it only when asked for.
-    if name in ("PROPERTIES", "check_backend"):
+    if name in ("PROPERTIES", "check_backend", "ConformanceResult"):
         from . import conformance
 
         return getattr(conformance, name)

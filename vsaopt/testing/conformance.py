@@ -13,6 +13,7 @@ from typing import Any
 
 from hypothesis import settings
 
+from ..errors import ConfigError
 from . import props_accum, props_core, props_vsa
 
 __all__ = ["PROPERTIES", "ConformanceResult", "check_backend"]
@@ -70,14 +71,20 @@ def check_backend(backend: Any, *, reference: Any = "numpy", max_examples: int =
     ------
     AssertionError
         Naming every property and golden case that failed.
+    ConfigError, DTypeError
+        ``max_examples`` is not an integer in [1, 10**6], or ``vectors`` not a bool.
 
     Examples
     --------
     >>> check_backend("numpy", max_examples=2, vectors=False)  # doctest: +ELLIPSIS
     ConformanceResult(backend='numpy', reference='numpy', properties=..., max_examples=2, golden_cases=0)
     """
+    from .._arrays import check_int
     from ..backend import get_backend
 
+    check_int(max_examples, "max_examples", 1, 10**6)
+    if not isinstance(vectors, bool):
+        raise ConfigError(f"vectors: expected a bool, got {vectors!r}")
     cand = get_backend(backend) if isinstance(backend, str) else backend
     ref = get_backend(reference) if isinstance(reference, str) else reference
     failures = _property_failures(cand, ref, max_examples)

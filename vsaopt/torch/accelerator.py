@@ -121,7 +121,7 @@ class PhaseAccelerator:
         Without a config, least-squares (default) or momentum prediction; with
         one, only a check (a mismatch is a ConfigError naming both).
     optimizer : torch.optim.Optimizer, optional
-        The optimizer :meth:`step` steps.
+        The optimizer :meth:`step` steps; it must hold every followed parameter.
     scaler : torch.amp.GradScaler, optional
         For :meth:`step` with mixed precision (see there); needs ``optimizer``.
     backend : None, a backend name or a backend object
@@ -214,6 +214,12 @@ class PhaseAccelerator:
         self._present = [True] * len(params)  # which parameters had a gradient in the last recorded step
         self._skipped = 0
         self._skipping = False  # the current step's gradients were skipped (not finite)
+        if optimizer is not None:
+            held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+            missing = [name for name, p in params if id(p) not in held]
+            if missing:
+                raise ConfigError(f"optimizer: does not hold the parameters {missing[:5]}{' ...' if len(missing) > 5 else ''}; "
+                                  "build it over the same model's parameters")
         self._optimizer = optimizer
         self._scaler = scaler
 
