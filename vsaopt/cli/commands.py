@@ -155,10 +155,12 @@ def spec_generate(directory: Path, families: tuple[str, ...]) -> None:
 
 def _register() -> None:
     from .bench import bench
+    from .spec_mutate import spec_mutate
     from .train import train
 
     cli.add_command(bench)
     cli.add_command(train)
+    spec.add_command(spec_mutate)
 
 
 _register()

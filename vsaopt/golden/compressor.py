@@ -130,6 +130,8 @@ def cases() -> list[dict]:
     comp([np.zeros((3, 3), f32), b], "a zero gradient", mode="per_tensor", dimension=16)
     comp([np.array([np.inf], f32), b], "Inf is rejected")
     out.extend(_decompress_cases())
+    proj(sample_f32(300, seed=60), 40, "n 300 padded to 320 (not a power of two): blocks of 256 then 64, largest first")
+    proj(sample_f32(448, seed=61), 100, "n 448 = 256 + 128 + 64: three remainder blocks, largest first; strata of 4 and 5")
     return out
 
 

@@ -25,6 +25,13 @@ def _gather(be, pieces, prev, pred, linear=None):
 OPS = {"abs_stats": _stats, "gather_stats": _gather}
 
 
+def _ladder(block_sums: list[float]) -> np.ndarray:
+    """float32 zeros with ``block_sums[k]`` (exact in float32) as the first element of block ``k`` of 8192."""
+    x = np.zeros(8192 * len(block_sums), np.float32)
+    x[::8192] = np.array(block_sums, np.float32)
+    return x
+
+
 def cases() -> list[dict]:
     """The reductions family's cases."""
     f32 = np.float32
@@ -63,4 +70,11 @@ def cases() -> list[dict]:
               "dt": np.float64(3.0), "w": np.float64(0.8100000023841858)}
     out.append({"op": "gather_stats", "comment": "pred given as a linear prediction, computed in the pass",
                 "inputs": {"pieces": np.split(wide[:m], [100]), "prev": prev[:m], "pred": None, "linear": linear}})
+    ladders = [
+        (_ladder([2.0**53, 0.0, 1.0, 1.0]), "2**53 ladder over 4 blocks (one value each): block sums fold pairwise, "
+         "(2**53 + 0) + (1 + 1) = 2**53 + 2; a sequential fold loses both ones"),
+        (_ladder([1.0, 1.0, 0.0, 0.0, 2.0**53]), "2**53 ladder over 5 blocks: the odd last block sum is carried, "
+         "(2 + 0) + 2**53 = 2**53 + 2; carrying the first instead gives 2**53"),
+    ]
+    out += [{"op": "abs_stats", "comment": c, "inputs": {"x": x}} for x, c in ladders]
     return out

@@ -68,4 +68,6 @@ def cases() -> list[dict]:
                 "inputs": {"counter": np.zeros((2, 4), np.uint32), "key": np.zeros((3, 2), np.uint32), "rounds": 10}})
     out.append({"op": "philox4x32", "comment": "65537 rounds are rejected",
                 "inputs": {"counter": _u32([0, 0, 0, 0]), "key": _u32([0, 0]), "rounds": 2**16 + 1}})
+    out.append({"op": "philox4x32", "comment": "65536 rounds: the largest accepted count (the bound is inclusive)",
+                "inputs": {"counter": _u32(pi_counter), "key": _u32(pi_key), "rounds": 2**16}})
     return out

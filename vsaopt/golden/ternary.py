@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import ternary
@@ -53,4 +55,49 @@ def cases() -> list[dict]:
     sto(np.full(8, -0.0, f32), "negative zeros")
     sto(np.array([np.nan, 1.0], f32), "NaN is rejected")
     sto(np.array([1.0], f32), "seed beyond 64 bits is rejected", seed=2**64)
+    _planted_cases(det, sto)
     return out
+
+
+def _planted_mean(seed: int, j: int, nudge: float = 0.0) -> tuple[np.ndarray, float]:
+    """Nine values and a ratio whose threshold ``f32(ratio) * f32(mean |x|)`` is exactly ``|x_j|`` (times ``1 + nudge`` unrounded)."""
+    x = sample_f32(9, seed)
+    mean = np.float32(np.abs(x.astype(np.float64)).sum() / 9)
+    if nudge:
+        return x, float(abs(x[j])) / float(mean) * (1.0 + nudge)
+    return x, float(np.float32(abs(x[j]) / mean))
+
+
+def _planted_uniforms(seed: int, scale: float, up: bool) -> np.ndarray:
+    """64 values with max ``scale`` (element 0) and ``|x_i| / scale`` exactly the uniform ``u_i`` the seed draws (or one ulp above)."""
+    from ..backend import get_backend
+
+    u = get_backend("numpy").uniform_f32(64, seed, 0, 0, 0)
+    if up:
+        u = np.nextafter(u, np.float32(1))
+    x = (u * np.float32(scale)).astype(np.float32)
+    if not up:
+        x[1::2] *= np.float32(-1)
+    x[0] = np.float32(scale)
+    return x
+
+
+def _planted_cases(det: Any, sto: Any) -> None:
+    """Cases planted on the rules' boundaries (version 7): each lands a value exactly where a porting bug flips a trit."""
+    f32 = np.float32
+    for seed, j in ((71, 5), (61, 3), (64, 0)):
+        x, ratio = _planted_mean(seed, j)
+        det(x, f"planted: the threshold f32(ratio) * f32(mean) equals |x[{j}]| exactly; the mean is f32(f64 sum / n), "
+               "the product float32, and a tie stays 0", ratio=ratio)
+    for seed, j in ((74, 1), (107, 3)):
+        x, ratio = _planted_mean(seed, j, 2.0**-26)
+        det(x, f"planted: ratio not a float32 value; f32(ratio) * mean lands on |x[{j}]| (ratio rounded to float32 first)",
+            ratio=ratio)
+    sto(_planted_uniforms(5, 3.0, up=False), "planted: |x_i| / s equals the uniform u_i exactly (s = 3): u == p keeps "
+        "nothing; p is a float32 division", seed=5)
+    sto(_planted_uniforms(5, 3.0, up=True), "planted: |x_i| / s one float32 step above u_i (s = 3): every such trit is "
+        "kept; p is the float32 quotient, not the product by 1/s", seed=5)
+    sub = np.array([1e-40, -3e-41, 5e-42, 0.0], f32)
+    det(sub, "subnormal maximum: the scale is the subnormal itself (no flush to zero); ratio 0 keeps every sign", ratio=0.0)
+    sto(sub, "subnormal maximum: the scale is the subnormal itself, the ratios are exact", seed=5)
+    det(np.array([0.5, -0.5, 0.0], f32), "threshold 0 is valid: every nonzero value keeps its sign", threshold=0.0)
