@@ -11,7 +11,7 @@ pytest.importorskip("sklearn")
 from click.testing import CliRunner  # noqa: E402
 
 from vsaopt.cli.commands import cli  # noqa: E402
-from vsaopt.errors import ConfigError  # noqa: E402
+from vsaopt.errors import ConfigError, DTypeError, OptimError, ShapeError  # noqa: E402
 from vsaopt.phase import DeterministicPhaseConfig, PhaseConfig  # noqa: E402
 from vsaopt.train import MLP, RunResult, SGDMomentum, TrainSettings, batch_schedule, load_dataset, run_training  # noqa: E402
 from vsaopt.train.run import nominal_predict_share  # noqa: E402
@@ -63,7 +63,7 @@ def test_batch_schedule_covers_each_epoch_once():
 
 @pytest.mark.parametrize("sizes", [[5, 3], [5, 7, 3], [4, 6, 5, 3]])
 def test_mlp_backward_matches_finite_differences(sizes, numeric_gradient):
-    net = MLP(sizes, seed=1, backend="numpy")
+    net = MLP(sizes, seed=1, backend="numpy", matmul="blas")  # float64 parameters: the ordered product is float32 only
     rng = np.random.default_rng(0)
     x = rng.normal(size=(9, sizes[0]))
     y = rng.integers(0, sizes[-1], 9)
@@ -283,3 +283,77 @@ def test_a_trainer_mode_that_diverges_finishes_as_diverged():
         assert r.steps == 40 and len(r.telemetry) == 40
         assert not math.isfinite(r.eval_loss[-1])
         assert r.trainer_stats["total_steps"] < 40  # the trainer stopped when the model diverged
+
+
+# --- the MLP and the optimizer check their arguments before they touch anything ---------------------
+
+
+def _state(net_or_params) -> list[bytes]:
+    params = net_or_params.params if isinstance(net_or_params, MLP) else net_or_params
+    return [v.tobytes() for v in params.values()]
+
+
+@pytest.mark.parametrize("matmul", ["ordered", "blas"])
+def test_mlp_rejects_bad_batches_with_typed_errors(matmul):
+    net = MLP([4, 6, 3], seed=0, backend="numpy", matmul=matmul)
+    x, y = np.ones((5, 4), np.float32), np.array([0, 1, 2, 0, 1])
+    bad = [
+        ((np.ones((5, 3), np.float32), y), ShapeError, "x: expected shape \\(n, 4\\)"),  # was numpy's ValueError
+        ((np.ones(4, np.float32), y[:1]), ShapeError, "x:"),
+        ((np.ones((5, 4), np.int64), y), DTypeError, "x:"),
+        ((x, y[:4]), ShapeError, "y: expected shape \\(5,\\)"),
+        ((x, np.array([0, 1, 2, 0, -1])), ConfigError, "y: expected class labels in \\[0, 3\\)"),  # was the last class
+        ((x, np.array([0, 1, 3, 0, 1])), ConfigError, "y:"),  # was an IndexError
+        ((x, y.astype(np.float32)), DTypeError, "y:"),
+    ]
+    before = _state(net)
+    for (xx, yy), error, message in bad:
+        for call in (net.loss_and_gradients, net.loss, net.accuracy):
+            with pytest.raises(error, match=message):
+                call(xx, yy)
+    with pytest.raises(ShapeError, match="x:"):
+        net.logits(np.ones((2, 5), np.float32))
+    assert _state(net) == before
+    reg = MLP([4, 2], seed=0, backend="numpy", loss="mse", matmul=matmul)
+    with pytest.raises(ShapeError, match="y:"):
+        reg.loss_and_gradients(x, np.zeros(4, np.float32))
+    with pytest.raises(ShapeError, match="y:"):
+        reg.mse(x, np.zeros((5, 3), np.float32))
+
+
+def test_ordered_mlp_computes_in_float32_only():
+    net = MLP([4, 3], seed=0, backend="numpy")
+    net.params["w0"] = net.params["w0"].astype(np.float64)
+    with pytest.raises(DTypeError, match="matmul='ordered'"):
+        net.loss(np.ones((2, 4), np.float32), np.array([0, 1]))
+    loss, grads = MLP([4, 3], seed=0, backend="numpy").loss_and_gradients(np.ones((2, 4)), np.array([0, 1]))
+    assert all(g.dtype == np.float32 for g in grads.values())  # float64 x is rounded to float32 first
+
+
+def test_set_params_checks_every_name_and_shape_first():
+    net = MLP([4, 6, 3], seed=0, backend="numpy")
+    before = _state(net)
+    new = {k: v + 1 for k, v in net.params.items()}
+    bad_shape = dict(new, b1=np.zeros(1, np.float32))  # was broadcast into every bias
+    missing = {k: v for k, v in new.items() if k != "b1"}  # was a KeyError after w0, b0, w1 were overwritten
+    extra = dict(new, w9=np.zeros(1, np.float32))
+    for params, error in ((bad_shape, ShapeError), (missing, ConfigError), (extra, ConfigError)):
+        with pytest.raises(error, match="params"):
+            net.set_params(params)
+        assert _state(net) == before
+    net.set_params(new)
+    assert _state(net) == [v.tobytes() for v in new.values()]
+
+
+def test_optimizer_step_checks_every_gradient_first():
+    params = {"w": np.ones(3, np.float32), "b": np.ones(2, np.float32)}
+    opt = SGDMomentum(params, lr=0.5, momentum=0.9)
+    before = _state(params)
+    with pytest.raises(ConfigError, match="gradients: missing \\['b'\\]"):
+        opt.step({"w": np.ones(3, np.float32)})  # was a KeyError after w had moved
+    with pytest.raises(ShapeError, match="gradients\\['w'\\]"):
+        opt.step({"w": np.ones(1, np.float32), "b": np.ones(2, np.float32)})  # was broadcast silently
+    assert _state(params) == before
+    assert isinstance(ShapeError("x"), OptimError)
+    opt.step({"w": np.ones(3, np.float32), "b": np.ones(2, np.float32)})
+    assert params["w"].tolist() == [0.5, 0.5, 0.5]

@@ -98,7 +98,7 @@ def pick_learning_rate(scores: Sequence[LrScore], higher_is_better: bool) -> flo
 
 
 def validation_score(data: Dataset, hidden: Sequence[int], lr: float, *, steps: int, batch_size: int | None,
-                     seed: int, momentum: float = 0.9, backend: Any = None) -> LrScore:
+                     seed: int, momentum: float = 0.9, backend: Any = None, matmul: str = "ordered") -> LrScore:
     """Train plain backprop on ``data``'s training rows and score it on its test rows (pass a :func:`holdout` split).
 
     Parameters
@@ -114,6 +114,8 @@ def validation_score(data: Dataset, hidden: Sequence[int], lr: float, *, steps: 
         Seed of the initial weights and the batch order.
     momentum : float
     backend : None, a backend name or a backend object
+    matmul : {"ordered", "blas"}
+        The model's matrix products (:class:`~vsaopt.train.model.MLP`).
 
     Returns
     -------
@@ -130,7 +132,7 @@ def validation_score(data: Dataset, hidden: Sequence[int], lr: float, *, steps: 
     be = resolve_backend(backend)
     n = int(data.x_train.shape[0])
     model = MLP([data.n_features, *hidden, data.n_outputs], seed=seed, backend=be,
-                loss="mse" if data.is_regression else "cross_entropy")
+                loss="mse" if data.is_regression else "cross_entropy", matmul=matmul)
     opt = SGDMomentum(model.params, lr=lr, momentum=momentum)
     rows = be.xp.asarray(batch_schedule(n, n if batch_size is None else min(batch_size, n), steps, seed))
     with np.errstate(all="ignore"):  # a diverging rate overflows; it scores NaN
@@ -148,7 +150,7 @@ def validation_score(data: Dataset, hidden: Sequence[int], lr: float, *, steps: 
 
 def tune_learning_rate(data: Dataset, hidden: Sequence[int], grid: Sequence[float], *, steps: int,
                        batch_size: int | None, seed: int, momentum: float = 0.9,
-                       backend: Any = None) -> tuple[float, list[LrScore]]:
+                       backend: Any = None, matmul: str = "ordered") -> tuple[float, list[LrScore]]:
     """Score every rate of ``grid`` on a validation split of ``data``'s training rows and pick the best.
 
     Parameters
@@ -164,6 +166,8 @@ def tune_learning_rate(data: Dataset, hidden: Sequence[int], grid: Sequence[floa
         Seed of the validation split, the initial weights and the batch order.
     momentum : float
     backend : None, a backend name or a backend object
+    matmul : {"ordered", "blas"}
+        The model's matrix products (:class:`~vsaopt.train.model.MLP`).
 
     Returns
     -------
@@ -183,5 +187,5 @@ def tune_learning_rate(data: Dataset, hidden: Sequence[int], grid: Sequence[floa
     be = resolve_backend(backend)
     val = holdout(data, VALIDATION_FRACTION, seed=seed, backend=be)
     scores = [validation_score(val, hidden, float(lr), steps=steps, batch_size=batch_size, seed=seed,
-                               momentum=momentum, backend=be) for lr in grid]
+                               momentum=momentum, backend=be, matmul=matmul) for lr in grid]
     return pick_learning_rate(scores, higher_is_better=not data.is_regression), scores

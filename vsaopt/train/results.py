@@ -30,6 +30,7 @@ import numpy as np
 from .._json import parse_json
 from ..errors import ConfigError
 from ..phase import DeterministicPhaseConfig, PhaseConfig
+from .model import MATMULS
 
 __all__ = [
     "TARGET_MARGIN",
@@ -93,6 +94,13 @@ class TrainSettings:
     timing_warmup_steps : int
         Untimed warm-up steps per mode before the timed run (compiled kernels
         loaded, caches warm); :data:`vsaopt.train.harness.WARMUP_STEPS` by default.
+    matmul : {"ordered", "blas"}
+        The MLP's matrix products (:data:`vsaopt.train.model.MATMULS`):
+        ``"ordered"``, the backend's ``matmul_ordered`` kernel, gives the same
+        bytes on every machine, BLAS kernel and thread count; ``"blas"`` is
+        ``xp.matmul``, whose last bits depend on the machine's CPU kernel.
+        Settings read by :meth:`from_dict` without this key were run with
+        ``"blas"`` (results written before the option existed).
 
     Examples
     --------
@@ -119,6 +127,7 @@ class TrainSettings:
     )
     diagnose: bool = False
     timing_warmup_steps: int = 60
+    matmul: str = "ordered"
 
     def __post_init__(self) -> None:
         for name, lo in (("steps", 1), ("batch_size", 1), ("loss_every", 0), ("eval_every", 1), ("threads", 0),
@@ -132,6 +141,8 @@ class TrainSettings:
             raise ConfigError(f"lr: expected a finite number > 0, got {self.lr!r}")
         if not (0 <= self.momentum < 1):
             raise ConfigError(f"momentum: expected a number in [0, 1), got {self.momentum!r}")
+        if self.matmul not in MATMULS:
+            raise ConfigError(f"matmul: expected one of {', '.join(MATMULS)}, got {self.matmul!r}")
 
     def to_dict(self) -> dict:
         """JSON-ready dict (configs as nested dicts)."""
@@ -143,8 +154,9 @@ class TrainSettings:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainSettings:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict` (without a ``matmul`` key: ``"blas"``, the only product before the option)."""
         d = dict(data)
+        d.setdefault("matmul", "blas")
         d["hidden"] = tuple(d["hidden"])
         d["phase_config"] = PhaseConfig.from_dict(d["phase_config"])
         d["deterministic_config"] = DeterministicPhaseConfig.from_dict(d["deterministic_config"])

@@ -165,7 +165,8 @@ class MLPLearner:
         self.batch_size = int(batches.shape[1])  # samples per step
         self._skip_label = "REUSE" if mode == "reuse" else "SKIP"
         sizes = [data.n_features, *settings.hidden, data.n_outputs]
-        self.model = MLP(sizes, seed=settings.seed, backend=be, loss="mse" if data.is_regression else "cross_entropy")
+        self.model = MLP(sizes, seed=settings.seed, backend=be, loss="mse" if data.is_regression else "cross_entropy",
+                         matmul=settings.matmul)
         #: Per step: the trainer's telemetry after a real gradient, None on other steps (empty without a trainer).
         self.telemetry: list[Any] = []
         self.model.set_params(init)

@@ -28,6 +28,7 @@ from ..errors import ConfigError
 from ..phase import DeterministicPhaseConfig, PhaseConfig
 from .data import load_dataset
 from .lr_tuning import tune_learning_rate
+from .model import MATMULS
 from .results import TrainSettings
 from .run import MODES, run_training
 from .suite_matrix import LR_GRID, SUITE_MATRIX, SuiteSetting
@@ -52,6 +53,7 @@ def run_suite(
     interleave: int = 20,
     phase_config: PhaseConfig | None = None,
     deterministic_config: DeterministicPhaseConfig | None = None,
+    matmul: str = "ordered",
     on_progress: Callable[[int, int, str], None] | None = None,
     machine: str = "",
 ) -> SuiteResult:
@@ -72,6 +74,9 @@ def run_suite(
         As in :class:`~vsaopt.train.results.TrainSettings`.
     phase_config, deterministic_config : optional
         The methods' configs (default: their ``recommended()`` presets).
+    matmul : {"ordered", "blas"}
+        The MLP's matrix products (:class:`~vsaopt.train.results.TrainSettings`),
+        in the learning-rate tuning and in every run.
     on_progress : callable(done, total, description), optional
         Called before each unit of work (one lr tuning or one run per
         setting and seed) and once at the end with ``done == total``.
@@ -96,6 +101,8 @@ def run_suite(
         raise ConfigError(f"steps_scale: expected a number > 0, got {steps_scale!r}")
     if not lr_grid:
         raise ConfigError("lr_grid: expected at least one learning rate")
+    if matmul not in MATMULS:
+        raise ConfigError(f"matmul: expected one of {', '.join(MATMULS)}, got {matmul!r}")
     pc = PhaseConfig.recommended() if phase_config is None else phase_config
     dc = DeterministicPhaseConfig.recommended() if deterministic_config is None else deterministic_config
     be = resolve_backend(None if backend == "auto" else backend)
@@ -114,7 +121,7 @@ def run_suite(
         batch = n_train if setting.batch_size is None else setting.batch_size
         progress(f"{setting.label}: tuning lr")
         lr, scores = tune_learning_rate(data, setting.hidden, lr_grid, steps=steps, batch_size=setting.batch_size,
-                                        seed=seeds[0], backend=be)
+                                        seed=seeds[0], backend=be, matmul=matmul)
         done += 1
         outcomes: dict[str, list[ModeOutcome]] = {m: [] for m in MODES}
         for seed in seeds:
@@ -123,7 +130,7 @@ def run_suite(
                 dataset=setting.dataset, steps=steps, seed=int(seed), batch_size=batch, lr=lr, momentum=0.9,
                 hidden=setting.hidden, eval_every=max(1, steps // EVALUATIONS_PER_RUN), backend=backend,
                 threads=threads, interleave=interleave, phase_config=pc, deterministic_config=dc,
-                timing_warmup_steps=min(SUITE_WARMUP_STEPS, steps),
+                timing_warmup_steps=min(SUITE_WARMUP_STEPS, steps), matmul=matmul,
             )
             with np.errstate(over="ignore", invalid="ignore"):  # a diverging control overflows; it is reported as diverged
                 run = run_training(settings, MODES, machine=machine)
@@ -134,7 +141,7 @@ def run_suite(
     progress("done")
     config: dict[str, Any] = {
         "seeds": [int(s) for s in seeds], "steps_scale": steps_scale, "lr_grid": [float(v) for v in lr_grid],
-        "backend": backend, "threads": threads, "interleave": interleave, "momentum": 0.9,
+        "backend": backend, "threads": threads, "interleave": interleave, "momentum": 0.9, "matmul": matmul,
         "phase_config": pc.to_dict(), "deterministic_config": dc.to_dict(),
         "matrix": [s.to_dict() for s in matrix],
     }
