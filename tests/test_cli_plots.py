@@ -31,3 +31,10 @@ def test_train_draws_against_each_axis(tmp_path, x):
 def test_plot_x_applies_to_a_single_run_only():
     result = CliRunner().invoke(cli, ["train", "--suite", "--quick", "--plot-x", "steps"])
     assert result.exit_code == 2 and "--plot-x" in result.output
+
+
+def test_matmul_choice_is_shown_and_torch_refuses_it():
+    result = CliRunner().invoke(cli, ["train", "--steps", "4", "--hidden", "8", "--matmul", "blas"])
+    assert result.exit_code == 0 and "matmul blas" in result.output
+    result = CliRunner().invoke(cli, ["train", "--framework", "torch", "--matmul", "blas"])
+    assert result.exit_code == 2 and "--matmul" in result.output

@@ -18,30 +18,14 @@ import sys
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from vsaopt.errors import ConfigError
 from vsaopt.testing import assert_bit_equal
-from vsaopt.testing.strategies import float32_arrays
+from vsaopt.testing.strategies import matmul_operands
 from vsaopt.train import MLP, TrainSettings
 from vsaopt.train.model import exp_f32, log_f32
 
 #: Sides of the generated matrices: empty, one, odd, around the numba kernel's unroll (8) and narrow-output (16) sizes.
-SIDES = st.one_of(st.sampled_from([0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 33]), st.integers(0, 40))
-
-
-@st.composite
-def operands(draw) -> tuple[np.ndarray, np.ndarray]:
-    """``(a, b)`` float32, ``(n, k)`` and ``(k, m)``, C-contiguous, with edge values; sometimes cancelling columns."""
-    n, k, m = draw(SIDES), draw(SIDES), draw(SIDES)
-    a = np.ascontiguousarray(draw(float32_arrays(shape=(n, k))))
-    b = np.ascontiguousarray(draw(float32_arrays(shape=(k, m))))
-    if k >= 2 and draw(st.booleans()):  # a[:, 1] b[1] cancels a[:, 0] b[0]: the order of the sum shows
-        a[:, 1] = a[:, 0]
-        b[1] = -b[0]
-    return a, b
-
-
 def _sequential(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The documented order, one float32 scalar at a time: ``c = +0.0``, then ``c = f32(c + f32(a[i, q] * b[q, j]))``."""
     c = np.zeros((a.shape[0], b.shape[1]), np.float32)
@@ -56,7 +40,7 @@ def _sequential(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _check_against_reference(be, reference) -> None:
-    @given(operands())
+    @given(matmul_operands())
     def check(ab):
         a, b = ab
         got = be.to_host(be.matmul_ordered(be.to_device(a), be.to_device(b)))

@@ -147,7 +147,7 @@ def write_suite_plot(suite: Any, path: Path) -> None:
 
 def run_suite_command(console: Console, *, seed: int, seeds: int, steps_scale: float, quick: bool, backend: str,
                       threads: int, interleave: int, phase_config: Any, deterministic_config: Any, preset: str,
-                      json_path: Path | None, plot_path: Path | None) -> None:
+                      json_path: Path | None, plot_path: Path | None, matmul: str = "ordered") -> None:
     """Run the suite (``quick``: the smoke matrix) with a progress bar, print its tables and write its JSON and plot."""
     from ..train.suite import run_suite
     from ..train.suite_matrix import LR_GRID, QUICK_LR_GRID, QUICK_MATRIX, SUITE_MATRIX
@@ -164,9 +164,9 @@ def run_suite_command(console: Console, *, seed: int, seeds: int, steps_scale: f
         suite = run_suite(matrix, [seed + i for i in range(seeds)], steps_scale=steps_scale,
                           lr_grid=QUICK_LR_GRID if quick else LR_GRID, backend=backend, threads=threads,
                           interleave=interleave, phase_config=phase_config, deterministic_config=deterministic_config,
-                          on_progress=report, machine=machine)
+                          matmul=matmul, on_progress=report, machine=machine)
     console.print(f"[bold]vsaopt {__version__} train --suite[/]{' --quick (smoke matrix, not an evaluation)' if quick else ''} "
-                  f"on {machine}; backend {backend}, preset {preset}, seeds {suite.config['seeds']}, "
+                  f"on {machine}; backend {backend}, matmul {matmul}, preset {preset}, seeds {suite.config['seeds']}, "
                   f"lr grid {suite.config['lr_grid']}, step scale {steps_scale:g}")
     print_table(console, settings_table(suite), keys=3)
     print_table(console, summary_table(suite))

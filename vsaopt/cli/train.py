@@ -46,7 +46,7 @@ BYTES_PER_STEP = 1024
 #: Option of each field of TrainSettings, and of each field of the phase configs, for error messages.
 _SETTINGS_OPTIONS = {"steps": "--steps", "batch_size": "--batch-size", "lr": "--lr", "momentum": "--sgd-momentum",
                      "hidden": "--hidden", "loss_every": "--loss-every", "eval_every": "--eval-every",
-                     "threads": "--threads", "interleave": "--interleave"}
+                     "threads": "--threads", "interleave": "--interleave", "matmul": "--matmul"}
 _PHASE_OPTIONS = {"full_steps": "--full-steps", "predict_steps": "--predict-steps", "correct_every": "--correct-every",
                   "adaptive_phases": "--adaptive", "loss_threshold": "--loss-threshold", "momentum": "--momentum-factor",
                   "correction_weight": "--correction-weight", "history_size": "--history-size",
@@ -385,6 +385,9 @@ def check_model_fits(dataset: str, widths: tuple[int, ...], steps: int, batch_si
 @click.option("--eval-every", type=POSITIVE, default=5, show_default=True, help="Steps between (untimed) test evaluations.")
 @click.option("--interleave", type=COUNT, default=20, show_default=True,
               help="Modes take turns of this many steps, so machine load hits all alike (0: one after another).")
+@click.option("--matmul", type=click.Choice(["ordered", "blas"]), default="ordered", show_default=True,
+              help="Matrix products of the MLP: ordered (one summation order: the same bytes on every machine, BLAS "
+                   "and backend) or blas (faster on wide layers; the last bits, and so the trajectory, depend on the CPU).")
 @click.option("--threads", type=THREADS, default=1, show_default=True,
               help="BLAS threads while training (0: leave as is; at most the CPUs usable here).")
 @click.option("--diagnose", is_flag=True, help="Also measure how close predicted gradients are to real ones (untimed).")
@@ -408,7 +411,7 @@ def check_model_fits(dataset: str, widths: tuple[int, ...], steps: int, batch_si
                    "PhaseAccelerator (needs the torch extra).")
 def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, backend: str, batch_size: int | None,
           lr: float | None, sgd_momentum: float, hidden: tuple[int, ...], loss_every: int, eval_every: int, interleave: int,
-          threads: int, diagnose: bool, preset: str, plot_path: Path | None, plot_x: str, json_path: Path | None,
+          threads: int, matmul: str, diagnose: bool, preset: str, plot_path: Path | None, plot_x: str, json_path: Path | None,
           suite: bool, seeds: int, suite_steps: float, quick: bool, framework: str, **phase_opts: Any) -> None:
     """Train an MLP on a bundled data set: plain backprop vs phase training vs controls.
 
@@ -435,7 +438,7 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
 
         run_suite_command(console, seed=seed, seeds=seeds, steps_scale=suite_steps, quick=quick, backend=backend,
                           threads=threads, interleave=interleave, phase_config=pc, deterministic_config=dc,
-                          preset=preset, json_path=json_path, plot_path=plot_path)
+                          preset=preset, json_path=json_path, plot_path=plot_path, matmul=matmul)
         return
     if framework == "torch":
         refuse_given(ctx, _NUMPY_ONLY, "does not apply to --framework torch (it runs its digits comparison)")
@@ -461,6 +464,7 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
             phase_config=pc,
             deterministic_config=dc,
             diagnose=diagnose,
+            matmul=matmul,
         )
     check_model_fits(settings.dataset, settings.hidden, settings.steps, settings.batch_size)
     from .suite_report import machine_description
@@ -479,7 +483,7 @@ def train(modes: tuple[str, ...], dataset: str, steps: int | None, seed: int, ba
             run: RunResult = run_training(settings, chosen, on_step=advance, machine=machine)
     console.print(f"[bold]vsaopt {__version__} train[/] on {machine}; backend {settings.backend}, batch "
                   f"{settings.batch_size}, lr {settings.lr} (not tuned; --suite tunes it), hidden {list(widths)}, "
-                  f"preset {preset}")
+                  f"matmul {settings.matmul}, preset {preset}")
     print_table(console, results_table(run))
     for line in telemetry_lines(run, {"phase": pc, "deterministic": dc}):
         console.print(line)
@@ -498,7 +502,7 @@ _SUITE_ONLY = ("seeds", "suite_steps", "quick")
 _SINGLE_RUN_ONLY = ("modes", "dataset", "steps", "batch_size", "lr", "sgd_momentum", "hidden", "loss_every", "eval_every",
                     "diagnose", "framework", "plot_x")
 _NUMPY_ONLY = ("modes", "dataset", "steps", "sgd_momentum", "hidden", "loss_every", "eval_every", "interleave", "diagnose",
-               "plot_path", "plot_x", "threads")
+               "plot_path", "plot_x", "threads", "matmul")
 
 
 def _training_samples(dataset: str, seed: int) -> int:

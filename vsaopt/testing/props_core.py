@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 from .. import reductions, rng, ternary
 from ..backend import to_device
 from . import assert_bit_equal
-from .strategies import float32_arrays, lengths, seeds, trit_arrays, u32
+from .strategies import float32_arrays, lengths, matmul_operands, seeds, trit_arrays, u32
 
 __all__ = ["PROPERTIES"]
 
@@ -111,6 +111,18 @@ def check_packing(candidate: Any, reference: Any) -> None:
     prop()
 
 
+def check_matmul_ordered(candidate: Any, reference: Any) -> None:
+    """The training harness's matmul_ordered kernel on edge-value operands, cancelling columns included."""
+
+    @given(matmul_operands())
+    def prop(ab: tuple[np.ndarray, np.ndarray]) -> None:
+        a, b = ab
+        got = candidate.matmul_ordered(to_device(candidate, a), to_device(candidate, b))
+        assert_bit_equal(got, to_device(candidate, reference.matmul_ordered(a, b)), "matmul_ordered")
+
+    prop()
+
+
 #: Property name -> ``check(candidate, reference)``.
 PROPERTIES = {
     "philox4x32": check_philox,
@@ -119,4 +131,5 @@ PROPERTIES = {
     "quantize_deterministic": check_quantize_deterministic,
     "quantize_stochastic": check_quantize_stochastic,
     "pack/unpack": check_packing,
+    "matmul_ordered": check_matmul_ordered,
 }

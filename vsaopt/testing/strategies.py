@@ -91,3 +91,19 @@ def seeds() -> st.SearchStrategy[int]:
 def u32() -> st.SearchStrategy[int]:
     """Counter words ``[0, 2**32)``, including both ends."""
     return st.one_of(st.sampled_from([0, 1, 2**31, 2**32 - 1]), st.integers(0, 2**32 - 1))
+
+
+#: Sides of matmul operands: the kernels' unrolling and chunk edges, and anything up to 40.
+MATMUL_SIDES = st.one_of(st.sampled_from([0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 33]), st.integers(0, 40))
+
+
+@st.composite
+def matmul_operands(draw: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(a, b)`` float32, ``(n, k)`` and ``(k, m)``, C-contiguous, with edge values; sometimes cancelling columns."""
+    n, k, m = draw(MATMUL_SIDES), draw(MATMUL_SIDES), draw(MATMUL_SIDES)
+    a = np.ascontiguousarray(draw(float32_arrays(shape=(n, k))))
+    b = np.ascontiguousarray(draw(float32_arrays(shape=(k, m))))
+    if k >= 2 and draw(st.booleans()):  # a[:, 1] b[1] cancels a[:, 0] b[0]: the order of the sum shows
+        a[:, 1] = a[:, 0]
+        b[1] = -b[0]
+    return a, b

@@ -11,9 +11,9 @@ import torch
 from .._arrays import check_int
 from .._grads import GradientPieces
 from ..checkpoint import digest
-from ..errors import BackendError, CheckpointError, ConfigError, DTypeError, NonFiniteError, PhaseError
+from ..errors import CheckpointError, ConfigError, DTypeError, NonFiniteError, PhaseError
 from ..phase import DeterministicPhaseConfig, DeterministicPhaseTrainer, PhaseConfig, PhaseTrainer
-from ._dlpack import backend_for, from_array
+from ._dlpack import backend_for
 from .grad_buffer import GradBuffer
 from .param_source import ParamSource, UntrackedParameterWarning
 from .torch_state import arrays_to_tensors, tensors_to_arrays

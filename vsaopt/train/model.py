@@ -355,7 +355,6 @@ class MLP:
         gradients : dict of str to array
             Same names and shapes as :attr:`params`, float32, new arrays.
         """
-        xp = self.backend.xp
         p = self.params
         x, y = self._batch(x, y)
         acts, z = self._forward(x)
