@@ -87,3 +87,47 @@ def test_generate_reproduces_the_committed_vector_files(tmp_path):
     for path in sorted(vectors_dir().glob("*.json")):
         assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
         assert path.stat().st_size < 2 * 2**20, path.name
+
+
+#: Kill rate of the non-equivalent catalogue that the committed vectors reach, per family (a ratchet: it may only
+#: rise).  Issue 23 asks for 0.95 everywhere; accumulator, compressor, map and history are below it (survivors in
+#: the closing note of the issue).
+KILL_RATE_FLOOR = {"rng": 1.0, "reductions": 0.95, "ternary": 1.0, "pack": 1.0, "vsa": 0.96, "map": 0.93,
+                   "schedule": 0.96, "accumulator": 0.73, "compressor": 0.71, "history": 0.92}
+#: Families whose whole catalogue runs in a few seconds; the others (schedule, accumulator, compressor: about
+#: 45 s together on two cores) are covered by ``vsaopt spec mutate`` and by the planted-case test below.
+FAST_FAMILIES = ("rng", "reductions", "ternary", "pack", "vsa", "map", "history")
+
+
+def _kill_rate(results: list) -> float:
+    live = [r for r in results if r.status != "equivalent"]
+    return sum(r.status == "killed" for r in live) / len(live) if live else 1.0
+
+
+@pytest.mark.parametrize("family", FAST_FAMILIES)
+def test_committed_vectors_keep_their_kill_rate(family):
+    results = run_catalogue(catalogue([family]))
+    assert _kill_rate(results) >= KILL_RATE_FLOOR[family], [r.mutation.name for r in results if r.status == "SURVIVED"]
+
+
+@pytest.mark.parametrize("name", [
+    "schedule.trend_needs_21", "schedule.trend_rise_ge", "schedule.trend_fall_le", "schedule.trend_up_f64",
+    "schedule.trend_down_f64", "schedule.trend_sum_f64", "schedule.loss_window_of_99", "schedule.adapt_without_caps",
+    "schedule.axpy_fused", "schedule.wls_divides_by_det", "schedule.powi_is_pow", "schedule.gate_safety_f64",
+    "accumulator.add_stochastic_le", "accumulator.add_stochastic_uniform24", "accumulator.add_threshold_inclusive",
+    "accumulator.reset_keeps_exponents",
+])
+def test_planted_v7_case_kills_its_mutation(name):
+    # each of these survived every version 6 case; a planted version 7 case kills it
+    m = _by_name(name)
+    comments = {c["tcId"]: c["comment"] for c in json.loads((vectors_dir() / f"{m.family}_test.json").read_text())["tests"]}
+    v6_cases = {"schedule": 55, "accumulator": 41}[m.family]
+    r = run_mutation(m)
+    assert r.status == "killed"
+    assert any(tc > v6_cases for tc in r.killed_by), [comments[tc] for tc in r.killed_by]
+
+
+@pytest.mark.parametrize("name", ["schedule.residual_one_minus_in_f32", "schedule.correct_checked_at_step_zero"])
+def test_equivalent_schedule_mutations_say_why(name):
+    m = _by_name(name)
+    assert m.equivalent and len(m.equivalent) > 40

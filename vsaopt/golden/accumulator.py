@@ -16,11 +16,17 @@ def _num(v: Any) -> float:
 
 
 def _accumulate(be, steps, stochastic, threshold, seed, count_bits=8):
-    """Accumulate ``steps`` (a list over micro-batches of lists over tensors); the shapes of step 0 declare the parameters."""
+    """Accumulate ``steps`` (a list over micro-batches of lists over tensors); the shapes of step 0 declare the parameters.
+
+    A step that is the string ``"reset"`` calls ``reset()`` instead (spec v7).
+    """
     shapes = [(f"p{i}", tuple(np.shape(a))) for i, a in enumerate(steps[0])]
     cfg = TernaryConfig(ternary_threshold=_num(threshold), use_stochastic_rounding=bool(stochastic), seed=int(seed))
     acc = TernaryGradientAccumulator(shapes, cfg, backend=be, count_bits=int(count_bits))
     for step in steps:
+        if isinstance(step, str) and step == "reset":
+            acc.reset()
+            continue
         acc.accumulate({f"p{i}": on(be, a) for i, a in enumerate(step)})
     arrays = acc.state_dict()["arrays"]
     means = acc.get_accumulated()
@@ -147,4 +153,84 @@ def cases() -> list[dict]:
     ker("accum_add_stochastic", "int8 counts wrap: 127 + 1 = -128, -128 - 1 = 127 (p = 1 always keeps)",
         counts=edge, g=ones, inv_scale=1.0, seed=0, stream=0x41435155, step=0, tensor=0)
     ker("accum_add_threshold", "int8 counts wrap at the threshold kernel too", counts=edge, g=ones, threshold=0.5)
+    _v7_cases(acc, ker)
     return out
+
+
+# --- spec v7: values planted on the drawn words, ties, the reset -------------------------------------------------
+
+_ACQU = 0x41435155
+
+
+def _words(n: int, seed: int, stream: int, step: int, tensor: int) -> np.ndarray:
+    """The 32-bit Philox words the kernels draw for ``n`` elements (as uint64)."""
+    from ..backend import get_backend
+
+    return get_backend("numpy").philox_bits(n, seed, stream, step, tensor).astype(np.uint64)
+
+
+def _on_word_gradients(n: int, seed: int, step: int) -> np.ndarray:
+    """Gradients with ``p = |g| = w * 2**-32`` exactly at the element's word where ``w`` fits 24 bits, else (below
+    2**31) half a 24-bit step above the word's top 24 bits, or (above) those top bits; alternating signs."""
+    w = _words(n, seed, _ACQU, step, 0)
+    exact = (w & np.uint64(0xFF)) == 0
+    top = (w >> np.uint64(8)) << np.uint64(8)
+    low = w < np.uint64(2**31)  # p has 25 significant bits below 2**-1: half a 24-bit step is a float32 there
+    planted = np.where(exact, w, np.where(low, top + np.uint64(0x80), top)).astype(np.float64) * 2.0**-32
+    g = planted.astype(np.float32)
+    if not np.array_equal(g.astype(np.float64), planted):
+        raise ValueError("planted probabilities are not float32 values")
+    return np.where(np.arange(n) % 2 == 0, g, -g).astype(np.float32)
+
+
+def _between_products(n: int, seed: int, step: int, inv: np.float32) -> np.ndarray:
+    """Gradients whose float64 product ``|g| * inv`` and its float32 rounding lie on different sides of the element's word."""
+    w = _words(n, seed, _ACQU, step, 0).astype(np.float64) * 2.0**-32
+    g = (w / float(inv)).astype(np.float32)
+    for _ in range(8):
+        p64 = g.astype(np.float64) * float(inv)
+        p32 = (g * inv).astype(np.float64)
+        split = (p64 > w) != (p32 > w)
+        g = np.where(split, g, np.nextafter(g, np.float32(np.inf)))
+    return g
+
+
+def _v7_cases(acc: Any, ker: Any) -> None:
+    """Spec v7 accumulator cases (appended after the v6 ones, whose tcIds they keep)."""
+    f32 = np.float32
+    n = 64
+    ker("accum_add_stochastic", "p = |g| exactly at each element's word w * 2**-32 (w with its low 8 bits 0): not kept "
+        "(w < p * 2**32 is strict); elsewhere p half a 24-bit step above the word's top 24 bits: kept only by the "
+        "32-bit comparison", counts=np.zeros(n, np.int8), g=_on_word_gradients(n, 11, 0), inv_scale=1.0, seed=11,
+        stream=_ACQU, step=0, tensor=0)
+    g = _on_word_gradients(4096, 12, 3)
+    ker("accum_add_stochastic", "4096 elements, p = |g| planted at the words of seed 12, step 3 (about 16 words with "
+        "24 significant bits: equality not kept)", counts=np.zeros(4096, np.int8), g=g, inv_scale=1.0, seed=12,
+        stream=_ACQU, step=3, tensor=0)
+    inv = f32(0.3)
+    ker("accum_add_stochastic", "inv_scale f32(0.3), not a power of two: p = f32(|g| * inv) (one float32 multiply); "
+        "each word lies between that product and the float64 one", counts=np.zeros(n, np.int8),
+        g=_between_products(n, 13, 1, inv), inv_scale=float(inv), seed=13, stream=_ACQU, step=1, tensor=0)
+    tie = np.array([0.75, -0.75, 0.7499999, -0.75000006, 1.0, 0.0], f32)
+    ker("accum_add_threshold", "g = +-t exactly: no trit (> t and < -t are strict)", counts=np.zeros(6, np.int8), g=tie,
+        threshold=0.75)
+    rng = np.random.default_rng(77)
+    ker("accum_mean", "unit f32 0.3 and divisor 7: (c * unit) / count, two float64 roundings in that order",
+        counts=rng.integers(-127, 128, 64).astype(np.int8), unit=float(f32(0.3)), divisor=7.0)
+    ker("accum_mean", "unit 2**-20 * 3 and divisor 3 * 11: the product is exact, the quotient rounds once",
+        counts=np.arange(-127, 128, 2).astype(np.int8), unit=3 * 2.0**-20, divisor=33.0)
+    mid = 7 * (2**24 + 5) / 3 * 2.0**-24  # 3 * unit / 7 = 1 + 5 * 2**-24: a float32 midpoint
+    ker("accum_mean", "(c * unit) / count exactly on float32 midpoints (c = +-3 * 2**k, unit 7 (2**24 + 5) / 3 * 2**-24, "
+        "count 7): one rounding to float32, ties to even",
+        counts=np.array([3, -3, 6, -6, 12, -12, 24, 48, 96, -96, 0, 1], np.int8), unit=mid, divisor=7.0)
+    ties = np.array([0.5, 1.5, -0.5, -1.5, 0.5, -1.5, 1.5, -0.5], f32)  # mean |g| = 1, t = f32(0.5) * 1 = 0.5
+    acc([[ties], [ties * f32(2)], [ties]], "threshold mode, |g| = t exactly (mean |g| 1, t = 0.5): ties are neither trits "
+        "nor in the scale's sum (alpha = 1.5)", stochastic=False, threshold=0.5)
+    acc([[ties], [ties * f32(3)], [ties * f32(0.25)]], "threshold mode, three scales: the unit is (sigma / count) * 2**h in "
+        "float64 (sigma / count not rounded to float32)", stochastic=False, threshold=0.5)
+    x = sample_f32(37, seed=61, scale=2.0)
+    acc([[x * f32(8)], [x * f32(8)], "reset", [x], [x]], "reset: counts, exponents and bounds cleared; the next step "
+        "sets E from its own maximum (a kept exponent would quantize at the old, larger scale)")
+    acc([[x], "reset", [x * f32(0.001)]], "reset then a smaller gradient: E from the new maximum, not the old one")
+    acc([[x], "reset"], "a reset as the last step: count 0, means zero")
+

@@ -96,4 +96,7 @@ def cases() -> list[dict]:
         for comp in ("none", "bfloat16", "ternary"):
             out.append({"op": "predictor_run", "comment": f"{kind} predictor, history {comp}: 9 drifting gradients of 37 elements",
                         "inputs": {"kind": kind, "compression": comp, "grads": grads}})
+    nan = np.array([0x7FC00000, 0x7F800001, 0x7FFFFFFF, 0xFFC00000, 0xFF800001, 0x7FBFFFFF, 0x3F800000], np.uint32)
+    out.append({"op": "bf16_encode", "comment": "NaN inputs (a residual may hold them): payloads that would round to Inf "
+                "or carry into the exponent, negative NaNs: each becomes 0x7FC0 with its sign bit", "inputs": {"x": nan.view(f32)}})
     return out

@@ -87,4 +87,28 @@ def cases() -> list[dict]:
          x=np.array([[0.5, 0.0, -0.0], [-1e-45, 1e-45, 7.0]], f32))
     case("hard_quantize", "int8 keeps its dtype", x=np.array([3, 0, -5, 127, -128], i8))
     case("hard_quantize", "Inf in the input", x=np.array([np.inf, 1.0], f32))
+    _v7_cases(case)
     return out
+
+
+def _v7_cases(case: Any) -> None:
+    """Spec v7 map cases (appended after the v6 ones, whose tcIds they keep)."""
+    f32 = np.float32
+    case("unbind", "float32 unbind is the product a * b (b = 2, 0.5, 3, -0.25 are not their own inverses)",
+         a=np.array([3.0, 3.0, 1.0, 0.1], f32), b=np.array([2.0, 0.5, 3.0, -0.25], f32))
+    case("unbind", "float32 unbind of random rows by a random row: a * b, not a / b", a=sample_f32(24, 51, 4.0).reshape(3, 8),
+         b=sample_f32(24, 52, 4.0).reshape(3, 8))
+    case("bundle", "four float32 rows added in row order: ((1e8 + 1) + -1e8) + 1 = 1 (pairwise gives 0)",
+         vectors=np.array([[1e8, 1.0], [1.0, 1e8], [-1e8, 1.0], [1.0, -1e8]], f32))
+    case("bundle", "five float32 rows added in row order (pairwise or reversed folds round elsewhere)",
+         vectors=np.array([[1e8, 3.0, 1.0], [1.0, 1e8, 1e8], [1.0, -1e8, 1.0], [-1e8, 1.0, -1e8], [2.0, 1.0, 1.0]], f32))
+    small = np.zeros((2, 4), f32)
+    small[0, 0], small[1, :2] = 1e-5, (3e-9, 4e-9)
+    case("cosine_similarity", "norm products 1e-9 and 5e-13 below 1e-8: the product of the norms is clamped to 1e-8 "
+         "(not each norm, not 1e-8 added)", a=small, b=np.array([1e-4, 1e-4, 0.0, 0.0], f32))
+    case("cosine_similarity", "norm product 1e-8 * 4 just above the clamp: divided by the product itself",
+         a=np.array([2e-4, 0.0, 0.0], f32), b=np.array([1e-4, 1e-4, 0.0], f32))
+    row = np.zeros(40, f32)
+    row[0], row[1], row[32] = 1e20, 1.0, -1e20
+    case("dot_similarity", "lane order: lane 0 holds 1e20 and -1e20 (elements 0 and 32), lane 1 holds 1: the dot is 1 "
+         "(a sequential float64 sum absorbs the 1 and gives 0)", a=row, b=np.ones(40, f32))

@@ -423,4 +423,180 @@ def cases() -> list[dict]:
     out.append({"op": "residual_stats", "comment": "a decreasing bound (a segment of negative length) is rejected",
                 "inputs": {**{k: a[:40] for k, a in rs.items()}, "dt": 1.0, "w": 1.0, "decay": 0.5,
                            "bounds": np.array([0, 30, 20, 40], dtype=np.int64)}})
+    out.extend(_v7_cases())
     return out
+
+
+# --- spec v7: planted boundaries, float32/float64 gaps and the paths no case above reaches ------------------------
+
+def _trend_window(early: list[float], late: list[float]) -> np.ndarray:
+    """Twenty float32 losses (the oldest ten, then the newest ten) and one more for the step that reads them."""
+    return np.array(early + late + [1.0], dtype=np.float32)
+
+
+def _mean_of_ten(x: np.float32) -> np.float32:
+    """The adaptive rule's mean of ten equal float32 losses (sequential float32 sum, divided by 10)."""
+    acc = np.float32(0.0)
+    for _ in range(10):
+        acc = np.float32(acc + x)
+    return np.float32(acc / np.float32(10.0))
+
+
+def _planted(early: float, factor: float) -> float:
+    """A late loss exactly at ``f32(early * factor)`` (ten of them average to it; checked)."""
+    x = np.float32(np.float32(early) * np.float32(factor))
+    if _mean_of_ten(x) != x:
+        raise ValueError(f"ten losses of {x} do not average to it")
+    return float(x)
+
+
+def _trend_cases() -> list[tuple[str, float, np.ndarray]]:
+    """``(comment, loss_threshold, 21 losses)``: the rule reads the first twenty when step 20 enters FULL."""
+    f32 = np.float32
+    tiny = [1.0] + [2.0**-24] * 9  # float32 sum 1.0 (each 2**-24 lost); float64 sum 1 + 9 * 2**-24
+    tiny_mean = float(f32(f32(1.0) / f32(10.0)))
+    up = float(np.nextafter(f32(f32(tiny_mean) * f32(1.25)), f32(np.inf)))
+    down = f32(f32(tiny_mean) * f32(0.95))
+    for _ in range(3):
+        down = np.nextafter(down, f32(np.inf))
+    return [
+        ("exactly 20 losses, late mean 2 > early mean 1 * 1.1: rising already at 20 (the rule needs >= 20, not > 20)",
+         0.1, _trend_window([1.0] * 10, [2.0] * 10)),
+        ("late mean exactly early * (1 + 0.25) = 1.25: not rising (> is strict)", 0.25, _trend_window([1.0] * 10, [1.25] * 10)),
+        ("late mean 19 exactly f32(early 20 * f32(0.95)) = 19: not falling (< is strict)", 0.1, _trend_window([20.0] * 10, [19.0] * 10)),
+        ("late mean exactly f32(1.125 * f32(1 + 0.1)): not rising; early * (1 + threshold) in float64 is below it",
+         0.1, _trend_window([1.125] * 10, [_planted(1.125, 1.1)] * 10)),
+        ("late mean exactly f32(1.625 * f32(0.95)): not falling; early * 0.95 in float64 is above it",
+         0.1, _trend_window([1.625] * 10, [_planted(1.625, 0.95)] * 10)),
+        ("early losses 1 and nine 2**-24: the float32 sum drops each 2**-24 (mean f32(0.1)); late one float32 above "
+         "f32(0.1 * 1.25): rising (a float64 sum of the early losses is larger and hides it)", 0.25, _trend_window(tiny, [up] * 10)),
+        ("early losses 1 and nine 2**-24, late three float32 steps above f32(f32(0.1) * 0.95): not falling "
+         "(float64 sums or means of the early losses make it falling)", 0.25, _trend_window(tiny, [float(down)] * 10)),
+    ]
+
+
+def _v7_cases() -> list[dict]:
+    """Spec v7 schedule cases (appended after the v6 ones, whose tcIds they keep)."""
+    from ..phase import DeterministicPhaseConfig, GateConfig, PhaseConfig, PredictionConfig
+
+    out: list[dict] = []
+    n = 2
+
+    def run(op: str, comment: str, config: Any, losses: np.ndarray, grads: np.ndarray) -> None:
+        out.append({"op": op, "comment": comment, "inputs": {"config": config.to_dict(), "losses": losses, "grads": grads}})
+
+    for comment, threshold, losses in _trend_cases():
+        steps = losses.shape[0]
+        run("phase_trainer_run", f"adaptive rule at step 20: {comment}",
+            PhaseConfig(full_steps=1, predict_steps=3, correct_every=10, loss_threshold=threshold), losses, _linear_grads(steps, n, 40))
+        run("deterministic_trainer_run", f"adaptive rule at step 20: {comment}",
+            DeterministicPhaseConfig(warmup_steps=4, full_steps=1, predict_steps=3, correct_every=10, history_window=2,
+                                     loss_threshold=threshold, residual_threshold=1e30), losses, _linear_grads(steps, n, 41))
+    dropped = np.ones(103, dtype=np.float32)
+    dropped[1] = 11.0  # the oldest of the 100 losses the rule reads at step 101: early mean 2, late 1 (falling)
+    run("phase_trainer_run", "101 losses: the window keeps the newest 100, so loss 1 (11, the rest 1) makes the early mean 2: "
+        "falling at step 101 (a window of 99 drops it)", PhaseConfig(full_steps=1, predict_steps=100, correct_every=200),
+        dropped, _linear_grads(103, n, 42))
+    run("deterministic_trainer_run", "101 losses: the window keeps the newest 100, so loss 1 (11, the rest 1) makes the early "
+        "mean 2: falling when step 101 enters FULL (a window of 99 drops it)",
+        DeterministicPhaseConfig(warmup_steps=1, full_steps=1, predict_steps=100, correct_every=200, history_window=2,
+                                 residual_threshold=1e30), dropped, _linear_grads(103, n, 43))
+    run("phase_trainer_run", "full_steps 55 above the maximum 50, rising loss: the rule caps full at min(55 + 5, 50) = 50",
+        PhaseConfig(full_steps=55, predict_steps=3, correct_every=10), _series("rising", 62), _linear_grads(62, n, 44))
+    run("phase_trainer_run", "predict_steps 99, falling loss: the rule caps predict at min(99 + 5, 100) = 100",
+        PhaseConfig(full_steps=1, predict_steps=99, correct_every=200), _series("falling", 102), _linear_grads(102, n, 45))
+    run("deterministic_trainer_run", "full_steps 29, rising loss: full min(29 + 2, 30) = 30; predict_steps 49, falling "
+        "later: predict min(49 + 3, 50) = 50", DeterministicPhaseConfig(warmup_steps=2, full_steps=29, predict_steps=49,
+                                                                      correct_every=100, residual_threshold=1e30),
+        np.concatenate([_series("rising", 60), _series("falling", 100)]), _linear_grads(160, n, 46))
+    run("deterministic_trainer_run", "history_decay 0.3: 1 - decay is inexact in float32 (the residual's (1 - decay) * error "
+        "is a float32 product with f32(1 - f32(0.3)))", DeterministicPhaseConfig(history_decay=0.3, warmup_steps=3, full_steps=2,
+                                                                               predict_steps=6, correct_every=3, residual_threshold=1e30),
+        _series("flat", 30), _noisy_grads(30, 8, 47, 0.3))
+    spike = np.zeros((90, 16), dtype=np.float32)
+    spike[46] = _noisy_grads(1, 16, 48, 1.0)[0]  # only the CORRECT step's row is nonzero: the residual is, the fit is 0
+    run("deterministic_trainer_run", "history_decay f32(0.9592975), 40 PREDICT steps: after the CORRECT at step 46 the "
+        "two-point fit is 0 and step 87 predicts f32(residual * f32(decay**37)), decay**k by binary exponentiation (the "
+        "library pow and 37 successive products round f32(decay**37) one step higher)",
+        DeterministicPhaseConfig(history_decay=0.9592975378036499, warmup_steps=3, full_steps=3, predict_steps=40,
+                                 correct_every=100, history_window=0, residual_threshold=1e30, adaptive_phases=False),
+        _series("flat", 90), spike)
+    out.extend(_residual_threshold_cases(run))
+    for compression in ("bfloat16", "ternary"):
+        run("phase_trainer_run", f"history_compression {compression!r}: predictions and corrections from decoded rows",
+            PhaseConfig(full_steps=3, predict_steps=4, correct_every=2, adaptive_phases=False,
+                        prediction_config=PredictionConfig(history_size=3, momentum=0.5, history_compression=compression)),
+            _series("flat", 20), _noisy_grads(20, 6, 49, 0.2))
+        run("deterministic_trainer_run", f"history_compression {compression!r}: the fit reads decoded rows; residual and "
+            "telemetry from them", DeterministicPhaseConfig(warmup_steps=4, full_steps=2, predict_steps=5, correct_every=3,
+                                                            history_window=3, history_compression=compression, adaptive_phases=False,
+                                                            gate=GateConfig(enabled=True, min_samples=1)),
+            _series("flat", 24), _noisy_grads(24, 6, 50, 0.2))
+    out.extend(_kernel_cases())
+    return out
+
+
+def _residual_threshold_cases(run: Any) -> list[dict]:
+    """A residual_threshold equal to the largest residual the run reaches: never exceeded, so never a trigger."""
+    from ..phase import DeterministicPhaseConfig, DeterministicPhaseTrainer
+
+    grads, losses = _noisy_grads(40, 3, 31, 0.3), _series("flat", 40)
+    base = dict(warmup_steps=4, full_steps=2, predict_steps=12, correct_every=6, adaptive_phases=False)
+    probe = DeterministicPhaseTrainer([("g", (3,))], DeterministicPhaseConfig(residual_threshold=1e30, **base), backend="numpy")
+    peak = 0.0
+    for step in range(40):
+        info = probe.begin_step()
+        if info.needs_backward:
+            probe.record_full_gradients({"g": grads[step]})
+        else:
+            probe.get_predicted_gradients()
+        probe.end_step(float(losses[step]))
+        peak = max(peak, float(np.float32(np.max(np.abs(probe.state_dict()["arrays"]["predictor.residual"])))))
+    out: list[dict] = []
+    run("deterministic_trainer_run", f"residual_threshold {peak!r}, exactly the largest |residual| the run reaches: no "
+        "residual-triggered CORRECT (the trigger is > threshold, not >=)", DeterministicPhaseConfig(residual_threshold=peak, **base),
+        losses, grads)
+    return out
+
+
+def _kernel_cases() -> list[dict]:
+    """Kernel cases with inexact multipliers and planted float64 midpoints."""
+    rng = np.random.default_rng(2025)
+    m = 41
+
+    def f(*shape: int) -> np.ndarray:
+        return np.asarray(rng.standard_normal(shape), dtype=np.float32)
+
+    out: list[dict] = []
+    for a in (0.1, 1 / 3):
+        out.append({"op": "axpy", "comment": f"a = f32({a:.4g}), inexact: x + a*y rounds the product, then the sum (no fused multiply-add)",
+                    "inputs": {"x": f(m), "a": float(np.float32(a)), "y": f(m)}})
+    for decay in (0.3, 0.1):
+        out.append({"op": "residual_update", "comment": f"decay {decay}: 1 - f32(decay) is not a float32; the kernel takes "
+                    "f32(1 - decay) and multiplies in float32", "inputs": {"residual": f(m), "actual": f(m), "baseline": f(m),
+                                                                           "velocity": f(m), "dt": 3.0, "decay": decay}})
+    out.append({"op": "wls_fit", "comment": "rows at steps 0, 1, 3, decay 1: det 14, so 1/det is inexact; baselines a hair below "
+                "float32 midpoints: the sums times the float64 reciprocal of det (not divided by det)", "inputs": {"history": _midpoint_rows(), "steps": np.array([0, 1, 3], dtype=np.int64),
+                                                         "decay": 1.0}})
+    cfg = {"enabled": True, "safety": 1.1, "ema_decay": 0.8, "min_samples": 3}
+    out.append({"op": "gate_budget", "comment": "safety 1.1 is f32(1.1) = 1.1000000238: q = 0.6875 gives x = 1.99999996, "
+                "k = 0 (with a float64 safety x = 2 exactly and k = 1)",
+                "inputs": {"config": cfg, "quality": 0.6875, "last": 0.6875, "samples": 5, "cap": 8}})
+    out.append({"op": "gate_budget", "comment": "safety 1.1 is f32(1.1): q = f32(0.97237569) gives k = 30 (with a float64 "
+                "safety 31)", "inputs": {"config": cfg, "quality": 0.9723756909370422, "last": 0.99, "samples": 5, "cap": 40}})
+    return out
+
+
+def _midpoint_rows() -> np.ndarray:
+    """Three history rows (steps 0, 1, 3; weights 1): baselines ``(-2 g0 + 3 g1 + 13 g2) / 14`` a hair below a float32 midpoint.
+
+    ``g2 = 1``, ``g0 = -2**-53`` and ``g1 = f32((14 m - 13 + 2 g0) / 3)`` for the midpoints ``m = 1 + odd * 2**-24``:
+    the float64 value of the baseline sits within an ulp of ``m``, where the product with the float64 reciprocal of
+    ``det`` and a division by ``det`` round to different sides of the tie.
+    """
+    g0 = -(2.0**-53)
+    cols = []
+    for j in range(1, 160, 2):
+        m = 1.0 + j * 2.0**-24
+        cols.append((g0, float(np.float32((14 * m - 13 + 2 * g0) / 3)), 1.0))
+    return np.array(cols, dtype=np.float32).T.copy()

@@ -90,4 +90,47 @@ def cases() -> list[dict]:
     case("random", "negative n", n=-1, dim=4, seed=0, sparsity=1 / 3)
     case("random", "seed beyond 64 bits", n=1, dim=4, seed=2**64, sparsity=1 / 3)
     case("random", "sparsity above 1", n=1, dim=4, seed=0, sparsity=1.5)
+    _v7_cases(case)
     return out
+
+
+def _drawn_uniforms(n: int, seed: int) -> np.ndarray:
+    """The uniforms ``u = (w >> 8) * 2**-24`` that :func:`vsaopt.vsa.random` draws for its first ``n`` elements (float64)."""
+    from ..rng import Stream
+
+    w = get_backend("numpy").philox_bits(n, seed, int(Stream.VSA_RANDOM), 0, 0)
+    return (w >> np.uint32(8)).astype(np.float64) * 2.0**-24
+
+
+def _v7_cases(case: Any) -> None:
+    """Spec v7 vsa cases (appended after the v6 ones, whose tcIds they keep)."""
+    i8 = np.int8
+    ones = np.ones((200, 6), i8)
+    ones[:, 3:] = -1
+    ones[150:, 5] = 1  # sums 200, 200, 200, -200, -200, -100
+    case("bundle", "200 vectors: sums of +-200 (int32 sums; an int8 sum wraps past 127 and flips the sign)", vectors=ones)
+    mixed = np.concatenate([np.ones((130, 4), i8), -np.ones((129, 4), i8)])
+    mixed[:, 1] *= -1
+    mixed[:, 3] = 0
+    case("bundle", "259 vectors: sums +1 and -1 after 130 equal terms (an int8 running sum wraps at the 128th)",
+         vectors=mixed)
+    u = _drawn_uniforms(8, 21)
+    case("random", f"sparsity = the uniform element 0 draws ({u[0]!r}): u < f32(sparsity) is strict, element 0 is not 0",
+         n=1, dim=8, seed=21, sparsity=float(u[0]))
+    above = float(u[1]) + 2.0**-32  # f32(sparsity) rounds down to u[1]
+    case("random", f"sparsity {above!r}: a hair above the uniform of element 1, its float32 rounding is that uniform: "
+         "element 1 is not 0 (compared with f32(sparsity), not the float64 value)", n=1, dim=8, seed=21, sparsity=above)
+    a = np.zeros(40, i8)
+    a[:2] = 1
+    b = np.zeros(40, i8)
+    b[:8] = 1
+    b[1] = -1
+    case("cosine_similarity", "nnz 2 and 8: sqrt(2 * 8) = 4 exactly; dot 0 and 2 / 4", a=np.stack([a, np.roll(a, 1)]), b=b)
+    c = np.zeros((3, 12), i8)
+    c[0, 0], c[1, 0], c[2, :2] = 1, -1, 1
+    d = np.zeros(12, i8)
+    d[:6] = 1
+    d[:3] = -1
+    case("cosine_similarity", "nnz 1 or 2 against nnz 6: +-1 / sqrt(6) and 0 / sqrt(12) in float64, rounded once to float32 "
+         "(a float32 quotient differs)", a=c, b=d)
+

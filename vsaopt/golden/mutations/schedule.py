@@ -105,6 +105,11 @@ def _residual(rule: str) -> Any:
     return make
 
 
+_RESIDUAL_EQUIVALENT = {
+    "one_minus_in_f32": "for a float32 d in [0, 1], 1 - d is exact in float64 unless d < 2**-29, where both roundings give 1; "
+                        "float32 subtraction is correctly rounded, so f32(1) - f32(d) = f32(1 - d) always",
+}
+
 for _rule, _doc in (
     ("one_minus_in_f32", "1 - decay computed in float32 from f32(decay) instead of rounding the float64 difference."),
     ("one_minus_in_f64", "(1 - decay) * error with 1 - decay kept in float64."),
@@ -112,7 +117,7 @@ for _rule, _doc in (
 ):
     _m = _residual(_rule)
     _m.__name__, _m.__doc__ = f"residual_{_rule}", _doc
-    mutation("schedule", "precision", "kernel:residual_update")(_m)
+    mutation("schedule", "precision", "kernel:residual_update", equivalent=_RESIDUAL_EQUIVALENT.get(_rule))(_m)
 
 
 @mutation("schedule", "precision", "kernel:wls_fit")
@@ -195,7 +200,7 @@ def _trend(rule: str) -> Any:
                 up = F32(F32(1.0) + F32(loss_threshold)) if rule != "up_f64" else 1.0 + loss_threshold
                 down = F32(0.95) if rule != "down_f64" else 0.95
             if rule in ("up_f64", "down_f64"):
-                rise, fall = late > F32(early) * up, late < F32(early) * down
+                rise, fall = float(late) > float(early) * float(up), float(late) < float(early) * float(down)
             else:
                 rise, fall = late > F32(early * up), late < F32(early * down)
             if rule == "rise_ge":
@@ -339,7 +344,9 @@ def predict_ends_one_step_late(orig: Any) -> Any:
     return next_phase
 
 
-@mutation("schedule", "boundary", "vsaopt.phase.phase_trainer:PhaseTrainer._next_phase")
+@mutation("schedule", "boundary", "vsaopt.phase.phase_trainer:PhaseTrainer._next_phase",
+          equivalent="PREDICT is entered in begin_step and end_step counts that step, so every later begin_step reads a "
+                     "PREDICT step count of at least 1: the s > 0 guard never decides")
 def correct_checked_at_step_zero(orig: Any) -> Any:
     """A CORRECT step is also due at PREDICT step 0 (the s > 0 guard missing)."""
     from ...phase.types import TrainingPhase  # noqa: PLC0415
