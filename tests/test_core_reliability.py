@@ -475,3 +475,23 @@ def test_check_backend_validates_its_arguments():
             check_backend("numpy", max_examples=bad, vectors=False)
     with pytest.raises(ConfigError, match="vectors"):
         check_backend("numpy", max_examples=2, vectors="no")
+
+
+@pytest.mark.parametrize("name", ["numpy", "numba"])
+def test_gather_stats_refuses_operands_of_another_length_or_dtype(name):
+    from vsaopt.backend import get_backend
+    from vsaopt.errors import DTypeError, ShapeError
+
+    be = get_backend(name)
+    x, out = np.ones(10, np.float32), np.zeros(10, np.float32)
+    cases = [
+        (([x[:9]], out, None, None), ShapeError),
+        (([x], out, np.ones(9, np.float32), None), ShapeError),
+        (([x], out, x.astype(np.float64), None), DTypeError),
+        (([x], out, None, np.ones(11, np.float32)), ShapeError),
+        (([x], out, None, (x, x[:5], x, 1.0, 1.0)), ShapeError),
+    ]
+    for args, err in cases:
+        with pytest.raises(err, match="gather_stats"):
+            be.gather_stats(*args)
+    assert not out.any()  # nothing written by a refused call

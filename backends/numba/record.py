@@ -21,7 +21,7 @@ from numba.typed import List
 
 from ._config import use_parallel
 from ._dispatch import chunk_count, chunk_range
-from vsaopt.backends.numpy.record import segment_bounds
+from vsaopt.backends.numpy.record import check_gather_operands, segment_bounds
 
 from .reduce import ABS_MASK, BLOCK, LANES, fold_lanes, fold_pairwise
 
@@ -190,6 +190,7 @@ def gather_stats(pieces: Sequence[np.ndarray], out: np.ndarray, prev: np.ndarray
     ``pred``: None, a float32 array, or ``(baseline, velocity, residual, dt, w)``
     whose ``predict_linear`` is computed element by element in the same pass.
     """
+    check_gather_operands(pieces, out, prev, pred)
     total = out.shape[0]
     has_prev = prev is not None
     pv = prev if has_prev else _NONE

@@ -14,13 +14,42 @@ from typing import Any
 
 import numpy as np
 
-from vsaopt.errors import ShapeError
+from vsaopt.errors import DTypeError, ShapeError
 
 from .predict import predict_linear, residual_update
 from .reduce import abs_stats
 from .vsa import dot, row_sumsq
 
 Stats = tuple[float, "float | None", "float | None", "float | None"]
+
+
+def check_gather_operands(pieces: Sequence[Any], out: Any, prev: Any | None, pred: Any) -> None:
+    """The checks of ``gather_stats`` (SPEC.md §4), shared by every backend: float32 operands of ``len(out)`` elements.
+
+    Raises
+    ------
+    ShapeError
+        The pieces do not add up to ``out``, or ``prev`` / ``pred`` / a linear
+        operand has another length than ``out``.
+    DTypeError
+        ``out``, ``prev``, ``pred`` or a linear operand is not float32.
+    """
+    n = int(out.shape[0])
+    total = sum(int(p.shape[0]) for p in pieces)
+    if total != n:
+        raise ShapeError(f"gather_stats: the pieces hold {total} elements, out has {n}")
+    named = [("out", out), ("prev", prev)]
+    if isinstance(pred, tuple):
+        named += list(zip(("baseline", "velocity", "residual"), pred[:3]))
+    else:
+        named.append(("pred", pred))
+    for name, a in named:
+        if a is None:
+            continue
+        if a.dtype != np.float32:
+            raise DTypeError(f"gather_stats: {name} must be float32, got {a.dtype}")
+        if a.ndim != 1 or int(a.shape[0]) != n:
+            raise ShapeError(f"gather_stats: {name} must have shape ({n},), got {tuple(a.shape)}")
 
 
 def gather_with(dot: Callable[[Any, Any], Any], row_sumsq: Callable[[Any], Any],
@@ -35,6 +64,7 @@ def gather_with(dot: Callable[[Any, Any], Any], row_sumsq: Callable[[Any], Any],
         None, a float32 array, or ``(baseline, velocity, residual, dt, w)``
         standing for ``predict_linear`` of them.
         """
+        check_gather_operands(pieces, out, prev, pred)
         if isinstance(pred, tuple):
             pred = predict_linear(*pred)
         off = 0
