@@ -52,6 +52,7 @@ LAYERS: dict[str, int] = {
     "vsaopt.train": 7,
     "vsaopt.torch": 7,
     "vsaopt.benchmarks": 7,
+    "vsaopt.advise": 7,
     # command line, and the package's own namespace (it re-exports from every layer)
     "vsaopt.cli": 8,
     "vsaopt.__main__": 8,

@@ -22,6 +22,7 @@ from .config import TernaryConfig, VSAConfig
 from .errors import OptimError
 from .projection import SRHTProjection
 from .wire import CompressedGradients
+from .advise import Advice, advise
 from .phase import (
     DeterministicPhase,
     DeterministicPhaseConfig,
@@ -96,4 +97,6 @@ __all__ = [
     "LossAnomaly",
     "Spike",
     "Divergence",
+    "advise",
+    "Advice",
 ]

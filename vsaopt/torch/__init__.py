@@ -57,6 +57,7 @@ __all__ = [
     "comm_compare_benchmark",
     "digits_comparison",
     "run_local_processes",
+    "advise",
 ]
 
 # public name -> the module defining it, relative to this package
@@ -71,6 +72,8 @@ _LAZY = {
     "digits_comparison": ".demo",
     "run_local_processes": ".launch",
 }
+
+from .advise import advise  # noqa: E402  (eager: a later ``import vsaopt.torch.advise`` must not rebind the name to the module)
 
 
 def __getattr__(name: str) -> Any:
