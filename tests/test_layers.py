@@ -48,6 +48,7 @@ LAYERS: dict[str, int] = {
     # golden vectors and test support
     "vsaopt.golden": 6,
     "vsaopt.testing": 6,
+    "vsaopt.conform": 6,
     # applications
     "vsaopt.train": 7,
     "vsaopt.torch": 7,

@@ -156,11 +156,13 @@ def spec_generate(directory: Path, families: tuple[str, ...]) -> None:
 def _register() -> None:
     from .advise import advise
     from .bench import bench
+    from .conform import conform
     from .spec_mutate import spec_mutate
     from .train import train
 
     cli.add_command(advise)
     cli.add_command(bench)
+    cli.add_command(conform)
     cli.add_command(train)
     spec.add_command(spec_mutate)
 

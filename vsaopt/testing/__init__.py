@@ -5,6 +5,8 @@
 - :data:`PROPERTIES` and :func:`check_backend`: the cross-backend identity
   properties and the golden vectors, runnable against any object that
   implements :class:`vsaopt.protocol.KernelBackend`.
+- :func:`conform` and :func:`assert_conforms`: the same properties against a
+  port in any language, run as a subprocess (``spec/conform.md``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import numpy as np
 
 from ..backend import is_device_array, to_host
 
-__all__ = ["assert_bit_equal", "PROPERTIES", "check_backend", "ConformanceResult", "to_host"]
+__all__ = ["assert_bit_equal", "PROPERTIES", "check_backend", "ConformanceResult", "conform", "assert_conforms", "ConformReport",
+           "to_host"]
 
 
 def assert_bit_equal(actual: Any, expected: Any, what: str = "result") -> None:
@@ -60,4 +63,8 @@ def __getattr__(name: str) -> Any:
         from . import conformance
 
         return getattr(conformance, name)
+    if name in ("conform", "assert_conforms", "ConformReport"):  # a port in another language, over spec/conform.md
+        from .. import conform
+
+        return getattr(conform, name)
     raise AttributeError(name)
