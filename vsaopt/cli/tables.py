@@ -58,13 +58,18 @@ def _max_width(column: Column) -> int:
     return max(max((cell_len(line) for line in c.splitlines()), default=0) for c in cells)
 
 
-def _widen(table: Table, mins: Sequence[int], width: int) -> list[int]:
-    """``mins`` with the room left given to headers that would wrap, the cheapest first (a header kept whole reads better)."""
+def _widen(table: Table, mins: Sequence[int], wraps: Sequence[bool], width: int) -> list[int]:
+    """``mins`` with the room left given to headers that would wrap, the cheapest first, then to free text (fewer lines)."""
     widths = list(mins)
     room = width - _width(widths)
     wants = sorted((cell_len(_plain(c.header)) - w, k) for k, (c, w) in enumerate(zip(table.columns, widths)))
     for extra, k in wants:
         if 0 < extra <= room:
+            widths[k] += extra
+            room -= extra
+    for k, column in enumerate(table.columns):
+        if wraps[k] and room > 0:
+            extra = min(room, max(_max_width(column) - widths[k], 0))
             widths[k] += extra
             room -= extra
     return widths
@@ -122,7 +127,7 @@ def split_to_width(table: Table, width: int, *, keys: int = 1, wrap: Sequence[st
     mins = [_min_width(c, w) for c, w in zip(table.columns, wraps)]
     keys = min(keys, n)
     if _width(mins) <= width or n <= keys + 1:
-        return [_copy(table, range(n), _widen(table, mins, width), wraps, first=True, last=True)]
+        return [_copy(table, range(n), _widen(table, mins, wraps, width), wraps, first=True, last=True)]
     groups: list[list[int]] = []
     base = _width(mins[:keys])
     room = width - base
