@@ -7,7 +7,7 @@ shortened to ``…``.  When even that does not fit the console, the table is
 printed in parts: each part repeats the key columns (the first ``keys``
 columns, e.g. the mode or the setting) and takes as many of the other columns,
 in order, as fit.  Free-text columns (``wrap``) may wrap at word boundaries
-down to :data:`WRAP_MIN` columns.
+down to :data:`WRAP_MIN` columns, or :data:`WRAP_NARROW` where that spares a split.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from rich.text import Text
 
 __all__ = ["print_table", "split_to_width", "WRAP_MIN"]
 
-#: Narrowest a free-text column gets before a table is split.
+#: Narrowest a free-text column gets while the table fits without it.
 WRAP_MIN = 24
+#: Narrowest a free-text column gets before a table is split instead.
+WRAP_NARROW = 12
 _GAP = 2  # columns between two columns: one space of padding and the blank rule
 
 
@@ -36,11 +38,11 @@ def _longest_word(text: str) -> int:
     return max((cell_len(w) for w in text.split()), default=0)
 
 
-def _min_width(column: Column, wrap: bool) -> int:
-    """The narrowest ``column`` may be drawn: its widest cell (or :data:`WRAP_MIN` for free text), its header's longest word."""
+def _min_width(column: Column, wrap: bool, wrap_min: int = WRAP_MIN) -> int:
+    """The narrowest ``column`` may be drawn: its widest cell (or ``wrap_min`` for free text), its header's longest word."""
     cells = [_plain(c) for c in column.cells]
     if wrap:
-        body = min(max((cell_len(c) for c in cells), default=0), max(WRAP_MIN, max((_longest_word(c) for c in cells), default=0)))
+        body = min(max((cell_len(c) for c in cells), default=0), max(wrap_min, max((_longest_word(c) for c in cells), default=0)))
     else:
         body = max((max((cell_len(line) for line in c.splitlines()), default=0) for c in cells), default=0)
     return max(body, _longest_word(_plain(column.header)), 1)
@@ -125,6 +127,9 @@ def split_to_width(table: Table, width: int, *, keys: int = 1, wrap: Sequence[st
     if _width(_max_width(c) for c in table.columns) <= width:
         return [_copy(table, range(n), None, wraps, first=True, last=True)]
     mins = [_min_width(c, w) for c, w in zip(table.columns, wraps)]
+    narrow = [_min_width(c, w, WRAP_NARROW) for c, w in zip(table.columns, wraps)]
+    if _width(mins) > width and _width(narrow) <= width:  # free text in a narrow column rather than a split table
+        mins = narrow
     keys = min(keys, n)
     if _width(mins) <= width or n <= keys + 1:
         return [_copy(table, range(n), _widen(table, mins, wraps, width), wraps, first=True, last=True)]
