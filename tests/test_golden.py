@@ -67,3 +67,78 @@ def test_cli_verify_passes():
     result = CliRunner().invoke(cli, ["spec", "verify"])
     assert result.exit_code == 0, result.output
     assert "numpy: PASS" in result.output
+
+
+# --- entry points validate before they act ------------------------------------------------------------------------
+
+
+def test_family_arguments_are_checked_by_name():
+    from vsaopt.errors import ConfigError
+    from vsaopt.golden.mutations import catalogue
+
+    assert [m.name for m in catalogue("pack")] == [m.name for m in catalogue(["pack"])]  # one name is not its letters
+    with pytest.raises(ConfigError, match="families"):
+        catalogue(5)
+    with pytest.raises(ConfigError, match="family: expected one of"):
+        golden.load("nope")
+    with pytest.raises(ConfigError, match="families: unknown"):
+        golden.generate(".", ("rng", "nope"))
+
+
+def test_generate_replaces_no_file_when_a_family_fails(tmp_path, monkeypatch):
+    from vsaopt.golden import pack
+
+    (tmp_path / "rng_test.json").write_text("old")
+
+    def broken():
+        raise RuntimeError("a case generator failed")
+
+    monkeypatch.setattr(pack, "cases", broken)
+    with pytest.raises(RuntimeError):
+        golden.generate(tmp_path, ("rng", "pack"))
+    assert (tmp_path / "rng_test.json").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rng_test.json"]
+
+
+def test_generate_into_a_missing_folder_is_a_config_error(tmp_path):
+    from vsaopt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="directory"):
+        golden.generate(tmp_path / "absent", ("rng",))
+
+
+def test_verify_takes_a_backend_name_and_refuses_anything_else():
+    from vsaopt.errors import ConfigError
+
+    assert golden.verify("numpy") == []
+    with pytest.raises(ConfigError, match="backend"):
+        golden.verify(3)
+
+
+def test_sample_and_cosine_pair_helpers_check_their_arguments():
+    from fractions import Fraction
+
+    from vsaopt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="n:"):
+        golden.sample_f32(-1, 0)
+    with pytest.raises(ConfigError, match="parity"):
+        golden.cosine_midpoint_pair(0, 1)
+    with pytest.raises(ConfigError, match="j:"):
+        golden.cosine_midpoint_pair(0, 10)
+    a, b = golden.cosine_midpoint_pair(1, 3)
+    cos = Fraction(sum(Fraction(float(x)) * Fraction(float(y)) for x, y in zip(a, b))) / 2
+    assert cos.denominator == 2**25 and cos.numerator % 4 == 3  # a float32 midpoint whose lower neighbour is odd
+
+
+def test_mutations_are_run_by_name_and_unknown_names_refused_before_any_run():
+    from vsaopt.errors import ConfigError
+    from vsaopt.golden.mutations import mutation, run_catalogue, run_mutation
+
+    assert run_mutation("pack.pack_2bit_msb_first").status == "killed"
+    seen = []
+    with pytest.raises(ConfigError, match="pack.nope"):
+        run_catalogue(["pack.pack_2bit_msb_first", "pack.nope"], progress=seen.append)
+    assert seen == []
+    with pytest.raises(ConfigError, match="bug_class"):
+        mutation("rng", "nope", "kernel:dot")

@@ -26,7 +26,7 @@ finite_f32 = st.floats(-1e6, 1e6, width=32)
 def test_golden_cases_agree(fast_backend, reference):
     """Every golden case gives the same encoded outputs (or the same error) on each backend."""
     cases = golden_map.cases()
-    assert 10 <= len(cases) <= 25
+    assert len(cases) >= 10
     errors = 0
     for case in cases:
         enc = {"op": case["op"], "inputs": encode(case["inputs"])}

@@ -25,7 +25,7 @@ from vsaopt.testing.strategies import trit_arrays
 def test_golden_cases_agree(fast_backend, reference):
     """Every golden case gives the same encoded outputs (or the same error) on each backend."""
     cases = golden_vsa.cases()
-    assert 10 <= len(cases) <= 25
+    assert len(cases) >= 10
     errors = 0
     for case in cases:
         enc = {"op": case["op"], "inputs": encode(case["inputs"])}

@@ -27,14 +27,15 @@ from typing import Any
 
 import numpy as np
 
+from .._arrays import check_int, check_seed
 from ..arraycodec import decode, encode
-from ..backend import get_backend, to_device
-from ..errors import OptimError, SpecError
+from ..backend import Backend, get_backend, to_device
+from ..errors import ConfigError, OptimError, SpecError
 from ..protocol import KERNEL_NAMES
 from .schema import ARRAY_DTYPES, SCHEMA_NAME, build_schema
 
-__all__ = ["on", "sample_f32", "FAMILIES", "SPEC_VERSION", "MAX_FILE_BYTES", "Failure", "generate", "load", "verify",
-           "vectors_dir", "iter_results", "run_case"]
+__all__ = ["on", "sample_f32", "cosine_midpoint_pair", "check_families", "FAMILIES", "SPEC_VERSION", "MAX_FILE_BYTES",
+           "Failure", "generate", "load", "verify", "vectors_dir", "iter_results", "run_case"]
 
 SPEC_VERSION = "7"
 #: Operation families, one vector file each.
@@ -51,8 +52,80 @@ def on(be: Any, value: Any) -> Any:
 
 
 def sample_f32(n: int, seed: int, scale: float = 1.0) -> np.ndarray:
-    """Deterministic float32 test data from the spec's own uniforms: ``(u - 0.5) * scale``."""
+    """Deterministic float32 test data from the spec's own uniforms: ``(u - 0.5) * scale``.
+
+    Raises
+    ------
+    ConfigError, DTypeError
+        ``n`` not an integer in ``[0, 2**32)`` or ``seed`` not one in ``[0, 2**64)``.
+
+    Examples
+    --------
+    >>> sample_f32(3, seed=1).dtype, sample_f32(0, seed=1).shape
+    (dtype('float32'), (0,))
+    """
+    n = check_int(n, "n", 0, 2**32 - 1)
+    seed = check_seed(seed)
     return (get_backend("numpy").uniform_f32(n, seed, 0, 0, 0) - np.float32(0.5)) * np.float32(scale)
+
+
+def check_families(families: Any, name: str = "families") -> tuple[str, ...]:
+    """``families`` (one family name or an iterable of them) as a tuple of known family names.
+
+    Raises
+    ------
+    ConfigError
+        Not a string or an iterable of strings, or a name that is not one of :data:`FAMILIES`.
+
+    Examples
+    --------
+    >>> check_families("rng"), check_families(["pack", "vsa"])
+    (('rng',), ('pack', 'vsa'))
+    """
+    if isinstance(families, str):
+        families = (families,)
+    try:
+        wanted = tuple(families)
+    except TypeError:
+        raise ConfigError(f"{name}: expected a family name or a sequence of them, got {type(families).__name__}") from None
+    unknown = [f for f in wanted if not isinstance(f, str) or f not in FAMILIES]
+    if unknown:
+        raise ConfigError(f"{name}: unknown {unknown!r}; expected some of {list(FAMILIES)}")
+    return wanted
+
+
+#: Integers with a sum of squares of exactly 2**25, odd and even entries mixed (found by search).
+_SQUARES_2_25 = (317, 1031, 1046, 1362, 2366, 2117, 708, 2110, 542, 3757)
+
+
+def cosine_midpoint_pair(i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` (``_SQUARES_2_25 * 2**-12``) and ``a`` with entries ``i`` and ``j`` (of different parity) swapped.
+
+    ``|a|^2 = |b|^2 = 2`` and ``a.b = (2**25 - (a_i - a_j)**2) * 2**-24`` with ``a_i - a_j`` odd: the cosine is
+    ``(2**25 - d**2) / 2**25``, an odd multiple of ``2**-25`` in ``[0.5, 1)`` (a float32 midpoint) whose lower
+    neighbour is odd, so ties to even rounds it up.  ``sqrt(A) * sqrt(B)`` is one float64 ulp above 2: the
+    quotient lies just below the midpoint and rounds down.
+
+    Raises
+    ------
+    ConfigError, DTypeError
+        ``i`` or ``j`` not an index of the 10 entries, or the two entries of the same parity.
+
+    Examples
+    --------
+    >>> a, b = cosine_midpoint_pair(0, 2)
+    >>> float((a.astype(float) ** 2).sum()), float(a.astype(float) @ b) * 2**24
+    (2.0, 33022991.0)
+    """
+    n = len(_SQUARES_2_25)
+    i, j = check_int(i, "i", 0, n - 1), check_int(j, "j", 0, n - 1)
+    if (_SQUARES_2_25[i] - _SQUARES_2_25[j]) % 2 == 0:
+        raise ConfigError(f"i, j: entries {i} and {j} must have different parity (the cosine is a float32 midpoint "
+                          "only for an odd difference)")
+    a = np.array(_SQUARES_2_25, np.float32) * np.float32(2.0**-12)
+    b = a.copy()
+    b[i], b[j] = a[j], a[i]
+    return a, b
 
 
 def _family(name: str) -> Any:
@@ -170,11 +243,19 @@ def generate(directory: str | Path, families: tuple[str, ...] = FAMILIES) -> lis
     """Write the vector file of each of ``families`` into ``directory`` from the numpy reference.
 
     When every family is generated, the schema (:func:`vsaopt.golden.schema.build_schema`)
-    is written beside them too.
+    is written beside them too.  Every case runs before any file is replaced, so a
+    failure leaves the folder as it was.
+
+    Raises
+    ------
+    ConfigError
+        ``directory`` is not an existing folder, or a family is unknown.
     """
-    ref = get_backend("numpy")
+    families = check_families(families)
     directory = Path(directory)
-    written = []
+    if not directory.is_dir():
+        raise ConfigError(f"directory: expected an existing folder, got {str(directory)!r}")
+    ref = get_backend("numpy")
     docs = {}
     for fam in families:
         module = _family(fam)
@@ -189,10 +270,12 @@ def generate(directory: str | Path, families: tuple[str, ...] = FAMILIES) -> lis
             "numberOfTests": len(tests),
             "tests": tests,
         }
+        docs[fam] = doc
+    written = []
+    for fam, doc in docs.items():  # every case ran: only now is any file replaced
         path = directory / f"{fam}_test.json"
         _write_atomic(path, json.dumps(doc, indent=1) + "\n")
         written.append(path)
-        docs[fam] = doc
     if tuple(families) == FAMILIES:
         path = directory / SCHEMA_NAME
         _write_atomic(path, json.dumps(build_schema(docs, SPEC_VERSION), indent=1) + "\n")
@@ -238,7 +321,11 @@ def load(family: str, directory: str | Path | None = None) -> dict:
         UTF-8, not JSON, another family or spec version, ``numberOfTests`` not the
         number of cases, no cases, or a case without a unique integer ``tcId``, a
         string ``op`` and ``comment``, and ``inputs`` / ``expected`` objects.
+    ConfigError
+        ``family`` is not one of :data:`FAMILIES`.
     """
+    if not isinstance(family, str) or family not in FAMILIES:
+        raise ConfigError(f"family: expected one of {list(FAMILIES)}, got {family!r}")
     path = Path(directory or vectors_dir()) / f"{family}_test.json"
     doc = _read_json(path)
     if not isinstance(doc, dict) or doc.get("family") != family or not isinstance(doc.get("tests"), list):
@@ -322,9 +409,16 @@ def iter_results(backend: Any, directory: str | Path | None = None) -> Iterator[
 
     A vector file that :func:`load` refuses yields one ``(family, None, failure)``;
     a case that is malformed or whose op raises something other than a vsaopt
-    error yields a failure naming the file and the case.  Nothing is raised, so
-    one bad file or case does not hide the results of the others.
+    error yields a failure naming the file and the case.  Nothing is raised for a
+    file or a case, so one bad file or case does not hide the results of the others.
+    ``backend`` is a backend object or a registered name (``"numpy"``, ``"numba"``...).
+
+    Raises
+    ------
+    ConfigError, BackendError
+        ``backend`` is neither a backend nor the name of an available one (before any case runs).
     """
+    backend = _backend_of(backend)
     for fam in FAMILIES:
         module = _family(fam)
         path = Path(directory or vectors_dir()) / f"{fam}_test.json"
@@ -335,6 +429,15 @@ def iter_results(backend: Any, directory: str | Path | None = None) -> Iterator[
             continue
         for case in tests:
             yield fam, case, _case_failure(fam, module, backend, case, path)
+
+
+def _backend_of(backend: Any) -> Backend:
+    """A backend object for ``backend`` (an object, or a name resolved by :func:`vsaopt.backend.get_backend`)."""
+    if isinstance(backend, str):
+        return get_backend(backend)
+    if not isinstance(backend, Backend):
+        raise ConfigError(f"backend: expected a backend or a backend name, got {type(backend).__name__}")
+    return backend
 
 
 def _case_failure(fam: str, module: Any, backend: Any, case: dict, path: Path) -> Failure | None:
@@ -352,7 +455,10 @@ def _case_failure(fam: str, module: Any, backend: Any, case: dict, path: Path) -
 
 
 def verify(backend: Any, directory: str | Path | None = None) -> list[Failure]:
-    """Every golden case ``backend`` does not reproduce byte for byte, and every file or case that cannot run (empty: all pass)."""
+    """Every golden case ``backend`` does not reproduce byte for byte, and every file or case that cannot run (empty: all pass).
+
+    ``backend`` is a backend object or a registered name; see :func:`iter_results`.
+    """
     return [f for _, _, f in iter_results(backend, directory) if f is not None]
 
 

@@ -233,4 +233,74 @@ def _v7_cases(acc: Any, ker: Any) -> None:
         "sets E from its own maximum (a kept exponent would quantize at the old, larger scale)")
     acc([[x], "reset", [x * f32(0.001)]], "reset then a smaller gradient: E from the new maximum, not the old one")
     acc([[x], "reset"], "a reset as the last step: count 0, means zero")
+    _planted_rescale_cases(acc, ker)
+    _midpoint_mean_cases(acc, ker)
+    _bound_ceiling_cases(acc)
+    ker("count_abs_max", "only -128: the maximum is 128 (|c| widened before the absolute value)",
+        counts=np.full(5, -128, np.int8))
+    inv = np.float32(0.7)
+    ker("accum_add_stochastic", "inv_scale f32(0.7): p = f32(|g| * inv); each word lies between that product and the "
+        "float64 one", counts=np.zeros(64, np.int8), g=_between_products(64, 14, 2, inv), inv_scale=float(inv), seed=14,
+        stream=_ACQU, step=2, tensor=0)
+
+
+_ACR = 0x41435200
+#: ``(shift s, seed, element, count c)``: the word the rescale kernel draws for the element (stream ACR, step 4,
+#: tensor 1) is exactly ``(c mod 2**s) << (32 - s)`` (found by a search over seeds with the reference Philox).
+_RESCALE_TIES = ((8, 745682, 9, 93), (16, 682160, 7, 86))
+#: ``(seed, element)``: at call 126 the first rescale chunk (stream ACR + 0, step 126, tensor 0) draws a word below
+#: 126 (or at least 2**32 - 126) for the element, so a count of +126 (-126) survives a 32-bit halving as +1 (-1).
+_CHUNK_SURVIVORS = ((15636, 4), (30838, 5), (1961491, 2), (251594, 5))
+
+
+def _planted_rescale_cases(acc: Any, ker: Any) -> None:
+    """Rescale words planted exactly on the carry threshold, and counts that survive a 32-bit rescale chunk."""
+    f32 = np.float32
+    for shift, seed, j, c in _RESCALE_TIES:
+        counts = np.array([(5 * k - 40) for k in range(16)], np.int8)
+        counts[j] = c
+        ker("accum_rescale", f"shift {shift}: element {j}'s word equals (c mod 2**s) << (32 - s) exactly: no carry "
+            "(w < threshold is strict)", counts=counts, shift=shift, seed=seed, stream=_ACR, step=4, tensor=1)
+    for seed, j in _CHUNK_SURVIVORS:
+        w = int(_words(16, seed, _ACR, 126, 0)[j])
+        signs = np.where(np.arange(16) % 3 == 0, f32(-1.0), f32(1.0))
+        signs[j] = f32(1.0) if w < 2**31 else f32(-1.0)
+        big = np.zeros(16, f32)
+        big[(j + 8) % 16] = f32(2.0**33)
+        acc([[signs]] * 126 + [[big]], f"126 steps of p = 1 (counts +-126), then a scale jump of 2**33: a rescale of "
+            f"33 bits in chunks of 32 (stream ACR + 0) and 1 (stream ACR + 1); element {j}'s first-chunk word lets its "
+            "count survive the 32-bit chunk, so the second chunk's stream decides it", seed=seed)
+
+
+#: Step scales ``(s1, s2, s3)`` (float32, exact float64 sum sigma) of threshold-mode cases: ``u = sigma / 3`` is one
+#: float64 ulp above a float32 midpoint, where ``(3 * u) / 3`` and ``3 * (u / 3)`` round to different float32
+#: values, and ``c * u / 3`` differs from ``c * f32(u) / 3`` for ``c = 1, 2`` (found by search).
+_MIDPOINT_SCALES = ((float.fromhex("0x1.3139eep+2"), 1.5 * 2.0**-23, 2.0**-50),
+                    (float.fromhex("0x1.7d73c2p+2"), 1.5 * 2.0**-23, 2.0**-50))
+
+
+def _midpoint_mean_cases(acc: Any, ker: Any) -> None:
+    """Threshold-mode units one float64 ulp off a float32 midpoint: the mean's rounding order shows."""
+    f32 = np.float32
+    s1, s2, s3 = _MIDPOINT_SCALES[0]
+    unit = (s1 + s2 + s3) / 3
+    ker("accum_mean", f"unit {unit.hex()} (one float64 ulp above a float32 midpoint) and divisor 3: (c * unit) / "
+        "count, not c * (unit / count)", counts=np.arange(-127, 128, 1).astype(np.int8), unit=unit, divisor=3.0)
+    pattern = np.array([1, 1, -1, 1, -1, -1, 1, 1], f32)
+    flip = np.array([1, -1, 1, 1, -1, 1, -1, 1], f32)
+    for s1, s2, s3 in _MIDPOINT_SCALES:
+        acc([[pattern * f32(s1)], [pattern * f32(s2)], [pattern * flip * f32(s3)]],
+            f"threshold mode, step scales {s1.hex()}, 1.5 * 2**-23, 2**-50 (their float64 sum exact): the unit "
+            "sigma / count stays float64 (not rounded to float32) and the mean is (c * unit) / count (counts 3 show "
+            "the order, counts 1 and 2 the unit's precision)", stochastic=False, threshold=0.5)
+
+
+def _bound_ceiling_cases(acc: Any) -> None:
+    """After a rescale the count bound is ceil(b / 2**s): a floored bound lets a count pass the 4-bit maximum."""
+    f32 = np.float32
+    for seed, sign in ((7, 1.0), (9, -1.0)):
+        v = np.array([1, 1, 1, 1, -1, 1, 1, 1], f32) * f32(sign)
+        acc([[v]] * 5 + [[v * f32(2)]] * 5, "4-bit, counts 5 then a scale doubling: the bound becomes ceil(5 / 2) = 3 "
+            "(a count rounds up to 3); four more adds of p = 1 reach the bound 7 and the next call measures and "
+            "halves (a floored bound 2 would add an eighth and wrap)", seed=seed, count_bits=4)
 

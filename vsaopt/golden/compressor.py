@@ -132,6 +132,58 @@ def cases() -> list[dict]:
     out.extend(_decompress_cases())
     proj(sample_f32(300, seed=60), 40, "n 300 padded to 320 (not a power of two): blocks of 256 then 64, largest first")
     proj(sample_f32(448, seed=61), 100, "n 448 = 256 + 128 + 64: three remainder blocks, largest first; strata of 4 and 5")
+    out.extend(_planted_cases())
+    return out
+
+
+#: ``(data seed, coordinate, numerator / 2**17)`` of inputs whose projected coordinate lies exactly on the
+#: larger of ``f32(0.75) * f32(mean)`` and ``f32(0.75 * mean)`` (the two differ there; found by search).
+_THRESHOLD_PLANTS = ((101, 3, -83897), (117, 3, -104653), (117, 5, -53644))
+
+
+def _threshold_planted(data_seed: int, k: int, numerator: int) -> np.ndarray:
+    """64 multiples of 2**-17 (``x[0] = 1``, so the prescale is 1) with ``x[k]`` planted."""
+    x = np.round(sample_f32(64, seed=data_seed, scale=2.0).astype(np.float64) * 2**17) / 2**17
+    x[0], x[k] = 1.0, numerator / 2**17
+    return x.astype(np.float32).reshape(8, 8)
+
+
+def _planted_cases() -> list[dict]:
+    """Boundary cases: strata bounds, the trit threshold's float32 product, exponent edges, the dimension rule."""
+    f32 = np.float32
+    out = []
+
+    def comp(grads, comment, dimension=64, ratio=0.1, mode="bundled", use_ternary=True, error_feedback=False, calls=1):
+        out.append({"op": "compress", "comment": comment,
+                    "inputs": {"grads": grads, "dimension": dimension, "ratio": ratio, "use_ternary": use_ternary,
+                               "seed": 42, "mode": mode, "error_feedback": error_feedback, "calls": calls}})
+
+    for nprime, m in ((128, 82), (576, 111)):
+        out.append({"op": "project", "comment": f"strata of {nprime} over {m}: floor(j N / m) in exact integers "
+                    "(a float32 j * (N / m) floors one bound differently)",
+                    "inputs": {"x": sample_f32(nprime, seed=nprime + m), "d": m, "seed": 11, "gain": "unbiased",
+                               "step": 0, "tensor_index": 0}})
+    for data_seed, k, numerator in _THRESHOLD_PLANTS:
+        comp([_threshold_planted(data_seed, k, numerator)],
+             "a coordinate exactly on the trit threshold t = f32(0.75) * f32(mean |y|), two float32 roundings "
+             "(f32(0.75 * mean) in float64 is one ulp off and keeps or drops it)", dimension=1, mode="per_tensor")
+    tiny = sample_f32(40, seed=70).reshape(5, 8) * f32(1e-39)
+    comp([tiny, sample_f32(12, seed=71)], "subnormal gradient: exponent below -126, the prescale 2**133 is two "
+         "float32 factors (one factor overflows)", dimension=16, mode="per_tensor")
+    huge = sample_f32(40, seed=72).reshape(5, 8) * f32(1e38)
+    huge[1, 3] = f32(3e38)
+    comp([huge, sample_f32(12, seed=71)], "maximum above 2**127: exponent 128, the reconstruction's 2**128 is two "
+         "float32 factors (one factor is Inf)", dimension=16, mode="per_tensor")
+    comp([sample_f32(600, seed=73).reshape(30, 20), sample_f32(60, seed=74)],
+         "dimension rule: f32(660) * f32(0.65) = 428.99997 floors to 428 (float64 gives 429, ceiling 429)",
+         dimension=1, ratio=0.65)
+    comp([sample_f32(600, seed=75).reshape(20, 30), sample_f32(72, seed=76), sample_f32(8, seed=77)],
+         "dimension rule, three bundled tensors: f32(680) * f32(0.65) = 441.99997 floors to 441", dimension=1, ratio=0.65)
+    comp([sample_f32(12, seed=71)], "compression_ratio above 1 is a ConfigError", ratio=1.5)
+    comp([sample_f32(96, seed=58).reshape(8, 12), sample_f32(12, seed=59, scale=0.1)],
+         "per tensor, float coordinates, error feedback, second call: the residual x - reconstruct(y) is carried "
+         "with float coordinates", dimension=1, ratio=0.3, mode="per_tensor", use_ternary=False, error_feedback=True,
+         calls=2)
     return out
 
 

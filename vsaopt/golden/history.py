@@ -99,4 +99,29 @@ def cases() -> list[dict]:
     nan = np.array([0x7FC00000, 0x7F800001, 0x7FFFFFFF, 0xFFC00000, 0xFF800001, 0x7FBFFFFF, 0x3F800000], np.uint32)
     out.append({"op": "bf16_encode", "comment": "NaN inputs (a residual may hold them): payloads that would round to Inf "
                 "or carry into the exponent, negative NaNs: each becomes 0x7FC0 with its sign bit", "inputs": {"x": nan.view(f32)}})
+    for step, data_seed in ((7, 36), (2**32 + 9, 37)):
+        out.append({"op": "ternary_encode", "comment": f"step {step}: |x_i| / scale planted exactly on the uniform u_i "
+                    "the row draws (x_0 = 1 sets scale 1): u < |x| / scale is strict, so those trits are 0",
+                    "inputs": {"x": _on_uniform_row(64, step, data_seed), "step": step}})
+    ties = np.array([0x40008000, 0x40018000, 0xC0018000, 0x00018000, 0x7F008000, 0xBE7F8000, 0x3F7F8000], np.uint32)
+    nans = np.array([0xFFFFFFFF, 0xFF808000, 0x7FFF8000, 0xFFC00001], np.uint32)
+    out.append({"op": "bf16_encode", "comment": "more exact ties (even below and above, negative, subnormal, a carry into "
+                "the exponent) and negative NaNs whose payload would round: ties to even, NaN 0xFFC0",
+                "inputs": {"x": np.concatenate([ties, nans]).view(f32)}})
+    out.append({"op": "ternary_encode", "comment": "maximum 2**-130 (subnormal): the scale exponent clamps at -126 "
+                "(scale 2**-126)", "inputs": {"x": (sample_f32(16, seed=38) * f32(2.0**-129)).astype(f32), "step": 11}})
+    out.append({"op": "ternary_encode", "comment": "maximum exactly 2**127 and one above it: the scale is the maximum "
+                "(no power of two above it exists in float32)",
+                "inputs": {"x": np.array([2.0**127, -1.5 * 2.0**127, 1e38, -3e37], f32), "step": 12}})
     return out
+
+
+def _on_uniform_row(n: int, step: int, data_seed: int) -> np.ndarray:
+    """``x_0 = 1`` (scale 1) and ``|x_i| = u_i``, the row's own uniforms (signs from ``sample_f32``), for ``i >= 1``."""
+    from ..backend import get_backend
+    from ..phase.history_codec import HISTORY_SEED, STREAM_HISTORY
+
+    u = get_backend("numpy").uniform_f32(n, HISTORY_SEED, STREAM_HISTORY, step & 0xFFFFFFFF, step >> 32)
+    x = np.where(sample_f32(n, seed=data_seed) < 0, -u, u).astype(np.float32)
+    x[0] = np.float32(1.0)
+    return x

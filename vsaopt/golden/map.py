@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..vsa import map as hd
-from . import on, sample_f32
+from . import cosine_midpoint_pair, on, sample_f32
 
 
 def _pair_op(fn: Any) -> Any:
@@ -112,3 +112,21 @@ def _v7_cases(case: Any) -> None:
     row[0], row[1], row[32] = 1e20, 1.0, -1e20
     case("dot_similarity", "lane order: lane 0 holds 1e20 and -1e20 (elements 0 and 32), lane 1 holds 1: the dot is 1 "
          "(a sequential float64 sum absorbs the 1 and gives 0)", a=row, b=np.ones(40, f32))
+    for i, j in ((0, 2), (1, 3)):
+        a, b = cosine_midpoint_pair(i, j)
+        case("cosine_similarity", f"|a|^2 = |b|^2 = 2, b is a with entries {i} and {j} swapped: the exact cosine is a "
+             "float32 midpoint; dot / (sqrt(A) * sqrt(B)) lies one float64 ulp below it and rounds down (sqrt(A * B) "
+             "is exact and rounds the tie to even, up)", a=a, b=b)
+    i8 = np.int8
+    case("bind", "int8 products wrap: -128 * 1 = -128, 100 * 2 = -56, -100 * 2 = 56",
+         a=np.array([-128, 100, -100, 127], i8), b=np.array([1, 2, 2, -1], i8))
+    case("bundle", "300 int8 vectors of 127 and -128: sums 38100 and -38400 need int32 (int16 wraps)",
+         vectors=np.tile(np.array([127, -128], i8), (300, 1)))
+    case("hamming_similarity", "float32: +0.0 equals -0.0 in both orders", a=np.array([-0.0, 0.0, 5.0, -0.0], f32),
+         b=np.array([0.0, -0.0, 5.0, 1.0], f32))
+    case("cosine_similarity", "norms 1e-6 and 1e-3, each above 1e-8, product 1e-9 below it: the product is clamped",
+         a=np.array([1e-6, 0.0], f32), b=np.array([1e-3, 0.0], f32))
+    row = np.zeros(70, f32)
+    row[3], row[4], row[35] = 1e20, 1.0, -1e20
+    case("dot_similarity", "lane order: lane 3 holds 1e20 and -1e20 (elements 3 and 35), lane 4 holds 1: the dot is 1",
+         a=row, b=np.ones(70, f32))

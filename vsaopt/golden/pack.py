@@ -44,4 +44,20 @@ def cases() -> list[dict]:
         {"op": "unpack", "comment": "unknown encoding", "inputs": {"packed": np.array([0], u8), "n": 1, "encoding": "3bit"}},
         {"op": "unpack", "comment": "empty", "inputs": {"packed": np.zeros(0, u8), "n": 0, "encoding": "base3"}},
     ]
+    out += [
+        {"op": "pack", "comment": "9 trits (a multiple of 5 plus 4): two base-3 bytes, the second holding four digits",
+         "inputs": {"trits": np.resize(cyc, 9)[::-1].copy(), "encoding": "base3"}},
+        {"op": "pack", "comment": "value -2 is not a trit (its low two bits would read as code 2)",
+         "inputs": {"trits": np.array([1, -2, 0], i8), "encoding": "2bit"}},
+        {"op": "unpack", "comment": "2bit: code 3 in the last trit of a full byte is malformed",
+         "inputs": {"packed": np.array([0b11000110], u8), "n": 4, "encoding": "2bit"}},
+        {"op": "unpack", "comment": "2bit: nonzero pad code in the second byte",
+         "inputs": {"packed": np.array([0b01001001, 0b00001001], u8), "n": 5, "encoding": "2bit"}},
+        {"op": "unpack", "comment": "2bit: one byte short for 5 trits", "inputs": {"packed": np.array([9], u8), "n": 5, "encoding": "2bit"}},
+        {"op": "unpack", "comment": "base3: 243 in the second byte is malformed",
+         "inputs": {"packed": np.array([10, 243], u8), "n": 10, "encoding": "base3"}},
+        {"op": "unpack", "comment": "base3: nonzero pad digits 1 * 27 (n = 3 of 5)",
+         "inputs": {"packed": np.array([27], u8), "n": 3, "encoding": "base3"}},
+        {"op": "unpack", "comment": "unknown encoding 'ternary'", "inputs": {"packed": np.array([0], u8), "n": 1, "encoding": "ternary"}},
+    ]
     return out

@@ -77,4 +77,45 @@ def cases() -> list[dict]:
          "(2 + 0) + 2**53 = 2**53 + 2; carrying the first instead gives 2**53"),
     ]
     out += [{"op": "abs_stats", "comment": c, "inputs": {"x": x}} for x, c in ladders]
+    out += _piece_order_cases()
+    out.append({"op": "abs_stats", "comment": "2**53 ladder over 3 blocks (1, 1, 2**53): pairwise with the odd last "
+                "block carried, (1 + 1) + 2**53 = 2**53 + 2; carrying the first instead gives 2**53",
+                "inputs": {"x": _ladder([1.0, 1.0, 2.0**53])}})
+    ladder = np.zeros(3 * 8192 + 1, f32)
+    ladder[8192], ladder[16384], ladder[24576] = 2.0**53, 1.0, 1.0
+    out.append({"op": "abs_stats", "comment": "2**53 ladder over 4 blocks (0, 2**53, 1, 1), the last of one element: "
+                "pairwise (0 + 2**53) + (1 + 1) = 2**53 + 2; a sequential fold loses both ones",
+                "inputs": {"x": ladder}})
+    lanes = np.zeros(4160, f32)
+    lanes[0], lanes[16], lanes[48], lanes[4096], lanes[4128] = 2.0**53, 1.0, 1.0, 1.0, 1.0
+    out.append({"op": "abs_stats", "comment": "2**53 in lane 0, ones in lane 16 (elements 16, 48) and in lane 0 of the "
+                "block's second half (4096, 4128): 2**53 + 2 (16 lanes or blocks of 4096 give 2**53 or 2**53 + 4)",
+                "inputs": {"x": lanes}})
+    tiny = np.array([0x80000001, 0x00000000, 0x00000007, 0x80000003], np.uint32).view(f32)
+    out.append({"op": "abs_stats", "comment": "only subnormals, the largest magnitude 7 * 2**-149: max |x| by bits",
+                "inputs": {"x": tiny}})
+    out.append({"op": "abs_stats", "comment": "a negative NaN (0xFFC00000) after finite values is rejected",
+                "inputs": {"x": np.array([0x40000000, 0x3F800000, 0xFFC00000], np.uint32).view(f32)}})
+    m = 130
+    linear = {"baseline": sample_f32(m, seed=18, scale=8.0), "velocity": sample_f32(m, seed=19, scale=3.0),
+              "residual": sample_f32(m, seed=20), "dt": np.float64(5.0), "w": np.float64(np.float32(0.3))}
+    out.append({"op": "gather_stats", "comment": "linear prediction dt 5, w f32(0.3): (b + v * dt) + r * w, each "
+                "operation rounded to float32",
+                "inputs": {"pieces": [sample_f32(m, seed=21)], "prev": None, "pred": None, "linear": linear}})
+    return out
+
+
+def _piece_order_cases() -> list[dict]:
+    """gather_stats sums the concatenation in the spec's order: lanes run across piece cuts."""
+    f32 = np.float32
+    big, fours = np.array([2.0**30], f32), np.full(32, 4.0, f32)
+    prev = np.concatenate([np.array([2.0**30], f32), np.full(32, -4.0, f32)])
+    out = [{"op": "gather_stats", "comment": "pieces [2**30] and 32 fours: lane 0 holds 2**60 and the last 16 (absorbed), "
+            "the other lanes fold to 256 and only the last fold survives: 2**60 + 256 (pieces summed on their own "
+            "give 2**60 + 512); dot with prev cancels the same way",
+            "inputs": {"pieces": [big, fours], "prev": prev, "pred": None, "linear": None}}]
+    cut = np.concatenate([big, np.full(64, 4.0, f32)])
+    out.append({"op": "gather_stats", "comment": "three pieces (1, 31 and 33 elements) of 2**30 and fours: lane order "
+                "across both cuts; pieces restarted at lane 0 would add each piece's sum to 2**60 separately",
+                "inputs": {"pieces": np.split(cut, [1, 32]), "prev": cut[::-1].copy(), "pred": cut, "linear": None}})
     return out

@@ -70,4 +70,10 @@ def cases() -> list[dict]:
                 "inputs": {"counter": _u32([0, 0, 0, 0]), "key": _u32([0, 0]), "rounds": 2**16 + 1}})
     out.append({"op": "philox4x32", "comment": "65536 rounds: the largest accepted count (the bound is inclusive)",
                 "inputs": {"counter": _u32(pi_counter), "key": _u32(pi_key), "rounds": 2**16}})
+    out.append({"op": "philox4x32", "comment": "65540 rounds are rejected (the bound is 65536)",
+                "inputs": {"counter": _u32([1, 2, 3, 4]), "key": _u32([5, 6]), "rounds": 2**16 + 4}})
+    out.append({"op": "random_bits", "comment": "stream 2**32 is rejected (the bound is 2**32 - 1, inclusive)",
+                "inputs": {"n": 4, "seed": 0, "stream": 2**32, "step": 0, "tensor_index": 0}})
+    out.append({"op": "philox4x32", "comment": "key of int32 dtype is rejected (counters and keys are uint32)",
+                "inputs": {"counter": _u32([0, 0, 0, 0]), "key": np.zeros(2, np.int32), "rounds": 10}})
     return out

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import to_host
+from . import cosine_midpoint_pair
 
 __all__ = ["OPS", "cases"]
 
@@ -533,16 +534,22 @@ def _v7_cases() -> list[dict]:
                                                             gate=GateConfig(enabled=True, min_samples=1)),
             _series("flat", 24), _noisy_grads(24, 6, 50, 0.2))
     out.extend(_kernel_cases())
+    out.extend(_residual_threshold_cases(run, data_seed=33, n=5))
+    low = np.ones(103, dtype=np.float32)
+    low[1] = 0.0  # the oldest of the 100 losses read at step 101: early mean 0.9, late 1 (rising)
+    run("phase_trainer_run", "101 losses: the window keeps the newest 100, so loss 1 (0, the rest 1) makes the early mean "
+        "0.9: rising at step 101 (a window of 99 drops it and sees a flat loss)",
+        PhaseConfig(full_steps=1, predict_steps=100, correct_every=200), low, _linear_grads(103, n, 51))
     return out
 
 
-def _residual_threshold_cases(run: Any) -> list[dict]:
+def _residual_threshold_cases(run: Any, data_seed: int = 31, n: int = 3) -> list[dict]:
     """A residual_threshold equal to the largest residual the run reaches: never exceeded, so never a trigger."""
     from ..phase import DeterministicPhaseConfig, DeterministicPhaseTrainer
 
-    grads, losses = _noisy_grads(40, 3, 31, 0.3), _series("flat", 40)
+    grads, losses = _noisy_grads(40, n, data_seed, 0.3), _series("flat", 40)
     base = dict(warmup_steps=4, full_steps=2, predict_steps=12, correct_every=6, adaptive_phases=False)
-    probe = DeterministicPhaseTrainer([("g", (3,))], DeterministicPhaseConfig(residual_threshold=1e30, **base), backend="numpy")
+    probe = DeterministicPhaseTrainer([("g", (n,))], DeterministicPhaseConfig(residual_threshold=1e30, **base), backend="numpy")
     peak = 0.0
     for step in range(40):
         info = probe.begin_step()
@@ -584,19 +591,34 @@ def _kernel_cases() -> list[dict]:
                 "inputs": {"config": cfg, "quality": 0.6875, "last": 0.6875, "samples": 5, "cap": 8}})
     out.append({"op": "gate_budget", "comment": "safety 1.1 is f32(1.1): q = f32(0.97237569) gives k = 30 (with a float64 "
                 "safety 31)", "inputs": {"config": cfg, "quality": 0.9723756909370422, "last": 0.99, "samples": 5, "cap": 40}})
+    for decay in (0.2, 0.4):
+        out.append({"op": "residual_update", "comment": f"decay {decay}: 1 - f32(decay) is not a float32 (decay below "
+                    "1/2); the kernel multiplies the error by f32(1 - decay) in float32, not by the float64 difference", "inputs": {"residual": f(m), "actual": f(m),
+                                                                                   "baseline": f(m), "velocity": f(m),
+                                                                                   "dt": 2.0, "decay": decay}})
+    out.append({"op": "wls_fit", "comment": "rows at steps 0, 1, 3, decay 1, baselines a hair below the float32 midpoints "
+                "1 + odd * 2**-24 for odd from 161: the sums times the float64 reciprocal of det 14",
+                "inputs": {"history": _midpoint_rows(161), "steps": np.array([0, 1, 3], dtype=np.int64), "decay": 1.0}})
+    for i, j in ((0, 2), (1, 3)):
+        a, b = cosine_midpoint_pair(i, j)
+        out.append({"op": "cosine", "comment": f"|a|^2 = |b|^2 = 2 and a.b / 2 an odd multiple of 2**-25 "
+                    f"(b: entries {i}, {j} of a swapped): the exact cosine is a float32 midpoint; dot / (sqrt(A) * "
+                    "sqrt(B)) rounds below it (sqrt(A * B) would be exact and round the tie to even, up)",
+                    "inputs": {"a": a, "b": b}})
     return out
 
 
-def _midpoint_rows() -> np.ndarray:
+def _midpoint_rows(first: int = 1) -> np.ndarray:
     """Three history rows (steps 0, 1, 3; weights 1): baselines ``(-2 g0 + 3 g1 + 13 g2) / 14`` a hair below a float32 midpoint.
 
-    ``g2 = 1``, ``g0 = -2**-53`` and ``g1 = f32((14 m - 13 + 2 g0) / 3)`` for the midpoints ``m = 1 + odd * 2**-24``:
+    ``g2 = 1``, ``g0 = -2**-53`` and ``g1 = f32((14 m - 13 + 2 g0) / 3)`` for the midpoints ``m = 1 + odd * 2**-24``
+    (80 odd numbers from ``first``):
     the float64 value of the baseline sits within an ulp of ``m``, where the product with the float64 reciprocal of
     ``det`` and a division by ``det`` round to different sides of the tie.
     """
     g0 = -(2.0**-53)
     cols = []
-    for j in range(1, 160, 2):
+    for j in range(first, first + 159, 2):
         m = 1.0 + j * 2.0**-24
         cols.append((g0, float(np.float32((14 * m - 13 + 2 * g0) / 3)), 1.0))
     return np.array(cols, dtype=np.float32).T.copy()

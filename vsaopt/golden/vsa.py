@@ -134,3 +134,45 @@ def _v7_cases(case: Any) -> None:
     case("cosine_similarity", "nnz 1 or 2 against nnz 6: +-1 / sqrt(6) and 0 / sqrt(12) in float64, rounded once to float32 "
          "(a float32 quotient differs)", a=c, b=d)
 
+    for nnz_a, nnz_b, dot in _COSINE_NEAR_MIDPOINT:
+        a, b = _trits_with(nnz_a, nnz_b, dot)
+        case("cosine_similarity", f"nnz {nnz_a} and {nnz_b}, dot {dot}: the cosine lies within a float64 ulp of a "
+             "float32 midpoint, where dot / sqrt(nnz_a * nnz_b) (one square root) and dot / (sqrt(nnz_a) * "
+             "sqrt(nnz_b)) round to different float32 values", a=a, b=b)
+    case("unbind", "random (3, 20) trits: (a + b) mod 3 as a trit", a=_trits((3, 20), 13), b=_trits((3, 20), 14))
+    case("bundle", "128 vectors of +1 (and of -1) in two columns: the sums +-128 do not fit an int8",
+         vectors=np.stack([np.ones(128, i8), -np.ones(128, i8), np.zeros(128, i8)], axis=1))
+    case("permute", "shift -2**63 (the int64 minimum, taken mod 7 as 6)", x=_trits((7,), 15), shifts=-(2**63))
+    case("permute", "shift 1 of each row of a (3, 5) array (rows roll on their own)", x=_trits((3, 5), 16), shifts=1)
+    case("cosine_similarity", "an all-zero (2, 9) operand against (9,): cosine 0, not NaN",
+         a=np.zeros((2, 9), i8), b=_trits((9,), 17))
+    case("hamming_similarity", "zeros agree with zeros; +1 and -1 differ", a=np.array([0, 0, 1, -1, 1, 0], i8),
+         b=np.array([[0, 1, 1, 1, -1, 0], [0, 0, 0, -1, 1, 0]], i8))
+    u = _drawn_uniforms(8, 22)
+    above = float(u[3]) + 2.0**-32
+    case("random", f"sparsity {above!r}: a hair above the uniform of element 3 (seed 22), its float32 rounding is "
+         "that uniform: element 3 is not 0", n=1, dim=8, seed=22, sparsity=above)
+    case("bundle", "zero vectors of shape (2, 3)", vectors=np.zeros((0, 2, 3), i8))
+
+
+#: ``(nnz a, nnz b, dot)`` whose cosine ``dot / sqrt(nnz_a nnz_b)`` sits within a float64 ulp of a float32 midpoint
+#: (found by an exhaustive search over nnz up to 6500).
+_COSINE_NEAR_MIDPOINT = ((2372, 3279, 2333), (2942, 4515, 1059))
+
+
+def _trits_with(nnz_a: int, nnz_b: int, dot: int) -> tuple[np.ndarray, np.ndarray]:
+    """Trit vectors with ``nnz_a`` and ``nnz_b`` nonzeros and dot product ``dot`` (``dot <= nnz_a <= nnz_b``).
+
+    The support of ``a`` overlaps that of ``b`` in ``o`` positions (``o = nnz_a`` or ``nnz_a - 1``, of the parity of
+    ``dot``), ``(o + dot) / 2`` of them agreeing; the other nonzeros alternate in sign.
+    """
+    o = nnz_a if (nnz_a - dot) % 2 == 0 else nnz_a - 1
+    dim = nnz_a + nnz_b - o
+    a = np.zeros(dim, np.int8)
+    b = np.zeros(dim, np.int8)
+    a[:nnz_a] = 1
+    a[o:nnz_a] = np.where(np.arange(nnz_a - o) % 2 == 0, 1, -1)
+    agree = (o + dot) // 2
+    b[:o] = np.where(np.arange(o) < agree, 1, -1)
+    b[nnz_a:] = np.where(np.arange(dim - nnz_a) % 2 == 0, 1, -1)
+    return a, b

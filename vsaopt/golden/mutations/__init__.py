@@ -38,7 +38,7 @@ import numpy as np
 
 from ...backend import Backend
 from ...errors import ConfigError
-from .. import FAMILIES, _case_failure, _family, load, vectors_dir
+from .. import FAMILIES, _case_failure, _family, check_families, load, vectors_dir
 
 __all__ = ["Mutation", "MutationResult", "BUG_CLASSES", "mutation", "catalogue", "applied", "run_mutation", "run_catalogue"]
 
@@ -115,8 +115,12 @@ def mutation(family: str, bug_class: str, *targets: str, equivalent: str | None 
 
     The function's docstring (first line) says what the mutated code does.
     """
-    if family not in FAMILIES or bug_class not in BUG_CLASSES or not targets:
-        raise ConfigError(f"mutation: unknown family {family!r} or class {bug_class!r}, or no target")
+    if family not in FAMILIES:
+        raise ConfigError(f"family: expected one of {list(FAMILIES)}, got {family!r}")
+    if bug_class not in BUG_CLASSES:
+        raise ConfigError(f"bug_class: expected one of {list(BUG_CLASSES)}, got {bug_class!r}")
+    if not targets:
+        raise ConfigError("targets: expected at least one target")
 
     def register(make: Callable) -> Callable:
         name = f"{family}.{make.__name__.lstrip('_')}"
@@ -130,17 +134,14 @@ def mutation(family: str, bug_class: str, *targets: str, equivalent: str | None 
 
 
 def catalogue(families: Iterable[str] | None = None) -> list[Mutation]:
-    """Every registered mutation (of ``families``, default all), in family order then registration order.
+    """Every registered mutation (of ``families``: one name or several, default all), in family order then registration order.
 
     Raises
     ------
     ConfigError
-        An unknown family name.
+        An unknown family name, or ``families`` neither a name nor a sequence of names.
     """
-    wanted = tuple(FAMILIES if families is None else families)
-    unknown = sorted(set(wanted) - set(FAMILIES))
-    if unknown:
-        raise ConfigError(f"families: unknown {unknown}; expected some of {list(FAMILIES)}")
+    wanted = FAMILIES if families is None else check_families(families)
     for fam in FAMILIES:
         importlib.import_module(f"{__name__}.{fam}")
     return [m for fam in FAMILIES if fam in wanted for m in _CATALOGUE.values() if m.family == fam]
@@ -235,8 +236,31 @@ def _tests(family: str, directory: str | Path | None) -> list[dict]:
     return load(family, directory)["tests"]
 
 
-def run_mutation(m: Mutation, tests: list[dict] | None = None, directory: str | Path | None = None) -> MutationResult:
-    """Run the vectors of ``m.family`` (or ``tests``) under mutation ``m``; the tcIds of the cases it fails."""
+def _as_mutation(m: Mutation | str) -> Mutation:
+    """``m``, or the catalogue's mutation of that name."""
+    if isinstance(m, Mutation):
+        return m
+    if isinstance(m, str):
+        catalogue()
+        if m in _CATALOGUE:
+            return _CATALOGUE[m]
+        raise ConfigError(f"mutation: no mutation named {m!r} in the catalogue (names are 'family.what')")
+    raise ConfigError(f"mutation: expected a Mutation or a catalogue name, got {type(m).__name__}")
+
+
+def run_mutation(m: Mutation | str, tests: list[dict] | None = None, directory: str | Path | None = None) -> MutationResult:
+    """Run the vectors of ``m.family`` (or ``tests``) under mutation ``m`` (or the catalogue's mutation of that name).
+
+    Returns the tcIds of the cases it fails.
+
+    Raises
+    ------
+    ConfigError
+        ``m`` is neither a mutation nor the name of one.
+    SpecError
+        The family's vector file cannot be read.
+    """
+    m = _as_mutation(m)
     tests = _tests(m.family, directory) if tests is None else tests
     if m.equivalent is not None:
         return MutationResult(m, (), len(tests))
@@ -249,10 +273,19 @@ def run_mutation(m: Mutation, tests: list[dict] | None = None, directory: str | 
 
 def run_catalogue(mutations: Iterable[Mutation], directory: str | Path | None = None,
                   progress: Callable[[MutationResult], None] | None = None) -> list[MutationResult]:
-    """Run each of ``mutations`` against its family's vectors (each file read once); ``progress`` is called after each."""
+    """Run each of ``mutations`` (objects or names) against its family's vectors (each file read once).
+
+    ``progress`` is called after each.  Every item is checked before any runs.
+
+    Raises
+    ------
+    ConfigError
+        An item that is neither a mutation nor the name of one.
+    """
+    todo = [_as_mutation(m) for m in mutations]
     cache: dict[str, list[dict]] = {}
     results = []
-    for m in mutations:
+    for m in todo:
         if m.family not in cache:
             cache[m.family] = _tests(m.family, directory)
         r = run_mutation(m, cache[m.family], directory)

@@ -132,7 +132,10 @@ def padded_to_power_of_two(orig: Any) -> Any:
     return padded_length
 
 
-@mutation("compressor", "precision", "vsaopt.projection:_fwht_segments")
+@mutation("compressor", "precision", "vsaopt.projection:_fwht_segments",
+          equivalent="blocks are 2**k with k <= 16: for even k both forms are the exact power 2**(-k/2); for odd k "
+                     "f32(1) / sqrt(f32(2**k)) and f32(1 / sqrt(2**k)) are the same float32 for all eight k "
+                     "(checked in tests/test_spec_mutate.py)")
 def block_scale_in_f32(orig: Any) -> Any:
     """The block scale computed in float32 as 1 / sqrt(f32(block))."""
 
