@@ -20,6 +20,7 @@ from vsaopt.checkpoint import frame  # noqa: E402
 from vsaopt.errors import BackendError, CheckpointError, ConfigError, DTypeError, ShapeError  # noqa: E402
 from vsaopt.torch import comm_hook  # noqa: E402
 from vsaopt.torch.comm_hook import MAX_BUCKETS, PROTOCOL_VERSION, TernaryCommState, ternary_comm_hook  # noqa: E402
+from test_torch_comm_hook import Bucket  # noqa: E402
 
 if not dist.is_available() or not dist.is_gloo_available():
     pytest.skip("torch.distributed with gloo is not available", allow_module_level=True)
@@ -27,22 +28,6 @@ if not dist.is_available() or not dist.is_gloo_available():
 WORLD = 2
 N = 2000
 TIMEOUT_S = 120.0
-
-
-class Bucket:
-    """What the hook reads of a torch.distributed.GradBucket."""
-
-    def __init__(self, tensor, index=0, last=True):
-        self._t, self._i, self._last = tensor, index, last
-
-    def buffer(self):
-        return self._t
-
-    def index(self):
-        return self._i
-
-    def is_last(self):
-        return self._last
 
 
 def run(state, x, index=0):

@@ -12,18 +12,9 @@ torch = pytest.importorskip("torch")
 from vsaopt.errors import BackendError, CheckpointError, ConfigError, NonFiniteError, PhaseError, ShapeError  # noqa: E402
 from vsaopt.phase import DeterministicPhaseConfig, PhaseConfig  # noqa: E402
 from vsaopt.torch import PhaseAccelerator  # noqa: E402
+from test_torch_grad_buffer import _batch, _model, _state_bytes  # noqa: E402
 
 PRESETS = {"phase": PhaseConfig.risky_fixed(), "deterministic": DeterministicPhaseConfig.risky_fixed()}
-
-
-def _model(seed=0):
-    torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 2))
-
-
-def _batch(step):
-    g = torch.Generator().manual_seed(1000 + step)
-    return torch.randn(16, 6, generator=g), torch.randn(16, 2, generator=g)
 
 
 def _step(model, accel, opt, step, set_to_none=True):
@@ -41,11 +32,6 @@ def _step(model, accel, opt, step, set_to_none=True):
     opt.step()
     accel.end_step(loss)
     return str(info.phase)
-
-
-def _trainer_bytes(accel):
-    sd = accel.trainer.state_dict()
-    return sd["header"], {k: v.tobytes() for k, v in sd["arrays"].items()}
 
 
 # --- freezing ------------------------------------------------------------------------------------
@@ -118,10 +104,10 @@ def test_every_parameter_frozen_is_a_phase_error_and_changes_nothing():
     x, y = _batch(0)
     torch.nn.functional.mse_loss(model(x), y).backward()
     model.requires_grad_(False)
-    before = _trainer_bytes(accel)
+    before = _state_bytes(accel)
     with pytest.raises(PhaseError, match="trainable"):
         accel.record_gradients()
-    assert _trainer_bytes(accel) == before
+    assert _state_bytes(accel) == before
 
 
 # --- casts -------------------------------------------------------------------------------------
@@ -234,10 +220,10 @@ def test_a_resized_parameter_is_refused_and_the_step_stays_usable(new_size):
     old = p.data
     p.data = torch.randn(new_size)
     ((p * 2).sum() + q.sum()).backward()
-    before = _trainer_bytes(accel)
+    before = _state_bytes(accel)
     with pytest.raises(ShapeError, match="'w'"):
         accel.record_gradients()
-    assert _trainer_bytes(accel) == before
+    assert _state_bytes(accel) == before
     p.data, p.grad = old, torch.ones(1000)
     assert accel.record_gradients() is True
     accel.end_step(1.0)
@@ -316,10 +302,10 @@ def test_an_edited_state_is_refused_and_changes_nothing(edit):
     other_model, other = _trained_state()
     for _ in range(3):
         _step(other_model, other, torch.optim.SGD(other_model.parameters(), lr=0.05), 50)
-    before = (_trainer_bytes(other), other.skipped_nonfinite, other.state_dict()["present"])
+    before = (_state_bytes(other), other.skipped_nonfinite, other.state_dict()["present"])
     with pytest.raises(CheckpointError):
         other.load_state_dict(state)
-    assert (_trainer_bytes(other), other.skipped_nonfinite, other.state_dict()["present"]) == before
+    assert (_state_bytes(other), other.skipped_nonfinite, other.state_dict()["present"]) == before
 
 
 def test_an_inconsistent_state_with_a_recomputed_digest_is_refused():
@@ -340,5 +326,5 @@ def test_a_state_round_trips_through_torch_save(tmp_path):
     model2 = _model()
     other = PhaseAccelerator(model2, PRESETS["deterministic"], backend="numpy", skip_nonfinite=True)
     other.load_state_dict(torch.load(path, weights_only=True))
-    assert _trainer_bytes(other) == _trainer_bytes(accel)
+    assert _state_bytes(other) == _state_bytes(accel)
     assert np.array_equal(other.grad_buffer.flat.numpy().shape, accel.grad_buffer.flat.numpy().shape)
