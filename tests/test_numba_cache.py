@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -22,7 +23,9 @@ RUN_KERNEL = (
 
 def _run(env_dir):
     env = {**os.environ, "VSAOPT_CACHE_DIR": str(env_dir)}
-    return subprocess.run([sys.executable, "-c", RUN_KERNEL], env=env, capture_output=True, text=True, timeout=300, check=True)
+    # run outside the source tree, so the installed package (with its backends) is the one imported
+    return subprocess.run([sys.executable, "-c", RUN_KERNEL], env=env, capture_output=True, text=True, timeout=300, check=True,
+                          cwd=tempfile.gettempdir())
 
 
 def _package_cache_files():

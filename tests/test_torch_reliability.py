@@ -188,7 +188,7 @@ def test_skip_nonfinite_skips_a_prediction_that_overflows():
 # --- parameters that change shape, device or identity ------------------------------------------------
 
 
-def test_a_parameter_grown_after_begin_step_is_refused_not_hung():
+def test_a_parameter_grown_after_begin_step_is_refused_not_hung(tmp_path):
     # the shortest reproducer once looped forever inside a numba kernel: run it where a hang cannot stall the suite
     code = textwrap.dedent(
         """
@@ -207,7 +207,7 @@ def test_a_parameter_grown_after_begin_step_is_refused_not_hung():
             print("refused")
         """
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0 and out.stdout.strip() == "refused", out.stderr
 
 
