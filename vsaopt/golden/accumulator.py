@@ -131,7 +131,6 @@ def cases() -> list[dict]:
         "4-bit counts: 12 steps of mixed scales; the worst-case bound passes 7, the measured maximum does not: no halving",
         count_bits=4)
     acc([[sample_f32(6, seed=k)] for k in range(20)], "4-bit counts, threshold mode, odd length", stochastic=False, count_bits=4)
-    _headroom_cases(acc)
     acc([[np.array([1.0, np.nan], f32)]], "NaN is rejected")
     acc([[x], [x[:36]]], "a step with another shape is rejected")
     acc([[np.array([1, 2], np.int32)]], "integer gradients are rejected")
@@ -144,7 +143,6 @@ def cases() -> list[dict]:
     for s in (1, 5, 31, 32):
         ker("accum_rescale", f"counts rescaled by 2**-{s}", counts=c, shift=s, seed=3, stream=0x41435200, step=4, tensor=1)
     ker("accum_mean", "mean of counts", counts=c, unit=0.375, divisor=3.0)
-    _count_abs_max_cases(ker)
     ker("abs_sum_above", "masked |x| sum", x=sample_f32(9000, seed=42), threshold=0.2)
     ker("nibble_pack", "counts -8..7 packed two a byte, odd length", counts=np.array([-8, -7, -1, 0, 1, 6, 7], np.int8))
     ker("nibble_unpack", "every byte value", packed=np.arange(256, dtype=np.uint8), n=511)
@@ -153,6 +151,9 @@ def cases() -> list[dict]:
     ker("accum_add_stochastic", "int8 counts wrap: 127 + 1 = -128, -128 - 1 = 127 (p = 1 always keeps)",
         counts=edge, g=ones, inv_scale=1.0, seed=0, stream=0x41435155, step=0, tensor=0)
     ker("accum_add_threshold", "int8 counts wrap at the threshold kernel too", counts=edge, g=ones, threshold=0.5)
+    # version 7 (appended, so every earlier case keeps its tcId): the measured halving rule, count_abs_max, planted cases
+    _headroom_cases(acc)
+    _count_abs_max_cases(ker)
     _v7_cases(acc, ker)
     return out
 
