@@ -330,3 +330,14 @@ def test_an_interrupted_generation_leaves_no_vector_file(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert [p.name for p in golden.generate(tmp_path, ("pack",))] == ["pack_test.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pack_test.json"]
+
+
+def test_json_and_plot_may_not_name_one_file(tmp_path):
+    from click.testing import CliRunner
+
+    from vsaopt.cli.commands import cli
+
+    same = str(tmp_path / "out.png")
+    result = CliRunner().invoke(cli, ["train", "--steps", "3", "--hidden", "8", "--json", same, "--plot", same])
+    assert result.exit_code == 2 and "also given to another output option" in result.output
+    assert not (tmp_path / "out.png").exists()

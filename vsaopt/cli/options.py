@@ -253,6 +253,7 @@ def output_file(ctx: click.Context, param: click.Parameter | None, value: Path |
         return None
     if "\0" in str(value):
         raise click.BadParameter("the path contains a NUL byte", param=param)
+    _refuse_shared_output(ctx, param, value)
     try:
         info = os.stat(value)
     except FileNotFoundError:
@@ -270,6 +271,22 @@ def output_file(ctx: click.Context, param: click.Parameter | None, value: Path |
     elif not os.access(value, os.W_OK):
         raise click.BadParameter(f"{str(value)!r} is not writable", param=param)
     return value
+
+
+#: The output options of the commands; no two may name one file.
+_OUTPUTS = ("json_path", "plot_path", "report")
+
+
+def _refuse_shared_output(ctx: click.Context, param: click.Parameter | None, value: Path) -> None:
+    """A usage error when an output option already processed names the same file as ``value`` (one would overwrite the other)."""
+    mine = os.path.abspath(value)
+    for name in _OUTPUTS:
+        other = ctx.params.get(name) if ctx is not None else None
+        if param is not None and name == param.name or other is None:
+            continue
+        theirs = os.path.abspath(other)
+        if theirs == mine or (os.path.exists(mine) and os.path.exists(theirs) and os.path.samefile(mine, theirs)):
+            raise click.BadParameter(f"{str(value)!r} is also given to another output option", param=param)
 
 
 def _probe_new_name(path: Path, param: click.Parameter | None) -> None:
