@@ -59,7 +59,7 @@ def preset_trainer(preset: str, dims: int = MODEL_DIMENSIONS) -> Any:
     return cls([("g", (dims,))], config(), backend="numpy")
 
 
-def simulated_skip_share(preset: str, nu: float | Sequence[float], drift_angle: float | Sequence[float], steps: int,
+def simulated_skip_share(preset: str, nu: float | Sequence[float] | np.ndarray, drift_angle: float | Sequence[float] | np.ndarray, steps: int,
                          seed: int,
                          dims: int = MODEL_DIMENSIONS, stream: int = 0) -> float:
     """Share of ``steps`` steps the gated ``preset`` runs without a backward pass on the model's gradients.

@@ -12,7 +12,7 @@ import numpy as np
 from .._arrays import check_int, check_seed
 from .._grads import normalize_param_shapes, validate_gradients
 from ..backend import get_backend, is_device_array, to_host
-from ..errors import ConfigError, DTypeError
+from ..errors import DTypeError
 from .gate_model import PRESETS, expected_cosine, simulated_skip_share
 from .noise import estimate_noise_scale, noise_ratio
 from .result import Advice, BatchAdvice, ShareBand
@@ -258,22 +258,22 @@ def advise(
     trainer = _Trainer(source, update, v["n"], v["batch"], v["seed"])
     ladder = batch_ladder(v["batch"], v["n"])
     tick = _Progress(on_progress, v["rounds"] + len(ladder) * len(PRESETS))
-    rounds = _measure_rounds(source, trainer, v, tick)
-    late = min(v["rounds"] // 2, v["rounds"] - 2) if rounds.drift else 0  # trained: the later half is the run's state
-    noise = estimate_noise_scale(rounds.small_sq[late:], rounds.big_sq[late:], v["small"], v["small"] * v["factor"],
+    measured = _measure_rounds(source, trainer, v, tick)
+    late = min(v["rounds"] // 2, v["rounds"] - 2) if measured.drift else 0  # trained: the later half is the run's state
+    noise = estimate_noise_scale(measured.small_sq[late:], measured.big_sq[late:], v["small"], v["small"] * v["factor"],
                                  seed=v["seed"])
-    drift = np.array(rounds.drift)
-    angle = _drift_band(drift, v["seed"]) if rounds.drift else (0.0, 0.0, 0.0)
-    schedule = _Schedule(rounds, v, noise, angle)
+    drift = np.array(measured.drift)
+    angle = _drift_band(drift, v["seed"]) if measured.drift else (0.0, 0.0, 0.0)
+    schedule = _Schedule(measured, v, noise, angle)
     rows = [_batch_advice(b, v["n"], schedule, v["seed"], tick) for b in ladder]
     rho = float(np.mean(trainer.cosines)) if trainer.cosines else None
     measurement = {"small_batch": v["small"], "big_batch": v["small"] * v["factor"], "rounds": v["rounds"],
-                   "round_steps": rounds.steps, "training_steps": trainer.steps, "gradient_evaluations": source.calls,
-                   "samples_evaluated": source.samples, "drift_measured": bool(rounds.drift),
+                   "round_steps": measured.steps, "training_steps": trainer.steps, "gradient_evaluations": source.calls,
+                   "samples_evaluated": source.samples, "drift_measured": bool(measured.drift),
                    "noise_scale_per_round": [None if math.isinf(x) else x for x in schedule.noise_scales],
                    "drift_angle_per_round": schedule.angles}
     return Advice(v["batch"], v["n"], v["run_steps"], v["seed"], noise, rho, _rho_noise_scale(rho, v["batch"]),
-                  [float(c) for c in drift.mean(axis=0)] if rounds.drift else [], angle, rows, measurement)
+                  [float(c) for c in drift.mean(axis=0)] if measured.drift else [], angle, rows, measurement)
 
 
 class _Progress:

@@ -88,11 +88,10 @@ def _torch_advice(dataset: str, batch_size: int | None, hidden: tuple[int, ...],
         for a, b in zip(sizes[:-1], sizes[1:]):
             layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
         model = torch.nn.Sequential(*layers[:-1])
-    if data.is_regression:
-        def loss_fn(out: Any, target: Any) -> Any:
+    def loss_fn(out: Any, target: Any) -> Any:
+        if data.is_regression:
             return torch.nn.functional.mse_loss(out.squeeze(1), target)
-    else:
-        loss_fn = torch.nn.functional.cross_entropy
+        return torch.nn.functional.cross_entropy(out, target)
     batch = int(x.shape[0]) if batch_size is None else batch_size
     return advise(model, loss_fn, (x, y), batch, lr=lr, momentum=momentum, seed=seed, on_progress=on_progress,
                   **options)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .options import POSITIVE, SEED, FiniteFloat, SafePath, output_file, wide_console_width, write_atomic
@@ -93,7 +93,7 @@ def conform(families: tuple[str, ...], ops: tuple[str, ...], max_examples: int |
     examples = DEFAULT_MAX_EXAMPLES if max_examples is None else max_examples
     with Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_start(name: str) -> None:
             tasks[name] = progress.add_task(name, total=examples)

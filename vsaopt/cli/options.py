@@ -402,7 +402,7 @@ def plot_file(ctx: click.Context, param: click.Parameter | None, value: Path | N
     return value
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     """Write a file through ``write(temporary path)`` and rename it to ``path``: never a partial file, even on Ctrl-C.
 
     A device or pipe (``/dev/stdout``) is written in place.
@@ -447,7 +447,7 @@ def _new_file_mode(path: Path) -> int:
 
 
 def write_outputs(console: Any, json_path: Path | None, json_text: Callable[[], str], plot_path: Path | None,
-                  write_plot: Callable[[Path], None]) -> None:
+                  write_plot: Callable[[Path], object]) -> None:
     """Write a run's JSON (``json_text()``) and its plot (``write_plot(path)``) where asked, saying each on ``console``.
 
     Raises

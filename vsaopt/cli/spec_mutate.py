@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 from pathlib import Path
 
@@ -42,24 +44,24 @@ def _family_table(family: str, results: list) -> Table:
     return table
 
 
-def summarise(results: list) -> dict[str, dict[str, object]]:
+def summarise(results: list) -> dict[str, dict[str, Any]]:
     """Per family: catalogue size, killed, equivalent, survivors, killed by one case only, kill rate of the non-equivalent."""
-    out: dict[str, dict[str, object]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for r in results:
         fam = out.setdefault(r.mutation.family, {"mutations": 0, "killed": 0, "equivalent": 0, "survivors": [],
                                                   "killed_once": []})
-        fam["mutations"] += 1  # type: ignore[operator]
+        fam["mutations"] += 1
         if r.status == "equivalent":
-            fam["equivalent"] += 1  # type: ignore[operator]
+            fam["equivalent"] += 1
         elif r.status == "killed":
-            fam["killed"] += 1  # type: ignore[operator]
+            fam["killed"] += 1
             if len(r.killed_by) == 1:
-                fam["killed_once"].append(r.mutation.name)  # type: ignore[union-attr]
+                fam["killed_once"].append(r.mutation.name)
         else:
-            fam["survivors"].append(r.mutation.name)  # type: ignore[union-attr]
+            fam["survivors"].append(r.mutation.name)
     for fam in out.values():
-        live = fam["mutations"] - fam["equivalent"]  # type: ignore[operator]
-        fam["kill_rate"] = 1.0 if live == 0 else fam["killed"] / live  # type: ignore[operator]
+        live = fam["mutations"] - fam["equivalent"]
+        fam["kill_rate"] = 1.0 if live == 0 else fam["killed"] / live
     return out
 
 

@@ -548,7 +548,7 @@ def _residual_threshold_cases(run: Any, data_seed: int = 31, n: int = 3) -> list
     from ..phase import DeterministicPhaseConfig, DeterministicPhaseTrainer
 
     grads, losses = _noisy_grads(40, n, data_seed, 0.3), _series("flat", 40)
-    base = dict(warmup_steps=4, full_steps=2, predict_steps=12, correct_every=6, adaptive_phases=False)
+    base: dict[str, Any] = dict(warmup_steps=4, full_steps=2, predict_steps=12, correct_every=6, adaptive_phases=False)
     probe = DeterministicPhaseTrainer([("g", (n,))], DeterministicPhaseConfig(residual_threshold=1e30, **base), backend="numpy")
     peak = 0.0
     for step in range(40):
@@ -600,11 +600,11 @@ def _kernel_cases() -> list[dict]:
                 "1 + odd * 2**-24 for odd from 161: the sums times the float64 reciprocal of det 14",
                 "inputs": {"history": _midpoint_rows(161), "steps": np.array([0, 1, 3], dtype=np.int64), "decay": 1.0}})
     for i, j in ((0, 2), (1, 3)):
-        a, b = cosine_midpoint_pair(i, j)
+        u, v = cosine_midpoint_pair(i, j)
         out.append({"op": "cosine", "comment": f"|a|^2 = |b|^2 = 2 and a.b / 2 an odd multiple of 2**-25 "
                     f"(b: entries {i}, {j} of a swapped): the exact cosine is a float32 midpoint; dot / (sqrt(A) * "
                     "sqrt(B)) rounds below it (sqrt(A * B) would be exact and round the tie to even, up)",
-                    "inputs": {"a": a, "b": b}})
+                    "inputs": {"a": u, "b": v}})
     return out
 
 

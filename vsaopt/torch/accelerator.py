@@ -624,7 +624,7 @@ class PhaseAccelerator:
         if state["sha256"] != _outer_digest(state):
             raise CheckpointError("state dict: digest mismatch (the accelerator's fields were edited or corrupted)")
         head = inner["header"]
-        counters = head.get("state") if isinstance(head.get("state"), dict) else {}
+        counters: dict = head["state"] if isinstance(head.get("state"), dict) else {}
         steps = counters.get("total_step")
         in_step, recorded = counters.get("in_step"), counters.get("recorded")
         if not (isinstance(steps, int) and isinstance(in_step, bool) and isinstance(recorded, bool)):

@@ -122,7 +122,8 @@ def advise(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], data: A
         return float(loss.detach()), grads
 
     def update(_: Any) -> None:  # the gradients of the last call are still in p.grad
-        opt.step()
+        if opt is not None:
+            opt.step()
 
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed % 2**63)

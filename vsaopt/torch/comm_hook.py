@@ -234,7 +234,7 @@ class TernaryCommState(Checkpointable):
         self._agreed_group: Any = None
         # ids of the parameters of the model served: gathered during the first step, then fixed (see _check_model)
         self._model_params: set[int] = set()
-        self._model_known = False
+        self._model_known: bool = False
         self.reset_stats()
 
     def reset_stats(self) -> None:

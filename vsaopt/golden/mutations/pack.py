@@ -68,8 +68,8 @@ def pack_2bit_no_range_check(orig: Any) -> Any:
         n = -(-trits.size // 4)
         codes = np.zeros(n * 4, np.int32)
         codes[: trits.size] = np.where(c == 3, 2, c)
-        codes = codes.reshape(n, 4)
-        return (codes[:, 0] | (codes[:, 1] << 2) | (codes[:, 2] << 4) | (codes[:, 3] << 6)).astype(np.uint8), True
+        q = codes.reshape(n, 4)
+        return (q[:, 0] | (q[:, 1] << 2) | (q[:, 2] << 4) | (q[:, 3] << 6)).astype(np.uint8), True
 
     return pack_2bit
 
