@@ -18,25 +18,9 @@ from vsaopt.cli.commands import cli
 from vsaopt.cli.train import DATASET_SHAPES, check_model_fits, parameter_count
 from vsaopt.errors import ConfigError, SpecError
 
-
-class Reached(Exception):
-    """Raised by the stand-in of a long-running function: the command got past its checks."""
+from test_cli_inputs import Reached, _stop, no_training  # noqa: F401  (fixture)
 
 
-def _stop(*args, **kwargs):
-    raise Reached
-
-
-@pytest.fixture
-def no_training(monkeypatch):
-    calls = []
-
-    def run_training(*args, **kwargs):
-        calls.append(args)
-        raise Reached
-
-    monkeypatch.setattr(vsaopt.train, "run_training", run_training)
-    return calls
 
 
 def _one_line_error(result, *words, code=2):

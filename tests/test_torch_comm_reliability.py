@@ -20,7 +20,7 @@ from vsaopt.checkpoint import frame  # noqa: E402
 from vsaopt.errors import BackendError, CheckpointError, ConfigError, DTypeError, ShapeError  # noqa: E402
 from vsaopt.torch import comm_hook  # noqa: E402
 from vsaopt.torch.comm_hook import MAX_BUCKETS, PROTOCOL_VERSION, TernaryCommState, ternary_comm_hook  # noqa: E402
-from test_torch_comm_hook import Bucket  # noqa: E402
+from test_torch_comm_hook import Bucket, group  # noqa: E402, F401  (group: the one-rank gloo fixture)
 
 if not dist.is_available() or not dist.is_gloo_available():
     pytest.skip("torch.distributed with gloo is not available", allow_module_level=True)
@@ -59,16 +59,6 @@ def reframe(saved, edit_header=None, arrays=None):
     return frame(header["kind"], fields, saved["arrays"] if arrays is None else arrays)
 
 
-@pytest.fixture(scope="module")
-def group(tmp_path_factory):
-    if dist.is_initialized():
-        pytest.skip("a default process group already exists in this process")
-    store = tmp_path_factory.mktemp("pg") / "store"
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=0, world_size=1)
-    try:
-        yield dist.group.WORLD
-    finally:
-        dist.destroy_process_group()
 
 
 @pytest.fixture
