@@ -27,7 +27,7 @@ __all__ = ["OPS", "cases"]
 def _run(be: Any, trainer: Any, losses: np.ndarray, grads: np.ndarray, correct: bool) -> dict:
     xp = be.xp
     steps = losses.shape[0]
-    phases, phase_steps, cycles, changed = [], [], [], []
+    phases, phase_steps, cycles, changed, records = [], [], [], [], []
     predictions, corrected = [], []
     telemetry: list[Any] = []  # after each real step
     for step in range(steps):
@@ -36,6 +36,7 @@ def _run(be: Any, trainer: Any, losses: np.ndarray, grads: np.ndarray, correct: 
         phase_steps.append(info.phase_step)
         cycles.append(info.cycle)
         changed.append(info.phase_changed)
+        records.append(info.records)
         if info.needs_backward:
             g = xp.asarray(grads[step])
             trainer.record_full_gradients({"g": g})
@@ -53,6 +54,7 @@ def _run(be: Any, trainer: Any, losses: np.ndarray, grads: np.ndarray, correct: 
         "phase_steps": np.array(phase_steps, dtype=np.int64),
         "cycles": np.array(cycles, dtype=np.int64),
         "phase_changed": np.array(changed, dtype=np.uint8),
+        "records": np.array(records, dtype=np.uint8),
         "predictions": np.array(predictions, dtype=np.float32).reshape(-1, n),
         "corrected": np.array(corrected, dtype=np.float32).reshape(-1, n),
         "speedup": np.float32(trainer.speedup_ratio),
@@ -425,6 +427,7 @@ def cases() -> list[dict]:
                 "inputs": {**{k: a[:40] for k, a in rs.items()}, "dt": 1.0, "w": 1.0, "decay": 0.5,
                            "bounds": np.array([0, 30, 20, 40], dtype=np.int64)}})
     out.extend(_v7_cases())
+    out.extend(_v8_cases())
     return out
 
 
@@ -622,3 +625,80 @@ def _midpoint_rows(first: int = 1) -> np.ndarray:
         m = 1.0 + j * 2.0**-24
         cols.append((g0, float(np.float32((14 * m - 13 + 2 * g0) / 3)), 1.0))
     return np.array(cols, dtype=np.float32).T.copy()
+
+
+# --- spec v8: dormant measurement (section 11) ------------------------------------------------------------------------
+
+def _stretch_grads(n: int, seed: int, stretches: list[tuple[int, float]]) -> np.ndarray:
+    """One fixed direction plus noise: ``stretches`` of ``(steps, noise scale)`` in order (loud: the gate closes)."""
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal(n)
+    scale = np.concatenate([np.full(k, s) for k, s in stretches])[:, None]
+    return (base[None, :] + scale * rng.standard_normal((scale.shape[0], n))).astype(np.float32)
+
+
+def _measured_steps(config: Any, grads: np.ndarray) -> list[int]:
+    """The steps whose record the reference measures (recorded real steps that are not a dormant sample's primes)."""
+    from ..backend import get_backend
+    from ..phase import PhaseTrainer
+
+    trainer = PhaseTrainer([("g", (grads.shape[1],))], config, backend=get_backend("numpy"))
+    out = []
+    for step in range(grads.shape[0]):
+        info = trainer.begin_step()
+        if info.needs_backward:
+            measured = info.records and not trainer._monitor.dormancy.priming
+            trainer.record_full_gradients({"g": grads[step]})
+            if measured:
+                out.append(step)
+        else:
+            trainer.get_predicted_gradients()
+        trainer.end_step(1.0)
+    return out
+
+
+def _v8_cases() -> list[dict]:
+    """Spec v8 schedule cases: dormant measurement while the gate stays closed."""
+    from ..phase import DeterministicPhaseConfig, GateConfig, PhaseConfig, PredictionConfig
+
+    out: list[dict] = []
+    n = 16
+
+    def run(op: str, comment: str, config: Any, grads: np.ndarray) -> None:
+        obj = config if isinstance(config, dict) else config.to_dict()
+        losses = _series("flat", grads.shape[0])
+        out.append({"op": op, "comment": comment, "inputs": {"config": obj, "losses": losses, "grads": grads}})
+
+    loud_then_quiet = _stretch_grads(n, 60, [(150, 3.0), (110, 0.02)])
+    run("phase_trainer_run", "recommended preset, 150 noisy steps then predictable ones: dormant after 8 closed measurements, "
+        "gaps 8, 16, 32, 64, 64 (one priming record each, history_size 1), woken by a sample whose cosine alone opens the "
+        "gate, reopened as the average recovers", PhaseConfig.recommended(), loud_then_quiet)
+    run("deterministic_trainer_run", "recommended preset, 150 noisy steps then predictable ones: samples of 4 priming "
+        "records (history_window + 2) and one measured", DeterministicPhaseConfig.recommended(), loud_then_quiet)
+    gate = GateConfig(enabled=True, min_samples=2, dormant_after=3, dormant_max_gap=5)
+    run("phase_trainer_run", "history_size 3, momentum 0.5: 2 priming records (min(history_size, 2)); dormant_after 3, gaps "
+        "3, 5, 5 (capped by dormant_max_gap); CORRECT steps measure too; open, closed, open, closed",
+        PhaseConfig(full_steps=2, predict_steps=6, correct_every=2, adaptive_phases=False,
+                    prediction_config=PredictionConfig(history_size=3, momentum=0.5), gate=gate),
+        _stretch_grads(n, 61, [(30, 0.05), (50, 3.0), (30, 0.05), (40, 3.0)]))
+    run("deterministic_trainer_run", "warmup_steps 10 > dormant_after 1: warmup records measure no prediction and do not "
+        "count; dormant_max_gap 1: every other real step recorded in samples of history_window + 2 = 3 primes and one measured",
+        DeterministicPhaseConfig(warmup_steps=10, full_steps=1, predict_steps=4, correct_every=5, history_window=1,
+                                 adaptive_phases=False, gate=GateConfig(enabled=True, min_samples=1, dormant_after=1,
+                                                                        dormant_max_gap=1)),
+        _stretch_grads(n, 62, [(60, 3.0), (30, 0.02)]))
+    wake = PhaseConfig(full_steps=1, predict_steps=4, correct_every=5, adaptive_phases=False,
+                       prediction_config=PredictionConfig(history_size=1, momentum=0.0),
+                       gate=GateConfig(enabled=True, safety=2.0, dormant_after=6, dormant_max_gap=4))
+    planted = _stretch_grads(n, 63, [(120, 3.0)])
+    measured = _measured_steps(wake, planted)
+    hit = [t for s, t in zip(measured, measured[1:]) if t - s > 1][1]  # the second dormant sample's measured step
+    planted[hit] = planted[hit - 1]  # cosine 1 with the primed record: wakes; the average (about 0.2) keeps the gate closed
+    run("phase_trainer_run", f"dormant_after 6 > dormant_max_gap 4: every gap is 4; step {hit} repeats its primed gradient "
+        "(cosine 1 alone would open the gate): awake with the gate still closed, then 6 more closed measurements before "
+        "the next gap", wake, planted)
+    base = PhaseConfig.recommended().to_dict()
+    for field, value in (("dormant_after", -1), ("dormant_max_gap", 0)):
+        run("phase_trainer_run", f"gate.{field} = {value} is a ConfigError",
+            {**base, "gate": {**base["gate"], field: value}}, _stretch_grads(2, 64, [(3, 1.0)]))
+    return out

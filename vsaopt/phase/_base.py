@@ -67,6 +67,11 @@ class TrainerBase(Checkpointable):
         return self._recorded or self._predicted
 
     @property
+    def step_records(self) -> bool:
+        """Whether the step in progress records its real gradients (``StepInfo.records``: not on PREDICT or dormant steps)."""
+        return self._in_step and self.needs_backward() and not self._unrecorded
+
+    @property
     def backend(self) -> Any:
         """The resolved backend."""
         return self._be
@@ -152,8 +157,10 @@ class TrainerBase(Checkpointable):
         if changed:
             self._enter(nxt)
         self._in_step, self._recorded, self._predicted = True, False, False
-        return StepInfo(self._phase, self._phase_step, self._total_step, self._cycle, changed, self.needs_backward(),
-                        self._monitor.telemetry)
+        backward = self.needs_backward()
+        self._unrecorded = backward and not self._monitor.dormancy.records
+        return StepInfo(self._phase, self._phase_step, self._total_step, self._cycle, changed, backward,
+                        self._monitor.telemetry, records=backward and not self._unrecorded)
 
     def _initial_predict_len(self) -> int:
         """The configured PREDICT length; 0 for a gated schedule until its first measurements allow more."""
@@ -178,15 +185,24 @@ class TrainerBase(Checkpointable):
         self.require_backward("record_full_gradients")
         if batch_size is not None:
             check_int(batch_size, "batch_size", 1, 2**62)
+        if self._unrecorded:  # a dormant step (section 11): the gradients are not read
+            self._recorded = True
+            return
         be, lay, p = self._be, self._layout, self._predictor
         pieces = lay.pieces(gradients, be, "gradients")
-        previous = p.newest_flat()
-        in_record = p.record_measures_prediction(correct)
-        own_prediction = None if p.prediction_is_newest or in_record else p.prediction_operand()
+        priming = self._monitor.dormancy.priming  # a dormant sample's record that refills the history, unmeasured
+        previous = None if priming else p.newest_flat()
+        in_record = not priming and p.record_measures_prediction(correct)
+        own_prediction = None if priming or p.prediction_is_newest or in_record else p.prediction_operand()
         flat = p.scratch_row()  # written now, kept by the predictor only if every check passes
         g2, d_prev, d_pred, p2 = be.gather_stats(pieces, flat, previous, own_prediction)
         if not math.isfinite(g2):
             lay.raise_non_finite(flat, be, "gradients")
+        if priming:
+            self._record_flat(flat, correct, math.sqrt(g2) * SUMSQ_SLACK)
+            self._recorded = True
+            self._monitor.prime(g2)
+            return
         prev2 = 0.0 if previous is None else self._monitor.previous_sumsq(previous)
         if p.prediction_is_newest:
             d_pred, p2 = d_prev, prev2
@@ -229,6 +245,7 @@ class TrainerBase(Checkpointable):
         self._in_step = False
         self._recorded = False
         self._predicted = False
+        self._unrecorded = False  # this step is a dormant one: its gradients are not recorded
         self._recent: deque[np.float32] = deque(maxlen=RECENT_LOSSES)
         self._phase = next(iter(self._PHASES))
         self._phase_step = 0
@@ -260,10 +277,12 @@ class TrainerBase(Checkpointable):
         if v is not None:
             self._recent.append(v)
             self._record_loss(v)
+        if self._unrecorded:
+            self._monitor.dormancy.skipped()
         self._taken[self._phase] += 1
         self._phase_step += 1
         self._total_step += 1
-        self._in_step, self._recorded, self._predicted = False, False, False
+        self._in_step, self._recorded, self._predicted, self._unrecorded = False, False, False, False
 
     # --- step protocol -------------------------------------------------------------
 
@@ -331,6 +350,7 @@ class TrainerBase(Checkpointable):
             "in_step": self._in_step,
             "recorded": self._recorded,
             "predicted": self._predicted,
+            "unrecorded": self._unrecorded,
         }
         arrays = {"recent_losses": np.array(list(self._recent), dtype=np.float32)}
         self.nest("telemetry", self._monitor, header, arrays)
@@ -354,10 +374,12 @@ class TrainerBase(Checkpointable):
         predict_len = f.integer("predict_len", *predict_range)
         taken = f.counts("taken", self._PHASES)
         in_step, recorded, predicted = f.boolean("in_step"), f.boolean("recorded"), f.boolean("predicted")
+        unrecorded = f.boolean("unrecorded") if "unrecorded" in f.header else False
         recent = f.f32_list("recent_losses", RECENT_LOSSES)
         f.require(sum(taken.values()) == total, "phase counters do not add up to total_step")
         f.require(not recorded or (in_step and phase in self._BACKWARD), "gradients recorded outside a backward step")
         f.require(not predicted or (in_step and phase in self._PREDICTING), "gradients predicted outside a PREDICT step")
+        f.require(not unrecorded or (in_step and phase in self._BACKWARD), "a dormant step outside a backward step")
         install_monitor = self._monitor.import_state(f.sub("telemetry"), total, predict_range[1])
 
         def install() -> None:
@@ -365,7 +387,7 @@ class TrainerBase(Checkpointable):
             self._phase, self._phase_step, self._total_step, self._cycle = phase, phase_step, total, cycle
             self._full_len, self._predict_len = full_len, predict_len
             self._taken = taken
-            self._in_step, self._recorded, self._predicted = in_step, recorded, predicted
+            self._in_step, self._recorded, self._predicted, self._unrecorded = in_step, recorded, predicted, unrecorded
             self._recent = deque(recent, maxlen=RECENT_LOSSES)
 
         return install

@@ -63,6 +63,15 @@ class GateConfig(ConfigBase):
     scale is ``B_noise = B (1 - q) / q`` (McCandlish et al., 2018), and the rule
     keeps ``B / (k + 1) >= s B_noise``.  ``k = 0`` means FULL steps.
 
+    Dormant measurement (``dormant_after > 0``): once ``dormant_after``
+    measurements in a row gave ``k = 0``, measuring every real step buys
+    nothing.  The trainer then leaves runs of real steps unrecorded (their
+    gradients are not read at all), ``dormant_after`` steps long at first and
+    twice as long after each sample that still gives ``k = 0``, up to
+    ``dormant_max_gap``.  After each run, a sample of consecutive real steps is
+    recorded: the first ones refill the history the prediction reads, the last
+    one is measured.  A measurement with ``k > 0`` ends the dormancy.
+
     Attributes
     ----------
     enabled : bool
@@ -73,6 +82,11 @@ class GateConfig(ConfigBase):
         Weight of the old average in ``Q`` (and in the telemetry's ``rho``).
     min_samples : int >= 1
         Prediction measurements needed before the first PREDICT step.
+    dormant_after : int >= 0
+        Measurements in a row with budget 0 before real steps go unrecorded
+        (also the first run of unrecorded steps); 0: record every real step.
+    dormant_max_gap : int >= 1
+        The longest run of unrecorded real steps.
 
     Examples
     --------
@@ -88,6 +102,8 @@ class GateConfig(ConfigBase):
     safety: float = 1.0
     ema_decay: float = 0.8
     min_samples: int = 3
+    dormant_after: int = 0
+    dormant_max_gap: int = 64
 
     def _validate(self) -> None:
         check_bool(self.enabled, "enabled")
@@ -96,6 +112,13 @@ class GateConfig(ConfigBase):
         if self.ema_decay >= 1.0:
             raise ConfigError(f"ema_decay: expected a finite number in [0.0, 1.0), got {self.ema_decay!r}")
         _count(self.min_samples, "min_samples", 1)
+        _count(self.dormant_after, "dormant_after")
+        _count(self.dormant_max_gap, "dormant_max_gap", 1)
+
+
+def _recommended_gate() -> GateConfig:
+    """The gate of both ``recommended()`` presets: safety 2, dormant after 8 closed measurements, gaps up to 64 steps."""
+    return GateConfig(enabled=True, safety=2.0, dormant_after=8, dormant_max_gap=64)
 
 
 def _check_gate(config: PhaseConfig | DeterministicPhaseConfig) -> None:
@@ -210,7 +233,7 @@ class PhaseConfig(ConfigBase):
     def recommended(cls) -> PhaseConfig:
         """Safe preset (``vsaopt train`` default): reuse the last real gradient only while the gate measures it predictable.
 
-        - ``gate=GateConfig(enabled=True, safety=2.0)``: after every real step
+        - ``gate=GateConfig(enabled=True, safety=2.0, ...)``: after every real step
           the next PREDICT run gets ``k`` steps from the measured prediction
           cosine (:class:`GateConfig`); where consecutive gradients are nearly
           uncorrelated (small batches at a tuned learning rate) ``k`` is 0 and
@@ -218,7 +241,10 @@ class PhaseConfig(ConfigBase):
           (large or full batches) up to ``predict_steps = 4`` steps reuse it.
           A safety of 2 needs a cosine of 0.8 before the first reuse; it lost
           no more than safety 1 on the settings tried and saved somewhat fewer
-          backward passes (``docs/training.md``).
+          backward passes (``docs/training.md``).  ``dormant_after=8``,
+          ``dormant_max_gap=64``: after 8 closed measurements in a row only
+          samples of two real steps are recorded, 8 to 64 steps apart, so a
+          closed gate costs almost nothing.
         - ``prediction_config.momentum=0.0, history_size=1``: the prediction is
           the last real gradient; the crate's ``g1 + 0.9 (g1 - g0)`` carries
           ``1.9**2 + 0.9**2 = 4.4`` times the mini-batch noise of one gradient.
@@ -237,7 +263,7 @@ class PhaseConfig(ConfigBase):
         False
         """
         return cls(full_steps=1, predict_steps=4, correct_every=5, adaptive_phases=False,
-                   prediction_config=PredictionConfig(history_size=1, momentum=0.0), gate=GateConfig(enabled=True, safety=2.0))
+                   prediction_config=PredictionConfig(history_size=1, momentum=0.0), gate=_recommended_gate())
 
     @classmethod
     def risky_fixed(cls) -> PhaseConfig:
@@ -435,8 +461,10 @@ class DeterministicPhaseConfig(ConfigBase):
     def recommended(cls) -> DeterministicPhaseConfig:
         """Safe preset (``vsaopt train`` default): short extrapolations of a short least-squares fit, as long as the gate allows.
 
-        - ``gate=GateConfig(enabled=True, safety=2.0)``: as for :meth:`PhaseConfig.recommended`;
-          the gate reads the cosine of the fit's prediction with each real gradient.
+        - ``gate=GateConfig(enabled=True, safety=2.0, dormant_after=8, dormant_max_gap=64)``:
+          as for :meth:`PhaseConfig.recommended`; the gate reads the cosine of
+          the fit's prediction with each real gradient, and a dormant sample is
+          five real steps (four refill the fit's window).
         - ``predict_steps=4`` (the longest PREDICT run, also the prediction
           horizon), ``full_steps=1``, ``correct_every=5`` (> ``predict_steps``).
         - ``history_window=2`` and ``warmup_steps=4``: the fit reads four
@@ -453,7 +481,7 @@ class DeterministicPhaseConfig(ConfigBase):
         20
         """
         return cls(warmup_steps=4, full_steps=1, predict_steps=4, correct_every=5, history_window=2, adaptive_phases=False,
-                   gate=GateConfig(enabled=True, safety=2.0))
+                   gate=_recommended_gate())
 
     @classmethod
     def risky_fixed(cls) -> DeterministicPhaseConfig:

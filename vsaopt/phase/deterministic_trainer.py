@@ -75,7 +75,7 @@ class DeterministicPhaseTrainer(TrainerBase):
         self._be = resolve_backend(backend)
         self._predictor = DeterministicPredictor(self._layout.pairs, config.predictor_config(), self._be)
         self._history = LossHistory(config.loss_history_config) if config.track_loss_history else None
-        self._monitor = PredictionMonitor(config.gate, self._be)
+        self._monitor = PredictionMonitor(config.gate, self._be, primes=config.history_window + 2)
         self._reset_counters()
 
     def _reset_counters(self) -> None:

@@ -80,7 +80,7 @@ class PhaseTrainer(TrainerBase):
         self._predictor = GradientPredictor(self._layout.pairs, config.prediction_config, self._be)
         self._ternary: Any = None
         self._vsa: Any = None
-        self._monitor = PredictionMonitor(config.gate, self._be)
+        self._monitor = PredictionMonitor(config.gate, self._be, primes=min(config.prediction_config.history_size, 2))
         self._full_len = config.full_steps
         self._predict_len = self._initial_predict_len()
         self._reset_counters()

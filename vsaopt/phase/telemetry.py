@@ -21,6 +21,7 @@ import numpy as np
 from ..checkpoint import Fields
 from ._scalar import F32
 from .configs import GateConfig
+from .dormancy import DormantSampler
 from .types import PredictionTelemetry
 
 __all__ = ["PredictionMonitor", "RealGradientSums", "spec_cosine", "flat_cosine", "squared_norm", "gate_budget"]
@@ -111,11 +112,14 @@ class PredictionMonitor:
         Its ``ema_decay`` weights both averages; the rest is the gate's.
     backend : Backend
         Runs the spec'd sums.
+    primes : int >= 1
+        Records the trainer's prediction reads: the unmeasured records of a dormant sample.
     """
 
-    def __init__(self, config: GateConfig, backend: Any) -> None:
+    def __init__(self, config: GateConfig, backend: Any, primes: int = 1) -> None:
         self.config = config
         self._be = backend
+        self.dormancy = DormantSampler(config, primes)
         d = F32(config.ema_decay)
         self._decay, self._weight = d, F32(1.0 - float(d))
         self.reset()
@@ -129,6 +133,7 @@ class PredictionMonitor:
         self._batch: int | None = None
         self._budget = 0
         self._record = PredictionTelemetry()
+        self.dormancy.reset()
 
     @property
     def samples(self) -> int:
@@ -161,6 +166,11 @@ class PredictionMonitor:
         """``S(previous*previous)``: kept from the last measurement (its ``G``), computed only when none is kept."""
         return squared_norm(self._be, previous) if self._prev_sumsq is None else self._prev_sumsq
 
+    def prime(self, real_sumsq: float) -> None:
+        """A dormant sample's unmeasured record: only its ``|g|^2`` is kept, as the next measurement's ``A``."""
+        self._prev_sumsq = real_sumsq
+        self.dormancy.primed()
+
     def measure(self, sums: RealGradientSums, *, step: int, batch_size: int | None, cap: int) -> int:
         """Measure one real gradient from its spec'd sums; returns the PREDICT budget (the gate's when enabled, else ``cap``)."""
         g2 = sums.real_sumsq
@@ -182,6 +192,9 @@ class PredictionMonitor:
         self._batch = batch_size
         if self.config.enabled:
             cap = gate_budget(v["quality"], v["prediction_cosine"], self._samples, self.config, cap)
+            if sums.dot_predicted is not None:
+                last = v["prediction_cosine"]
+                self.dormancy.after_measurement(cap > 0 or gate_budget(last, last, self._samples, self.config, 1) > 0)
         self._budget = cap
         self._record = self._make_record()
         return cap
@@ -190,7 +203,8 @@ class PredictionMonitor:
 
     def export_state(self) -> tuple[dict, dict]:
         """``(header, arrays)``: counters, batch size, budget; the float32 values (NaN: none) and ``|previous|^2``."""
-        header = {"step": self._step, "samples": self._samples, "batch_size": self._batch or 0, "budget": self._budget}
+        header = {"step": self._step, "samples": self._samples, "batch_size": self._batch or 0, "budget": self._budget,
+                  "dormancy": self.dormancy.export_state()}
         values = np.array([np.nan if self._values[k] is None else self._values[k] for k in _VALUES], dtype=np.float32)
         prev = np.array(np.nan if self._prev_sumsq is None else self._prev_sumsq, dtype=np.float64)
         return header, {"values": values, "prev_sumsq": prev}
@@ -208,6 +222,7 @@ class PredictionMonitor:
         f.require(np.isnan(values[1]) or 0.0 <= values[1] < np.inf, "norm ratio negative or infinite")
         f.require(math.isnan(prev) or 0.0 <= prev < math.inf, "|previous|^2 negative or infinite")
         f.require((step == -1) == (math.isnan(prev)), "|previous|^2 exists exactly when a step was measured")
+        install_dormancy = self.dormancy.import_state(f.sub("dormancy")) if "dormancy" in f.header else self.dormancy.reset
 
         def install() -> None:
             self._step, self._samples, self._budget = step, samples, budget
@@ -215,5 +230,6 @@ class PredictionMonitor:
             self._values = {k: None if np.isnan(x) else F32(x) for k, x in zip(_VALUES, values)}
             self._prev_sumsq = None if math.isnan(prev) else prev
             self._record = self._make_record()
+            install_dormancy()
 
         return install

@@ -130,7 +130,13 @@ class StepInfo:
     needs_backward : bool
         The step needs real gradients (FULL, CORRECT, WARMUP).
     telemetry : PredictionTelemetry or None
-        The prediction telemetry as of the last real-gradient step.
+        The prediction telemetry as of the last measured real-gradient step.
+    records : bool
+        The step records its real gradients: ``needs_backward``, except on a
+        dormant step of a closed gate (:class:`~vsaopt.phase.GateConfig`),
+        where the trainer does not read them (``record_full_gradients`` may be
+        called and does nothing) and the backward pass's gradients are used as
+        they are.
     """
 
     phase: Any
@@ -140,6 +146,7 @@ class StepInfo:
     phase_changed: bool
     needs_backward: bool
     telemetry: PredictionTelemetry | None = None
+    records: bool = False
 
     def to_dict(self) -> dict:
         """JSON-ready dict (the phase by name)."""

@@ -89,6 +89,12 @@ class PhaseAccelerator:
     and sparse gradients raise :class:`~vsaopt.errors.DTypeError`.  All
     parameters must be on one device.
 
+    While a gated config's gate stays closed, measuring every backward step
+    buys nothing: with ``GateConfig.dormant_after`` (the ``recommended()``
+    presets) most backward steps become *dormant* (``StepInfo.records``
+    False), and :meth:`record_gradients` then reads nothing, checks nothing
+    and leaves ``p.grad`` exactly as the backward pass wrote it.
+
     Parameters that change under the accelerator are checked at every
     :meth:`record_gradients` and :meth:`apply_predicted_gradients`: freezing
     (``requires_grad_(False)``) and unfreezing, and casts to another floating
@@ -303,11 +309,18 @@ class PhaseAccelerator:
             Samples the gradient was averaged over (passed to the trainer's
             ``record_full_gradients``, which uses it for its noise-scale estimate).
 
+        On a dormant step of a closed gate (``StepInfo.records`` False, see
+        :class:`~vsaopt.phase.GateConfig`) nothing is read or recorded and
+        ``p.grad`` stays as the backward pass wrote it; with ``skip_nonfinite``
+        the gradients are still checked finite (one ``torch.isfinite`` per
+        gradient), and without it a non-finite gradient of such a step goes to
+        the optimizer unnoticed, as in plain torch.
+
         Returns
         -------
         bool
-            True when recorded; False when ``skip_nonfinite`` skipped a non-finite
-            step (skip ``optimizer.step()`` then).
+            True when recorded (or a dormant step); False when ``skip_nonfinite``
+            skipped a non-finite step (skip ``optimizer.step()`` then).
 
         Raises
         ------
@@ -324,6 +337,11 @@ class PhaseAccelerator:
             raise PhaseError("record_gradients: this step's gradients were already skipped as not finite")
         if batch_size is not None:
             check_int(batch_size, "batch_size", 1, 2**62)
+        if not self._trainer.step_records:  # a dormant step: nothing is read or recorded
+            if not self._finite_or_skip():
+                return False
+            self._trainer.record_full_gradients({}, batch_size=batch_size)
+            return True
         trainable = self._source.trainable("record_gradients")
         untracked = self._source.check_module("record_gradients")
         if not any(t and p.grad is not None for t, (_, p) in zip(trainable, self._params)):
@@ -351,6 +369,16 @@ class PhaseAccelerator:
                 stacklevel=2,
             )
         return True
+
+    def _finite_or_skip(self) -> bool:
+        """On a dormant step with ``skip_nonfinite``: whether every ``p.grad`` is finite (else the step is skipped)."""
+        if not self._skip_nonfinite:
+            return True
+        checks = [torch.isfinite(p.grad).all() for _, p in self._params if p.grad is not None]
+        if not checks or bool(torch.stack(checks).all()):
+            return True
+        self._skip_step()
+        return False
 
     def _skip_step(self) -> None:
         self._skipped += 1
@@ -529,8 +557,8 @@ class PhaseAccelerator:
 
     def _record_or_skip(self, batch_size: int | None) -> bool:
         """:meth:`record_gradients`, where a scaler's overflowed step is skipped as ``skip_nonfinite`` skips one."""
-        if self._scaler is None or self._skip_nonfinite:
-            return self.record_gradients(batch_size)
+        if self._scaler is None or self._skip_nonfinite or not self._trainer.step_records:
+            return self.record_gradients(batch_size)  # a dormant step leaves an overflow to the scaler's step
         self._skip_nonfinite = True
         try:
             return self.record_gradients(batch_size)
