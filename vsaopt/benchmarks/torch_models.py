@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["ModelSpec", "model_specs", "MODEL_NAMES"]
+__all__ = ["ModelSpec", "model_specs", "MODEL_NAMES", "DIGITS_CNN", "digits_cnn"]
 
 #: Model names, in table order.
 MODEL_NAMES = ("mlp", "cnn", "transformer")
@@ -87,6 +87,19 @@ def _cnn(c1: int, c2: int, side: int, hidden: int, classes: int) -> Callable[[],
         )
 
     return build
+
+
+def digits_cnn() -> torch.nn.Module:
+    """The 9,802-parameter CNN for 8x8 one-channel digits images (two 3x3 convolutions, a max pool, two linear layers)."""
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(16 * 4 * 4, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10),
+    )
+
+
+#: The digits CNN at batch 32, as :mod:`~vsaopt.benchmarks.torch_time_to_accuracy` trains it.
+DIGITS_CNN = ModelSpec("digits_cnn", digits_cnn, (32, 1, 8, 8), 10)
 
 
 def model_specs(quick: bool = False) -> dict[str, ModelSpec]:

@@ -36,6 +36,7 @@ import torch
 from ..errors import ConfigError
 from ..phase import DeterministicPhaseConfig, PhaseConfig
 from ..torch.accelerator import PhaseAccelerator
+from .torch_models import DIGITS_CNN
 
 __all__ = ["TimeToAccuracyRow", "time_to_accuracy", "MODES", "TARGET_MARGIN"]
 
@@ -103,12 +104,7 @@ def _digits(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.
 
 
 def _cnn(seed: int) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(),
-        torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(16 * 4 * 4, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10),
-    )
+    return DIGITS_CNN.model(seed)
 
 
 def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:

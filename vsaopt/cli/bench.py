@@ -76,6 +76,16 @@ def _adapter(ctx: dict, quick: bool, backend: str) -> list[BenchRow]:
     return _torch_tables(ctx, "adapter", run)
 
 
+def _adapter_closed(ctx: dict, quick: bool, backend: str) -> list[BenchRow]:
+    """The adapter's own cost with the gate closed, as a share of a plain torch step (``ctx["adapter_closed"]``)."""
+    def run() -> list:
+        from ..benchmarks.torch_gate_closed import gate_closed_cost
+
+        return gate_closed_cost(quick=quick, backend=None if backend == "cupy" else backend)
+
+    return _torch_tables(ctx, "adapter_closed", run)
+
+
 def _time_to_accuracy(ctx: dict, quick: bool) -> list[BenchRow]:
     """Time to accuracy with torch on digits (``ctx["torch_time_to_accuracy"]``)."""
     def run() -> list:
@@ -103,7 +113,7 @@ def _accumulator_error(ctx: dict, quick: bool, backend: str) -> list[BenchRow]:
 
 #: The sections of ``vsaopt bench``, in the order they run (latency first: it is measured on a quiet process).
 SECTIONS = ("latency", "bandwidth", "kernels", "reference", "map", "predict", "accumulator", "accumulator_error",
-            "compressor", "fidelity", "comm", "adapter", "torch_time_to_accuracy", "predictor_memory")
+            "compressor", "fidelity", "comm", "adapter", "adapter_closed", "torch_time_to_accuracy", "predictor_memory")
 #: Sections that draw a picture with ``--plot``.
 PLOTTED = ("accumulator_error",)
 
@@ -128,6 +138,7 @@ def _sections(size: int, map_dim: int, map_count: int, latency_elements: int, pr
         "fidelity": lambda ctx: _fidelity(ctx, quick),
         "comm": lambda ctx: _comm_rows(ctx, quick),
         "adapter": lambda ctx: _adapter(ctx, quick, backend),
+        "adapter_closed": lambda ctx: _adapter_closed(ctx, quick, backend),
         "torch_time_to_accuracy": lambda ctx: _time_to_accuracy(ctx, quick),
         "predictor_memory": lambda ctx: _predictor_memory(ctx, quick, backend),
         "accumulator_error": lambda ctx: _accumulator_error(ctx, quick, backend),

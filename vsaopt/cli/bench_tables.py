@@ -69,6 +69,21 @@ def adapter_table(rows: list) -> Table:
     return table
 
 
+def gate_closed_table(rows: list) -> Table:
+    """The adapter's own cost over a run with the gate closed."""
+    table = Table(title="adapter_closed: PhaseAccelerator.step's own time with the gate closed / one plain torch step",
+                  title_justify="left", caption="one thread, modes interleaved step by step; recommended() presets, a new "
+                  "random-label batch every step; means over the whole run (its fully measured first steps included); "
+                  "dormant: median own time of a step that recorded nothing", caption_justify="left")
+    for col in ("model", "params", "trainer", "steps", "recorded", "plain step", "adapter", "share", "dormant", "target"):
+        table.add_column(col, justify="left" if col in ("model", "trainer") else "right")
+    for r in rows:
+        table.add_row(r.model, f"{r.parameters:,}", r.trainer, str(r.steps), str(r.recorded), fmt_seconds(r.plain_seconds),
+                      fmt_seconds(r.adapter_seconds), f"{r.share:.1%}", fmt_seconds(r.dormant_seconds),
+                      "<= 1%" + (" ok" if r.share <= 0.01 else " missed"))
+    return table
+
+
 def time_to_accuracy_table(rows: list) -> Table:
     """Time to accuracy with torch."""
     r0 = rows[0]
@@ -152,5 +167,6 @@ OWN_TABLES: dict[str, tuple[Callable[[Any], list[Table]], Callable[[Any], Any]]]
     "accumulator_error": (accumulator_error_tables, _rows_json),
     "comm": (comm_tables, lambda res: res),
     "adapter": (_one(adapter_table), _rows_json),
+    "adapter_closed": (_one(gate_closed_table), _rows_json),
     "torch_time_to_accuracy": (_one(time_to_accuracy_table), _rows_json),
 }

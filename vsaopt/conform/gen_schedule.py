@@ -22,7 +22,8 @@ def _finite(x: np.ndarray) -> np.ndarray:
 @st.composite
 def _gate(draw: Any) -> dict:
     return {"enabled": draw(st.booleans()), "safety": draw(mostly([1.0, 2.0, 4.0], [0.0], 30)),
-            "ema_decay": draw(mostly([0.8, 0.0, 0.5], [1.0], 30)), "min_samples": draw(mostly([1, 2, 3], [0], 30))}
+            "ema_decay": draw(mostly([0.8, 0.0, 0.5], [1.0], 30)), "min_samples": draw(mostly([1, 2, 3], [0], 30)),
+            "dormant_after": draw(mostly([0, 1, 2, 3], [-1], 30)), "dormant_max_gap": draw(mostly([1, 2, 5, 64], [0], 30))}
 
 
 @st.composite

@@ -5,9 +5,9 @@ Measuring every real step buys nothing while the gate's budget stays 0.  After
 run of real steps unrecorded (``dormant_after`` long, then twice as long after
 every sample that still gives budget 0, at most ``dormant_max_gap``), then
 records a *sample*: ``primes`` consecutive real steps that refill the history
-the prediction reads, and one more that is measured.  A measurement that
-opens the gate, or whose cosine alone would, ends the dormancy (the average
-then recovers at one measurement per real step).
+the prediction reads, and one more that is measured, which restarts the
+telemetry's averages (the steps before it went unmeasured).  A measurement
+that opens the gate ends the dormancy.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class DormantSampler:
         self.prime -= 1
 
     def after_measurement(self, wake: bool) -> None:
-        """Update after a measurement of a prediction; ``wake``: the budget, or the one its cosine alone would give, is > 0."""
+        """Update after a measurement of a prediction; ``wake``: it opened the gate (budget > 0)."""
         if self.after == 0:
             return
         if wake:

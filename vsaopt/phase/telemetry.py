@@ -157,10 +157,10 @@ class PredictionMonitor:
         r = float(rho)
         return self._batch * (1.0 - r) / r
 
-    def _average(self, name: str, x: np.float32) -> None:
-        """``x`` first, then ``clamp(f32(f32(D * old) + f32(O * x)), -1, 1)``."""
+    def _average(self, name: str, x: np.float32, fresh: bool) -> None:
+        """``x`` first (or ``fresh``), then ``clamp(f32(f32(D * old) + f32(O * x)), -1, 1)``."""
         old = self._values[name]
-        self._values[name] = x if old is None else F32(min(1.0, max(-1.0, F32(F32(self._decay * old) + F32(self._weight * x)))))
+        self._values[name] = x if old is None or fresh else F32(min(1.0, max(-1.0, F32(F32(self._decay * old) + F32(self._weight * x)))))
 
     def previous_sumsq(self, previous: Any) -> float:
         """``S(previous*previous)``: kept from the last measurement (its ``G``), computed only when none is kept."""
@@ -175,17 +175,18 @@ class PredictionMonitor:
         """Measure one real gradient from its spec'd sums; returns the PREDICT budget (the gate's when enabled, else ``cap``)."""
         g2 = sums.real_sumsq
         v = self._values
+        fresh = self.dormancy.gap > 0  # a dormant sample: the unmeasured steps before it leave the averages stale
         if sums.dot_previous is not None:
             consecutive = spec_cosine(sums.dot_previous, g2, sums.previous_sumsq)
             v["consecutive_cosine"] = consecutive
-            self._average("rho", consecutive)
+            self._average("rho", consecutive, fresh)
         if sums.dot_predicted is not None:
             p2 = sums.predicted_sumsq
             cos = spec_cosine(sums.dot_predicted, p2, g2)
             v["prediction_cosine"] = cos
             ratio = math.sqrt(p2) / math.sqrt(g2) if g2 > 0 and math.isfinite(p2) else math.nan
             v["norm_ratio"] = F32(ratio) if math.isfinite(ratio) and ratio <= 3.0e38 else None
-            self._average("quality", cos)
+            self._average("quality", cos, fresh)
             self._samples += 1
         self._prev_sumsq = g2
         self._step = step
@@ -193,8 +194,7 @@ class PredictionMonitor:
         if self.config.enabled:
             cap = gate_budget(v["quality"], v["prediction_cosine"], self._samples, self.config, cap)
             if sums.dot_predicted is not None:
-                last = v["prediction_cosine"]
-                self.dormancy.after_measurement(cap > 0 or gate_budget(last, last, self._samples, self.config, 1) > 0)
+                self.dormancy.after_measurement(cap > 0)
         self._budget = cap
         self._record = self._make_record()
         return cap

@@ -309,10 +309,10 @@ def cosine_one_sqrt(orig: Any) -> Any:
 def ema_weight_in_f64(orig: Any) -> Any:
     """The averages use 1 - decay in float64 (not rounded to float32) and one rounding at the end."""
 
-    def average(self: Any, name: str, x: Any) -> None:
+    def average(self: Any, name: str, x: Any, fresh: bool) -> None:
         old = self._values[name]
         d = float(self._decay)
-        self._values[name] = x if old is None else F32(min(1.0, max(-1.0, d * float(old) + (1.0 - d) * float(x))))
+        self._values[name] = x if old is None or fresh else F32(min(1.0, max(-1.0, d * float(old) + (1.0 - d) * float(x))))
 
     return average
 
@@ -321,10 +321,10 @@ def ema_weight_in_f64(orig: Any) -> Any:
 def ema_starts_at_zero(orig: Any) -> Any:
     """The averages start from 0 instead of the first value."""
 
-    def average(self: Any, name: str, x: Any) -> None:
+    def average(self: Any, name: str, x: Any, fresh: bool) -> None:
         if self._values[name] is None:
             self._values[name] = F32(0.0)
-        orig(self, name, x)
+        orig(self, name, x, fresh)
 
     return average
 
@@ -416,3 +416,104 @@ def adapt_without_caps(orig: Any) -> Any:
             self._predict_len = self._predict_len + p_up
 
     return adapt
+
+
+# --- dormant measurement (section 11) ---------------------------------------------------------------------------------
+
+@mutation("schedule", "rule", "vsaopt.phase.telemetry:PredictionMonitor._average")
+def dormant_sample_keeps_average(orig: Any) -> Any:
+    """A dormant sample's measurement averages into the stale values instead of restarting them."""
+
+    def average(self: Any, name: str, x: Any, fresh: bool) -> None:
+        orig(self, name, x, False)
+
+    return average
+
+
+def _sampler(rule: str) -> Any:
+    def make(orig: Any) -> Any:
+        def after_measurement(self: Any, wake: bool) -> None:
+            if rule == "zeros_kept_on_wake" and wake and self.after:
+                zeros = self.zeros
+                orig(self, wake)
+                self.zeros = zeros
+                return
+            if rule == "dormant_one_late" and not wake and self.after and self.zeros + 1 == self.after and self.gap == 0:
+                self.zeros = self.after - 1  # needs one more closed measurement
+                return
+            gap = self.gap
+            orig(self, wake)
+            if self.gap and not wake:
+                if rule == "gap_not_doubled":
+                    self.gap = self.left = min(self.after, self.max_gap)
+                elif rule == "gap_uncapped":
+                    self.gap = self.left = self.after if gap == 0 else 2 * gap
+                elif rule == "first_gap_max":
+                    self.gap = self.left = self.max_gap if gap == 0 else self.gap
+                elif rule == "no_priming":
+                    self.prime = 0
+                elif rule == "one_prime_short":
+                    self.prime = self.primes - 1
+
+        return after_measurement
+
+    return make
+
+
+for _rule, _cls, _doc in (
+    ("zeros_kept_on_wake", "rule", "Opening the gate does not reset the count of closed measurements."),
+    ("dormant_one_late", "boundary", "Dormancy starts after dormant_after + 1 closed measurements (> instead of ==)."),
+    ("gap_not_doubled", "rule", "The gap stays at dormant_after instead of doubling after each closed sample."),
+    ("gap_uncapped", "boundary", "The gap doubles past dormant_max_gap."),
+    ("first_gap_max", "rule", "The first gap is dormant_max_gap instead of min(dormant_after, dormant_max_gap)."),
+    ("no_priming", "rule", "A sample measures its first record (no priming records refill the history)."),
+    ("one_prime_short", "boundary", "A sample primes one record fewer than the prediction reads."),
+):
+    _m = _sampler(_rule)
+    _m.__name__, _m.__doc__ = f"dormant_{_rule}", _doc
+    mutation("schedule", _cls, "vsaopt.phase.dormancy:DormantSampler.after_measurement")(_m)
+
+
+@mutation("schedule", "rule", "vsaopt.phase.phase_trainer:PhaseTrainer.__init__")
+def momentum_primes_history_size(orig: Any) -> Any:
+    """The momentum predictor's samples prime history_size records instead of min(history_size, 2)."""
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        orig(self, *args, **kwargs)
+        self._monitor.dormancy.primes = self.config.prediction_config.history_size
+
+    return init
+
+
+@mutation("schedule", "rule", "vsaopt.phase.deterministic_trainer:DeterministicPhaseTrainer.__init__")
+def least_squares_primes_window(orig: Any) -> Any:
+    """The least-squares predictor's samples prime history_window records instead of history_window + 2."""
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        orig(self, *args, **kwargs)
+        self._monitor.dormancy.primes = self.config.history_window
+
+    return init
+
+
+@mutation("schedule", "rule", "vsaopt.phase.telemetry:PredictionMonitor.measure")
+def dormancy_counts_unpredicted(orig: Any) -> Any:
+    """A measurement without a prediction (warmup, the first record) counts as closed."""
+
+    def measure(self: Any, sums: Any, **kwargs: Any) -> int:
+        budget = orig(self, sums, **kwargs)
+        if self.config.enabled and sums.dot_predicted is None:
+            self.dormancy.after_measurement(budget > 0)
+        return budget
+
+    return measure
+
+
+@mutation("schedule", "rule", "vsaopt.phase.telemetry:PredictionMonitor.prime")
+def priming_keeps_previous_norm(orig: Any) -> Any:
+    """A priming record does not replace the kept |previous|^2 (the next measurement's A is stale)."""
+
+    def prime(self: Any, real_sumsq: float) -> None:
+        self.dormancy.primed()
+
+    return prime
