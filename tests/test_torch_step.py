@@ -8,7 +8,8 @@ from vsaopt.errors import ConfigError, DTypeError, PhaseError  # noqa: E402
 from vsaopt.phase import DeterministicPhaseConfig, DeterministicPhaseTrainer, PhaseConfig, PhaseTrainer  # noqa: E402
 from vsaopt.torch import PhaseAccelerator  # noqa: E402
 
-CONFIGS = {"phase": PhaseConfig.risky_fixed(), "deterministic": DeterministicPhaseConfig.risky_fixed()}
+CONFIGS = {"phase": PhaseConfig.risky_fixed(), "deterministic": DeterministicPhaseConfig.risky_fixed(),
+           "phase recommended": PhaseConfig.recommended(), "deterministic recommended": DeterministicPhaseConfig.recommended()}
 
 
 def _model():
@@ -77,6 +78,16 @@ def test_step_gives_the_explicit_protocols_parameters(kind, clip):
     assert accel_b.get_stats().predict_steps > 0
     assert _same(a, b)
     assert accel_a.get_stats() == accel_b.get_stats()
+
+
+@pytest.mark.parametrize("kind", ["phase recommended", "deterministic recommended"])
+def test_step_gives_the_explicit_protocols_parameters_through_dormant_steps(kind):
+    a, accel_a = _explicit(kind, 120)
+    b, accel_b = _with_step(kind, 120)
+    assert accel_b.trainer.telemetry.step < 110  # the closed gate went dormant: the last steps were not measured
+    assert _same(a, b)
+    assert accel_a.get_stats() == accel_b.get_stats()
+    assert accel_a.state_dict()["sha256"] == accel_b.state_dict()["sha256"]
 
 
 def test_step_returns_the_loss_or_none_and_skips_the_closure_when_predicting():
