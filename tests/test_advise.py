@@ -203,3 +203,172 @@ def test_a_tampered_field_is_a_config_error():
     d["drift_angle"] = [0.1]
     with pytest.raises(ConfigError, match="drift_angle"):
         Advice.from_dict(d)
+
+
+# --- the measured row: the presets' own trainers on the measurement's steps --------------------------------------------
+
+
+def _full_batch_quadratic(n=64, dims=8, lr=0.02, seed=0):
+    """Least squares at full batch: smooth, predictable gradients; ``update`` records what it was given."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, dims)).astype(np.float32)
+    y = (x @ rng.standard_normal(dims).astype(np.float32)).astype(np.float32)
+    w = np.zeros(dims, np.float32)
+    state = {"last_real": None, "given": []}
+
+    def loss_and_gradients(idx):
+        r = x[idx] @ w - y[idx]
+        g = {"w": (2 * x[idx].T @ r / len(idx)).astype(np.float32)}
+        state["last_real"] = g["w"].copy()
+        return float(r @ r / len(idx)), g
+
+    def update(grads):
+        state["given"].append(np.array(grads["w"], copy=True))
+        w[...] -= lr * np.asarray(grads["w"])
+
+    return loss_and_gradients, update, state
+
+
+def test_the_measured_row_counts_the_phase_presets_own_skips_and_trains_with_its_predictions():
+    fn, update, state = _full_batch_quadratic()
+    seen = []
+
+    def recording_update(grads):  # which steps got a prediction instead of this step's real gradient
+        seen.append(not np.array_equal(np.asarray(grads["w"]), state["last_real"]))
+        update(grads)
+
+    advice = advise(fn, {"w": (8,)}, 64, 64, update=recording_update, rounds=4, measure_steps=40, run_steps=40, seed=0)
+    how = advice.measurement["measured_batch"]["phase"]
+    assert advice.here.measured and not any(r.measured for r in advice.rows[1:])
+    assert how["measured_steps"] == 40 == len(seen)
+    assert how["measured_skipped"] == sum(seen) > 20          # predictable: the gate opened
+    # the whole run was measured at full batch: the driving preset's share is exact
+    band = advice.here.skip["phase"]
+    assert band.low == band.value == band.high == sum(seen) / 40
+    # the phase preset reuses the last real gradient: every prediction is an earlier real one
+    assert all(any(np.array_equal(g, h) for h in state["given"][:i]) for i, g in enumerate(state["given"]) if seen[i])
+    assert "phase preset on the measured run: skipped" in str(advice)
+
+
+def test_a_noise_dominated_problem_is_measured_as_closed_with_a_narrow_band():
+    problem = PerSampleProblem(n=2000, dims=50, noise=30.0)
+
+    def update(grads):  # the per-sample rows do not depend on weights: an update changes nothing
+        pass
+
+    advice = advise(problem, problem.shapes, problem.n, 16, update=update, rounds=4, measure_steps=80, run_steps=300,
+                    seed=0)
+    for preset in ("phase", "deterministic"):
+        band = advice.here.skip[preset]
+        assert band.value == 0.0 and band.high <= 0.05
+    assert not advice.pays
+
+
+def test_measured_band_rules_follow_the_gate_mechanics():
+    from vsaopt.advise.extrapolate import TailEvidence, measured_share
+
+    at_cap = [False, True, True, True, True] * 12   # 60 steps at the cap (4 of 5)
+    full = TailEvidence(ceiling=0.0, full_batch=True)
+    band, how = measured_share(at_cap, 300, full)
+    assert band.value == pytest.approx(0.8) and band.high == pytest.approx(0.8) and band.low < 0.8
+    assert how["tail_steps"] == 240 and how["count_interval"] == [48.0, 48.0]
+    # below full batch the noise grows: the tail may close, so the low end is the count alone
+    mini, _ = measured_share(at_cap, 300, TailEvidence(ceiling=0.8, full_batch=False))
+    assert mini.low <= 48 / 300 and mini.high == pytest.approx(0.8, abs=0.01)
+    # a trapped least-squares preset skips nothing more; an untrapped one may still shut (low end of the tail 0)
+    ls = dict(full_batch=True, drives=False, can_trap=True, driving_count=48)
+    trapped, _ = measured_share(at_cap[:30] + [False] * 30, 300, TailEvidence(ceiling=0.0, trapped=True, **ls))
+    assert trapped.value == pytest.approx(24 / 300) and trapped.high <= 48 / 300 + 1e-12
+    open_, _ = measured_share(at_cap, 300, TailEvidence(ceiling=0.0, **ls))
+    assert open_.low < 0.2 < 0.8 - 1e-9 <= open_.high
+    # a run no longer than the measurement has no tail
+    short, how = measured_share(at_cap, 50, full)
+    assert how["tail_steps"] == 0 and short.value == short.low == short.high == 40 / 50
+    with pytest.raises(ValueError):
+        measured_share([], 10, full)
+
+
+def test_counting_helpers():
+    from vsaopt.advise.extrapolate import first_stretch, poisson_interval, skip_runs
+
+    assert skip_runs([]) == [] and skip_runs([True] * 3) == [3]
+    assert first_stretch([False, True, False, True, False, False, True]) == 2 and first_stretch([False] * 5) == 0
+    lo, hi = poisson_interval(0)
+    assert lo == 0.0 and hi == pytest.approx(math.log(10.0), rel=1e-6)     # P(X = 0 | mu) = 0.1
+    lo, hi = poisson_interval(7, level=0.9)
+    assert lo < 7 < hi
+
+
+def test_model_rows_are_widened_by_the_models_error_at_the_measured_batch():
+    from vsaopt.advise.model_error import MODEL_MARGIN
+
+    fn, update, _ = _linear_problem(n=256)
+    advice = advise(fn, {"w": (6,)}, 256, 16, update=update, rounds=4, measure_steps=40, run_steps=100, seed=0)
+    here = advice.here
+    error = {p: here.skip[p].value - here.model_skip[p].value for p in here.skip}
+    for row in advice.rows[1:]:
+        for preset, band in row.skip.items():
+            margin = max(abs(error[preset]), MODEL_MARGIN)
+            assert band.low <= max(0.0, band.value - margin) + 1e-12
+            assert band.high >= min(0.8, band.value + margin) - 1e-12 or band.high >= 0.8 - 1e-12
+        assert row.skip["deterministic"].low == 0.0
+    back = Advice.from_json(advice.to_json())
+    assert back.here.measured and back.here.model_skip == here.model_skip
+
+
+def test_the_advised_band_holds_a_real_run_of_the_same_setting():
+    from vsaopt.advise.bundled import advise_bundled
+    from vsaopt.train.results import TrainSettings
+    from vsaopt.train.run import run_training
+
+    settings = TrainSettings(dataset="iris", steps=150, seed=0, batch_size=120, lr=0.0316, momentum=0.9, hidden=(16,),
+                             eval_every=150, backend="numpy", timing_warmup_steps=0, interleave=0)
+    run = run_training(settings, ["phase"])
+    advice = advise_bundled("iris", None, (16,), lr=0.0316, seed=0, backend="numpy", run_steps=150, rounds=4,
+                            measure_steps=60)
+    realized = run.modes["phase"].backward_skipped_share
+    assert realized > 0.2 and advice.here.skip["phase"].contains(realized)
+
+
+def test_shares_equal_to_within_rounding_count_as_equal():
+    from vsaopt.advise import ShareBand
+    from vsaopt.advise.result import BatchAdvice
+
+    thirty_of_300 = 1 - 270 / 300                       # 0.1 less one rounding
+    assert thirty_of_300 < 0.1 and ShareBand(0.1, 0.1, 0.1).contains(thirty_of_300)
+    band = ShareBand(thirty_of_300, 0.0, 0.2)
+    assert BatchAdvice(16, 1.0, 0.5, {"phase": band, "deterministic": band}).pays
+    assert not ShareBand(0.1, 0.1, 0.1).contains(0.1 + 1e-6)
+
+
+def test_calibration_compares_each_seeds_advice_with_its_own_run():
+    from vsaopt.benchmarks.advise_calibration import calibrate
+    from vsaopt.train.suite_matrix import SuiteSetting
+
+    (row,) = calibrate([SuiteSetting("iris", None, (8,), 60)], seeds=[0, 1], backend="numpy")
+    assert [a.seed for a in row.advices] == [0, 1] and all(a.here.measured for a in row.advices)
+    for preset in ("phase", "deterministic"):
+        per_seed = [a.here.skip[preset].contains(r) for a, r in zip(row.advices, row.realized_per_seed[preset])]
+        assert row.contained(preset) == all(per_seed)
+        assert row.contained_median(preset) == row.advice.here.skip[preset].contains(row.realized[preset])
+        assert 0.0 <= row.band_width(preset) <= 1.0
+    assert row.verdict_right == all(a.pays == (r >= 0.1 - 1e-9)
+                                    for a, r in zip(row.advices, row.realized_per_seed["phase"]))
+    json.dumps(row.to_dict(), allow_nan=False)
+
+
+def test_predicted_gradients_reach_update_in_the_dtype_the_callback_returned():
+    fn32, update32, state = _full_batch_quadratic()
+    dtypes = []
+
+    def fn64(idx):
+        loss, g = fn32(idx)
+        return loss, {"w": g["w"].astype(np.float64)}
+
+    def update(grads):
+        dtypes.append(grads["w"].dtype)
+        update32({"w": grads["w"].astype(np.float32)})
+
+    advice = advise(fn64, {"w": (8,)}, 64, 64, update=update, rounds=4, measure_steps=40, run_steps=40, seed=0)
+    assert advice.measurement["measured_batch"]["phase"]["measured_skipped"] > 0
+    assert set(dtypes) == {np.dtype(np.float64)}

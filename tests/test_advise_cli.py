@@ -109,3 +109,38 @@ def test_torch_advise_refuses_tensors_of_different_lengths():
 
     with pytest.raises(ShapeError, match="data"):
         advise(torch.nn.Linear(3, 2), torch.nn.functional.cross_entropy, (torch.randn(20, 3), torch.zeros(19)), 4)
+
+
+@pytest.mark.skipif(torch_missing, reason="torch not installed")
+def test_torch_advise_trains_with_the_phase_presets_predictions_at_full_batch():
+    import torch
+
+    from vsaopt.torch import advise
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 4)
+    y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.01 * torch.randn(64)
+    model = torch.nn.Linear(4, 1)
+    seen = []
+
+    def optimizer(params):
+        opt = torch.optim.SGD(params, lr=0.02)
+        step = opt.step
+
+        def recording_step(*args, **kwargs):  # the gradient each update applies
+            seen.append(torch.cat([p.grad.flatten() for p in params]).clone())
+            return step(*args, **kwargs)
+
+        opt.step = recording_step
+        return opt
+
+    def loss_fn(out, target):
+        return torch.nn.functional.mse_loss(out.squeeze(1), target)
+
+    advice = advise(model, loss_fn, (x, y), 64, optimizer=optimizer, rounds=4, measure_steps=40, run_steps=40)
+    how = advice.measurement["measured_batch"]["phase"]
+    assert advice.here.measured and how["measured_steps"] == 40 == len(seen)
+    assert how["measured_skipped"] > 10
+    # on the skipped steps the update applied an earlier step's gradient again (the preset reuses the last real one)
+    repeats = sum(any(torch.equal(g, h) for h in seen[:i]) for i, g in enumerate(seen))
+    assert repeats == how["measured_skipped"]

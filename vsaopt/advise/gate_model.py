@@ -61,7 +61,7 @@ def preset_trainer(preset: str, dims: int = MODEL_DIMENSIONS) -> Any:
 
 def simulated_skip_share(preset: str, nu: float | Sequence[float] | np.ndarray, drift_angle: float | Sequence[float] | np.ndarray, steps: int,
                          seed: int,
-                         dims: int = MODEL_DIMENSIONS, stream: int = 0) -> float:
+                         dims: int = MODEL_DIMENSIONS, stream: int = 0, count_from: int = 0) -> float:
     """Share of ``steps`` steps the gated ``preset`` runs without a backward pass on the model's gradients.
 
     Parameters
@@ -80,6 +80,9 @@ def simulated_skip_share(preset: str, nu: float | Sequence[float] | np.ndarray, 
         Dimensions of the model's gradients.
     stream : int
         Separates the noise of simulations with one seed.
+    count_from : int in [0, steps)
+        Only steps from this one on are counted (the earlier ones bring the
+        gate to its steady state).
 
     Examples
     --------
@@ -87,11 +90,14 @@ def simulated_skip_share(preset: str, nu: float | Sequence[float] | np.ndarray, 
     0.77
     >>> simulated_skip_share("phase", 4.0, 0.0, 100, seed=0)        # consecutive cosine 0.2: the gate stays shut
     0.0
+    >>> simulated_skip_share("phase", 0.0, 0.0, 110, seed=0, count_from=10)   # past the gate's start: 4 of 5
+    0.8
     """
     if preset not in PRESETS:
         raise ConfigError(f"preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
     steps = check_int(steps, "steps", 1, 10**7)
     dims = check_int(dims, "dims", 2, 2**20)
+    count_from = check_int(count_from, "count_from", 0, steps - 1)
     nus = np.broadcast_to(np.asarray(nu, dtype=np.float64), (steps,))
     angles = np.broadcast_to(np.asarray(drift_angle, dtype=np.float64), (steps,))
     if np.isnan(nus).any() or (nus < 0).any():
@@ -114,6 +120,6 @@ def simulated_skip_share(preset: str, nu: float | Sequence[float] | np.ndarray, 
             trainer.record_full_gradients({"g": g.astype(np.float32)})
         else:
             trainer.get_predicted_gradients()
-            skipped += 1
+            skipped += t >= count_from
         trainer.end_step(None)
-    return skipped / steps
+    return skipped / (steps - count_from)

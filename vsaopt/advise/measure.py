@@ -1,4 +1,4 @@
-"""The measurement behind :func:`vsaopt.advise`: noise scale, drift and consecutive cosines on a short, bounded run."""
+"""The measurement behind :func:`vsaopt.advise`: noise scale, drift, consecutive cosines and the presets' own skips on a short, bounded run."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ from .._arrays import check_int, check_seed
 from .._grads import normalize_param_shapes, validate_gradients
 from ..backend import get_backend, is_device_array, to_host
 from ..errors import DTypeError
+from .extrapolate import TailEvidence, measured_share
 from .gate_model import PRESETS, expected_cosine, simulated_skip_share
+from .model_error import widened_row
 from .noise import estimate_noise_scale, noise_ratio
 from .result import Advice, BatchAdvice, ShareBand
+from .shadow import DRIVING_PRESET, PresetShadows
 
 __all__ = ["advise", "MAX_MEASURED_STEPS", "DRIFT_LAGS", "batch_ladder"]
 
@@ -56,6 +59,11 @@ class _GradientSource:
 
     def __call__(self, indices: np.ndarray) -> tuple[Mapping[str, Any], np.ndarray]:
         """The gradient mapping as returned, and its checked flat float64 host copy."""
+        grads, infos = self.checked(indices)
+        return grads, np.concatenate([i.flat for i in infos]).astype(np.float64)
+
+    def checked(self, indices: np.ndarray) -> tuple[Mapping[str, Any], list[Any]]:
+        """The gradient mapping as returned, and its checked host float32 pieces (``GradientInfo``, declaration order)."""
         out = self.fn(indices)
         self.calls += 1
         self.samples += int(indices.size)
@@ -64,8 +72,7 @@ class _GradientSource:
         grads = out[1]
         host = {k: to_host(a, copy=False) if is_device_array(a) else a for k, a in grads.items()} \
             if isinstance(grads, Mapping) else grads
-        infos = validate_gradients(host, self.shapes, self._host, "loss_and_gradients(...)[1]")
-        return grads, np.concatenate([i.flat for i in infos]).astype(np.float64)
+        return grads, validate_gradients(host, self.shapes, self._host, "loss_and_gradients(...)[1]")
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -95,11 +102,31 @@ def _drift_band(per_round: np.ndarray, seed: int, resamples: int = 400) -> tuple
     return value, min(low, value), max(high, value)
 
 
-class _Trainer:
-    """The measurement's training steps at the user's batch: epoch permutations without replacement, ``update`` after each."""
+def _like(template: Mapping[str, Any], host: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """Copies of the host float32 arrays ``host`` where and as the arrays of ``template`` are (GPU, dtype).
 
-    def __init__(self, source: _GradientSource, update: Any, n: int, batch: int, seed: int) -> None:
-        self.source, self.update, self.n, self.batch = source, update, n, batch
+    Copies: an ``update`` that changes its gradients in place leaves the trainer's state alone.
+    """
+    out = {}
+    for name, t in template.items():
+        dtype = getattr(t, "dtype", None)
+        a: Any = np.array(host[name], dtype=dtype if dtype is not None else np.float32)
+        out[name] = get_backend("cupy").to_device(a) if is_device_array(t) else a
+    return out
+
+
+class _Trainer:
+    """The measurement's training steps at the user's batch: epoch permutations without replacement, ``update`` after each.
+
+    With ``shadows`` the presets' trainers see every step, and the driving
+    preset's predicted gradient replaces the real one in the update on its
+    PREDICT steps (the real one is still computed: the consecutive cosines
+    and the other preset read it).
+    """
+
+    def __init__(self, source: _GradientSource, update: Any, n: int, batch: int, seed: int,
+                 shadows: PresetShadows | None = None) -> None:
+        self.source, self.update, self.n, self.batch, self.shadows = source, update, n, batch, shadows
         self._rng = np.random.default_rng([seed, _ORDER_STREAM])
         self._queue: list[np.ndarray] = []
         self._previous: np.ndarray | None = None
@@ -116,12 +143,18 @@ class _Trainer:
 
     def step(self, record: bool) -> None:
         """One gradient at the user's batch, then ``update`` with it; its cosine with the previous one when ``record``."""
-        grads, g = self.source(self._next_indices())
+        grads, infos = self.source.checked(self._next_indices())
+        g = np.concatenate([i.flat for i in infos]).astype(np.float64)
         if record and self._previous is not None:
             self.cosines.append(_cosine(self._previous, g))
         self._previous = g
+        used = grads
+        if self.shadows is not None:
+            predicted = self.shadows.step({i.name: i.flat.reshape(i.shape) for i in infos})
+            if predicted is not None:
+                used = _like(grads, predicted)
         if self.update is not None:
-            self.update(grads)
+            self.update(used)
         self.steps += 1
 
 
@@ -178,12 +211,19 @@ def advise(
     - the cosine of consecutive real gradients at ``batch_size`` (``rho``, what
       the gate's telemetry reads).
 
-    Per batch size (``batch_size`` x 1, 2, 4, 8, 16 below the data size, and
-    full batch) the advised share of backward passes each preset skips is what
-    its own trainer skips on ``run_steps`` steps of gradients with the measured
-    noise and drift (:mod:`vsaopt.advise.gate_model`), each round's estimates
-    standing for the run from its step on, with a band from the intervals of
-    both estimates.
+    With ``update`` the gated presets' own trainers run beside every training
+    step (:mod:`vsaopt.advise.shadow`), the ``phase`` preset's choices
+    training the model: at ``batch_size`` the advised share of backward passes
+    is what they skipped over the measured steps, the rest of the run
+    extrapolated from the gate's mechanics, with a band
+    (:mod:`vsaopt.advise.extrapolate`).  At the other batch sizes (``batch_size``
+    x 2, 4, 8, 16 below the data size, and full batch; also at ``batch_size``
+    without ``update``) it is what each preset's trainer skips on
+    ``run_steps`` steps of gradients with the measured noise and drift
+    (:mod:`vsaopt.advise.gate_model`), each round's estimates standing for
+    the run from its step on; its band, from the intervals of both
+    estimates, is widened by the model's error at ``batch_size``
+    (:mod:`vsaopt.advise.model_error`).
 
     Parameters
     ----------
@@ -197,15 +237,19 @@ def advise(
     batch_size : int in [1, n_samples]
         The batch size asked about (the measurement trains at it).
     update : callable(gradients), optional
-        One optimizer step with a gradient mapping (your optimizer, on weights
-        you may change: a copy). None: the weights stay fixed, the drift is not
-        measured and the shares at large batches are upper bounds.
+        One optimizer step with the given gradient mapping (your optimizer, on
+        weights you may change: a copy).  On the steps the ``phase`` preset
+        would skip it is given the preset's predicted gradient (host float32
+        arrays converted to the returned gradients' dtype and device), as in a
+        run with that preset.  None: the weights stay fixed, neither the drift
+        nor the presets' own skips are measured, and every row is the model's.
     measure_steps : int, optional
         Training steps of the measurement (only with ``update``; at least
         ``5 * rounds``, at most :data:`MAX_MEASURED_STEPS`; default
-        ``max(100, 5 * rounds)``).  Each round's
-        estimates (pooled with its neighbours') stand for the advised run from
-        that step on; the last round's for the rest of the run.
+        ``max(100, 5 * rounds)``, rounded down to a multiple of ``rounds``).
+        They are the first steps of the run advised on; each round's
+        estimates (pooled with its neighbours') stand for the run from that
+        step on, the last round's for the rest of it.
     rounds : int in [2, 80]
         Measurement rounds.
     run_steps : int
@@ -255,7 +299,8 @@ def advise(
     v = _validated(loss_and_gradients, parameter_shapes, n_samples, batch_size, update, measure_steps, rounds,
                    run_steps, small_batch, big_factor, seed, on_progress)
     source = _GradientSource(loss_and_gradients, v["shapes"])
-    trainer = _Trainer(source, update, v["n"], v["batch"], v["seed"])
+    shadows = PresetShadows(v["shapes"], v["batch"]) if update is not None else None
+    trainer = _Trainer(source, update, v["n"], v["batch"], v["seed"], shadows)
     ladder = batch_ladder(v["batch"], v["n"])
     tick = _Progress(on_progress, v["rounds"] + len(ladder) * len(PRESETS))
     measured = _measure_rounds(source, trainer, v, tick)
@@ -266,12 +311,20 @@ def advise(
     angle = _drift_band(drift, v["seed"]) if measured.drift else (0.0, 0.0, 0.0)
     schedule = _Schedule(measured, v, noise, angle)
     rows = [_batch_advice(b, v["n"], schedule, v["seed"], tick) for b in ladder]
+    at_batch: dict[str, Any] = {}
+    errors = None
+    if shadows is not None:
+        rows[0], at_batch = _measured_advice(rows[0], shadows, schedule, v)
+        assert rows[0].model_skip is not None
+        errors = {p: rows[0].skip[p].value - rows[0].model_skip[p].value for p in PRESETS}
+    cap = min(_cap(p) for p in PRESETS)
+    rows = [r if r.measured else widened_row(r, errors, cap) for r in rows]
     rho = float(np.mean(trainer.cosines)) if trainer.cosines else None
     measurement = {"small_batch": v["small"], "big_batch": v["small"] * v["factor"], "rounds": v["rounds"],
                    "round_steps": measured.steps, "training_steps": trainer.steps, "gradient_evaluations": source.calls,
                    "samples_evaluated": source.samples, "drift_measured": bool(measured.drift),
                    "noise_scale_per_round": [None if math.isinf(x) else x for x in schedule.noise_scales],
-                   "drift_angle_per_round": schedule.angles}
+                   "drift_angle_per_round": schedule.angles, "measured_batch": at_batch}
     return Advice(v["batch"], v["n"], v["run_steps"], v["seed"], noise, rho, _rho_noise_scale(rho, v["batch"]),
                   [float(c) for c in drift.mean(axis=0)] if measured.drift else [], angle, rows, measurement)
 
@@ -396,3 +449,41 @@ def _batch_advice(batch: int, n: int, schedule: _Schedule, seed: int, tick: _Pro
         tick()
     nus, phis = schedule.per_step(batch, n, 0)
     return BatchAdvice(batch, float(nus[-1]), expected_cosine(float(nus[-1]), float(phis[-1])), skip)
+
+
+def _cap(preset: str) -> float:
+    """The most ``preset`` can skip: its longest PREDICT run over one more step."""
+    longest = int(PRESETS[preset][1]().predict_steps)
+    return longest / (longest + 1)
+
+
+#: Steps the ceiling's simulation runs before it counts (the gate's start-up; the run's gate is past it).
+_CEILING_PREROLL = 10
+
+
+def _measured_advice(model_row: BatchAdvice, shadows: PresetShadows, schedule: _Schedule, v: dict
+                     ) -> tuple[BatchAdvice, dict]:
+    """The row of the measured batch from the presets' own skips (:mod:`vsaopt.advise.extrapolate`), and how it was formed."""
+    batch, n, run_steps = v["batch"], v["n"], v["run_steps"]
+    driving = shadows.skipped(DRIVING_PRESET)[:run_steps]
+    third = driving[len(driving) - max(1, len(driving) // 3):]
+    tail = max(0, run_steps - len(driving))
+    full = batch >= n
+    nus, phis = schedule.per_step(batch, n, 1)  # the optimistic ends: least noise, least drift
+    skip, how = {}, {}
+    for k, preset in enumerate(PRESETS):
+        skipped = shadows.skipped(preset)[:run_steps]
+        ceiling = 0.0 if tail == 0 or full else simulated_skip_share(
+            preset, float(nus[-1]), float(phis[-1]), tail + _CEILING_PREROLL, seed=v["seed"], stream=0xCE11 + k,
+            count_from=_CEILING_PREROLL)
+        can_trap = shadows.least_squares(preset)
+        own_third = skipped[len(skipped) - max(1, len(skipped) // 3):]
+        trapped = can_trap and shadows.stale_residual(preset) and any(third) and not any(own_third)
+        evidence = TailEvidence(ceiling, full, preset == DRIVING_PRESET, can_trap, trapped, shadows.longest_run(preset),
+                                sum(driving))
+        skip[preset], how[preset] = measured_share(skipped, run_steps, evidence)
+        cosines = shadows.cosines(preset)
+        how[preset]["prediction_cosine"] = float(np.mean(cosines[-max(1, len(cosines) // 3):])) if cosines else None
+    row = BatchAdvice(model_row.batch_size, model_row.noise_ratio, model_row.cosine, skip, measured=True,
+                      model_skip=dict(model_row.skip))
+    return row, how

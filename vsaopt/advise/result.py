@@ -11,10 +11,12 @@ from .._json import parse_json
 from ..errors import ConfigError
 from .noise import NoiseScale
 
-__all__ = ["ShareBand", "BatchAdvice", "Advice", "PAYS_SHARE", "format_samples"]
+__all__ = ["ShareBand", "BatchAdvice", "Advice", "PAYS_SHARE", "SHARE_TOLERANCE", "format_samples"]
 
 #: Skipping "pays" when the recommended PhaseTrainer is advised to skip at least this share of the backward passes.
 PAYS_SHARE = 0.10
+#: Shares closer than this are equal (``1 - 270 / 300`` is ``0.1`` less one rounding).
+SHARE_TOLERANCE = 1e-9
 
 
 def format_samples(x: float) -> str:
@@ -45,6 +47,10 @@ def _inf_if_none(x: Any) -> float:
     return math.inf if x is None else float(x)
 
 
+def _bands(d: dict) -> dict[str, ShareBand]:
+    return {k: ShareBand(float(v["value"]), float(v["low"]), float(v["high"])) for k, v in d.items()}
+
+
 @dataclasses.dataclass(frozen=True)
 class ShareBand:
     """An advised share of skipped backward passes: the estimate and the band of the estimates' uncertainty.
@@ -63,8 +69,8 @@ class ShareBand:
         return f"{100 * self.value:.0f} % ({100 * self.low:.0f}-{100 * self.high:.0f})"
 
     def contains(self, share: float) -> bool:
-        """Whether ``share`` lies in ``[low, high]``."""
-        return self.low <= share <= self.high
+        """Whether ``share`` lies in ``[low, high]`` (to within float rounding, :data:`SHARE_TOLERANCE`)."""
+        return self.low - SHARE_TOLERANCE <= share <= self.high + SHARE_TOLERANCE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,28 +88,41 @@ class BatchAdvice:
     skip : dict of str to ShareBand
         Per gated preset (``"phase"``, ``"deterministic"``), the advised share
         of backward passes skipped over the run.
+    measured : bool
+        Whether ``skip`` counts what the presets' own trainers skipped on the
+        measurement's steps (the batch the measurement trained at), the rest
+        of the run extrapolated; else it is the noise-and-drift model's.
+    model_skip : dict of str to ShareBand, optional
+        On a measured row, the model's share there (a check of the model
+        that the other rows come from).
     """
 
     batch_size: int
     noise_ratio: float
     cosine: float
     skip: dict[str, ShareBand]
+    measured: bool = False
+    model_skip: dict[str, ShareBand] | None = None
 
     @property
     def pays(self) -> bool:
         """Whether the recommended PhaseTrainer is advised to skip at least :data:`PAYS_SHARE`."""
-        return self.skip["phase"].value >= PAYS_SHARE
+        return self.skip["phase"].value >= PAYS_SHARE - SHARE_TOLERANCE
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
+        model = None if self.model_skip is None else {k: dataclasses.asdict(v) for k, v in self.model_skip.items()}
         return {"batch_size": self.batch_size, "noise_ratio": _finite_or_none(self.noise_ratio), "cosine": self.cosine,
-                "skip": {k: dataclasses.asdict(v) for k, v in self.skip.items()}}
+                "skip": {k: dataclasses.asdict(v) for k, v in self.skip.items()}, "measured": self.measured,
+                "model_skip": model}
 
     @classmethod
     def from_dict(cls, d: dict) -> BatchAdvice:
         """Inverse of :meth:`to_dict`."""
-        skip = {k: ShareBand(float(v["value"]), float(v["low"]), float(v["high"])) for k, v in d["skip"].items()}
-        return cls(int(d["batch_size"]), _inf_if_none(d["noise_ratio"]), float(d["cosine"]), skip)
+        skip = _bands(d["skip"])
+        model = d.get("model_skip")
+        return cls(int(d["batch_size"]), _inf_if_none(d["noise_ratio"]), float(d["cosine"]), skip,
+                   bool(d.get("measured", False)), None if model is None else _bands(model))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,11 +154,14 @@ class Advice:
     drift_angle : tuple of float
         ``phi`` (radians per step) fitted to them, and its interval.
     rows : list of BatchAdvice
-        The batch size, 2x, 4x, 8x, 16x it (below the data size) and full batch.
+        The batch size (measured, when the measurement trained), 2x, 4x, 8x,
+        16x it (below the data size) and full batch (the model's).
     measurement : dict
         How it was measured: batch sizes of the estimator, rounds and the steps
-        they started at, training steps, gradient evaluations and samples, and
-        the per-round noise scale and drift angle.
+        they started at, training steps, gradient evaluations and samples, the
+        per-round noise scale and drift angle, and under ``"measured_batch"``
+        per preset how the measured row was formed (skips counted, their
+        interval, persistence, the tail's interval, prediction cosine).
     """
 
     batch_size: int
@@ -215,12 +237,13 @@ class Advice:
         for r in self.rows:
             label = f"{r.batch_size:,}" + (" (full)" if r.batch_size == self.n_samples else "")
             ratio = "-" if math.isinf(r.noise_ratio) else f"{r.noise_ratio:.3g}"
-            out.append([label, ratio, f"{r.cosine:.3f}", *(str(r.skip[p]) for p in r.skip), "yes" if r.pays else "no"])
+            out.append([label, ratio, f"{r.cosine:.3f}", *(str(r.skip[p]) for p in r.skip), "yes" if r.pays else "no",
+                        "measured" if r.measured else "model"])
         return out
 
     def table_header(self) -> list[str]:
         """Column names of :meth:`table_rows`."""
-        return ["batch", "noise/signal", "cosine", *(f"{p} skipped" for p in self.rows[0].skip), "pays"]
+        return ["batch", "noise/signal", "cosine", *(f"{p} skipped" for p in self.rows[0].skip), "pays", "basis"]
 
     def summary_lines(self) -> list[str]:
         """The estimates in words (what the table does not show)."""
@@ -237,9 +260,23 @@ class Advice:
             lines.append(f"drift: {math.degrees(self.drift_angle[0]):.2f}° per step (interval "
                          f"{math.degrees(self.drift_angle[1]):.2f}-{math.degrees(self.drift_angle[2]):.2f}°)")
         else:
-            lines.append("drift: not measured (no update step); shares at large batches are upper bounds")
+            lines.append("drift: not measured (no update step); every row is the model's")
+        lines.extend(self._measured_lines())
         lines.append(self.verdict)
         return lines
+
+    def _measured_lines(self) -> list[str]:
+        """What the presets' own trainers did on the measured steps (none without them)."""
+        measured = self.measurement.get("measured_batch") or {}
+        out = []
+        for preset, how in measured.items():
+            cos = how.get("prediction_cosine")
+            cos_text = "-" if cos is None else f"{cos:.3f}"
+            trapped = "; shut for good (stale residual)" if how.get("trapped") else ""
+            out.append(f"{preset} preset on the measured run: skipped {how['measured_skipped']} of "
+                       f"{how['measured_steps']} steps, {100 * how['persistence']:.0f} % of the last third; "
+                       f"prediction cosine {cos_text} (last third){trapped}")
+        return out
 
     def __str__(self) -> str:
         header, rows = self.table_header(), self.table_rows()

@@ -111,7 +111,8 @@ def _torch_advice(dataset: str, batch_size: int | None, hidden: tuple[int, ...],
 @click.option("--steps", type=click.IntRange(1, 10**7), default=300, show_default=True,
               help="Length of the run advised on (the shares are over it).")
 @click.option("--measure-steps", type=click.IntRange(10, 400), default=100, show_default=True,
-              help="Training steps of the measurement (its rounds are spread over them).")
+              help="Training steps of the measurement, the first steps of the run (its rounds are spread "
+                   "over them).")
 @click.option("--rounds", type=click.IntRange(2, 80), default=8, show_default=True, help="Measurement rounds.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of split, weights and every draw.")
 @click.option("--framework", type=click.Choice(["numpy", "torch"]), default="numpy", show_default=True,
@@ -125,10 +126,12 @@ def advise(dataset: str, batch_size: int | str | None, hidden: tuple[int, ...], 
            plot_path: Path | None) -> None:
     """Would phase training skip backward passes on this model, at this batch size or a larger one?
 
-    Measures the gradient noise scale (McCandlish et al. 2018), the drift of
-    the gradient between steps and the consecutive-gradient cosine on a short
-    training run, and advises, for the batch size and 2x to 16x it and full
-    batch, the share of backward passes the gated recommended presets would
+    Runs the gated recommended presets' own trainers on a short training run
+    at the batch size (the first steps of the run advised on) and measures
+    the gradient noise scale (McCandlish et al. 2018), the drift of the
+    gradient between steps and the consecutive-gradient cosine; advises, for
+    the batch size (measured) and 2x to 16x it and full batch (the
+    noise-and-drift model), the share of backward passes the presets would
     skip, with a band, and the critical batch size.
     """
     from ..advise.bundled import advise_bundled

@@ -39,8 +39,9 @@ def advise(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], data: A
            seed: int = 0, **options: Any) -> Advice:
     """Would the gated ``recommended()`` presets skip backward passes on ``model``? (:func:`vsaopt.advise.advise`)
 
-    The measurement trains a deep copy of ``model``; the model, its gradients
-    and torch's global random state are left as they were.
+    The measurement trains a deep copy of ``model`` as the ``phase`` preset
+    would (its predicted gradient on the steps it skips); the model, its
+    gradients and torch's global random state are left as they were.
 
     Parameters
     ----------
@@ -121,7 +122,9 @@ def advise(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], data: A
                  for n, p in params.items()}
         return float(loss.detach()), grads
 
-    def update(_: Any) -> None:  # the gradients of the last call are still in p.grad
+    def update(grads: Any) -> None:  # the gradients given: the last call's, or the phase preset's prediction
+        for n, p in params.items():
+            p.grad = torch.as_tensor(grads[n]).to(device=p.device, dtype=p.dtype).reshape(p.shape)
         if opt is not None:
             opt.step()
 
