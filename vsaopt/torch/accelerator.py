@@ -535,10 +535,11 @@ class PhaseAccelerator:
                 loss = closure()
             if loss is None:
                 raise DTypeError("closure: returned None; it must return the loss")
-            _check_loss(loss, "closure")  # a bad loss leaves the step open
+            value = _check_loss(loss, "closure")  # a bad loss leaves the step open
             if self._scaler is not None:
                 self._scaler.unscale_(self._optimizer)
-            recorded = self._record_or_skip(batch_size)
+            # a dormant step records nothing: only skip_nonfinite's check, if asked for, reads the gradients
+            recorded = self._record_or_skip(batch_size) if self._trainer.step_records else self._finite_or_skip()
             if before_update is not None and recorded:
                 before_update()
             if self._scaler is not None:
@@ -547,12 +548,13 @@ class PhaseAccelerator:
             elif recorded:
                 self._optimizer.step()
         else:
-            loss = None
+            loss = value = None
             if self.apply_predicted_gradients():
                 if before_update is not None:
                     before_update()
                 self._optimizer.step()
-        self.end_step(loss)
+        self._trainer.end_step(None if self._skipping else value)  # the loss checked above, once
+        self._skipping = False
         return loss
 
     def _record_or_skip(self, batch_size: int | None) -> bool:
