@@ -16,13 +16,15 @@ from numba import njit, prange
 from vsaopt.errors import DTypeError
 
 from ._dispatch import chunk_count, chunk_range, run
-from .philox import key_words, philox10
+from .philox import key_words, pairs_blocks, philox10
 from .reduce import BLOCK, LANES, fold_lanes, fold_pairwise
 
 #: Philox blocks (four words) per parallel task.
 CHUNK_BLOCKS = 1 << 14
 #: Elements (or bytes) per parallel task of the kernels that draw no random words.
 CHUNK = 4 * CHUNK_BLOCKS
+#: Philox blocks per tile of the stochastic add (8 KiB of words: L1-resident).
+TILE_BLOCKS = 512
 _TWO32 = 4294967296.0
 U32 = np.uint64(32)
 ONE = np.uint64(1)
@@ -246,15 +248,19 @@ def _stoch_trit(v, w, inv):
 
 @njit(cache=True)
 def _add_stoch_range(counts, g, inv, b0, b1, k0, k1, c1, c2, c3):
-    """Whole Philox blocks ``b0..b1-1`` (elements ``4*b0 .. 4*b1-1``, all present)."""
-    cs, gs = counts[4 * b0 : 4 * b1], g[4 * b0 : 4 * b1]
-    for jb in range(b1 - b0):
-        w0, w1, w2, w3 = philox10(np.uint64(b0 + jb), c1, c2, c3, k0, k1)
-        i = 4 * jb
-        cs[i] += _stoch_trit(gs[i], w0, inv)
-        cs[i + 1] += _stoch_trit(gs[i + 1], w1, inv)
-        cs[i + 2] += _stoch_trit(gs[i + 2], w2, inv)
-        cs[i + 3] += _stoch_trit(gs[i + 3], w3, inv)
+    """Whole Philox blocks ``b0..b1-1`` (elements ``4*b0 .. 4*b1-1``, all present).
+
+    A tile of words goes to an L1-resident scratch, then one elementwise loop
+    adds the trits: the rounds vectorize across blocks, the decisions across elements.
+    """
+    pairs = np.empty(2 * TILE_BLOCKS, dtype=np.uint64)
+    words = pairs.view(np.uint32)
+    for t0 in range(b0, b1, TILE_BLOCKS):
+        m = min(TILE_BLOCKS, b1 - t0)
+        pairs_blocks(pairs[: 2 * m], t0, k0, k1, c1, c2, c3)
+        cs, gs = counts[4 * t0 : 4 * (t0 + m)], g[4 * t0 : 4 * (t0 + m)]
+        for i in range(4 * m):
+            cs[i] += _stoch_trit(gs[i], words[i], inv)
 
 
 @njit(cache=True)

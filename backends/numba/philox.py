@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import use_parallel
-from ._dispatch import chunk_count, chunk_range
+from ._dispatch import chunk_count, chunk_range, run
 
 # Random123 constants: round multipliers and the Weyl key increments.
 M0 = np.uint64(0xD2511F53)
@@ -89,26 +89,64 @@ def by_blocks(serial, parallel, src, out, n, seed, stream, step, tensor, *extra)
     return out
 
 
+@njit(cache=True, inline="always")
+def philox10_pairs(c0, c1, c2, c3, k0, k1):
+    """:func:`philox10` (inputs below 2**32) as two uint64: ``w0 | w1 << 32`` and ``w2 | w3 << 32``.
+
+    The last round rotates each product by 32 bits instead of splitting it:
+    ``rot(p1) ^ (c1 ^ k0)`` holds ``hi(p1) ^ c1 ^ k0`` in its low and ``lo(p1)``
+    in its high half, which is words 0 and 1 of a uint32 array seen as uint64
+    (numba's hosts are little-endian).
+    """
+    for r in range(9):
+        if r:
+            k0 = (k0 + W0) & LO32
+            k1 = (k1 + W1) & LO32
+        c0, c1, c2, c3 = philox_round(c0, c1, c2, c3, k0, k1)
+    k0 = (k0 + W0) & LO32
+    k1 = (k1 + W1) & LO32
+    p0 = M0 * c0
+    p1 = M1 * c2
+    return ((p1 << S32) | (p1 >> S32)) ^ (c1 ^ k0), ((p0 << S32) | (p0 >> S32)) ^ (c3 ^ k1)
+
+
 @njit(cache=True)
-def bits_blocks(src, out, b0, k0, k1, c1, c2, c3):
-    """Words of the whole blocks ``b0, b0 + 1, ...`` covered by ``out`` (``src`` unused)."""
-    for j in range(out.shape[0] // 4):
-        w0, w1, w2, w3 = philox10(np.uint64(b0 + j), c1, c2, c3, k0, k1)
-        out[4 * j], out[4 * j + 1], out[4 * j + 2], out[4 * j + 3] = w0, w1, w2, w3
+def pairs_blocks(pairs, b0, k0, k1, c1, c2, c3):
+    """Words of blocks ``b0, b0 + 1, ...`` as :func:`philox10_pairs`, two uint64 a block, for all of ``pairs``.
+
+    Counter and key words are taken mod 2**32 (the spec's uint32 words), so
+    every product is 32 x 32 -> 64 bits and LLVM vectorizes the rounds with
+    ``vpmuludq`` across blocks.
+    """
+    k0, k1, c1, c2, c3 = k0 & LO32, k1 & LO32, c1 & LO32, c2 & LO32, c3 & LO32
+    first = np.uint64(b0)
+    for j in range(pairs.shape[0] // 2):
+        a, b = philox10_pairs((first + np.uint64(j)) & LO32, c1, c2, c3, k0, k1)
+        pairs[2 * j] = a
+        pairs[2 * j + 1] = b
 
 
 @njit(cache=True, parallel=True)
-def bits_parallel(src, out, nblocks, k0, k1, c1, c2, c3):
-    """:func:`bits_blocks` over chunks of blocks, in parallel (independent outputs)."""
+def pairs_parallel(pairs, b0, k0, k1, c1, c2, c3):
+    """:func:`pairs_blocks` over chunks of blocks, in parallel (independent outputs)."""
+    nblocks = pairs.shape[0] // 2
     for c in prange(chunk_count(nblocks, CHUNK_BLOCKS)):
         lo, hi = chunk_range(c, CHUNK_BLOCKS, 0, nblocks)
-        bits_blocks(src, out[4 * lo : 4 * hi], lo, k0, k1, c1, c2, c3)
+        pairs_blocks(pairs[2 * lo : 2 * hi], b0 + lo, k0, k1, c1, c2, c3)
 
 
 def philox_bits(n: int, seed: int, stream: int, step: int, tensor: int) -> np.ndarray:
     """Word ``i % 4`` of block ``(i // 4, tensor, step, stream)`` for each ``i < n``."""
     out = np.empty(n, dtype=np.uint32)
-    return by_blocks(bits_blocks, bits_parallel, out, out, n, seed, stream, step, tensor)
+    words = key_words(seed) + counter_words(stream, step, tensor)
+    full = n // 4
+    if full:  # whole blocks straight into the output, seen as two uint64 a block
+        run(n, pairs_blocks, pairs_parallel, out[: 4 * full].view(np.uint64), 0, *words)
+    if n > 4 * full:
+        last = np.empty(2, dtype=np.uint64)
+        pairs_blocks(last, full, *words)
+        out[4 * full :] = last.view(np.uint32)[: n - 4 * full]
+    return out
 
 
 @njit(cache=True)

@@ -6,12 +6,13 @@ import numpy as np
 from numba import njit, prange
 
 from ._dispatch import chunk_count, chunk_range, run
-from .philox import CHUNK_BLOCKS, by_blocks, philox10
+from .philox import CHUNK_BLOCKS, by_blocks, pairs_blocks
 
 INV24 = np.float32(5.9604644775390625e-08)  # 2**-24
-U8 = np.uint64(8)
 #: Elements handled by one parallel task of the elementwise kernels.
 CHUNK = 1 << 18
+#: Philox blocks per tile of the stochastic kernel (8 KiB of words: L1-resident).
+TILE_BLOCKS = 512
 
 
 @njit(cache=True)
@@ -39,21 +40,28 @@ def quantize_threshold(x: np.ndarray, threshold: float) -> np.ndarray:
 
 @njit(cache=True, inline="always")
 def stochastic_trit(v, w, s):
-    """``sign(v)`` if ``u(w) < |v| / s`` else 0, all in float32."""
-    u = np.float32(w >> U8) * INV24
+    """``sign(v)`` if ``u(w) < |v| / s`` else 0, all in float32 (``w`` a uint32 word)."""
+    u = np.float32(w >> np.uint32(8)) * INV24
     return np.int8(u < abs(v) / s) * (np.int8(v > 0) - np.int8(v < 0))
 
 
 @njit(cache=True)
 def stochastic_blocks(x, out, b0, s, k0, k1, c1, c2, c3):
-    """Trits of the whole blocks of ``x`` (block numbers from ``b0``)."""
-    for j in range(x.shape[0] // 4):
-        w0, w1, w2, w3 = philox10(np.uint64(b0 + j), c1, c2, c3, k0, k1)
-        i = 4 * j
-        out[i] = stochastic_trit(x[i], w0, s)
-        out[i + 1] = stochastic_trit(x[i + 1], w1, s)
-        out[i + 2] = stochastic_trit(x[i + 2], w2, s)
-        out[i + 3] = stochastic_trit(x[i + 3], w3, s)
+    """Trits of the whole blocks of ``x`` (block numbers from ``b0``).
+
+    A tile of Philox words goes to an L1-resident scratch first, then one
+    elementwise loop over float32 lanes uses them: each loop vectorizes on its
+    own (the rounds across blocks, the division across 16 elements).
+    """
+    pairs = np.empty(2 * TILE_BLOCKS, dtype=np.uint64)
+    words = pairs.view(np.uint32)
+    nb = x.shape[0] // 4
+    for t0 in range(0, nb, TILE_BLOCKS):
+        m = min(TILE_BLOCKS, nb - t0)
+        pairs_blocks(pairs[: 2 * m], b0 + t0, k0, k1, c1, c2, c3)
+        xs, os = x[4 * t0 : 4 * (t0 + m)], out[4 * t0 : 4 * (t0 + m)]
+        for i in range(4 * m):
+            os[i] = stochastic_trit(xs[i], words[i], s)
 
 
 @njit(cache=True, parallel=True)

@@ -5,6 +5,9 @@ accumulators per block of 8192 products, the lane fold ``h = 16, 8, 4, 2, 1``
 and the pairwise block fold, so the results equal the numpy reference byte for
 byte.  ``prange`` runs only over independent outputs (rows of the result, or
 column chunks of a bundle); every float sum stays inside one iteration.
+Contiguous int8 trits are bound eight at a time as uint64 words (branch-free
+SWAR); a chunk holding a value other than a trit is redone by the elementwise
+kernel, so every output byte is that kernel's.
 """
 
 from __future__ import annotations
@@ -15,8 +18,15 @@ from numba import njit, prange
 from ._dispatch import chunk_count, chunk_range, run
 from .reduce import BLOCK, LANES, fold_lanes, fold_pairwise
 
+U = np.uint64
+# Byte-replicated masks of the SWAR bind (one byte lane per trit).
+B01, B03, B7D = U(0x0101010101010101), U(0x0303030303030303), U(0x7D7D7D7D7D7D7D7D)
+B7F, B80, S1, S7 = U(0x7F7F7F7F7F7F7F7F), U(0x8080808080808080), U(1), U(7)
+
 #: Elements per parallel work item of the bind kernels.
 CHUNK = 1 << 16
+#: uint64 words (eight trits each) per parallel work item of the word bind kernel.
+WORD_CHUNK = 1 << 13
 #: Columns per tile of the bundling kernels (4096 float32 accumulators: 16 KiB, L1-resident).
 TILE = 4096
 
@@ -36,9 +46,57 @@ def _bind_parallel(a, b, sign, out):
         _bind_serial(a[lo:hi], b[lo:hi], sign, out[lo:hi])
 
 
+@njit(cache=True, inline="always")
+def _plus_one(x):
+    """``(t + 1) mod 256`` of each byte of ``x``: 0, 1, 2 for the trits -1, 0, +1."""
+    return ((x & B7F) + B01) ^ (x & B80)
+
+
+@njit(cache=True, inline="always")
+def _not_trits(y):
+    """Nonzero where a byte of ``y = t + 1`` is at least 3 (``t`` was no trit)."""
+    return (((y & B7F) + B7D) | y) & B80
+
+
+@njit(cache=True)
+def _bind_words(a, b, sign, out):
+    """:func:`_bind_serial` on eight trits a uint64 (SWAR, valid trits); nonzero if a byte was no trit."""
+    bad = U(0)
+    for j in range(out.shape[0]):
+        ya, yb = _plus_one(a[j]), _plus_one(b[j])
+        bad |= _not_trits(ya) | _not_trits(yb)
+        d = (ya + B03) - yb if sign < 0 else ya + yb + B01  # a - b + 3 or a + b + 3, in [1, 5]
+        ge = ((d + B7D) >> S7) & B01  # d >= 3
+        r = d - (ge | (ge << S1))  # (a -+ b) mod 3 as a code 0, 1, 2
+        out[j] = (((r & B01) | B80) - ((r >> S1) & B01)) ^ B80  # code -> trit byte
+    return bad != 0
+
+
+@njit(cache=True)
+def _bind_chunk(a, b, sign, out, wa, wb, wout):
+    """:func:`_bind_words` on the words; where a byte was no trit, :func:`_bind_serial` gives these bytes."""
+    if _bind_words(wa, wb, sign, wout):
+        _bind_serial(a, b, sign, out)
+
+
+@njit(cache=True, parallel=True)
+def _bind_words_parallel(a, b, sign, out, wa, wb, wout):
+    m = wout.shape[0]
+    for c in prange(chunk_count(m, WORD_CHUNK)):
+        lo, hi = chunk_range(c, WORD_CHUNK, 0, m)
+        _bind_chunk(a[8 * lo : 8 * hi], b[8 * lo : 8 * hi], sign, out[8 * lo : 8 * hi], wa[lo:hi], wb[lo:hi], wout[lo:hi])
+
+
 def _bind(a, b, sign):
-    out = np.empty(a.shape[0], dtype=np.int8)
-    run(a.shape[0], _bind_serial, _bind_parallel, a, b, np.int8(sign), out)
+    n = a.shape[0]
+    out = np.empty(n, dtype=np.int8)
+    s = np.int8(sign)
+    words = all(v.dtype == np.int8 and v.flags.c_contiguous for v in (a, b))
+    m = n // 8 if words else 0
+    if m:  # eight trits a word; the views are made here, not in the kernels
+        a8, b8, o8 = a[: 8 * m], b[: 8 * m], out[: 8 * m]
+        run(n, _bind_chunk, _bind_words_parallel, a8, b8, s, o8, a8.view(np.uint64), b8.view(np.uint64), o8.view(np.uint64))
+    run(n - 8 * m, _bind_serial, _bind_parallel, a[8 * m :], b[8 * m :], s, out[8 * m :])
     return out
 
 
