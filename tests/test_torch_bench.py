@@ -59,3 +59,19 @@ def test_bench_sections_adapter_and_time_to_accuracy(tmp_path):
     # the control skips exactly the steps the phase run predicted
     assert rows["reuse last gradient"]["backward_passes"] == rows["phase"]["backward_passes"] <= plain["steps"]
     assert all(0.0 <= r["final_accuracy"] <= 1.0 and r["seeds"] == 1 for r in rows.values())
+
+
+def test_gate_closed_rows_cover_every_model_and_trainer():
+    from vsaopt.benchmarks.torch_gate_closed import MODELS, TARGET, gate_closed_cost
+
+    rows = gate_closed_cost(quick=True, steps=30, backend="numpy")
+    assert {(r.model, r.trainer) for r in rows} == {(m, t) for m in MODELS for t in ("phase", "deterministic")}
+    for r in rows:
+        assert r.steps == 30 and 9 <= r.recorded < 30  # the closed gate went dormant after its first measurements
+        assert r.plain_seconds > 0 and r.adapter_seconds > 0 and r.dormant_seconds > 0
+        assert r.share == pytest.approx(r.adapter_seconds / r.plain_seconds) and r.target == TARGET
+        assert json.dumps(r.to_dict())
+    with pytest.raises(ConfigError):
+        gate_closed_cost(models=("resnet",), quick=True)
+    with pytest.raises(ConfigError):
+        gate_closed_cost(quick=True, steps=0)

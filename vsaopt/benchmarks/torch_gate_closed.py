@@ -68,13 +68,18 @@ class GateClosedRow:
     dormant_seconds: float
 
     @property
+    def target(self) -> float:
+        """The share aimed at (:data:`TARGET`)."""
+        return TARGET
+
+    @property
     def share(self) -> float:
         """``adapter_seconds / plain_seconds``."""
         return self.adapter_seconds / self.plain_seconds if self.plain_seconds > 0 else float("inf")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict, the share included."""
-        return {**dataclasses.asdict(self), "share": self.share}
+        return {**dataclasses.asdict(self), "share": self.share, "target": self.target}
 
 
 class _Timed:

@@ -80,7 +80,7 @@ def gate_closed_table(rows: list) -> Table:
     for r in rows:
         table.add_row(r.model, f"{r.parameters:,}", r.trainer, str(r.steps), str(r.recorded), fmt_seconds(r.plain_seconds),
                       fmt_seconds(r.adapter_seconds), f"{r.share:.1%}", fmt_seconds(r.dormant_seconds),
-                      "<= 1%" + (" ok" if r.share <= 0.01 else " missed"))
+                      f"<= {r.target:.0%}" + (" ok" if r.share <= r.target else " missed"))
     return table
 
 
