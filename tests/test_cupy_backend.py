@@ -79,7 +79,7 @@ def ptx(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("src", ["philox.cu", "reduce.cu", "ternary.cu", "pack.cu", "vsa.cu", "accum.cu", "predict.cu",
-                                 "matmul.cu"])
+                                 "matmul.cu", "comm.cu"])
 def test_source_file_compiles_with_nvcc(src, tmp_path):
     """Each .cu file compiles as it lies on disk (its #include resolved by nvcc)."""
     if NVCC is None:

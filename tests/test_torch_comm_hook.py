@@ -201,6 +201,33 @@ def test_comm_stats_ratios():
     assert CommStats(0, 0, 0, 0, 0, 0, 0).compression_ratio == 0.0
 
 
+def test_stats_time_each_stage_of_the_compute(group):
+    x = grad(5000, seed=5)
+    for scheme, reduces in (("all_gather", False), ("reduce_scatter", True)):
+        state = TernaryCommState(seed=2, chunk_size=1000, error_feedback=True, scheme=scheme, backend="numpy")
+        run(state, x.clone())
+        s = state.stats()
+        assert s.encode_seconds > 0 and s.decode_seconds > 0 and (s.reduce_seconds > 0) == reduces
+        assert {"encode_seconds", "reduce_seconds", "decode_seconds"} <= set(s.to_dict())
+        state.reset_stats()
+        s = state.stats()
+        assert (s.encode_seconds, s.reduce_seconds, s.decode_seconds) == (0.0, 0.0, 0.0)
+
+
+def test_residual_is_updated_in_place_and_matches_the_spec(group):
+    state = TernaryCommState(seed=4, chunk_size=700, error_feedback=True, backend="numpy")
+    x0, x1 = grad(3000, seed=6), grad(3000, seed=7)
+    run(state, x0.clone())
+    r0 = state.residual(0).clone()
+    held = state.residual(0)
+    got = run(state, x1.clone())
+    v = x1 + r0  # float32
+    want = expected(v, state, 0, 1)
+    assert np.array_equal(got.numpy(), want)
+    assert held.data_ptr() == state.residual(0).data_ptr()  # no new array per step
+    assert state.residual(0).numpy().tobytes() == (v.numpy() - want).tobytes()
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [{"seed": -1}, {"seed": 1.5}, {"error_feedback": 1}, {"chunk_size": 0}, {"min_compress_numel": -1}, {"chunk_size": True}],

@@ -45,12 +45,14 @@ def simulate(xs, seed, step, index, bounds, backend):
     be = get_backend(backend)
     world, n = xs.shape
     m = rs.shard_length(n, world)
-    bits = np.max([rs.chunk_scale_bits(x, bounds, be) for x in xs], axis=0)  # all_reduce MAX
-    packed = [rs.encode(xs[r], bits, bounds, world, be, seed, COMM_HOOK_STREAM, step, (r << 20) | (index << 10))[1] for r in range(world)]
+    chunk = bounds[0][1] - bounds[0][0]
+    bits = np.max([rs.chunk_scale_bits(x, None, chunk, be) for x in xs], axis=0)  # all_reduce MAX
+    packed = [rs.encode(xs[r], None, bits, chunk, world, be, seed, COMM_HOOK_STREAM, step, (r << 20) | (index << 10))[0]
+              for r in range(world)]
     q = m // 4
     shards = [rs.reduce_shard(np.concatenate([p[j * q : (j + 1) * q] for p in packed]), world, be, seed, step, (j << 20) | (index << 10))
               for j in range(world)]  # all_to_all, then each owner
-    return rs.decode(np.concatenate(shards), n, bits, bounds, world, be, np.empty(n, np.float32))  # all_gather
+    return rs.decode(np.concatenate(shards), n, bits, chunk, world, be, np.empty(n, np.float32))  # all_gather
 
 
 def gradients(world, n, seed=0):

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["KernelBackend", "KERNEL_NAMES", "CORE_KERNELS", "ACCUMULATOR_KERNELS", "PREDICTION_KERNELS", "TRAINING_KERNELS"]
+__all__ = ["KernelBackend", "KERNEL_NAMES", "CORE_KERNELS", "ACCUMULATOR_KERNELS", "PREDICTION_KERNELS", "TRAINING_KERNELS",
+           "COMM_KERNELS"]
 
 #: Kernels of the foundation: randomness, reductions, quantizers, packing, VSA algebra.
 CORE_KERNELS: tuple[str, ...] = (
@@ -57,8 +58,10 @@ PREDICTION_KERNELS: tuple[str, ...] = (
 )
 #: Kernels of the bundled training harness (:mod:`vsaopt.train`).
 TRAINING_KERNELS: tuple[str, ...] = ("matmul_ordered",)
+#: Kernels of the DDP communication hook (spec/comm.md §6): fused encode, shard sums and decodes.
+COMM_KERNELS: tuple[str, ...] = ("comm_scale_bits", "comm_encode", "comm_decode_trits", "comm_reduce_shard", "comm_decode_nibbles")
 #: Every kernel a complete backend provides, in the order of ``spec/``.
-KERNEL_NAMES: tuple[str, ...] = CORE_KERNELS + ACCUMULATOR_KERNELS + PREDICTION_KERNELS + TRAINING_KERNELS
+KERNEL_NAMES: tuple[str, ...] = CORE_KERNELS + ACCUMULATOR_KERNELS + PREDICTION_KERNELS + TRAINING_KERNELS + COMM_KERNELS
 
 Array = Any
 

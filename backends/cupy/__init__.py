@@ -18,11 +18,11 @@ from vsaopt.backend import Backend
 from vsaopt.errors import BackendError
 
 #: Kernel modules of this backend; each defines a ``KERNELS`` name -> function mapping.
-KERNEL_MODULES = ("philox", "reduce", "ternary", "pack", "vsa", "accum", "predict", "record", "matmul")
+KERNEL_MODULES = ("philox", "reduce", "ternary", "pack", "vsa", "accum", "predict", "record", "matmul", "comm")
 #: Kernel modules that launch no CUDA source of their own (composed of the other modules' kernels).
 COMPOSED_MODULES = ("record",)
 #: The CUDA source files (package data), one ``cupy.RawModule`` each, in the order of the other kernel modules.
-CUDA_SOURCES = ("philox.cu", "reduce.cu", "ternary.cu", "pack.cu", "vsa.cu", "accum.cu", "predict.cu", "matmul.cu")
+CUDA_SOURCES = ("philox.cu", "reduce.cu", "ternary.cu", "pack.cu", "vsa.cu", "accum.cu", "predict.cu", "matmul.cu", "comm.cu")
 
 
 def kernels() -> dict:

@@ -20,7 +20,7 @@ from vsaopt.backend import Backend
 from vsaopt.errors import BackendError
 
 #: Kernel modules of this backend; each defines a ``KERNELS`` name -> function mapping.
-KERNEL_MODULES = ("philox", "reduce", "ternary", "pack", "vsa", "accum", "predict", "record", "matmul")
+KERNEL_MODULES = ("philox", "reduce", "ternary", "pack", "vsa", "accum", "predict", "record", "matmul", "comm")
 
 
 def kernel_modules() -> list[ModuleType]:

@@ -9,7 +9,7 @@ import numpy as np
 from vsaopt.backend import Backend
 
 #: Kernel modules of this backend; each defines a ``KERNELS`` name -> function mapping.
-KERNEL_MODULES = ("philox", "reduce", "ternary", "pack", "vsa", "accum", "predict", "record", "matmul")
+KERNEL_MODULES = ("philox", "reduce", "ternary", "pack", "vsa", "accum", "predict", "record", "matmul", "comm")
 
 
 def kernels() -> dict:

@@ -14,6 +14,10 @@ S``, an all-gather of ``s`` bytes per rank ``(W-1) s``, an all-to-all of ``S`` b
 ``(W-1)/W S``.  Hook compute is the hook's time on a one-rank group of the same
 process (its collectives are local copies there; the ternary hook uses the
 scheme it uses at ``W``), and "local" is the step time with no exchange at all.
+For the ternary hook the compute is also split into its stages (encode,
+shard sums, decode: :class:`~vsaopt.torch.comm_hook.CommStats`), both on the
+one-rank group and as measured inside the ``W``-process training run (per
+step; there the ranks share the machine's cores).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..torch.launch import run_local_processes  # raises TorchUnavailableError (an ImportError) without torch
 
-__all__ = ["HOOKS", "LINK_GBITS", "MODEL_WORLDS", "comm_compare_benchmark", "modeled_bytes"]
+__all__ = ["HOOKS", "LINK_GBITS", "MODEL_WORLDS", "STAGES", "comm_compare_benchmark", "modeled_bytes"]
 
 #: Hooks compared, in table order.
 HOOKS = ("fp32", "fp16", "powersgd1", "powersgd4", "ternary")
@@ -114,6 +118,14 @@ def _register(ddp: Any, hook: str, group: Any, cfg: dict, world: int) -> Any:
     return tstate
 
 
+#: Stages of the ternary hook's compute, as named in CommStats (``<stage>_seconds``).
+STAGES = ("encode", "reduce", "decode")
+
+
+def _stage_seconds(stats: Any) -> dict[str, float]:
+    return {k: float(getattr(stats, f"{k}_seconds")) for k in STAGES}
+
+
 def _train(hook: str, rank: int, world: int, group: Any, cfg: dict, data: tuple, counter: _ByteCounter | None) -> dict:
     import torch
     from torch.nn.parallel import DistributedDataParallel as DDP
@@ -122,10 +134,11 @@ def _train(hook: str, rank: int, world: int, group: Any, cfg: dict, data: tuple,
     x, y = xtr[rank::world], ytr[rank::world]
     model = _model(tuple(cfg["widths"]), cfg["seed"])
     ddp = DDP(model, process_group=group, bucket_cap_mb=25)
+    state: Any = None
     if hook == "local":
         ddp.register_comm_hook(None, _no_exchange)
     else:
-        _register(ddp, hook, group, cfg, world)
+        state = _register(ddp, hook, group, cfg, world)
     opt = torch.optim.SGD(ddp.parameters(), lr=cfg["lr"], momentum=0.9)
     order = torch.Generator().manual_seed(cfg["seed"] + rank)
     perm = torch.randperm(x.shape[0], generator=order)
@@ -135,8 +148,11 @@ def _train(hook: str, rank: int, world: int, group: Any, cfg: dict, data: tuple,
             perm, pos = torch.randperm(x.shape[0], generator=order), 0
         idx = perm[pos : pos + b]
         pos += b
-        if counter is not None and step == cfg["warmup"]:
-            counter.bytes, counter.enabled = 0, True
+        if step == cfg["warmup"]:
+            if counter is not None:
+                counter.bytes, counter.enabled = 0, True
+            if hook == "ternary":
+                state.reset_stats()
         t0 = time.perf_counter()
         opt.zero_grad()
         torch.nn.functional.cross_entropy(ddp(x[idx]), y[idx]).backward()
@@ -147,9 +163,11 @@ def _train(hook: str, rank: int, world: int, group: Any, cfg: dict, data: tuple,
         counter.enabled = False
     with torch.no_grad():
         acc = float((model(xte).argmax(1) == yte).float().mean())
-    out = {"seconds_per_step": statistics.median(times), "accuracy": acc}
+    out: dict[str, Any] = {"seconds_per_step": statistics.median(times), "accuracy": acc}
     if counter is not None:
         out["bytes_per_step"] = counter.bytes / cfg["steps"]
+    if hook == "ternary":
+        out["stage_seconds"] = {k: v / cfg["steps"] for k, v in _stage_seconds(state.stats()).items()}
     return out
 
 
@@ -190,8 +208,11 @@ class _Bucket:
         return self._grads
 
 
-def _hook_compute(hook: str, group: Any, cfg: dict, world: int, repeats: int) -> float:
-    """Median seconds of one hook call to completion on the one-rank ``group`` (compute: the collectives are local)."""
+def _hook_compute(hook: str, group: Any, cfg: dict, world: int, repeats: int) -> tuple[float, dict | None]:
+    """Median seconds of one hook call to completion on the one-rank ``group`` (compute: the collectives are local).
+
+    Also, for the ternary hook, the median seconds of each of its :data:`STAGES` per call (None for the others).
+    """
     import torch
     from torch.distributed.algorithms.ddp_comm_hooks import default_hooks, powerSGD_hook
 
@@ -215,13 +236,17 @@ def _hook_compute(hook: str, group: Any, cfg: dict, world: int, repeats: int) ->
         scheme = TernaryCommState(chunk_size=cfg["chunk_size"]).scheme_for(n, world)
         state = TernaryCommState(group, error_feedback=True, chunk_size=cfg["chunk_size"], backend=cfg["backend"], scheme=scheme)
     times = []
+    stages: dict[str, list[float]] = {k: [] for k in STAGES}
     for k in range(repeats + 3):
         bucket = _Bucket(grad.clone(), shapes)
+        before = _stage_seconds(state.stats()) if hook == "ternary" else {}
         t0 = time.perf_counter()
         fn(state, bucket).wait()  # a stand-in bucket: the hooks read only what _Bucket provides
         if k >= 3:  # PowerSGD compresses from its second iteration; numba compiles on first use
             times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+            for name, v in (_stage_seconds(state.stats()).items() if hook == "ternary" else ()):
+                stages[name].append(v - before[name])
+    return statistics.median(times), ({k: statistics.median(v) for k, v in stages.items()} if hook == "ternary" else None)
 
 
 def _worker(rank: int, world: int, cfg: dict) -> dict:
@@ -301,7 +326,10 @@ def comm_compare_benchmark(
     dict
         ``parameters``; ``measured[W][hook]``: ``bytes_per_step``, ``seconds_per_step``
         (median over timed steps, slowest rank), ``accuracy`` (rank 0, digits test split),
-        ``compute_seconds``; ``local_seconds[W]``; ``formula_bytes[W]`` (the ternary
+        ``compute_seconds`` and ``compute_ns_per_parameter``, and for the ternary hook
+        ``compute_stages`` (median seconds per call of each of :data:`STAGES` on the
+        one-rank group) and ``run_stage_seconds`` (mean seconds per step of each stage in
+        the training run, slowest rank); ``local_seconds[W]``; ``formula_bytes[W]`` (the ternary
         formula at the measured ``W``); ``modeled[W][hook]``: ``bytes``, ``ratio`` (fp32 bytes
         over the hook's) and ``seconds`` at each of :data:`LINK_GBITS`.
 
@@ -327,12 +355,19 @@ def comm_compare_benchmark(
         measured[w] = {}
         for hook in HOOKS:
             r0 = per_rank[0]["hooks"][hook]
+            seconds, stages = per_rank[0]["compute"][hook]
             measured[w][hook] = {
                 "bytes_per_step": r0["bytes_per_step"],
                 "seconds_per_step": max(r["hooks"][hook]["seconds_per_step"] for r in per_rank),
                 "accuracy": r0["accuracy"],
-                "compute_seconds": per_rank[0]["compute"][hook],
+                "compute_seconds": seconds,
+                "compute_ns_per_parameter": 1e9 * seconds / params,
             }
+            if stages is not None:
+                measured[w][hook]["compute_stages"] = stages
+                measured[w][hook]["run_stage_seconds"] = {
+                    k: max(r["hooks"][hook]["stage_seconds"][k] for r in per_rank) for k in STAGES
+                }
     formula = {w: modeled_bytes("ternary", w, {}, params, chunk_size) for w in world_sizes}
     w0 = min(world_sizes)
     modeled: dict = {}

@@ -28,7 +28,14 @@ run is reproducible from the seed.
 
 All-gather decoding (per element ``i``, chunk ``c(i)``): ``acc = 0.0f``; for ranks
 ``r = 0 .. W-1``: ``acc = f32(acc + f32(t_r[i]) * s_r[c(i)])``; result
-``f32(acc / f32(W))``.  Because stochastic ternarization is unbiased,
+``f32(acc / f32(W))``.
+
+Compute: the backend's ``comm_*`` kernels.  ``comm_encode`` does, per chunk in
+one pass, ``v = gradient + residual``, the scale, the stochastic trits, their
+2-bit packing and the new residual (updated in place); ``comm_decode_trits``
+and ``comm_decode_nibbles`` write the mean straight into the bucket;
+``comm_reduce_shard`` sums an owner's shards.  :class:`CommStats` reports the
+time of each stage.  Because stochastic ternarization is unbiased,
 ``E[result] = mean_r x_r`` (up to the ``2**-24`` grid of the uniforms); the
 same holds for the reduce-scatter scheme.
 """
@@ -38,6 +45,7 @@ import hashlib
 import json
 import numbers
 import re
+import time
 from collections.abc import Callable
 from typing import Any, Optional
 
@@ -45,11 +53,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from .._bits import F32_INF_BITS
 from ..rng import Stream
 from ..backend import BACKEND_NAMES, to_host
 from ..checkpoint import Checkpointable, Fields
-from ..errors import BackendError, CheckpointError, ConfigError, DTypeError, NonFiniteError, ShapeError
-from ..ternary import pack, quantize_stochastic, unpack
+from ..errors import BackendError, CheckpointError, ConfigError, DTypeError, EncodingError, ShapeError
 from . import trit_reduce_scatter as rs
 from ._dlpack import FLOAT_DTYPES, backend_for, from_array, to_array
 
@@ -105,6 +113,12 @@ class CommStats:
     world_size : int
     reduce_scatter_buckets : int
         The compressed bucket calls that used the reduce-scatter scheme.
+    encode_seconds, reduce_seconds, decode_seconds : float
+        The hook's own compute on this rank, per stage, summed over bucket
+        calls: encoding (scales, trits, packing, error-feedback residual),
+        the shard sums of the reduce-scatter scheme, and decoding into the
+        bucket.  Wall-clock time around the kernels, collectives excluded; on
+        a GPU backend it is the time to launch the kernels.
     """
 
     steps: int
@@ -115,6 +129,9 @@ class CommStats:
     fp32_bytes: int
     world_size: int
     reduce_scatter_buckets: int = 0
+    encode_seconds: float = 0.0
+    reduce_seconds: float = 0.0
+    decode_seconds: float = 0.0
 
     @property
     def compression_ratio(self) -> float:
@@ -247,16 +264,17 @@ class TernaryCommState(Checkpointable):
         self._bytes = 0
         self._fp32_bytes = 0
         self._world = 0
+        self._seconds = {"encode": 0.0, "reduce": 0.0, "decode": 0.0}
 
     def stats(self) -> CommStats:
         """Counters since construction or :meth:`reset_stats`."""
         return CommStats(
             self._n_steps, self._n_compressed, self._n_fallback, self._n_elements, self._bytes, self._fp32_bytes, self._world,
-            self._n_reduce_scatter,
+            self._n_reduce_scatter, self._seconds["encode"], self._seconds["reduce"], self._seconds["decode"],
         )
 
     def residual(self, bucket_index: int) -> Optional[torch.Tensor]:
-        """The error-feedback residual of a bucket (a float32 tensor sharing the state's memory), or None."""
+        """The error-feedback residual of a bucket (a float32 tensor sharing the state's memory, which each hook call updates in place), or None."""
         r = self._residuals.get(bucket_index)
         return None if r is None else from_array(r)
 
@@ -268,8 +286,12 @@ class TernaryCommState(Checkpointable):
         >>> TernaryCommState(chunk_size=4).chunk_bounds(10)
         [(0, 4), (4, 8), (8, 10)]
         """
-        size = max(self.chunk_size, -(-n // MAX_CHUNKS))
+        size = self._chunk_of(n)
         return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
+
+    def _chunk_of(self, n: int) -> int:
+        """Elements per chunk of an ``n``-element bucket: ``max(chunk_size, ceil(n / MAX_CHUNKS))``."""
+        return max(self.chunk_size, -(-n // MAX_CHUNKS))
 
     def scheme_for(self, n: int, world: int) -> str:
         """The scheme an ``n``-element compressed bucket uses at ``world`` ranks (``"all_gather"`` or ``"reduce_scatter"``).
@@ -282,7 +304,7 @@ class TernaryCommState(Checkpointable):
         """
         if self.scheme != "auto":
             return self.scheme
-        k = len(self.chunk_bounds(n))
+        k = -(-n // self._chunk_of(n))
         return "reduce_scatter" if rs.reduce_scatter_bytes(n, k, world) < rs.all_gather_bytes(n, k, world) else "all_gather"
 
     def _backend(self, device: torch.device) -> Any:
@@ -646,34 +668,6 @@ def _check_addressable(world: int, index: int) -> None:
         raise ConfigError(f"ternary_comm_hook: bucket index {index} exceeds the {MAX_BUCKETS} buckets the counter layout addresses")
 
 
-def _encode(state: "TernaryCommState", v: Any, be: Any, rank: int, index: int, step: int) -> tuple[Any, Any, Any]:
-    """Trits (int8), scales (float32, one per chunk) and the payload bytes of ``v`` (a flat float32 array)."""
-    xp = be.xp
-    bounds = state.chunk_bounds(v.shape[0])
-    trits = xp.empty(v.shape[0], dtype=xp.int8)
-    scales = xp.empty(len(bounds), dtype=xp.float32)
-    base = (rank << 20) | (index << 10)
-    for c, (lo, hi) in enumerate(bounds):
-        try:
-            t, s = quantize_stochastic(v[lo:hi], state.seed, COMM_HOOK_STREAM, step, base | c, backend=be)
-        except NonFiniteError:
-            # A non-finite chunk decodes to NaN on every rank (0 * NaN), so NaN/Inf
-            # still reach the optimizer (e.g. AMP's GradScaler skips the step).
-            t, s = xp.zeros(hi - lo, dtype=xp.int8), np.float32(np.nan)
-        trits[lo:hi] = t
-        scales[c] = s
-    packed = pack(trits, "2bit", backend=be)
-    payload = xp.concatenate([scales.view(xp.uint8), packed])  # scales first: aligned float32 view
-    return trits, scales, payload
-
-
-def _scaled(trits: Any, scales: Any, bounds: list, out: Any, xp: Any) -> Any:
-    """``out[i] = f32(trits[i]) * scales[c(i)]`` (exact: a trit times a scale), chunk by chunk, into ``out``."""
-    for c, (lo, hi) in enumerate(bounds):
-        xp.multiply(trits[lo:hi], scales[c], out=out[lo:hi], dtype=xp.float32)
-    return out
-
-
 def ternary_comm_hook(state: "TernaryCommState", bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
     """DDP communication hook: average gradients across ranks as stochastic trits plus per-chunk scales.
 
@@ -723,11 +717,10 @@ def ternary_comm_hook(state: "TernaryCommState", bucket: dist.GradBucket) -> tor
     state._fp32_bytes += _ring_allreduce(4 * n, world)
     if not compress:
         return _all_reduce_mean(state, buf, group, world)
-    v = _with_residual(state, buf, index, be)
+    x, residual = _inputs(state, buf, index, be)
     step = state._next_step(index)
-    bounds = state.chunk_bounds(n)
     scheme = _reduce_scatter if state.scheme_for(n, world) == "reduce_scatter" else _all_gather
-    return scheme(state, buf, v, be, group, world, rank, index, step, bounds)
+    return scheme(state, buf, x, residual, be, group, world, rank, index, step, state._chunk_of(n))
 
 
 def _all_reduce_mean(state: "TernaryCommState", buf: torch.Tensor, group: Any, world: int) -> torch.futures.Future[torch.Tensor]:
@@ -742,59 +735,63 @@ def _all_reduce_mean(state: "TernaryCommState", buf: torch.Tensor, group: Any, w
     return fut.then(_mean)
 
 
-def _with_residual(state: "TernaryCommState", buf: torch.Tensor, index: int, be: Any) -> Any:
-    """``v``: the bucket as a flat float32 array, plus the bucket's residual under error feedback (when its size still fits)."""
-    x = buf.detach()
-    v = to_array(x if x.dtype == torch.float32 else x.to(torch.float32))
+def _inputs(state: "TernaryCommState", buf: torch.Tensor, index: int, be: Any) -> tuple[Any, Any]:
+    """``(x, residual)``: the bucket as a contiguous float32 array, and under error feedback the bucket's residual (None when it has none of this size)."""
+    t = buf.detach()
+    x = be.xp.ascontiguousarray(to_array(t if t.dtype == torch.float32 else t.to(torch.float32)))
     residual = state._residuals.get(index) if state.error_feedback else None
-    if residual is None or residual.shape[0] != v.shape[0]:
-        return v
+    if residual is None or residual.shape[0] != x.shape[0]:
+        return x, None
     if not be.owns(residual):  # loaded from a checkpoint: host arrays until first used
         residual = be.xp.asarray(residual)
-    return v + residual
+    return x, residual
+
+
+def _payload_scales(bits: Any, xp: Any) -> Any:
+    """The float32 scales the all-gather scheme sends: ``f32_from_bits(B[c])``, NaN (``0x7FC00000``) for a non-finite chunk."""
+    return xp.where(bits >= F32_INF_BITS, 0x7FC00000, bits).astype(xp.int32).view(xp.float32)
 
 
 def _all_gather(
-    state: "TernaryCommState", buf: torch.Tensor, v: Any, be: Any, group: Any, world: int, rank: int, index: int, step: int, bounds: list
+    state: "TernaryCommState", buf: torch.Tensor, x: Any, residual: Any, be: Any, group: Any, world: int, rank: int, index: int,
+    step: int, chunk: int,
 ) -> torch.futures.Future[torch.Tensor]:
-    """The all-gather scheme: every rank's packed trits and scales to every rank, decoded in rank order."""
+    """The all-gather scheme: every rank's packed trits and scales to every rank, decoded in rank order.
+
+    One fused pass encodes the bucket (:func:`vsaopt.backends.numpy.comm.comm_encode`:
+    per chunk the scale, the trits, their packing and the residual) and one
+    decodes every rank's payload into the bucket.
+    """
     xp = be.xp
-    n = v.shape[0]
-    trits, scales, payload = _encode(state, v, be, rank, index, step)
+    n = x.shape[0]
+    nchunks = -(-n // chunk)
+    start = time.perf_counter()
+    packed, bits, kept = be.comm_encode(
+        x, residual, None, chunk, -(-n // 4), state.seed, COMM_HOOK_STREAM, step, (rank << 20) | (index << 10), state.error_feedback
+    )
     if state.error_feedback:
-        _keep_residual(state, index, v, trits, scales, bounds, xp)
+        state._residuals[index] = kept
+    payload = xp.concatenate([_payload_scales(bits, xp).view(xp.uint8), packed])  # scales first: aligned float32 view
+    state._seconds["encode"] += time.perf_counter() - start
     send = from_array(payload)
     state._n_compressed += 1
     state._bytes += _ring_allgather(int(send.numel()), world)
-    gathered = [torch.empty_like(send) for _ in range(world)]
-    work = dist.all_gather(gathered, send, group=group, async_op=True)
-    npacked = -(-n // 4)
-    nchunks = len(bounds)
+    rows = torch.empty((world, send.numel()), dtype=send.dtype, device=send.device)
+    work = dist.all_gather(list(rows.unbind(0)), send, group=group, async_op=True)
 
     def _decode(f: torch.futures.Future) -> torch.Tensor:
         f.wait()
-        direct, acc = _output(buf, n, xp)
-        tmp = xp.empty(n, dtype=xp.float32) if world > 1 else acc
-        for r_ in range(world):
-            data = to_array(gathered[r_])
-            s = data[: 4 * nchunks].view(xp.float32)
-            t = unpack(data[4 * nchunks : 4 * nchunks + npacked], n, "2bit", backend=be)
-            # acc = 0 + contribution is the contribution itself (scales are >= 0 or NaN: no -0.0 to lose)
-            _scaled(t, s, bounds, acc if r_ == 0 else tmp, xp)
-            if r_:
-                xp.add(acc, tmp, out=acc)
-        if world > 1:
-            xp.divide(acc, xp.float32(world), out=acc)
-        return _write_back(buf, direct, acc)
+        start = time.perf_counter()
+        direct, out = _output(buf, n, xp)
+        payloads = to_array(rows)
+        scales = xp.ascontiguousarray(payloads[:, : 4 * nchunks]).view(xp.float32)
+        if not be.comm_decode_trits(payloads, 4 * nchunks, scales, chunk, out):
+            raise EncodingError("packed: malformed 2bit data (invalid code or nonzero padding)")
+        result = _write_back(buf, direct, out)
+        state._seconds["decode"] += time.perf_counter() - start
+        return result
 
     return work.get_future().then(_decode)
-
-
-def _keep_residual(state: "TernaryCommState", index: int, v: Any, trits: Any, scales: Any, bounds: list, xp: Any) -> None:
-    """Error feedback: store ``v - scale * trits`` (non-finite entries zeroed) as the bucket's residual."""
-    r = v - _scaled(trits, scales, bounds, xp.empty(v.shape[0], dtype=xp.float32), xp)
-    r[~xp.isfinite(r)] = 0.0
-    state._residuals[index] = r
 
 
 def _output(buf: torch.Tensor, n: int, xp: Any) -> tuple[bool, Any]:
@@ -810,7 +807,8 @@ def _write_back(buf: torch.Tensor, direct: bool, acc: Any) -> torch.Tensor:
 
 
 def _reduce_scatter(
-    state: "TernaryCommState", buf: torch.Tensor, v: Any, be: Any, group: Any, world: int, rank: int, index: int, step: int, bounds: list
+    state: "TernaryCommState", buf: torch.Tensor, x: Any, residual: Any, be: Any, group: Any, world: int, rank: int, index: int,
+    step: int, chunk: int,
 ) -> torch.futures.Future[torch.Tensor]:
     """The reduce-scatter scheme (:mod:`vsaopt.torch.trit_reduce_scatter`): scale MAX, all-to-all of trits, all-gather of nibbles.
 
@@ -819,31 +817,37 @@ def _reduce_scatter(
     same order whatever the order in which futures complete.
     """
     xp = be.xp
-    n = v.shape[0]
-    local = rs.chunk_scale_bits(v, bounds, be)
-    shared = torch.from_numpy(local).to(buf.device)
+    n = x.shape[0]
+    start = time.perf_counter()
+    shared = from_array(rs.chunk_scale_bits(x, residual, chunk, be))  # where the bucket is: no host copy
+    state._seconds["encode"] += time.perf_counter() - start
     dist.all_reduce(shared, op=dist.ReduceOp.MAX, group=group)
-    bits = shared.cpu().numpy()
+    bits = to_array(shared)
+    start = time.perf_counter()
     base = (rank << 20) | (index << 10)
-    trits, packed = rs.encode(v, bits, bounds, world, be, state.seed, COMM_HOOK_STREAM, step, base)
+    packed, kept = rs.encode(x, residual, bits, chunk, world, be, state.seed, COMM_HOOK_STREAM, step, base, state.error_feedback)
     if state.error_feedback:
-        scales = xp.asarray(bits.astype(np.uint32).view(np.float32))
-        _keep_residual(state, index, v, trits, scales, bounds, xp)
+        state._residuals[index] = kept
+    state._seconds["encode"] += time.perf_counter() - start
     send = from_array(packed)
     received = torch.empty_like(send)
     dist.all_to_all_single(received, send, group=group)
-    shard = from_array(rs.reduce_shard(to_array(received), world, be, state.seed, step, (rank << 20) | (index << 10)))
-    gathered = [torch.empty_like(shard) for _ in range(world)]
-    work = dist.all_gather(gathered, shard, group=group, async_op=True)
+    start = time.perf_counter()
+    shard = from_array(rs.reduce_shard(to_array(received), world, be, state.seed, step, base))
+    state._seconds["reduce"] += time.perf_counter() - start
+    rows = torch.empty((world, shard.numel()), dtype=shard.dtype, device=shard.device)
+    work = dist.all_gather(list(rows.unbind(0)), shard, group=group, async_op=True)
     state._n_compressed += 1
     state._n_reduce_scatter += 1
-    state._bytes += rs.reduce_scatter_bytes(n, len(bounds), world)
+    state._bytes += rs.reduce_scatter_bytes(n, -(-n // chunk), world)
 
     def _decode(f: torch.futures.Future) -> torch.Tensor:
         f.wait()
+        start = time.perf_counter()
         direct, out = _output(buf, n, xp)
-        whole = xp.concatenate([to_array(g) for g in gathered])
-        rs.decode(whole, n, bits, bounds, world, be, out)
-        return _write_back(buf, direct, out)
+        rs.decode(to_array(rows).reshape(-1), n, bits, chunk, world, be, out)
+        result = _write_back(buf, direct, out)
+        state._seconds["decode"] += time.perf_counter() - start
+        return result
 
     return work.get_future().then(_decode)

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from .._bits import F32_INF_BITS, f32_from_bits
+from ..backend import to_device
 from ..rng import Stream
 
 __all__ = [
@@ -80,73 +78,58 @@ def sum_shift(world: int) -> int:
     return shift
 
 
-def chunk_scale_bits(v: Any, bounds: list[tuple[int, int]], be: Any) -> np.ndarray:
-    """Per chunk, the largest sign-cleared float32 bit pattern of ``v`` (int32; NaN and Inf sort above every finite value).
+def chunk_scale_bits(x: Any, residual: Any, chunk: int, be: Any) -> Any:
+    """Per chunk of ``chunk`` elements, the largest sign-cleared float32 bit pattern of ``v = f32(x + residual)`` (int32, the backend's array).
+
+    ``residual`` None: ``v = x``.  NaN and Inf sort above every finite value.
 
     Examples
     --------
     >>> import numpy as np
     >>> from vsaopt.backend import get_backend
-    >>> chunk_scale_bits(np.array([1.0, -2.0, 0.5], np.float32), [(0, 2), (2, 3)], get_backend("numpy")).tolist()
+    >>> chunk_scale_bits(np.array([1.0, -2.0, 0.5], np.float32), None, 2, get_backend("numpy")).tolist()
     [1073741824, 1056964608]
     """
-    xp = be.xp
-    words = v.view(xp.uint32)
-    mask = xp.uint32(0x7FFFFFFF)  # integer max of sign-cleared patterns: exact on every backend
-    return np.array([int((words[lo:hi] & mask).max()) if hi > lo else 0 for lo, hi in bounds], dtype=np.int32)
-
-
-def _scales(bits: np.ndarray) -> list[np.float32]:
-    return [f32_from_bits(int(b)) for b in bits]
+    return be.comm_scale_bits(x, residual, chunk)
 
 
 def encode(
-    v: Any, bits: np.ndarray, bounds: list[tuple[int, int]], world: int, be: Any, seed: int, stream: int, step: int, base: int
+    x: Any, residual: Any, bits: Any, chunk: int, world: int, be: Any, seed: int, stream: int, step: int, base: int,
+    feedback: bool = False,
 ) -> tuple[Any, Any]:
-    """Trits of ``v`` against the shared scales, and their 2-bit packing zero-padded to ``W`` shards.
+    """The 2-bit packing of the trits of ``v = f32(x + residual)`` against the shared scales, zero-padded to ``W`` shards.
 
     Chunk ``c`` uses the Philox draws ``(seed, stream, step, base | c)``; a
     chunk whose shared scale is not finite gets zero trits (it decodes to NaN).
+    One fused pass (``comm_encode``) per chunk.
 
     Parameters
     ----------
-    v : float32 array, 1-D, ``n`` elements
-    bits : int32 array
+    x : float32 array, 1-D, ``n`` elements
+    residual : float32 array of ``n``, or None
+        The error-feedback residual added to ``x``; with ``feedback`` it is
+        overwritten with the new residual ``f32(v - f32(t) * s_c)`` (+0.0
+        where that is not finite).
+    bits : int32 array (host or the backend's)
         The shared scale bit patterns (all-reduce MAX of :func:`chunk_scale_bits`).
-    bounds : list of (start, stop)
-        The chunks.
+    chunk : int
+        Elements per chunk.
     world : int
         Ranks ``W``.
     be : backend
     seed, stream, step, base : int
         Counter words; ``base`` holds the rank and bucket fields of ``tensor_index``.
+    feedback : bool
+        Compute the new residual.
 
     Returns
     -------
-    trits : int8 array of ``n``
     packed : uint8 array of ``W * shard_length(n, W) / 4``; shard ``j`` is bytes ``[j m / 4, (j + 1) m / 4)``.
+    residual : the new residual (float32 array of ``n``), or None without ``feedback``.
     """
-    xp = be.xp
-    n = v.shape[0]
-    padded = xp.zeros(world * shard_length(n, world), dtype=xp.int8)
-    for c, ((lo, hi), s) in enumerate(zip(bounds, _scales(bits))):
-        if int(bits[c]) < F32_INF_BITS:
-            padded[lo:hi] = be.quantize_stochastic(v[lo:hi], s, seed, stream, step, base | c)
-    packed, _ = be.pack_2bit(padded)
-    return padded[:n], packed
-
-
-def _rescale(counts: Any, world: int, be: Any, seed: int, step: int, tensor: int) -> Any:
-    """Unbiased ``c / 2**sum_shift(W)`` of int32 counts: ``(c >> s) + [w < (c mod 2**s) << (32 - s)]``, as int8."""
-    xp = be.xp
-    shift = sum_shift(world)
-    if shift == 0:
-        return counts.astype(xp.int8)
-    if world <= 127:  # |sum| <= W fits int8: the accumulator's kernel, same arithmetic
-        return be.accum_rescale(counts.astype(xp.int8), shift, seed, COMM_SUM_STREAM, step, tensor)
-    w = be.philox_bits(counts.shape[0], seed, COMM_SUM_STREAM, step, tensor)
-    low = (counts & ((1 << shift) - 1)).astype(xp.uint32) << xp.uint32(32 - shift)
-    return ((counts >> shift) + (w < low)).astype(xp.int8)
+    nbytes = world * shard_length(x.shape[0], world) // 4
+    packed, _, kept = be.comm_encode(x, residual, to_device(be, bits), chunk, nbytes, seed, stream, step, base, feedback)
+    return packed, kept
 
 
 def reduce_shard(received: Any, world: int, be: Any, seed: int, step: int, tensor: int) -> Any:
@@ -176,13 +159,11 @@ def reduce_shard(received: Any, world: int, be: Any, seed: int, step: int, tenso
     >>> reduce_shard(shards, 2, be, seed=0, step=0, tensor=0).tolist()  # sums 2, 0, 0, 0
     [2, 0]
     """
-    trits, _ = be.unpack_2bit(received, 4 * received.shape[0])
-    sums = be.bundle_sum(trits.reshape(world, -1))
-    return be.nibble_pack(_rescale(sums, world, be, seed, step, tensor))
+    return be.comm_reduce_shard(received, world, sum_shift(world), seed, COMM_SUM_STREAM, step, tensor)
 
 
-def decode(gathered: Any, n: int, bits: np.ndarray, bounds: list[tuple[int, int]], world: int, be: Any, out: Any) -> Any:
-    """Write the mean of the ranks' gradients into float32 ``out``: ``f32((f64(c) * f64(s_c * 2**shift)) / f64(W))``.
+def decode(gathered: Any, n: int, bits: Any, chunk: int, world: int, be: Any, out: Any) -> Any:
+    """Write the mean of the ranks' gradients into float32 ``out``: ``f32((f64(c) * f64(s * 2**shift)) / f64(W))``.
 
     Parameters
     ----------
@@ -190,7 +171,7 @@ def decode(gathered: Any, n: int, bits: np.ndarray, bounds: list[tuple[int, int]
         Every shard's nibbles in shard order (what an all-gather delivers).
     n : int
         Elements of the bucket.
-    bits, bounds, world, be
+    bits, chunk, world, be
         As in :func:`encode`.
     out : float32 array of ``n``
 
@@ -198,23 +179,7 @@ def decode(gathered: Any, n: int, bits: np.ndarray, bounds: list[tuple[int, int]
     -------
     ``out``; chunks whose shared scale is not finite are NaN.
     """
-    xp = be.xp
-    data = gathered[: (n + 1) // 2]  # exactly the bytes of n nibbles
-    # every byte holds two nibbles, so a chunk that starts on a byte decodes by table look-up:
-    # row k of the table is accum_mean of byte k's two counts (the same arithmetic, element by element)
-    pairs = be.nibble_unpack(xp.arange(256, dtype=xp.uint8), 512)
-    counts = None
-    unit = float(2 ** sum_shift(world))
-    for (lo, hi), b, s in zip(bounds, bits, _scales(bits)):
-        if int(b) >= F32_INF_BITS:
-            out[lo:hi] = xp.float32(np.nan)
-        elif lo % 2 == 0:
-            table = be.accum_mean(pairs, float(s) * unit, float(world)).view(xp.uint64)  # both floats of a byte
-            out[lo:hi] = xp.take(table, data[lo // 2 : (hi + 1) // 2]).view(xp.float32)[: hi - lo]
-        else:
-            counts = be.nibble_unpack(data, n) if counts is None else counts
-            out[lo:hi] = be.accum_mean(counts[lo:hi], float(s) * unit, float(world))
-    return out
+    return be.comm_decode_nibbles(gathered, to_device(be, bits), chunk, world, sum_shift(world), out)
 
 
 def reduce_scatter_bytes(n: int, chunks: int, world: int) -> int:
