@@ -16,7 +16,9 @@ batches in the same order:
 PREDICT steps run no forward pass (``end_step(None)``).  The target of a seed
 is plain torch's final test accuracy minus half a point; the time to it is the
 training wall time (evaluation excluded) up to the first epoch end at or above
-it.  Each accelerated mode first runs one untimed epoch, so that no timed run
+it.  The four runs of a seed are interleaved epoch by epoch (each mode's
+epoch in turn), so a change in the machine's speed over the seconds of a
+run falls on every mode alike.  Each accelerated mode first runs one untimed epoch, so that no timed run
 pays the process's one-time loading of the numba kernels (a cost of the
 first accelerator in a process, not of each training run).  Needs torch and
 scikit-learn.
@@ -27,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -112,8 +114,8 @@ def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float
         return float((model(x).argmax(dim=1) == y).float().mean())
 
 
-def _run(mode: str, seed: int, data: tuple, lr: float, epochs: int, batch: int, schedule: list[bool] | None) -> dict[str, Any]:
-    """One training run; returns per-epoch (seconds, backward passes, accuracy) and the backward schedule."""
+def _run(mode: str, seed: int, data: tuple, lr: float, epochs: int, batch: int, schedule: list[bool] | None) -> Iterator[dict[str, Any]]:
+    """One training run, an epoch per ``next``; yields its state: per-epoch (seconds, backward passes, accuracy), the backward schedule so far, the steps."""
     xtr, ytr, xte, yte = data
     model = _cnn(seed)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
@@ -160,7 +162,29 @@ def _run(mode: str, seed: int, data: tuple, lr: float, epochs: int, batch: int, 
             step += 1
         seconds += time.perf_counter() - t0
         curve.append((seconds, backward, _accuracy(model, xte, yte)))
-    return {"curve": curve, "schedule": taken, "steps": step}
+        yield {"curve": curve, "schedule": taken, "steps": step}
+
+
+def _whole(run: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    """The state after a run's last epoch."""
+    state: dict[str, Any] = {}
+    for state in run:
+        pass
+    return state
+
+
+def _interleaved(seed: int, data: tuple, lr: float, epochs: int, batch: int) -> dict[str, dict[str, Any]]:
+    """The four modes' runs of one seed, epoch by epoch in turn; the reuse control follows the phase run's schedule."""
+    runs = {mode: _run(mode, seed, data, lr, epochs, batch, None) for mode in ("torch", "phase", "deterministic")}
+    phase_schedule: list[bool] = []  # the phase run's, filled as it goes: the reuse run's epoch e follows the phase run's
+    runs["reuse last gradient"] = _run("torch", seed, data, lr, epochs, batch, phase_schedule)
+    states: dict[str, dict[str, Any]] = {}
+    for _ in range(epochs):
+        for mode, run in runs.items():
+            states[mode] = next(run)
+            if mode == "phase":
+                phase_schedule[:] = states["phase"]["schedule"]
+    return states
 
 
 def _tune_lr(seed: int, data: tuple, epochs: int, batch: int) -> float:
@@ -168,7 +192,7 @@ def _tune_lr(seed: int, data: tuple, epochs: int, batch: int) -> float:
     xtr, ytr, _, _ = data
     cut = len(ytr) * 4 // 5
     split = (xtr[:cut], ytr[:cut], xtr[cut:], ytr[cut:])
-    scores = [(_run("torch", seed, split, lr, max(1, epochs // 2), batch, None)["curve"][-1][2], -lr) for lr in LR_GRID]
+    scores = [(_whole(_run("torch", seed, split, lr, max(1, epochs // 2), batch, None))["curve"][-1][2], -lr) for lr in LR_GRID]
     return -max(scores)[1]
 
 
@@ -204,17 +228,14 @@ def time_to_accuracy(seeds: Sequence[int] = (0, 1, 2), *, epochs: int = 10, batc
         datas = {s: _digits(s) for s in seeds}
         lr = 0.03 if quick else _tune_lr(seeds[0], datas[seeds[0]], epochs, batch)
         for mode in ("phase", "deterministic"):  # untimed: loads the kernels this process's first accelerator loads
-            _run(mode, seeds[0], datas[seeds[0]], lr, 1, batch, None)
+            _whole(_run(mode, seeds[0], datas[seeds[0]], lr, 1, batch, None))
         runs: dict[str, list[dict]] = {m: [] for m in MODES}
         targets = []
         for s in seeds:
-            plain = _run("torch", s, datas[s], lr, epochs, batch, None)
-            phase = _run("phase", s, datas[s], lr, epochs, batch, None)
-            runs["torch"].append(plain)
-            runs["phase"].append(phase)
-            runs["deterministic"].append(_run("deterministic", s, datas[s], lr, epochs, batch, None))
-            runs["reuse last gradient"].append(_run("torch", s, datas[s], lr, epochs, batch, phase["schedule"]))
-            targets.append(plain["curve"][-1][2] - TARGET_MARGIN)
+            states = _interleaved(s, datas[s], lr, epochs, batch)
+            for mode in MODES:
+                runs[mode].append(states[mode])
+            targets.append(states["torch"]["curve"][-1][2] - TARGET_MARGIN)
         rows = []
         for mode in MODES:
             hits = []

@@ -25,12 +25,16 @@ def f32(x: Any) -> np.float32:
 
 #: Magnitudes from which float32 rounding gives Inf: the midpoint between the largest float32 and 2**128.
 F32_OVERFLOW = 2.0**128 - 2.0**103
+#: The largest finite float32.
+F32_MAX = float(np.finfo(np.float32).max)
 
 
 def check_loss(loss: Any, name: str = "loss") -> np.float32:
     """A loss as a finite float32 (any real number whose float32 rounding is finite)."""
     if isinstance(loss, float) and abs(loss) < F32_OVERFLOW:  # Python and numpy float64 (NaN fails the comparison)
         return F32(loss)
+    if type(loss) is np.float32 and abs(loss) <= F32_MAX:  # already a finite float32 (a trainer passing one on)
+        return loss
     if isinstance(loss, bool) or not isinstance(loss, (numbers.Real, np.floating, np.integer)):
         if hasattr(loss, "shape") and tuple(getattr(loss, "shape")) == () and hasattr(loss, "item"):
             return check_loss(loss.item(), name)

@@ -680,7 +680,7 @@ def _check_loss(loss: Any, what: str) -> float:
             raise DTypeError(f"{what}: expected a one-element tensor, got shape {tuple(loss.shape)}")
         if not (loss.dtype.is_floating_point or loss.dtype in (torch.int32, torch.int64)):
             raise DTypeError(f"{what}: expected a real tensor, got {loss.dtype}")
-        return float(loss.detach().reshape(()).item())
+        return float(loss.item())  # one dispatcher call: item() reads a one-element tensor of any shape, no graph involved
     if not isinstance(loss, numbers.Real) or isinstance(loss, bool):
         raise DTypeError(f"{what}: expected a real number, a one-element tensor or None, got {type(loss).__name__}")
     return float(loss)
