@@ -67,18 +67,25 @@ def test_predictable_gradients_wake_a_dormant_gate_at_the_next_sample(cls, prese
     assert sum(not i.needs_backward for i in infos[first_predict:]) > 0.5 * (260 - first_predict)
 
 
-def test_a_sample_restarts_the_averages():
+def test_a_sample_restarts_rho_and_averages_quality():
     cfg = PhaseConfig.recommended()
     trainer = PhaseTrainer([("g", (N,))], cfg, backend="numpy")
     grads = _grads(120, seed=2)
+    samples = 0
     for g in grads:
         info = trainer.begin_step()
         sample = info.records and trainer._monitor.dormancy.gap > 0 and not trainer._monitor.dormancy.priming
+        quality = trainer.telemetry.quality
         trainer.record_full_gradients({"g": g})
         if sample:
+            samples += 1
             t = trainer.telemetry
-            assert t.quality == t.prediction_cosine and t.rho == t.consecutive_cosine
+            assert t.rho == t.consecutive_cosine
+            d = np.float32(0.8)
+            expected = np.float32(np.float32(d * np.float32(quality)) + np.float32(np.float32(1 - float(d)) * np.float32(t.prediction_cosine)))
+            assert t.quality == float(np.clip(expected, -1, 1))
         trainer.end_step(1.0)
+    assert samples >= 3
 
 
 def test_the_sampler_rule():

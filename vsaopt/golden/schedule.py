@@ -672,7 +672,7 @@ def _v8_cases() -> list[dict]:
     loud_then_quiet = _stretch_grads(n, 60, [(150, 3.0), (110, 0.02)])
     run("phase_trainer_run", "recommended preset, 150 noisy steps then predictable ones: dormant after 8 closed measurements, "
         "gaps 8, 16, 32, 64, 64 (one priming record each, history_size 1); the first sample on the predictable "
-        "gradients restarts the averages and opens the gate", PhaseConfig.recommended(), loud_then_quiet)
+        "gradients wakes it (its cosine alone would open the gate), and the gate opens as the average recovers", PhaseConfig.recommended(), loud_then_quiet)
     run("deterministic_trainer_run", "recommended preset, 150 noisy steps then predictable ones: samples of 4 priming "
         "records (history_window + 2) and one measured", DeterministicPhaseConfig.recommended(), loud_then_quiet)
     gate = GateConfig(enabled=True, min_samples=2, dormant_after=3, dormant_max_gap=5)
@@ -694,9 +694,9 @@ def _v8_cases() -> list[dict]:
     measured = _measured_steps(wake, planted)
     hit = [t for s, t in zip(measured, measured[1:]) if t - s > 1][1]  # the second dormant sample's measured step
     planted[hit] = planted[hit - 1]  # cosine 1 with the primed record: wakes; the average (about 0.2) keeps the gate closed
-    run("phase_trainer_run", f"dormant_after 6 > dormant_max_gap 4: every gap is 4; step {hit} repeats its primed gradient: "
-        "the sample restarts the averages at cosine 1 and opens the gate (awake, 4 PREDICT steps); the next real step closes "
-        "it, and 6 closed measurements pass before the next gap", wake, planted)
+    run("phase_trainer_run", f"dormant_after 6 > dormant_max_gap 4: every gap is 4; step {hit} repeats its primed gradient "
+        "(cosine 1 alone would open the gate): awake with the gate still closed (the average about 0.2), then 6 more closed "
+        "measurements before the next gap; rho restarts at each sample", wake, planted)
     base = PhaseConfig.recommended().to_dict()
     for field, value in (("dormant_after", -1), ("dormant_max_gap", 0)):
         run("phase_trainer_run", f"gate.{field} = {value} is a ConfigError",

@@ -70,9 +70,9 @@ class GateConfig(ConfigBase):
     twice as long after each sample that still gives ``k = 0``, up to
     ``dormant_max_gap``.  After each run, a sample of consecutive real steps is
     recorded: the first ones refill the history the prediction reads, the last
-    one is measured and restarts the averages (``Q`` becomes ``c``: the
-    unmeasured steps before it leave the old average stale).  A measurement
-    with ``k > 0`` ends the dormancy.
+    one is measured.  A measurement with ``k > 0``, or whose ``c`` alone would
+    give ``k > 0``, ends the dormancy: every real step is measured again and
+    ``Q`` recovers as it would without it.
 
     Attributes
     ----------

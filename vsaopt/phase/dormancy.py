@@ -6,8 +6,10 @@ run of real steps unrecorded (``dormant_after`` long, then twice as long after
 every sample that still gives budget 0, at most ``dormant_max_gap``), then
 records a *sample*: ``primes`` consecutive real steps that refill the history
 the prediction reads, and one more that is measured, which restarts the
-telemetry's averages (the steps before it went unmeasured).  A measurement
-that opens the gate ends the dormancy.
+telemetry's ``rho`` (the steps before it went unmeasured).  A measurement
+that opens the gate, or whose prediction cosine alone would, ends the
+dormancy: every real step is measured again, and the gate's average recovers
+as it would without dormancy.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class DormantSampler:
         self.prime -= 1
 
     def after_measurement(self, wake: bool) -> None:
-        """Update after a measurement of a prediction; ``wake``: it opened the gate (budget > 0)."""
+        """Update after a measurement of a prediction; ``wake``: its budget, or the one its cosine alone would give, is > 0."""
         if self.after == 0:
             return
         if wake:

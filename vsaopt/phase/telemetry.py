@@ -175,7 +175,7 @@ class PredictionMonitor:
         """Measure one real gradient from its spec'd sums; returns the PREDICT budget (the gate's when enabled, else ``cap``)."""
         g2 = sums.real_sumsq
         v = self._values
-        fresh = self.dormancy.gap > 0  # a dormant sample: the unmeasured steps before it leave the averages stale
+        fresh = self.dormancy.gap > 0  # a dormant sample: the unmeasured steps before it leave the old rho stale
         if sums.dot_previous is not None:
             consecutive = spec_cosine(sums.dot_previous, g2, sums.previous_sumsq)
             v["consecutive_cosine"] = consecutive
@@ -186,15 +186,16 @@ class PredictionMonitor:
             v["prediction_cosine"] = cos
             ratio = math.sqrt(p2) / math.sqrt(g2) if g2 > 0 and math.isfinite(p2) else math.nan
             v["norm_ratio"] = F32(ratio) if math.isfinite(ratio) and ratio <= 3.0e38 else None
-            self._average("quality", cos, fresh)
+            self._average("quality", cos, False)  # the gate's average keeps its memory: it resumes as it recovers
             self._samples += 1
         self._prev_sumsq = g2
         self._step = step
         self._batch = batch_size
         if self.config.enabled:
             cap = gate_budget(v["quality"], v["prediction_cosine"], self._samples, self.config, cap)
-            if sums.dot_predicted is not None:
-                self.dormancy.after_measurement(cap > 0)
+            if sums.dot_predicted is not None:  # awake when the gate opens, or when this cosine alone would open it
+                last = v["prediction_cosine"]
+                self.dormancy.after_measurement(cap > 0 or gate_budget(last, last, self._samples, self.config, 1) > 0)
         self._budget = cap
         self._record = self._make_record()
         return cap

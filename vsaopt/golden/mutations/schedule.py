@@ -422,7 +422,7 @@ def adapt_without_caps(orig: Any) -> Any:
 
 @mutation("schedule", "rule", "vsaopt.phase.telemetry:PredictionMonitor._average")
 def dormant_sample_keeps_average(orig: Any) -> Any:
-    """A dormant sample's measurement averages into the stale values instead of restarting them."""
+    """A dormant sample's measurement averages rho into the stale value instead of restarting it."""
 
     def average(self: Any, name: str, x: Any, fresh: bool) -> None:
         orig(self, name, x, False)
@@ -472,6 +472,29 @@ for _rule, _cls, _doc in (
     _m = _sampler(_rule)
     _m.__name__, _m.__doc__ = f"dormant_{_rule}", _doc
     mutation("schedule", _cls, "vsaopt.phase.dormancy:DormantSampler.after_measurement")(_m)
+
+
+@mutation("schedule", "rule", "vsaopt.phase.telemetry:PredictionMonitor._average")
+def dormant_sample_restarts_quality(orig: Any) -> Any:
+    """A dormant sample's measurement restarts the gate's quality average too."""
+
+    def average(self: Any, name: str, x: Any, fresh: bool) -> None:
+        orig(self, name, x, fresh or (name == "quality" and self.dormancy.gap > 0))
+
+    return average
+
+
+@mutation("schedule", "rule", "vsaopt.phase.telemetry:gate_budget")
+def dormancy_wakes_only_when_open(orig: Any) -> Any:
+    """A dormant gate wakes only when its budget opens (not when the sample's cosine alone would open it)."""
+    import inspect  # noqa: PLC0415
+
+    def gate_budget(quality: Any, last: Any, samples: int, config: Any, cap: int) -> int:
+        if cap == 1 and quality is last and inspect.stack()[1].function == "measure":
+            return 0
+        return orig(quality, last, samples, config, cap)
+
+    return gate_budget
 
 
 @mutation("schedule", "rule", "vsaopt.phase.phase_trainer:PhaseTrainer.__init__")
