@@ -17,8 +17,9 @@ PREDICT steps run no forward pass (``end_step(None)``).  The target of a seed
 is plain torch's final test accuracy minus half a point; the time to it is the
 training wall time (evaluation excluded) up to the first epoch end at or above
 it.  The four runs of a seed are interleaved epoch by epoch (each mode's
-epoch in turn), so a change in the machine's speed over the seconds of a
-run falls on every mode alike.  Each accelerated mode first runs one untimed epoch, so that no timed run
+epoch in turn, the order rotating so that no mode always runs first), so a
+change in the machine's speed over the seconds of a run falls on every mode
+alike.  Each accelerated mode first runs one untimed epoch, so that no timed run
 pays the process's one-time loading of the numba kernels (a cost of the
 first accelerator in a process, not of each training run).  Needs torch and
 scikit-learn.
@@ -178,10 +179,13 @@ def _interleaved(seed: int, data: tuple, lr: float, epochs: int, batch: int) -> 
     runs = {mode: _run(mode, seed, data, lr, epochs, batch, None) for mode in ("torch", "phase", "deterministic")}
     phase_schedule: list[bool] = []  # the phase run's, filled as it goes: the reuse run's epoch e follows the phase run's
     runs["reuse last gradient"] = _run("torch", seed, data, lr, epochs, batch, phase_schedule)
+    order = ["torch", "phase", "deterministic"]
     states: dict[str, dict[str, Any]] = {}
-    for _ in range(epochs):
-        for mode, run in runs.items():
-            states[mode] = next(run)
+    for epoch in range(epochs):
+        turn = order[epoch % 3:] + order[: epoch % 3]  # no mode always runs first
+        turn.insert(turn.index("phase") + 1, "reuse last gradient")
+        for mode in turn:
+            states[mode] = next(runs[mode])
             if mode == "phase":
                 phase_schedule[:] = states["phase"]["schedule"]
     return states
