@@ -198,15 +198,15 @@ class TrainerBase(Checkpointable):
         g2, d_prev, d_pred, p2 = be.gather_stats(pieces, flat, previous, own_prediction)
         if not math.isfinite(g2):
             lay.raise_non_finite(flat, be, "gradients")
+        max_abs = math.sqrt(g2) * SUMSQ_SLACK  # >= max |g|: predictions are checked only when this allows an overflow
         if priming:
-            self._record_flat(flat, correct, math.sqrt(g2) * SUMSQ_SLACK)
+            self._record_flat(flat, correct, max_abs)
             self._recorded = True
             self._monitor.prime(g2)
             return
         prev2 = 0.0 if previous is None else self._monitor.previous_sumsq(previous)
         if p.prediction_is_newest:
             d_pred, p2 = d_prev, prev2
-        max_abs = math.sqrt(g2) * SUMSQ_SLACK  # >= max |g|: predictions are checked only when this allows an overflow
         measured = self._record_flat(flat, correct, max_abs)  # not None exactly when in_record
         if measured is not None:
             d_pred, p2 = measured

@@ -171,6 +171,11 @@ class PredictionMonitor:
         self._prev_sumsq = real_sumsq
         self.dormancy.primed()
 
+    def _wakes(self, budget: int) -> bool:
+        """Whether a measurement ends dormancy: it opened the gate, or its prediction cosine alone would."""
+        last = self._values["prediction_cosine"]
+        return budget > 0 or gate_budget(last, last, self._samples, self.config, 1) > 0
+
     def measure(self, sums: RealGradientSums, *, step: int, batch_size: int | None, cap: int) -> int:
         """Measure one real gradient from its spec'd sums; returns the PREDICT budget (the gate's when enabled, else ``cap``)."""
         g2 = sums.real_sumsq
@@ -193,9 +198,8 @@ class PredictionMonitor:
         self._batch = batch_size
         if self.config.enabled:
             cap = gate_budget(v["quality"], v["prediction_cosine"], self._samples, self.config, cap)
-            if sums.dot_predicted is not None:  # awake when the gate opens, or when this cosine alone would open it
-                last = v["prediction_cosine"]
-                self.dormancy.after_measurement(cap > 0 or gate_budget(last, last, self._samples, self.config, 1) > 0)
+            if sums.dot_predicted is not None:
+                self.dormancy.after_measurement(self._wakes(cap))
         self._budget = cap
         self._record = self._make_record()
         return cap

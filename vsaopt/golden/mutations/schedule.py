@@ -12,6 +12,22 @@ from . import mutation
 F32 = np.float32
 
 
+def _into(r: Any, out: Any) -> Any:
+    """A kernel's result ``r``, written into ``out`` when the caller gave one (the kernels' ``out=`` convention)."""
+    if out is None:
+        return r
+    out[...] = r
+    return out
+
+
+def _into_pair(b: Any, v: Any, out: Any) -> Any:
+    """:func:`_into` for a kernel returning two arrays (``out`` a pair)."""
+    if out is None:
+        return b, v
+    out[0][...], out[1][...] = b, v
+    return out
+
+
 @mutation("schedule", "precision", "kernel:predict_linear")
 def predict_linear_fused(orig: Any) -> Any:
     """(baseline + velocity*dt) + residual*w formed in float64 and rounded once (fused)."""
@@ -20,10 +36,7 @@ def predict_linear_fused(orig: Any) -> Any:
         with np.errstate(all="ignore"):
             r = ((baseline.astype(np.float64) + velocity.astype(np.float64) * np.float64(F32(dt)))
                  + residual.astype(np.float64) * np.float64(F32(w))).astype(np.float32)
-        if out is None:
-            return r
-        out[...] = r
-        return out
+        return _into(r, out)
 
     return predict_linear
 
@@ -35,10 +48,7 @@ def predict_linear_reassociated(orig: Any) -> Any:
     def predict_linear(baseline: Any, velocity: Any, residual: Any, dt: float, w: float, out: Any = None) -> Any:
         with np.errstate(all="ignore"):
             r = (baseline + (velocity * F32(dt) + residual * F32(w))).astype(np.float32)
-        if out is None:
-            return r
-        out[...] = r
-        return out
+        return _into(r, out)
 
     return predict_linear
 
@@ -134,10 +144,7 @@ def wls_sums_in_f32(orig: Any) -> Any:
             s1 = s1 + F32(wt[i]) * g
         b = ((sum_wt2 * s0.astype(np.float64) - sum_wt * s1.astype(np.float64)) * inv_det).astype(np.float32)
         v = ((sum_w * s1.astype(np.float64) - sum_wt * s0.astype(np.float64)) * inv_det).astype(np.float32)
-        if out is None:
-            return b, v
-        out[0][...], out[1][...] = b, v
-        return out
+        return _into_pair(b, v, out)
 
     return wls_fit
 
@@ -157,10 +164,7 @@ def wls_divides_by_det(orig: Any) -> Any:
         det = 1.0 / inv_det
         b = ((sum_wt2 * s0 - sum_wt * s1) / det).astype(np.float32)
         v = ((sum_w * s1 - sum_wt * s0) / det).astype(np.float32)
-        if out is None:
-            return b, v
-        out[0][...], out[1][...] = b, v
-        return out
+        return _into_pair(b, v, out)
 
     return wls_fit
 
@@ -484,17 +488,14 @@ def dormant_sample_restarts_quality(orig: Any) -> Any:
     return average
 
 
-@mutation("schedule", "rule", "vsaopt.phase.telemetry:gate_budget")
+@mutation("schedule", "rule", "vsaopt.phase.telemetry:PredictionMonitor._wakes")
 def dormancy_wakes_only_when_open(orig: Any) -> Any:
     """A dormant gate wakes only when its budget opens (not when the sample's cosine alone would open it)."""
-    import inspect  # noqa: PLC0415
 
-    def gate_budget(quality: Any, last: Any, samples: int, config: Any, cap: int) -> int:
-        if cap == 1 and quality is last and inspect.stack()[1].function == "measure":
-            return 0
-        return orig(quality, last, samples, config, cap)
+    def wakes(self: Any, budget: int) -> bool:
+        return budget > 0
 
-    return gate_budget
+    return wakes
 
 
 @mutation("schedule", "rule", "vsaopt.phase.phase_trainer:PhaseTrainer.__init__")
