@@ -92,8 +92,9 @@ class PhaseAccelerator:
     While a gated config's gate stays closed, measuring every backward step
     buys nothing: with ``GateConfig.dormant_after`` (the ``recommended()``
     presets) most backward steps become *dormant* (``StepInfo.records``
-    False), and :meth:`record_gradients` then reads nothing, checks nothing
-    and leaves ``p.grad`` exactly as the backward pass wrote it.
+    False), and :meth:`record_gradients` then records nothing, reads nothing
+    but ``skip_nonfinite``'s finite check, and leaves ``p.grad`` exactly as
+    the backward pass wrote it.
 
     Parameters that change under the accelerator are checked at every
     :meth:`record_gradients` and :meth:`apply_predicted_gradients`: freezing
@@ -450,7 +451,10 @@ class PhaseAccelerator:
         DTypeError, NonFiniteError
             ``loss`` is not a real number, or not finite as float32.
         """
-        value = None if loss is None else _check_loss(loss, "loss")
+        self._end(None if loss is None else _check_loss(loss, "loss"))
+
+    def _end(self, value: float | None) -> None:
+        """End the step with a checked loss value; a step whose gradients were skipped ends without one."""
         self._trainer.end_step(None if self._skipping else value)
         self._skipping = False
 
@@ -553,14 +557,13 @@ class PhaseAccelerator:
                 if before_update is not None:
                     before_update()
                 self._optimizer.step()
-        self._trainer.end_step(None if self._skipping else value)  # the loss checked above, once
-        self._skipping = False
+        self._end(value)  # the loss checked above, once
         return loss
 
     def _record_or_skip(self, batch_size: int | None) -> bool:
         """:meth:`record_gradients`, where a scaler's overflowed step is skipped as ``skip_nonfinite`` skips one."""
-        if self._scaler is None or self._skip_nonfinite or not self._trainer.step_records:
-            return self.record_gradients(batch_size)  # a dormant step leaves an overflow to the scaler's step
+        if self._scaler is None or self._skip_nonfinite:
+            return self.record_gradients(batch_size)
         self._skip_nonfinite = True
         try:
             return self.record_gradients(batch_size)
