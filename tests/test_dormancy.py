@@ -190,13 +190,25 @@ def test_a_dormant_step_calls_no_kernel():
     from vsaopt.backend import get_backend
 
     calls = []
+    be = get_backend("numpy")
+    trainer = PhaseTrainer([("g", (N,))], PhaseConfig.recommended(), backend=be)
+    for g in _grads(12, seed=6):
+        _step(trainer, g)
+    trainer._be = _counting(be, calls)
+    info = trainer.begin_step()
+    assert not info.records
+    trainer.record_full_gradients({"g": _grads(1)[0]})
+    trainer.end_step(1.0)
+    assert calls == []
+
+
+
+def _counting(be, calls):
+    """``be`` with every callable attribute counted into ``calls`` by name."""
 
     class Counting:
-        def __init__(self, be):
-            self._be = be
-
         def __getattr__(self, name):
-            attr = getattr(self._be, name)
+            attr = getattr(be, name)
             if callable(attr) and not isinstance(attr, type):
                 def counted(*a, **k):
                     calls.append(name)
@@ -204,16 +216,67 @@ def test_a_dormant_step_calls_no_kernel():
                 return counted
             return attr
 
-    be = get_backend("numpy")
-    trainer = PhaseTrainer([("g", (N,))], PhaseConfig.recommended(), backend=be)
-    for g in _grads(12, seed=6):
+    return Counting()
+
+
+@pytest.mark.parametrize("cls, preset", TRAINERS)
+def test_take_dormant_step_is_begin_record_end_in_one_call(cls, preset):
+    grads = _grads(160, seed=7)
+    stepwise = cls([("g", (N,))], preset(), backend="numpy")
+    fused = cls([("g", (N,))], preset(), backend="numpy")
+    taken = 0
+    for k, g in enumerate(grads):
+        loss = 1.0 + k / 64
+        dormant = fused.next_step_dormant
+        assert dormant == (not _step(stepwise, g, loss).records)
+        if dormant:
+            fused.take_dormant_step(loss)
+            taken += 1
+        else:
+            _step(fused, g, loss)
+    assert taken > 100
+    assert fused.state_dict()["header"]["sha256"] == stepwise.state_dict()["header"]["sha256"]
+
+
+def test_take_dormant_step_refuses_other_steps_and_bad_losses_without_a_change():
+    trainer = PhaseTrainer([("g", (N,))], PhaseConfig.recommended(), backend="numpy")
+    with pytest.raises(PhaseError, match="not a dormant step"):
+        trainer.take_dormant_step(1.0)  # the first step records
+    for g in _grads(40, seed=8):
         _step(trainer, g)
-    trainer._be = Counting(be)
-    info = trainer.begin_step()
-    assert not info.records
-    trainer.record_full_gradients({"g": _grads(1)[0]})
-    trainer.end_step(1.0)
-    assert calls == []
+        if trainer.next_step_dormant:
+            break
+    before = trainer.state_dict()["header"]["sha256"]
+    for bad, error in ((math.nan, "NonFiniteError"), ("1.0", "DTypeError")):
+        with pytest.raises(Exception) as e:
+            trainer.take_dormant_step(bad)
+        assert type(e.value).__name__ == error
+    trainer.begin_step()
+    assert not trainer.next_step_dormant  # a step in progress
+    with pytest.raises(PhaseError, match="has not ended"):
+        trainer.take_dormant_step(1.0)
+    trainer.end_step(None)
+    assert trainer.state_dict()["header"]["sha256"] != before  # the step above counted, the refused calls did not
+    trainer.take_dormant_step(None)
+
+
+def test_a_least_squares_sample_fits_the_history_once():
+    """A dormant sample's priming records only refill the history: the line is fitted for the measured record alone."""
+    from vsaopt.backend import get_backend
+
+    be = get_backend("numpy")
+    trainer = DeterministicPhaseTrainer([("g", (N,))], DeterministicPhaseConfig.recommended(), backend=be)
+    grads = iter(_grads(200, seed=9))
+    while not trainer.next_step_dormant:
+        _step(trainer, next(grads))
+    while trainer.next_step_dormant:
+        _step(trainer, next(grads))
+    calls = []
+    trainer._be = trainer._predictor._be = _counting(be, calls)
+    records = 0
+    while not trainer.next_step_dormant:  # the sample: history_window + 2 priming records, then the measured one
+        records += _step(trainer, next(grads)).records
+    assert records == 5 and calls.count("wls_fit") == 1
 
 
 # --- the PyTorch adapter -------------------------------------------------------------------------------------------
@@ -286,3 +349,58 @@ def _loss_backward(model, opt, x, y):
     loss = torch.nn.functional.cross_entropy(model(x), y)
     loss.backward()
     return loss
+
+
+@pytest.mark.parametrize("preset", [PhaseConfig.recommended, DeterministicPhaseConfig.recommended])
+def test_step_takes_a_dormant_step_in_one_trainer_call_with_the_same_result(preset):
+    """``step(closure)`` alone (the trainer's one-call dormant step) against ``begin_step()`` then ``step`` (the general path)."""
+    from vsaopt.torch import PhaseAccelerator
+
+    runs = []
+    for explicit in (False, True):
+        model = _model()
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        accel = PhaseAccelerator(model, preset(), optimizer=opt, backend="numpy")
+        fast = 0
+        for x, y in _batches(150):
+            fast += accel.trainer.next_step_dormant
+            if explicit:
+                accel.begin_step()
+            accel.step(lambda: _loss_backward(model, opt, x, y))
+        runs.append((fast, accel.state_dict()["sha256"], [p.detach().clone() for p in model.parameters()]))
+    (fast, digest, params), (_, digest_explicit, params_explicit) = runs
+    assert fast > 100 and digest == digest_explicit
+    assert all(torch.equal(a, b) for a, b in zip(params, params_explicit))
+
+
+def test_a_failed_dormant_step_stays_open_as_any_step_does():
+    from vsaopt.errors import DTypeError, NonFiniteError
+    from vsaopt.torch import PhaseAccelerator
+
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    accel = PhaseAccelerator(model, PhaseConfig.recommended(), optimizer=opt, backend="numpy")
+    batches = _batches(40)
+    for x, y in batches:
+        if accel.trainer.next_step_dormant:
+            break
+        accel.step(lambda: _loss_backward(model, opt, x, y))
+    step = accel.total_step
+
+    def boom():
+        raise RuntimeError("data loader failed")
+
+    with pytest.raises(RuntimeError):
+        accel.step(boom)
+    assert accel.trainer.in_step and not accel.trainer.step_records and accel.total_step == step
+    with pytest.raises(DTypeError):
+        accel.step(lambda: torch.ones(2, requires_grad=True).sum().reshape(1).expand(2))
+    accel.end_step(None)
+    assert accel.total_step == step + 1 and accel.trainer.next_step_dormant
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(NonFiniteError):  # the optimizer stepped; the loss is refused at the end and the step stays open
+        accel.step(lambda: _loss_backward(model, opt, x, y) * math.nan)
+    assert accel.trainer.in_step and not accel.trainer.step_records and accel.total_step == step + 1
+    assert not all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    accel.end_step(None)
+    assert accel.step(lambda: _loss_backward(model, opt, x, y)) is not None and accel.total_step == step + 3

@@ -131,15 +131,16 @@ def _measure(spec: ModelSpec, trainer: str, steps: int, backend: str | None) -> 
         del loss
         plain_times.append(time.perf_counter() - t0)
         timed.inside = 0.0
+        is_dormant, passes = accel.trainer.next_step_dormant, accel.backward_passes()
         t0 = time.perf_counter()
-        info = accel.begin_step()
         loss = accel.step(_closure(model, opt, x, y, timed))
         spent = time.perf_counter() - t0 - timed.inside
         del loss  # freeing the step's tensors is the training loop's cost, as in the plain loop, not the adapter's
         own.append(spent)
-        recorded += info.records
-        if info.needs_backward and not info.records:
+        if is_dormant:
             dormant.append(spent)
+        else:
+            recorded += accel.backward_passes() - passes
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return GateClosedRow(spec.name, params, trainer, steps, recorded, statistics.fmean(plain_times), statistics.fmean(own),
                          statistics.median(dormant) if dormant else float("nan"))

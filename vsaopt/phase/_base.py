@@ -274,15 +274,48 @@ class TrainerBase(Checkpointable):
         """
         v = None if loss is None else check_loss(loss)
         self._require_step("end_step")
+        self._count_step(v, self._unrecorded)
+        self._in_step, self._recorded, self._predicted, self._unrecorded = False, False, False, False
+
+    def _count_step(self, v: np.float32 | None, unrecorded: bool) -> None:
+        """Count the step ending now: its checked loss ``v`` (None: no loss) and, for a dormant step, one fewer left unrecorded."""
         if v is not None:
             self._recent.append(v)
             self._record_loss(v)
-        if self._unrecorded:
+        if unrecorded:
             self._monitor.dormancy.skipped()
         self._taken[self._phase] += 1
         self._phase_step += 1
         self._total_step += 1
-        self._in_step, self._recorded, self._predicted, self._unrecorded = False, False, False, False
+
+    @property
+    def next_step_dormant(self) -> bool:
+        """Whether the step begun next is a dormant one: a real step a closed gate leaves unrecorded (section 11); False during a step."""
+        return not self._in_step and self._monitor.dormancy.left > 0 and self._next_phase() in self._BACKWARD
+
+    def take_dormant_step(self, loss: float | None) -> None:
+        """A whole dormant step in one call: ``begin_step()``, ``record_full_gradients`` (which reads nothing) and ``end_step(loss)``.
+
+        For a caller that knows from :attr:`next_step_dormant` that the next
+        step records nothing and has run its backward pass and update already
+        (the PyTorch adapter's ``step``): the same state as the three calls,
+        with none of their per-step objects.
+
+        Raises
+        ------
+        PhaseError
+            A step is in progress, or the next step is not a dormant one.
+        DTypeError, NonFiniteError
+            ``loss`` is not a real number (or None) or not finite as float32 (nothing is changed).
+        """
+        v = None if loss is None else check_loss(loss)
+        self._require_idle("take_dormant_step")
+        nxt = self._next_phase()
+        if self._monitor.dormancy.left == 0 or nxt not in self._BACKWARD:
+            raise PhaseError(f"take_dormant_step: step {self._total_step} is not a dormant step (see next_step_dormant)")
+        if nxt is not self._phase:
+            self._enter(nxt)
+        self._count_step(v, True)
 
     # --- step protocol -------------------------------------------------------------
 

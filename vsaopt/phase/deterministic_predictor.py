@@ -127,6 +127,7 @@ class DeterministicPredictor(Checkpointable):
         self._ready = False
         self._baseline: Any = None
         self._velocity: Any = None
+        self._fit_pending = False  # the held baseline and velocity are not yet computed for the current fit
         self._fit_step = 0
         self._fitted = False
         self._residual = xp.zeros(self.layout.total, dtype=xp.float32 if self._compression == "none" else xp.uint16)
@@ -220,6 +221,8 @@ class DeterministicPredictor(Checkpointable):
         if max_abs is None:
             max_abs = float(f32_from_bits(int(self._be.abs_stats(flat)[1])))
         lazy = self._compression != "none"
+        if is_correction:
+            self._settle_fit()  # the residual update reads the line through the history before this record
         self._row_max[self._free] = DECODE_GROWTH * max_abs if lazy else max_abs
         if lazy and self._ready and is_correction:
             self._update_residual(flat)  # the line of the history before this record
@@ -299,8 +302,22 @@ class DeterministicPredictor(Checkpointable):
     def _line(self) -> tuple[Any, Any]:
         """``(baseline, velocity)`` of the current fit: held, or recomputed from a compressed history."""
         if self._compression == "none":
+            self._settle_fit()
             return self._baseline, self._velocity
         return self._compute_fit()
+
+    def _settle_fit(self) -> None:
+        """Compute the held baseline and velocity of the current fit if they are pending (an uncompressed history).
+
+        A fit's arrays are computed when first read, from the history it was
+        fitted to: every record refits, and until a record that reads the old
+        line (a correction, :meth:`record_flat`) the history does not change.
+        Records that only refill the history (a dormant sample's) therefore
+        cost no pass over it.
+        """
+        if self._fit_pending:
+            self._compute_fit((self._baseline, self._velocity))
+            self._fit_pending = False
 
     def _weights(self, steps: list[int] | None = None, slots: list[int] | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, float]:
@@ -325,9 +342,12 @@ class DeterministicPredictor(Checkpointable):
         return rows, w, wt, sum_w, sum_wt, sum_wt2
 
     def _fit(self) -> None:
-        if self._compression == "none":  # into the held arrays once there are some
-            held = None if self._baseline is None else (self._baseline, self._velocity)
-            self._baseline, self._velocity = self._compute_fit(held)
+        """Fit the line through the history now: its bounds at once, the held arrays (uncompressed) when first read (:meth:`_settle_fit`)."""
+        if self._compression == "none":
+            if self._baseline is None:  # the held arrays, allocated once
+                xp, n = self._be.xp, self.layout.total
+                self._baseline, self._velocity = xp.empty(n, dtype=xp.float32), xp.empty(n, dtype=xp.float32)
+            self._fit_pending = True
         self._fitted = True
         self._fit_step = self._global_step
         self._fit_max = self._fit_bounds(self._steps, self._slots, self._row_max)
@@ -515,6 +535,7 @@ class DeterministicPredictor(Checkpointable):
         """``(header, arrays)`` of the full state; arrays are host copies."""
         be, n, comp = self._be, self.layout.total, self._compression
         slots = [self._ring[s] for s in self._slots]
+        self._settle_fit()
         if comp == "none":
             rows = [be.to_host(r) for r in slots]
             hist = {"history": np.stack(rows) if rows else np.zeros((0, n), np.float32)}
@@ -607,5 +628,6 @@ class DeterministicPredictor(Checkpointable):
             self._row_max, self._fit_max = row_max, fit_max
             self._baseline = None if base is None else xp.asarray(base)
             self._velocity = None if vel is None else xp.asarray(vel)
+            self._fit_pending = False
 
         return install

@@ -453,9 +453,9 @@ class PhaseAccelerator:
         """
         self._end(None if loss is None else _check_loss(loss, "loss"))
 
-    def _end(self, value: float | None) -> None:
-        """End the step with a checked loss value; a step whose gradients were skipped ends without one."""
-        self._trainer.end_step(None if self._skipping else value)
+    def _end(self, value: float | None, end: Any = None) -> None:
+        """End the step with a checked loss value through ``end`` (the trainer's ``end_step`` by default); a step whose gradients were skipped ends without one."""
+        (end or self._trainer.end_step)(None if self._skipping else value)
         self._skipping = False
 
     def step(self, closure: Any, *, batch_size: int | None = None, before_update: Any = None) -> Any:
@@ -530,20 +530,35 @@ class PhaseAccelerator:
             raise ConfigError(f"before_update: expected a callable or None, got {type(before_update).__name__}")
         if batch_size is not None:
             check_int(batch_size, "batch_size", 1, 2**62)
-        if not self._trainer.in_step:
-            self.begin_step()
-        elif self._trainer.step_has_gradients or self._skipping:
-            raise PhaseError("step: the step in progress already has its gradients; end it with end_step()")
-        if self.needs_backward():
-            with torch.enable_grad():
+        dormant = self._trainer.next_step_dormant  # the trainer's bookkeeping of such a step is one call at its end
+        if not dormant:
+            if not self._trainer.in_step:
+                self.begin_step()
+            elif self._trainer.step_has_gradients or self._skipping:
+                raise PhaseError("step: the step in progress already has its gradients; end it with end_step()")
+        try:
+            return self._run_step(closure, batch_size, before_update, dormant)
+        except BaseException:
+            if dormant and not self._trainer.in_step:
+                self._trainer.begin_step()  # the failed step stays open, as every other step's does
+            raise
+
+    def _run_step(self, closure: Any, batch_size: int | None, before_update: Any, dormant: bool) -> Any:
+        """The body of :meth:`step` once the step is begun, or known to be dormant (then begun only at its end)."""
+        if dormant or self.needs_backward():
+            if torch.is_grad_enabled():
                 loss = closure()
+            else:  # as torch.optim's step(closure): the closure computes gradients even under no_grad
+                with torch.enable_grad():
+                    loss = closure()
             if loss is None:
                 raise DTypeError("closure: returned None; it must return the loss")
             value = _check_loss(loss, "closure")  # a bad loss leaves the step open
             if self._scaler is not None:
                 self._scaler.unscale_(self._optimizer)
             # a dormant step records nothing: only skip_nonfinite's check, if asked for, reads the gradients
-            recorded = self._record_or_skip(batch_size) if self._trainer.step_records else self._finite_or_skip()
+            records = not dormant and self._trainer.step_records
+            recorded = self._record_or_skip(batch_size) if records else self._finite_or_skip()
             if before_update is not None and recorded:
                 before_update()
             if self._scaler is not None:
@@ -557,7 +572,7 @@ class PhaseAccelerator:
                 if before_update is not None:
                     before_update()
                 self._optimizer.step()
-        self._end(value)  # the loss checked above, once
+        self._end(value, self._trainer.take_dormant_step if dormant else self._trainer.end_step)  # the loss checked above, once
         return loss
 
     def _record_or_skip(self, batch_size: int | None) -> bool:
