@@ -10,7 +10,9 @@ measurement, and with dormant measurement (``GateConfig.dormant_after``) most
 steps do none.  The adapter's own time of a step is the wall time of
 ``step(closure)`` less the time inside the closure and the optimizer's step.
 Each row gives the mean over the whole run (its first, fully measured steps
-included) against the mean plain step.  Importing this module imports torch.
+included) against the mean plain step.  A few steps before the run, then
+forgotten, load the kernels (numba reads each from its disk cache on first
+use, tens of milliseconds once per process).  Importing this module imports torch.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ __all__ = ["GateClosedRow", "gate_closed_cost", "TARGET", "MODELS"]
 
 #: The share of a plain step the adapter may cost while the gate is closed.
 TARGET = 0.01
+#: Steps run before the measured run, then forgotten (``reset``): numba loads each kernel on its first call.
+WARM_STEPS = 16
 #: Models measured by default: the digits CNN, then those of the adapter section.
 MODELS = ("digits_cnn", *MODEL_NAMES)
 
@@ -119,8 +123,8 @@ def _measure(spec: ModelSpec, trainer: str, steps: int, backend: str | None) -> 
     config = PhaseConfig.recommended() if trainer == "phase" else DeterministicPhaseConfig.recommended()
     accel = PhaseAccelerator(model, config, backend=backend, optimizer=opt)
     timed = _Timed(opt)
-    warm = _closure(model, opt, *spec.batch(10**6), None)  # loads the kernels outside the run, then starts afresh
-    accel.step(warm)
+    for k in range(WARM_STEPS):  # loads the kernels and touches the history outside the run, then starts afresh
+        accel.step(_closure(model, opt, *spec.batch(10**6 + k), None))
     accel.trainer.reset()
     plain_times, own, dormant, recorded = [], [], [], 0
     for step in range(steps):
