@@ -147,3 +147,34 @@ def same_shape(a: Any, b: Any, names: str) -> None:
     """Raise :class:`ShapeError` unless ``a`` and ``b`` have the same shape."""
     if tuple(a.shape) != tuple(b.shape):
         raise ShapeError(f"{names}: shapes must match, got {tuple(a.shape)} and {tuple(b.shape)}")
+
+
+def out_array(out: Any, name: str, be: Any, dtype: Any, shape: tuple[int, ...], *inputs: Any) -> Any:
+    """Check a caller's output array: of backend ``be``, ``dtype`` and ``shape``, C-contiguous, writeable, sharing no memory with ``inputs``.
+
+    Raises
+    ------
+    BackendError
+        An array of another backend.
+    DTypeError
+        Not an array of ``dtype``, or read-only.
+    ShapeError
+        Another shape, or not C-contiguous.
+    ConfigError
+        It overlaps an input (the kernels read the inputs while they write it).
+    """
+    if not be.owns(out):
+        if is_device_array(out) or isinstance(out, np.ndarray):
+            raise BackendError(f"{name}: an array of backend {be.name!r} is needed, got {type(out).__name__}")
+        raise DTypeError(f"{name}: expected an array, got {type(out).__name__}")
+    if out.dtype != np.dtype(dtype):
+        raise DTypeError(f"{name}: expected dtype {np.dtype(dtype).name}, got {out.dtype}")
+    if tuple(out.shape) != tuple(shape) or not out.flags.c_contiguous:
+        raise ShapeError(f"{name}: expected a C-contiguous array of shape {tuple(shape)}, got shape {tuple(out.shape)}"
+                         + ("" if out.flags.c_contiguous else " (not C-contiguous)"))
+    if not getattr(out.flags, "writeable", True):
+        raise DTypeError(f"{name}: array is read-only; the result is written into it")
+    overlaps = getattr(be.xp, "may_share_memory", np.may_share_memory)
+    if any(overlaps(out, x) for x in inputs):
+        raise ConfigError(f"{name}: shares memory with an input; give an array of its own")
+    return out

@@ -105,24 +105,27 @@ class KernelBackend(Protocol):
         """Four trits per byte (code ``t mod 3`` at bits ``2*(i%4)``); also whether every input was a trit."""
         ...
 
-    def unpack_2bit(self, packed: Array, n: int) -> tuple[Array, bool]:
-        """Inverse of :meth:`pack_2bit` for ``n`` trits; also whether every code and pad was valid."""
+    def unpack_2bit(self, packed: Array, n: int, out: Array | None = None) -> tuple[Array, bool]:
+        """Inverse of :meth:`pack_2bit` for ``n`` trits; also whether every code and pad was valid.
+
+        Written into ``out`` (an int8 ``(n,)`` array not overlapping ``packed``) when given, else a new array; returned.
+        """
         ...
 
     def pack_base3(self, trits: Array) -> tuple[Array, bool]:
         """Five trits per byte (``sum (t_k mod 3) * 3**k``); also whether every input was a trit."""
         ...
 
-    def unpack_base3(self, packed: Array, n: int) -> tuple[Array, bool]:
-        """Inverse of :meth:`pack_base3` for ``n`` trits; also whether every byte and pad was valid."""
+    def unpack_base3(self, packed: Array, n: int, out: Array | None = None) -> tuple[Array, bool]:
+        """Inverse of :meth:`pack_base3` for ``n`` trits; also whether every byte and pad was valid (``out`` as :meth:`unpack_2bit`)."""
         ...
 
-    def trit_bind(self, a: Array, b: Array) -> Array:
-        """``(a - b) mod 3`` mapped to ``{-1, 0, +1}``; int8, same length."""
+    def trit_bind(self, a: Array, b: Array, out: Array | None = None) -> Array:
+        """``(a - b) mod 3`` mapped to ``{-1, 0, +1}``; int8, same length (into ``out``, not overlapping ``a`` or ``b``, when given)."""
         ...
 
-    def trit_unbind(self, a: Array, b: Array) -> Array:
-        """``(a + b) mod 3`` mapped to ``{-1, 0, +1}``; int8, same length."""
+    def trit_unbind(self, a: Array, b: Array, out: Array | None = None) -> Array:
+        """``(a + b) mod 3`` mapped to ``{-1, 0, +1}``; int8, same length (``out`` as :meth:`trit_bind`)."""
         ...
 
     def bundle_sum(self, vectors: Array) -> Array:

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import check_finite_bits, check_int, check_real, check_seed, check_u32, float32_array, integer_array, trit_array
+from ._arrays import (check_finite_bits, check_int, check_real, check_seed, check_u32, float32_array, integer_array, out_array,
+                      trit_array)
 from ._bits import f32_from_bits
 from .backend import Backend, resolve_backend
 from .errors import ConfigError, EncodingError, ShapeError
@@ -146,18 +147,28 @@ def pack(trits: Any, encoding: str = "2bit", *, backend: Backend | str | None = 
     return packed
 
 
-def unpack(packed: Any, n: int, encoding: str = "2bit", *, backend: Backend | str | None = None) -> Any:
+def unpack(packed: Any, n: int, encoding: str = "2bit", *, out: Any = None, backend: Backend | str | None = None) -> Any:
     """Unpack ``n`` trits (int8, 1-D) from bytes made by :func:`pack`.
 
     Raises :class:`~vsaopt.errors.EncodingError` when a byte is not a valid code
     (2bit code 3, base3 byte above 242) or a pad position is nonzero, and
     :class:`~vsaopt.errors.ShapeError` when ``packed`` is not ``packed_size(n)`` bytes.
 
+    ``out``, an int8 array of shape ``(n,)`` of the backend (C-contiguous,
+    writeable, not overlapping ``packed``), receives the trits and is
+    returned: decoding into a buffer that is reused costs no allocation and
+    no first touch of fresh memory.  When the call raises EncodingError,
+    ``out`` holds unspecified trits.  A bad ``out`` raises DTypeError,
+    ShapeError, BackendError or ConfigError before anything is written.
+
     Examples
     --------
     >>> import numpy as np
     >>> unpack(np.array([73, 2], np.uint8), 5, backend="numpy").tolist()
     [1, -1, 0, 1, -1]
+    >>> buf = np.empty(5, np.int8)
+    >>> unpack(np.array([73, 2], np.uint8), 5, out=buf, backend="numpy") is buf
+    True
     """
     per = _per_byte(encoding)
     n = check_int(n, "n", 0, MAX_ELEMENTS)
@@ -165,7 +176,11 @@ def unpack(packed: Any, n: int, encoding: str = "2bit", *, backend: Backend | st
     data = integer_array(packed, "packed", be, np.uint8).reshape(-1)
     if data.size != -(-n // per):
         raise ShapeError(f"packed: {n} trits in {encoding} need {-(-n // per)} bytes, got {data.size}")
-    trits, ok = getattr(be, "unpack_2bit" if per == 4 else "unpack_base3")(data, n)
+    kernel = getattr(be, "unpack_2bit" if per == 4 else "unpack_base3")
+    if out is None:
+        trits, ok = kernel(data, n)
+    else:
+        trits, ok = kernel(data, n, out_array(out, "out", be, np.int8, (n,), data))
     if not ok:
         raise EncodingError(f"packed: malformed {encoding} data (invalid code or nonzero padding)")
     return trits

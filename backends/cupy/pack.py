@@ -29,12 +29,12 @@ def _pack(name: str, trits: Any, per: int) -> tuple[Any, bool]:
     return out, not bool(bad.get()[0])
 
 
-def _unpack(name: str, packed: Any, n: int, per: int) -> tuple[Any, bool]:
+def _unpack(name: str, packed: Any, n: int, per: int, out: Any = None) -> tuple[Any, bool]:
     import cupy
 
     p = b.as_device(packed, cupy.uint8)
     nbytes = p.shape[0]
-    out = cupy.empty(n, dtype=cupy.int8)
+    out = cupy.empty(n, dtype=cupy.int8) if out is None else out
     if nbytes == 0:
         return out, True
     bad = cupy.zeros(1, dtype=cupy.int32)
@@ -47,9 +47,9 @@ def pack_2bit(trits: Any) -> tuple[Any, bool]:
     return _pack("vsaopt_pack_2bit", trits, 4)
 
 
-def unpack_2bit(packed: Any, n: int) -> tuple[Any, bool]:
-    """Inverse of :func:`pack_2bit` for ``n`` trits; also whether every code and pad was valid."""
-    return _unpack("vsaopt_unpack_2bit", packed, n, 4)
+def unpack_2bit(packed: Any, n: int, out: Any = None) -> tuple[Any, bool]:
+    """Inverse of :func:`pack_2bit` for ``n`` trits (into ``out`` when given); also whether every code and pad was valid."""
+    return _unpack("vsaopt_unpack_2bit", packed, n, 4, out)
 
 
 def pack_base3(trits: Any) -> tuple[Any, bool]:
@@ -57,9 +57,9 @@ def pack_base3(trits: Any) -> tuple[Any, bool]:
     return _pack("vsaopt_pack_base3", trits, 5)
 
 
-def unpack_base3(packed: Any, n: int) -> tuple[Any, bool]:
-    """Inverse of :func:`pack_base3` for ``n`` trits; also whether every byte and pad was valid."""
-    return _unpack("vsaopt_unpack_base3", packed, n, 5)
+def unpack_base3(packed: Any, n: int, out: Any = None) -> tuple[Any, bool]:
+    """Inverse of :func:`pack_base3` for ``n`` trits (into ``out`` when given); also whether every byte and pad was valid."""
+    return _unpack("vsaopt_unpack_base3", packed, n, 5, out)
 
 
 KERNELS = {"pack_2bit": pack_2bit, "unpack_2bit": unpack_2bit, "pack_base3": pack_base3, "unpack_base3": unpack_base3}

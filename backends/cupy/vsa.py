@@ -26,26 +26,26 @@ CUDA_NAMES = (
 )
 
 
-def _bind(a: Any, c: Any, sign: int) -> Any:
+def _bind(a: Any, c: Any, sign: int, out: Any = None) -> Any:
     import cupy
 
     a = b.as_device(a, cupy.int8)
     c = b.as_device(c, cupy.int8)
     n = a.shape[0]
-    out = cupy.empty(n, dtype=cupy.int8)
+    out = cupy.empty(n, dtype=cupy.int8) if out is None else out
     if n:
         b.launch(SOURCE, "vsaopt_trit_bind", -(-n // 4), (a, c, out, b.u64(n), b.i32(sign)))
     return out
 
 
-def trit_bind(a: Any, c: Any) -> Any:
-    """``(a - b) mod 3`` mapped back to a trit, elementwise (int8, 1-D)."""
-    return _bind(a, c, -1)
+def trit_bind(a: Any, c: Any, out: Any = None) -> Any:
+    """``(a - b) mod 3`` mapped back to a trit, elementwise (int8, 1-D; into ``out`` when given)."""
+    return _bind(a, c, -1, out)
 
 
-def trit_unbind(a: Any, c: Any) -> Any:
-    """``(a + b) mod 3`` mapped back to a trit, elementwise (int8, 1-D)."""
-    return _bind(a, c, 1)
+def trit_unbind(a: Any, c: Any, out: Any = None) -> Any:
+    """``(a + b) mod 3`` mapped back to a trit, elementwise (int8, 1-D; into ``out`` when given)."""
+    return _bind(a, c, 1, out)
 
 
 def _is_int8(a: Any) -> bool:

@@ -374,9 +374,9 @@ def pack_2bit(trits: np.ndarray) -> tuple[np.ndarray, bool]:
     return out, not bad
 
 
-def unpack_2bit(packed: np.ndarray, n: int) -> tuple[np.ndarray, bool]:
-    """Inverse of :func:`pack_2bit`; also whether every code and pad was valid."""
-    out = np.empty(n, dtype=np.int8)
+def unpack_2bit(packed: np.ndarray, n: int, out: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """Inverse of :func:`pack_2bit` (into ``out`` when given); also whether every code and pad was valid."""
+    out = np.empty(n, dtype=np.int8) if out is None else out
     m = n // 8 if _words(packed, np.uint8) else 0  # two bytes -> a word of eight trits
     bad = False
     if m:
@@ -399,9 +399,9 @@ def pack_base3(trits: np.ndarray) -> tuple[np.ndarray, bool]:
     return out, not bad
 
 
-def unpack_base3(packed: np.ndarray, n: int) -> tuple[np.ndarray, bool]:
-    """Inverse of :func:`pack_base3`; also whether every byte and pad was valid."""
-    out = np.empty(n, dtype=np.int8)
+def unpack_base3(packed: np.ndarray, n: int, out: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """Inverse of :func:`pack_base3` (into ``out`` when given); also whether every byte and pad was valid."""
+    out = np.empty(n, dtype=np.int8) if out is None else out
     m = n // 40 if _words(packed, np.uint8) else 0  # a word of eight bytes -> five words of trits
     bad = False
     if m:

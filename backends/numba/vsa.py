@@ -87,9 +87,9 @@ def _bind_words_parallel(a, b, sign, out, wa, wb, wout):
         _bind_chunk(a[8 * lo : 8 * hi], b[8 * lo : 8 * hi], sign, out[8 * lo : 8 * hi], wa[lo:hi], wb[lo:hi], wout[lo:hi])
 
 
-def _bind(a, b, sign):
+def _bind(a, b, sign, out=None):
     n = a.shape[0]
-    out = np.empty(n, dtype=np.int8)
+    out = np.empty(n, dtype=np.int8) if out is None else out
     s = np.int8(sign)
     words = all(v.dtype == np.int8 and v.flags.c_contiguous for v in (a, b))
     m = n // 8 if words else 0
@@ -100,14 +100,14 @@ def _bind(a, b, sign):
     return out
 
 
-def trit_bind(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(a - b) mod 3`` mapped back to a trit, elementwise (int8, 1-D)."""
-    return _bind(a, b, -1)
+def trit_bind(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``(a - b) mod 3`` mapped back to a trit, elementwise (int8, 1-D; into ``out`` when given)."""
+    return _bind(a, b, -1, out)
 
 
-def trit_unbind(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(a + b) mod 3`` mapped back to a trit, elementwise (int8, 1-D)."""
-    return _bind(a, b, 1)
+def trit_unbind(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``(a + b) mod 3`` mapped back to a trit, elementwise (int8, 1-D; into ``out`` when given)."""
+    return _bind(a, b, 1, out)
 
 
 @njit(cache=True)

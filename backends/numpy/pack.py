@@ -27,12 +27,20 @@ def pack_2bit(trits: np.ndarray) -> tuple[np.ndarray, bool]:
     return packed.astype(np.uint8), ok
 
 
-def unpack_2bit(packed: np.ndarray, n: int) -> tuple[np.ndarray, bool]:
-    """Inverse of :func:`pack_2bit`; ``ok`` is False on a code 3 or a nonzero pad code."""
+def _into(trits: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``trits``, or ``out`` holding them."""
+    if out is None:
+        return trits
+    out[...] = trits
+    return out
+
+
+def unpack_2bit(packed: np.ndarray, n: int, out: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """Inverse of :func:`pack_2bit` (into ``out`` when given); ``ok`` is False on a code 3 or a nonzero pad code."""
     codes = (packed[:, None].astype(np.int32) >> np.array([0, 2, 4, 6])) & 3
     codes = codes.reshape(-1)
     ok = bool(np.all(codes[:n] != 3) and np.all(codes[n:] == 0))
-    return _DECODE[np.minimum(codes[:n], 2)], ok
+    return _into(_DECODE[np.minimum(codes[:n], 2)], out), ok
 
 
 def pack_base3(trits: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -41,13 +49,13 @@ def pack_base3(trits: np.ndarray) -> tuple[np.ndarray, bool]:
     return (codes @ _POW3).astype(np.uint8), ok
 
 
-def unpack_base3(packed: np.ndarray, n: int) -> tuple[np.ndarray, bool]:
-    """Inverse of :func:`pack_base3`; ``ok`` is False on a byte above 242 or a nonzero pad digit."""
+def unpack_base3(packed: np.ndarray, n: int, out: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """Inverse of :func:`pack_base3` (into ``out`` when given); ``ok`` is False on a byte above 242 or a nonzero pad digit."""
     values = packed.astype(np.int32)
     digits = (values[:, None] // _POW3) % 3
     digits = digits.reshape(-1)
     ok = bool(np.all(values <= 242) and np.all(digits[n:] == 0))
-    return _DECODE[digits[:n]], ok
+    return _into(_DECODE[digits[:n]], out), ok
 
 
 KERNELS = {

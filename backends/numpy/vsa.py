@@ -17,14 +17,14 @@ TRIT_OF_RESIDUE = np.array([0, 1, -1], dtype=np.int8)
 CHUNK_ELEMENTS = 1 << 22
 
 
-def trit_bind(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(a - b) mod 3`` mapped back to a trit, elementwise (int8, 1-D)."""
-    return TRIT_OF_RESIDUE[np.mod(a.astype(np.int16) - b, 3)]
+def trit_bind(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``(a - b) mod 3`` mapped back to a trit, elementwise (int8, 1-D; into ``out`` when given)."""
+    return np.take(TRIT_OF_RESIDUE, np.mod(a.astype(np.int16) - b, 3), out=out)
 
 
-def trit_unbind(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(a + b) mod 3`` mapped back to a trit, elementwise (int8, 1-D)."""
-    return TRIT_OF_RESIDUE[np.mod(a.astype(np.int16) + b, 3)]
+def trit_unbind(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``(a + b) mod 3`` mapped back to a trit, elementwise (int8, 1-D; into ``out`` when given)."""
+    return np.take(TRIT_OF_RESIDUE, np.mod(a.astype(np.int16) + b, 3), out=out)
 
 
 def bundle_sum(vectors: np.ndarray) -> np.ndarray:

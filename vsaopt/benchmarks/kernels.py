@@ -249,6 +249,11 @@ def _kernel_cases(be: Any, x: np.ndarray, trits: np.ndarray, other: np.ndarray, 
     yield "pack_base3", 1.2, False, lambda: be.pack_base3(trits)
     yield "unpack_base3", 1.2, False, lambda: be.unpack_base3(p3, n)
     yield "trit_bind", 3, False, lambda: be.trit_bind(trits, other)
+    # into a reused output (out=): no allocation, no first touch; against the copy bandwidth itself
+    out = be.xp.empty(n, dtype=np.int8)
+    yield "unpack_2bit (out=)", 1.25, False, lambda: be.unpack_2bit(p2, n, out)
+    yield "unpack_base3 (out=)", 1.2, False, lambda: be.unpack_base3(p3, n, out)
+    yield "trit_bind (out=)", 3, False, lambda: be.trit_bind(trits, other, out)
 
 
 def kernel_throughput(n: int, bandwidth: float, backend: str = "numba", repeat: int = 5) -> list[BenchRow]:

@@ -95,6 +95,9 @@ def check_packing(candidate: Any, reference: Any) -> None:
         assert_bit_equal(ternary.pack(to_device(candidate, t), encoding, backend=candidate), to_device(candidate, packed), "pack")
         got = ternary.unpack(to_device(candidate, packed), t.size, encoding, backend=candidate)
         assert_bit_equal(got, to_device(candidate, ternary.unpack(packed, t.size, encoding, backend=reference)), "unpack")
+        out = to_device(candidate, np.full(t.size, 7, np.int8))  # bytes the decode must overwrite
+        assert ternary.unpack(to_device(candidate, packed), t.size, encoding, out=out, backend=candidate) is out
+        assert_bit_equal(out, got, "unpack(out=)")
         raw = np.frombuffer(junk, dtype=np.uint8)
         n = raw.size * ternary.ENCODINGS[encoding]
         outcomes = []

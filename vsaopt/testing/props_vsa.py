@@ -169,13 +169,17 @@ def long_float_queries() -> st.SearchStrategy[tuple[np.ndarray, np.ndarray]]:
 
 
 def check_bind(candidate: Any, reference: Any) -> None:
-    """vsa.bind and vsa.unbind on trit arrays of every shape."""
+    """vsa.bind and vsa.unbind on trit arrays of every shape, into a new array and into ``out=`` (holding other bytes)."""
 
     @given(trit_pairs())
     def prop(pair: tuple[np.ndarray, np.ndarray]) -> None:
         a, b = pair
         for fn in (vsa.bind, vsa.unbind):
             _same(candidate, reference, f"vsa.{fn.__name__}", lambda be: fn(to_device(be, a), to_device(be, b), backend=be))
+            out = to_device(candidate, np.full(a.shape, 7, np.int8))
+            got = fn(to_device(candidate, a), to_device(candidate, b), out=out, backend=candidate)
+            assert got is out, f"vsa.{fn.__name__}(out=) returned another array"
+            assert_bit_equal(out, to_device(candidate, fn(a, b, backend=reference)), f"vsa.{fn.__name__}(out=)")
 
     prop()
 

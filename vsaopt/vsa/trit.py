@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import check_int, check_real, check_seed, same_shape, trit_array
+from .._arrays import check_int, check_real, check_seed, out_array, same_shape, trit_array
 from ..backend import Backend, resolve_backend
 from ..errors import ConfigError, ShapeError
 from ..rng import MAX_ELEMENTS, Stream
@@ -47,7 +47,7 @@ MAX_BUNDLE = 2**24
 _SHIFT_MIN, _SHIFT_MAX = -(2**63), 2**63 - 1
 
 
-def bind(a: Any, b: Any, *, backend: Backend | str | None = None) -> Any:
+def bind(a: Any, b: Any, *, out: Any = None, backend: Backend | str | None = None) -> Any:
     """Bind two trit hypervectors: subtract their residues mod 3.
 
     .. math:: \\mathrm{bind}(a, b)_i = \\tau\\big((a_i - b_i) \\bmod 3\\big),
@@ -59,10 +59,14 @@ def bind(a: Any, b: Any, *, backend: Backend | str | None = None) -> Any:
     Parameters
     ----------
     a, b : int trit arrays (values -1, 0, +1) of the same shape
+    out : int8 array of that shape, optional
+        Receives the result (C-contiguous, writeable, of the backend, not
+        overlapping ``a`` or ``b``): binding into a reused buffer costs no
+        allocation.  A bad ``out`` raises before anything is written.
 
     Returns
     -------
-    int8 array of that shape
+    int8 array of that shape (``out`` when given)
 
     Raises
     ------
@@ -71,7 +75,9 @@ def bind(a: Any, b: Any, *, backend: Backend | str | None = None) -> Any:
     ConfigError
         A value other than -1, 0, +1.
     ShapeError
-        ``a`` and ``b`` differ in shape.
+        ``a`` and ``b`` differ in shape, or ``out`` has another shape.
+    BackendError, ConfigError
+        ``out`` is an array of another backend, or overlaps ``a`` or ``b``.
 
     Examples
     --------
@@ -79,15 +85,15 @@ def bind(a: Any, b: Any, *, backend: Backend | str | None = None) -> Any:
     >>> bind(np.array([1, 1, -1, 0], np.int8), np.array([-1, 1, 1, 1], np.int8), backend="numpy").tolist()
     [-1, 0, 1, -1]
     """
-    return _bind_op(a, b, backend, "trit_bind")
+    return _bind_op(a, b, backend, "trit_bind", out)
 
 
-def unbind(a: Any, b: Any, *, backend: Backend | str | None = None) -> Any:
+def unbind(a: Any, b: Any, *, out: Any = None, backend: Backend | str | None = None) -> Any:
     """Unbind ``b`` from ``a``: add residues mod 3, so ``unbind(bind(x, b), b) == x``.
 
     .. math:: \\mathrm{unbind}(a, b)_i = \\tau\\big((a_i + b_i) \\bmod 3\\big)
 
-    Shapes, dtypes and errors as :func:`bind`.
+    Shapes, dtypes, ``out`` and errors as :func:`bind`.
 
     Examples
     --------
@@ -95,7 +101,7 @@ def unbind(a: Any, b: Any, *, backend: Backend | str | None = None) -> Any:
     >>> unbind(np.array([-1, 0, 1, -1], np.int8), np.array([-1, 1, 1, 1], np.int8), backend="numpy").tolist()
     [1, 1, -1, 0]
     """
-    return _bind_op(a, b, backend, "trit_unbind")
+    return _bind_op(a, b, backend, "trit_unbind", out)
 
 
 def _trits(x: Any, name: str, be: Any) -> Any:
@@ -104,12 +110,16 @@ def _trits(x: Any, name: str, be: Any) -> Any:
     return t.reshape(np.shape(x))
 
 
-def _bind_op(a: Any, b: Any, backend: Any, kernel: str) -> Any:
+def _bind_op(a: Any, b: Any, backend: Any, kernel: str, out: Any) -> Any:
     be = resolve_backend(backend, a, b)
     ta = _trits(a, "a", be)
     tb = _trits(b, "b", be)
     same_shape(ta, tb, "a, b")
-    return getattr(be, kernel)(ta.reshape(-1), tb.reshape(-1)).reshape(ta.shape)
+    if out is None:
+        return getattr(be, kernel)(ta.reshape(-1), tb.reshape(-1)).reshape(ta.shape)
+    out_array(out, "out", be, np.int8, ta.shape, ta, tb)
+    getattr(be, kernel)(ta.reshape(-1), tb.reshape(-1), out.reshape(-1))
+    return out
 
 
 def bundle(vectors: Any, *, backend: Backend | str | None = None) -> Any:
