@@ -311,7 +311,7 @@ class TrainerBase(Checkpointable):
         v = None if loss is None else check_loss(loss)
         self._require_idle("take_dormant_step")
         nxt = self._next_phase()
-        if self._monitor.dormancy.left == 0 or nxt not in self._BACKWARD:
+        if not self._monitor.dormancy.left or nxt not in self._BACKWARD:  # next_step_dormant, with the phase kept
             raise PhaseError(f"take_dormant_step: step {self._total_step} is not a dormant step (see next_step_dormant)")
         if nxt is not self._phase:
             self._enter(nxt)

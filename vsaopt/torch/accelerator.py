@@ -691,8 +691,17 @@ class PhaseAccelerator:
         )
 
 
+#: Loss dtypes whose ``item()`` is a Python float.
+_FLOAT_LOSS = frozenset({torch.float32, torch.float64, torch.float16, torch.bfloat16})
+
+
 def _check_loss(loss: Any, what: str) -> float:
     """``loss`` (a one-element real tensor or a real number) as a Python float; DTypeError naming ``what`` otherwise."""
+    if type(loss) is torch.Tensor and loss.dtype in _FLOAT_LOSS:  # the usual loss: one dispatcher call
+        try:
+            return float(loss.item())
+        except RuntimeError:  # more than one element: the checks below name the shape
+            pass
     if isinstance(loss, torch.Tensor):
         if loss.numel() != 1:
             raise DTypeError(f"{what}: expected a one-element tensor, got shape {tuple(loss.shape)}")
