@@ -6,8 +6,9 @@ momentum) and the same loop driven by :class:`~vsaopt.torch.PhaseAccelerator`,
 the two interleaved step by step so both see the same machine state.  The
 adapter's cost of a step is the time spent in its calls (``begin_step``,
 ``record_gradients`` or ``apply_predicted_gradients``, ``end_step``); each row
-sets the median of a phase's steps against the median plain step.  Importing
-this module imports torch.
+sets the median of a phase's steps against the median plain step.  The
+least-squares trainer computes the fit a record makes when it is first read;
+it is timed with the record.  Importing this module imports torch.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 from ..errors import ConfigError
 from ..phase import DeterministicPhaseConfig, PhaseConfig
 from ..torch.accelerator import PhaseAccelerator
+from .prediction import settle_fit
 from .torch_models import MODEL_NAMES, ModelSpec, model_specs
 
 __all__ = ["AdapterCostRow", "adapter_cost", "TARGETS"]
@@ -99,6 +101,7 @@ def _adapter_step(model: torch.nn.Module, opt: torch.optim.Optimizer, accel: Pha
         loss.backward()
         t0 = time.perf_counter()
         accel.record_gradients()
+        settle_fit(accel.trainer)  # a least-squares record's fit, timed with it though computed when first read
         spent += time.perf_counter() - t0
     else:
         t0 = time.perf_counter()
