@@ -451,11 +451,11 @@ class PhaseAccelerator:
         DTypeError, NonFiniteError
             ``loss`` is not a real number, or not finite as float32.
         """
-        self._end(None if loss is None else _check_loss(loss, "loss"))
+        self._end(None if loss is None else _check_loss(loss, "loss"), self._trainer.end_step)
 
-    def _end(self, value: float | None, end: Any = None) -> None:
-        """End the step with a checked loss value through ``end`` (the trainer's ``end_step`` by default); a step whose gradients were skipped ends without one."""
-        (end or self._trainer.end_step)(None if self._skipping else value)
+    def _end(self, value: float | None, end: Any) -> None:
+        """End the step with a checked loss value through ``end`` (the trainer's ``end_step`` or ``take_dormant_step``); a step whose gradients were skipped ends without one."""
+        end(None if self._skipping else value)
         self._skipping = False
 
     def step(self, closure: Any, *, batch_size: int | None = None, before_update: Any = None) -> Any:
